@@ -1,0 +1,46 @@
+# The project's entry points. Every target installs what it needs first (`setup`
+# is idempotent: a second run downloads nothing).
+PYTHON ?= python3.11
+VENV := .venvs/flink
+RTAI := $(VENV)/bin/rtai
+PYTEST_ARGS ?=
+
+.PHONY: setup setup-redis up down status logs demo test lint lock clean
+
+setup:
+	@$(PYTHON) -m flink_jobs setup
+
+setup-redis:
+	@$(PYTHON) -m flink_jobs setup --with-redis
+
+up: setup
+	@$(RTAI) stack up
+
+down:
+	@if [ -x $(RTAI) ]; then $(RTAI) stack down; fi
+
+status:
+	@$(RTAI) stack status
+
+logs:
+	@$(RTAI) stack logs
+
+demo: setup
+	@$(RTAI) stack up
+	@$(RTAI) demo
+
+test: setup
+	@$(VENV)/bin/python -m pytest -rs $(PYTEST_ARGS)
+
+lint: setup
+	@$(VENV)/bin/ruff check flink_jobs tests infra
+	@$(VENV)/bin/ruff format --check flink_jobs tests infra
+
+# Re-resolve the exact pins of the three environments (needs uv from `make setup`).
+lock:
+	.venvs/tools/bin/uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_35 -o infra/envs/flink.lock
+	.venvs/tools/bin/uv pip compile infra/envs/feast.in --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_35 -o infra/envs/feast.lock
+	.venvs/tools/bin/uv pip compile infra/envs/triton.in --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_35 -o infra/envs/triton.lock
+
+clean: down
+	rm -rf .run

@@ -1,0 +1,29 @@
+"""Real-time card features, computed by the Flink feature job and pushed through `/push`."""
+
+from datetime import timedelta
+
+from feast import FeatureView, Field, FileSource, PushSource
+from feast.types import Float64, Int64
+
+from entities import card
+
+card_realtime_batch = FileSource(
+    name="card_realtime_batch",
+    path="data/card_realtime_features.parquet",
+    timestamp_field="event_timestamp",
+)
+
+card_realtime_push = PushSource(name="card_realtime_push", batch_source=card_realtime_batch)
+
+card_realtime = FeatureView(
+    name="card_realtime",
+    entities=[card],
+    ttl=timedelta(hours=1),
+    schema=[
+        Field(name="txn_count_1m", dtype=Int64),
+        Field(name="amount_sum_1m", dtype=Float64),
+    ],
+    source=card_realtime_push,
+    online=True,
+    tags={"owner": "fraud", "freshness": "streaming"},
+)

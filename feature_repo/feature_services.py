@@ -1,0 +1,9 @@
+from feast import FeatureService
+
+from card_realtime import card_realtime
+
+fraud_scoring_v1 = FeatureService(
+    name="fraud_scoring_v1",
+    features=[card_realtime],
+    description="The features the fraud model reads, in this order.",
+)

@@ -1,0 +1,1 @@
+"""PyFlink streaming jobs for real-time AI (Pulsar, Feast, Triton)."""

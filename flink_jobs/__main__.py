@@ -1,0 +1,3 @@
+from flink_jobs.cli import main
+
+raise SystemExit(main())
