@@ -63,7 +63,12 @@ def ensure_pulsar() -> bool:
         return False
     step(f"fetching Apache Pulsar {pulsar_version()} (binary distribution, ~245 MB) with mvn")
     started = time.monotonic()
-    _mvn(PULSAR_POM, f"{DEPENDENCY_PLUGIN}:unpack-dependencies", f"-DoutputDirectory={PULSAR_DIR}")
+    _mvn(
+        PULSAR_POM,
+        f"{DEPENDENCY_PLUGIN}:unpack-dependencies",
+        f"-DoutputDirectory={PULSAR_DIR}",
+        f"-DmarkersDirectory={PULSAR_DIR / 'markers'}",
+    )
     stamp.write(stamp_file, expected)
     done(f"Pulsar unpacked in {pulsar_home()}", started)
     return True
