@@ -2,10 +2,9 @@
 
 from datetime import timedelta
 
+from entities import card
 from feast import FeatureView, Field, FileSource, PushSource
 from feast.types import Float64, Int64
-
-from entities import card
 
 card_realtime_batch = FileSource(
     name="card_realtime_batch",

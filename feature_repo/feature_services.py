@@ -1,6 +1,5 @@
-from feast import FeatureService
-
 from card_realtime import card_realtime
+from feast import FeatureService
 
 fraud_scoring_v1 = FeatureService(
     name="fraud_scoring_v1",

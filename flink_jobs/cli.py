@@ -55,7 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     ):
         sub = stack_commands.add_parser(name, help=text, description=text)
         sub.add_argument(
-            "services", nargs="*", help="only these services (default: pulsar, feast, triton and the enabled optional ones)"
+            "services",
+            nargs="*",
+            help="only these services (default: pulsar, feast, triton and the enabled optional ones)",
         )
         if name == "up":
             sub.add_argument("--with-redis", action="store_true", help="also start Redis")

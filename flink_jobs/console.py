@@ -23,3 +23,34 @@ def configure_logging(verbose: bool) -> None:
         format="ts=%(asctime)s level=%(levelname)s logger=%(name)s msg=%(message)s",
         stream=sys.stderr,
     )
+
+
+class ProgressBar:
+    """A one-line progress bar on stderr; redrawn at most ten times a second."""
+
+    def __init__(self, label: str, total: int) -> None:
+        self.label, self.total, self.count = label, total, 0
+        self._last_draw = 0.0
+        self._started = time.monotonic()
+
+    def advance(self, n: int = 1) -> None:
+        self.count += n
+        now = time.monotonic()
+        if now - self._last_draw >= 0.1 or self.count >= self.total:
+            self._last_draw = now
+            self._draw(now)
+
+    def _draw(self, now: float) -> None:
+        width = 30
+        filled = int(width * self.count / self.total) if self.total else width
+        rate = self.count / max(now - self._started, 1e-9)
+        print(
+            f"\r    {self.label} [{'#' * filled}{'.' * (width - filled)}] {self.count}/{self.total} ({rate:,.0f}/s)",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    def close(self) -> None:
+        self._draw(time.monotonic())
+        print(file=sys.stderr, flush=True)

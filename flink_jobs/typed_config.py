@@ -73,9 +73,7 @@ def _convert(hint: Any, value: Any, *, source: str, where: str) -> Any:
         (item,) = {a for a in typing.get_args(hint) if a is not Ellipsis}
         if not isinstance(value, list):
             raise ConfigError(f"{source}: {where}: expected a list, got {value!r}")
-        return tuple(
-            _convert(item, v, source=source, where=f"{where}[{i}]") for i, v in enumerate(value)
-        )
+        return tuple(_convert(item, v, source=source, where=f"{where}[{i}]") for i, v in enumerate(value))
     if origin is typing.Literal:
         allowed = typing.get_args(hint)
         if value not in allowed:

@@ -68,9 +68,7 @@ def check_java() -> Path:
 def check_maven() -> Path:
     found = shutil.which("mvn")
     if not found:
-        raise PrerequisiteError(
-            "Maven not found: no `mvn` on PATH (install it, e.g. `apt-get install maven`)"
-        )
+        raise PrerequisiteError("Maven not found: no `mvn` on PATH (install it, e.g. `apt-get install maven`)")
     return Path(found)
 
 

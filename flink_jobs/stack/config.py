@@ -28,9 +28,7 @@ class PulsarConfig:
     heap: str = "1g"
 
     def validate(self) -> tuple[str, str] | None:
-        return _port_problem(
-            broker_port=self.broker_port, web_port=self.web_port, bookie_port=self.bookie_port
-        )
+        return _port_problem(broker_port=self.broker_port, web_port=self.web_port, bookie_port=self.bookie_port)
 
 
 @dataclass(frozen=True)
@@ -42,9 +40,7 @@ class TritonConfig:
     ready_timeout_s: float = 120.0
 
     def validate(self) -> tuple[str, str] | None:
-        return _port_problem(
-            http_port=self.http_port, grpc_port=self.grpc_port, metrics_port=self.metrics_port
-        )
+        return _port_problem(http_port=self.http_port, grpc_port=self.grpc_port, metrics_port=self.metrics_port)
 
     def repository_path(self) -> Path:
         return (paths.PROJECT_ROOT / self.model_repository).resolve()

@@ -7,6 +7,7 @@ and any descendant that left it, then waits, then kills what is left.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -50,9 +51,7 @@ def read_pid_file(pid_file: Path) -> PidRecord | None:
         return None
 
 
-def spawn(
-    command: list[str], *, log_file: Path, pid_file: Path, env: dict[str, str], cwd: Path
-) -> PidRecord:
+def spawn(command: list[str], *, log_file: Path, pid_file: Path, env: dict[str, str], cwd: Path) -> PidRecord:
     """Starts `command` detached from this process, output appended to `log_file`."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
@@ -118,10 +117,8 @@ def group_members(pgid: int) -> list[int]:
 
 def _signal_all(pids: list[int], sig: signal.Signals) -> None:
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
 
 
 def _alive(pids: list[int]) -> list[int]:

@@ -13,8 +13,7 @@ from flink_jobs.stack.service import Service, data_dir
 def _check_installed() -> list[str]:
     if shutil.which("redis-server") is None:
         raise PrerequisiteError(
-            "redis-server not found on PATH (install it: `apt-get install redis-server`, "
-            "or run `make setup-redis`)"
+            "redis-server not found on PATH (install it: `apt-get install redis-server`, or run `make setup-redis`)"
         )
     return []
 
@@ -26,13 +25,20 @@ def service(config: StackConfig) -> Service:
         ports={"redis": port},
         command=[
             "redis-server",
-            "--bind", "127.0.0.1",
-            "--port", str(port),
-            "--dir", str(data_dir("redis")),
-            "--daemonize", "no",
-            "--save", "",
-            "--appendonly", "no",
-            "--loglevel", "warning",
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--dir",
+            str(data_dir("redis")),
+            "--daemonize",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--loglevel",
+            "warning",
         ],
         ready=lambda: redis_ping(port),
         ready_timeout_s=30,

@@ -44,9 +44,7 @@ def assemble_backends() -> list[str]:
     source = server_dir()
     binary = source / "bin" / "tritonserver"
     if not binary.is_file():
-        raise PrerequisiteError(
-            f"tritonserver not found at {binary}: run the set-up first (`make setup`)"
-        )
+        raise PrerequisiteError(f"tritonserver not found at {binary}: run the set-up first (`make setup`)")
     python_backend = backend_dir() / "python"
     python_backend.mkdir(parents=True, exist_ok=True)
     for item in (

@@ -38,9 +38,7 @@ def _bind(config_names: list[str], session_names: list[str], kind: str) -> dict[
             f"{kind} names {config_names} differ from the model's {session_names}; bound by position"
         )
         return dict(zip(config_names, session_names, strict=True))
-    raise pb_utils.TritonModelException(
-        f"{kind} names {config_names} do not match the model's {kind}s {session_names}"
-    )
+    raise pb_utils.TritonModelException(f"{kind} names {config_names} do not match the model's {kind}s {session_names}")
 
 
 class TritonPythonModel:
@@ -60,9 +58,7 @@ class TritonPythonModel:
         options.inter_op_num_threads = _int_param(config, "inter_op_thread_count")
         self.session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
 
-        input_names = _bind(
-            [i["name"] for i in config["input"]], [i.name for i in self.session.get_inputs()], "input"
-        )
+        input_names = _bind([i["name"] for i in config["input"]], [i.name for i in self.session.get_inputs()], "input")
         # config name -> (session name, numpy dtype)
         self.inputs = {
             i["name"]: (input_names[i["name"]], pb_utils.triton_string_to_numpy(i["data_type"]))

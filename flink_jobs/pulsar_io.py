@@ -1,0 +1,83 @@
+"""Pulsar sources and sinks for the jobs, built on the Flink Pulsar connector."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass
+
+from pyflink.common import WatermarkStrategy
+from pyflink.common.serialization import SimpleStringSchema
+from pyflink.datastream import DataStream, StreamExecutionEnvironment
+from pyflink.datastream.connectors.base import DeliveryGuarantee
+from pyflink.datastream.connectors.pulsar import (
+    PulsarSink,
+    PulsarSource,
+    StartCursor,
+    StopCursor,
+    TopicRoutingMode,
+)
+
+from flink_jobs.bootstrap import java_artifacts
+from flink_jobs.topics import full_name
+
+START_CURSORS = {"earliest": StartCursor.earliest, "latest": StartCursor.latest}
+GUARANTEES = {
+    "at-least-once": DeliveryGuarantee.AT_LEAST_ONCE,
+    "exactly-once": DeliveryGuarantee.EXACTLY_ONCE,
+}
+
+
+@dataclass(frozen=True)
+class PulsarEndpoint:
+    service_url: str  # pulsar://host:6650
+    admin_url: str  # http://host:8080
+
+
+def add_connector_jars(env: StreamExecutionEnvironment) -> None:
+    """For local runs (MiniCluster): the connector from .cache/jars. A cluster started by
+    the stack has it in its lib/ already, and `rtai` adds it with `flink run --jarfile` otherwise."""
+    jars = java_artifacts.connector_jars()
+    if not jars:
+        raise RuntimeError("the Flink Pulsar connector jars are missing: run `make setup`")
+    env.add_jars(*(jar.as_uri() for jar in jars))
+    # Python workers of a local run use this interpreter (the flink environment).
+    env.set_python_executable(sys.executable)
+
+
+def string_source(
+    env: StreamExecutionEnvironment,
+    endpoint: PulsarEndpoint,
+    topic: str,
+    subscription: str,
+    *,
+    start: str = "earliest",
+    bounded: bool = False,
+    name: str = "pulsar-source",
+) -> DataStream:
+    """Message values as UTF-8 strings. `bounded` stops at the latest message present at start."""
+    builder = (
+        PulsarSource.builder()
+        .set_service_url(endpoint.service_url)
+        .set_admin_url(endpoint.admin_url)
+        .set_topics(full_name(topic))
+        .set_subscription_name(subscription)
+        .set_start_cursor(START_CURSORS[start]())
+        .set_deserialization_schema(SimpleStringSchema())
+    )
+    if bounded:
+        builder = builder.set_bounded_stop_cursor(StopCursor.latest())
+    return env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), name)
+
+
+def string_sink(endpoint: PulsarEndpoint, topic: str, *, guarantee: str = "at-least-once") -> PulsarSink:
+    """A sink of UTF-8 strings; `exactly-once` writes in Pulsar transactions committed on checkpoints."""
+    return (
+        PulsarSink.builder()
+        .set_service_url(endpoint.service_url)
+        .set_admin_url(endpoint.admin_url)
+        .set_topics(full_name(topic))
+        .set_serialization_schema(SimpleStringSchema())
+        .set_delivery_guarantee(GUARANTEES[guarantee])
+        .set_topic_routing_mode(TopicRoutingMode.ROUND_ROBIN)
+        .build()
+    )
