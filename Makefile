@@ -29,12 +29,13 @@ demo: setup
 	@$(RTAI) stack up
 	@$(RTAI) demo
 
-test: setup
+# The tests run the whole stack, Redis included.
+test: setup-redis
 	@$(VENV)/bin/python -m pytest -rs $(PYTEST_ARGS)
 
 lint: setup
-	@$(VENV)/bin/ruff check flink_jobs tests infra
-	@$(VENV)/bin/ruff format --check flink_jobs tests infra
+	@$(VENV)/bin/ruff check flink_jobs tests infra feature_repo
+	@$(VENV)/bin/ruff format --check flink_jobs tests infra feature_repo
 
 # Re-resolve the exact pins of the three environments (needs uv from `make setup`).
 lock:

@@ -13,7 +13,6 @@ from pyflink.datastream.connectors.pulsar import (
     PulsarSink,
     PulsarSource,
     StartCursor,
-    StopCursor,
     TopicRoutingMode,
 )
 
@@ -51,10 +50,9 @@ def string_source(
     subscription: str,
     *,
     start: str = "earliest",
-    bounded: bool = False,
     name: str = "pulsar-source",
 ) -> DataStream:
-    """Message values as UTF-8 strings. `bounded` stops at the latest message present at start."""
+    """Message values as UTF-8 strings, unbounded."""
     builder = (
         PulsarSource.builder()
         .set_service_url(endpoint.service_url)
@@ -64,8 +62,6 @@ def string_source(
         .set_start_cursor(START_CURSORS[start]())
         .set_deserialization_schema(SimpleStringSchema())
     )
-    if bounded:
-        builder = builder.set_bounded_stop_cursor(StopCursor.latest())
     return env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), name)
 
 

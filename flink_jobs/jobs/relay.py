@@ -1,4 +1,4 @@
-"""Relay job: one Pulsar topic to another through a Python operator, message for message.
+"""Relay job: one Pulsar topic to another through a Python operator, message for message, until cancelled.
 
 The smallest job that exercises everything the real ones stand on: the Pulsar
 source and sink of the Flink connector, a Python worker, checkpoints, and the
@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 
 from pyflink.common import Types
+from pyflink.common.restart_strategy import RestartStrategies
 from pyflink.datastream import CheckpointingMode, StreamExecutionEnvironment
 
 from flink_jobs import pulsar_io
@@ -22,11 +23,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--input-topic", required=True)
     parser.add_argument("--output-topic", required=True)
     parser.add_argument("--subscription", default="relay", help="subscription name on the input topic")
-    parser.add_argument(
-        "--bounded", action="store_true", help="stop at the last message present at start (else run forever)"
-    )
     parser.add_argument("--guarantee", choices=sorted(pulsar_io.GUARANTEES), default="at-least-once")
     parser.add_argument("--checkpoint-interval-ms", type=int, default=2000)
+    parser.add_argument("--parallelism", type=int, default=1)
     parser.add_argument(
         "--connector-from-classpath",
         action="store_true",
@@ -40,9 +39,12 @@ def main(argv: list[str] | None = None) -> None:
     env = StreamExecutionEnvironment.get_execution_environment()
     if not args.connector_from_classpath:
         pulsar_io.add_connector_jars(env)
+    env.set_parallelism(args.parallelism)
     env.enable_checkpointing(args.checkpoint_interval_ms, CheckpointingMode.EXACTLY_ONCE)
+    # With checkpoints on, Flink's default is to restart forever: a broken job would hang silently.
+    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(3, 5000))
     endpoint = pulsar_io.PulsarEndpoint(args.service_url, args.admin_url)
-    events = pulsar_io.string_source(env, endpoint, args.input_topic, args.subscription, bounded=args.bounded)
+    events = pulsar_io.string_source(env, endpoint, args.input_topic, args.subscription)
     # output_type makes the sink receive Java strings rather than pickled Python bytes.
     events.map(lambda value: value, output_type=Types.STRING()).name("relay").sink_to(
         pulsar_io.string_sink(endpoint, args.output_topic, guarantee=args.guarantee)

@@ -121,7 +121,8 @@ def _signal_all(pids: list[int], sig: signal.Signals) -> None:
             os.kill(pid, sig)
 
 
-def _alive(pids: list[int]) -> list[int]:
+def alive(pids: list[int]) -> list[int]:
+    """Those of `pids` still running (zombies waiting to be reaped count as gone)."""
     alive = []
     for pid in pids:
         fields = _stat_fields(pid)
@@ -143,14 +144,14 @@ def stop(record: PidRecord, timeout_s: float) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         exit_code(record)
-        if not _alive(tree + group_members(record.pid)):
+        if not alive(tree + group_members(record.pid)):
             return True
         time.sleep(0.1)
-    survivors = _alive(tree + group_members(record.pid) + descendants(record.pid))
+    survivors = alive(tree + group_members(record.pid) + descendants(record.pid))
     _signal_all(survivors, signal.SIGKILL)
     for _ in range(50):
         exit_code(record)
-        if not _alive(survivors):
+        if not alive(survivors):
             break
         time.sleep(0.1)
     return False

@@ -1,0 +1,28 @@
+"""The session's stack: Pulsar, Feast and Triton on their configured ports.
+
+Started through the CLI (`rtai stack up`) unless already up; stopped at the end
+only if this session started it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from flink_jobs.stack import config as stack_config
+from flink_jobs.stack import manager, registry
+from tests.stack_helpers import cli
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[stack_config.StackConfig]:
+    config = stack_config.load()
+    services = registry.selected(config)
+    already_up = all(manager.status(s).state == "up" for s in services)
+    if not already_up:
+        result = cli("stack", "up")
+        assert result.returncode == 0, f"stack up failed:\n{result.stderr}"
+    yield config
+    if not already_up:
+        cli("stack", "down")

@@ -1,0 +1,43 @@
+"""Tiny ONNX models built in the tests, so Triton and onnxruntime can be compared on them."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+
+def write_logistic_model(path: Path, features: int, seed: int) -> None:
+    """y = sigmoid(x @ W + b): input "x" FP32 [batch, features], output "y" FP32 [batch, 1]."""
+    rng = np.random.default_rng(seed)
+    weights = rng.normal(size=(features, 1)).astype(np.float32)
+    bias = rng.normal(size=(1,)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("MatMul", ["x", "W"], ["xw"]),
+            helper.make_node("Add", ["xw", "b"], ["logit"]),
+            helper.make_node("Sigmoid", ["logit"], ["y"]),
+        ],
+        "logistic",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, features])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
+        initializer=[numpy_helper.from_array(weights, "W"), numpy_helper.from_array(bias, "b")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8  # readable by the onnxruntime of every environment
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
+
+
+def logistic_config(name: str, features: int, max_batch_size: int = 256) -> str:
+    return f"""name: "{name}"
+backend: "onnxruntime"
+max_batch_size: {max_batch_size}
+input [ {{ name: "x", data_type: TYPE_FP32, dims: [ {features} ] }} ]
+output [ {{ name: "y", data_type: TYPE_FP32, dims: [ 1 ] }} ]
+dynamic_batching {{ max_queue_delay_microseconds: 500 }}
+instance_group [ {{ kind: KIND_CPU, count: 1 }} ]
+"""

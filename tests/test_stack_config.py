@@ -1,0 +1,34 @@
+"""The stack config file: defaults, and errors that name the bad field."""
+
+from __future__ import annotations
+
+import pytest
+
+from flink_jobs.stack import config as stack_config
+from flink_jobs.typed_config import ConfigError
+
+
+def test_shipped_config_loads():
+    config = stack_config.load(stack_config.DEFAULT_STACK_CONFIG)
+    assert config.pulsar_service_url == "pulsar://127.0.0.1:6650"
+    assert config.triton.grpc_port == 8001
+    assert config.feast.port == 6566
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[pulsar]\nbroker_prot = 1", "pulsar.broker_prot: unknown key"),
+        ("[triton]\ngrpc_port = 'x'", "triton.grpc_port: expected int, got 'x'"),
+        ("[feast]\nworkers = 0", "feast.workers: must be at least 1, got 0"),
+        ("[flink]\nrest_port = 70000", "flink.rest_port: not a TCP port: 70000"),
+        ("[redis\n", "not valid TOML"),
+    ],
+)
+def test_errors_name_the_bad_field(tmp_path, text, message):
+    path = tmp_path / "stack.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        stack_config.load(path)
+    assert str(err.value).startswith(f"{path}: ")
+    assert message in str(err.value)
