@@ -46,5 +46,5 @@ def test_up_status_down_leaves_no_process_and_no_port(tmp_path):
         left = processes.alive(sorted(spawned))
         assert not left, f"processes left after down: {left}"
         assert not [port for port in ports if port_in_use(port)]
-        after = cli("stack", "status", env=stack.env)
-        assert all(line.split()[1] == "down" for line in after.stdout.splitlines()), after.stdout
+        after = cli("stack", "status", *SERVICES, env=stack.env)
+        assert [line.split()[:2] for line in after.stdout.splitlines()] == [[name, "down"] for name in SERVICES]

@@ -34,9 +34,12 @@ def run(args: argparse.Namespace) -> None:
         services = _services(args, config) if args.services else registry.all_services(config)
         manager.down(services)
     elif args.stack_command == "status":
-        services = _services(args, config) if args.services else registry.all_services(config)
-        for service in services:
-            print(manager.status(service).line())
+        # By default: the services `up` would start, and any other that happens to run.
+        wanted = {s.name for s in _services(args, config)}
+        for service in registry.all_services(config):
+            status = manager.status(service)
+            if service.name in wanted or (not args.services and status.state != "down"):
+                print(status.line())
     elif args.stack_command == "logs":
         services = _services(args, config) if args.services else registry.all_services(config)
         for service in services:
