@@ -1,0 +1,55 @@
+"""Parsing transaction events: valid ones come back typed, every bad one with a reason."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flink_jobs.events import MAX_EVENT_BYTES, InvalidEvent, parse
+
+VALID = {
+    "event_id": "e-1",
+    "event_time": "2026-11-26T13:40:00.123Z",
+    "card_id": 104233,
+    "customer_id": 52110,
+    "merchant_id": 8812,
+    "merchant_category": "grocery",
+    "merchant_country": "DE",
+    "card_country": "DE",
+    "amount": 42.17,
+    "currency": "EUR",
+    "channel": "pos",
+    "is_fraud": False,
+    "fraud_pattern": None,
+}
+
+
+def test_valid_event_parses_with_event_time_in_ms():
+    event = parse(json.dumps(VALID).encode())
+    assert event.card_id == 104233
+    assert event.amount == 42.17
+    assert event.event_time_ms == 1_795_700_400_123
+
+
+@pytest.mark.parametrize(
+    ("raw", "reason"),
+    [
+        (b"{not json", "malformed JSON"),
+        (b"[1, 2]", "malformed event: expected a JSON object, got list"),
+        (json.dumps({k: v for k, v in VALID.items() if k != "card_id"}), "missing field: card_id"),
+        (json.dumps(VALID | {"card_id": "104233"}), "wrong type for card_id: expected integer, got str"),
+        (json.dumps(VALID | {"card_id": True}), "wrong type for card_id: expected integer, got boolean"),
+        (json.dumps(VALID | {"amount": -3}), "invalid amount: must be > 0, got -3"),
+        (json.dumps(VALID | {"amount": 0}), "invalid amount: must be > 0, got 0"),
+        (json.dumps(VALID | {"event_time": "yesterday"}), "invalid event_time: not ISO-8601"),
+        (json.dumps(VALID | {"event_time": "2026-11-26T13:40:00"}), "invalid event_time: no UTC offset"),
+        (json.dumps(VALID | {"channel": "atm"}), "invalid channel: 'atm'"),
+        (json.dumps(VALID | {"padding": "x" * MAX_EVENT_BYTES}), "oversize payload"),
+        (b"\xff\xfe", "malformed JSON"),
+    ],
+)
+def test_bad_events_are_rejected_with_a_reason(raw, reason):
+    with pytest.raises(InvalidEvent) as err:
+        parse(raw)
+    assert str(err.value).startswith(reason)
