@@ -18,9 +18,19 @@ card_realtime = FeatureView(
     name="card_realtime",
     entities=[card],
     ttl=timedelta(hours=1),
+    # Names and meaning: flink_jobs/features/card_windows.py. Windows are (t - W, t], the
+    # transaction itself included; the first transaction of a card has
+    # seconds_since_prev_txn = -1 and amount_to_mean_ratio = 1.
     schema=[
         Field(name="txn_count_1m", dtype=Int64),
+        Field(name="txn_count_10m", dtype=Int64),
+        Field(name="txn_count_1h", dtype=Int64),
         Field(name="amount_sum_1m", dtype=Float64),
+        Field(name="amount_sum_10m", dtype=Float64),
+        Field(name="amount_sum_1h", dtype=Float64),
+        Field(name="distinct_merchants_10m", dtype=Int64),
+        Field(name="seconds_since_prev_txn", dtype=Float64),
+        Field(name="amount_to_mean_ratio", dtype=Float64),
     ],
     source=card_realtime_push,
     online=True,

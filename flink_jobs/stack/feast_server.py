@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import subprocess
-import time
-
-from flink_jobs import paths
-from flink_jobs.console import done, step
-from flink_jobs.errors import PrerequisiteError, UserFacingError
+from flink_jobs import feast_repo
 from flink_jobs.stack.config import StackConfig
 from flink_jobs.stack.probes import http_ok
 from flink_jobs.stack.service import Service, data_dir
 
 
-def feast_cli() -> str:
-    feast = paths.venv_bin("feast", "feast")
-    if not feast.is_file():
-        raise PrerequisiteError(f"feast CLI not found at {feast}: run the set-up first (`make setup`)")
-    return str(feast)
-
-
 def apply_if_needed(config: StackConfig) -> list[str]:
     """The server needs a registry: apply the repository once if it has none yet."""
+    feast_repo.feast_cli()
     repo = config.feast.repo_path()
-    if (repo / "data" / "registry.db").is_file():
-        return []
-    step(f"feast apply in {repo} (first start)")
-    started = time.monotonic()
-    result = subprocess.run([feast_cli(), "apply"], cwd=repo, capture_output=True, text=True)
-    if result.returncode != 0:
-        raise UserFacingError(f"feast apply failed in {repo}: {result.stderr.strip().splitlines()[-1:]}")
-    done("feature repository applied", started)
+    if not (repo / "data" / "registry.db").is_file():
+        feast_repo.apply(repo)
     return []
 
 

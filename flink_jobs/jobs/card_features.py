@@ -1,0 +1,73 @@
+"""Feature job: card transactions from Pulsar to real-time card features in Feast.
+
+transactions (Pulsar) -> parse (bad -> dead-letter topic) -> event-time watermarks
+-> per card: counts and sums over 1 min / 10 min / 1 h, distinct merchants in
+10 min, seconds since the previous transaction, amount over the running mean
+-> batched /push to the Feast feature server (online, and offline for training).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pyflink.common import Duration, Types, WatermarkStrategy
+from pyflink.common.restart_strategy import RestartStrategies
+from pyflink.datastream import CheckpointingMode, StreamExecutionEnvironment
+
+from flink_jobs import pipeline_config, pulsar_io
+from flink_jobs.features.operators import DEAD_LETTERS, CardFeatures, EventTime, ParseTransactions, PushToFeast
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--pipeline", type=Path, default=pipeline_config.DEFAULT_PIPELINE, help="pipeline config file (TOML)"
+    )
+    parser.add_argument(
+        "--connector-from-classpath",
+        action="store_true",
+        help="do not add the connector jars (the cluster already has them on its class path)",
+    )
+    return parser.parse_args(argv)
+
+
+def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
+    job = config.feature_job
+    endpoint = pulsar_io.PulsarEndpoint(config.pulsar.service_url, config.pulsar.admin_url)
+    raw = pulsar_io.string_source(
+        env, endpoint, config.topics.transactions, job.subscription, start=job.start, name="transactions"
+    )
+    parsed = raw.process(ParseTransactions(config.topics.transactions)).name("parse")
+    watermarks = WatermarkStrategy.for_bounded_out_of_orderness(
+        Duration.of_millis(job.max_out_of_orderness_ms)
+    ).with_timestamp_assigner(EventTime())
+    features = (
+        parsed.assign_timestamps_and_watermarks(watermarks)
+        .key_by(lambda event: event.card_id, key_type=Types.LONG())
+        .process(CardFeatures(config.topics.transactions))
+        .name("card-features")
+    )
+    # One key: the pushes of a batch go out in order, from one buffer.
+    features.key_by(lambda _row: 0, key_type=Types.INT()).process(PushToFeast(job.push)).name("feast-push")
+
+    dead_letters = parsed.get_side_output(DEAD_LETTERS).union(features.get_side_output(DEAD_LETTERS))
+    dead_letters.sink_to(pulsar_io.string_sink(endpoint, config.topics.dead_letter)).name("dead-letters")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    config = pipeline_config.load(args.pipeline)
+    env = StreamExecutionEnvironment.get_execution_environment()
+    if not args.connector_from_classpath:
+        pulsar_io.add_connector_jars(env)
+    env.set_parallelism(config.feature_job.parallelism)
+    env.enable_checkpointing(config.feature_job.checkpoint_interval_ms, CheckpointingMode.EXACTLY_ONCE)
+    # With checkpoints on, Flink's default is to restart forever: a broken job would hang silently.
+    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(3, 10_000))
+    build(env, config)
+    env.execute("card features")
+
+
+if __name__ == "__main__":
+    main()

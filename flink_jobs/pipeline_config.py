@@ -1,0 +1,90 @@
+"""The pipeline config file (pipelines/*.toml): topics, features, model, thresholds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from flink_jobs import paths
+from flink_jobs.topics import full_name
+from flink_jobs.typed_config import load_toml
+
+DEFAULT_PIPELINE = paths.PROJECT_ROOT / "pipelines" / "fraud.toml"
+
+
+@dataclass(frozen=True)
+class PulsarSection:
+    service_url: str = "pulsar://127.0.0.1:6650"
+    admin_url: str = "http://127.0.0.1:8080"
+
+    def validate(self) -> tuple[str, str] | None:
+        if not self.service_url.startswith(("pulsar://", "pulsar+ssl://")):
+            return "service_url", f"must start with pulsar:// or pulsar+ssl://, got {self.service_url!r}"
+        if not self.admin_url.startswith(("http://", "https://")):
+            return "admin_url", f"must start with http:// or https://, got {self.admin_url!r}"
+        return None
+
+
+@dataclass(frozen=True)
+class TopicsSection:
+    transactions: str = "transactions"
+    dead_letter: str = "transactions-dead-letter"
+
+    def validate(self) -> tuple[str, str] | None:
+        for name in ("transactions", "dead_letter"):
+            try:
+                full_name(getattr(self, name))
+            except ValueError as err:
+                return name, str(err)
+        return None
+
+
+@dataclass(frozen=True)
+class PushSection:
+    feast_url: str = "http://127.0.0.1:6566"
+    push_source: str = "card_realtime_push"
+    to: Literal["online", "online_and_offline"] = "online_and_offline"
+    batch_size: int = 500
+    max_wait_ms: int = 200
+    timeout_s: float = 5.0
+    retries: int = 5
+    backoff_ms: int = 200
+
+    def validate(self) -> tuple[str, str] | None:
+        for name in ("batch_size", "max_wait_ms", "retries", "backoff_ms"):
+            if getattr(self, name) < (1 if name == "batch_size" else 0):
+                return name, f"must be {'positive' if name == 'batch_size' else '>= 0'}, got {getattr(self, name)}"
+        if self.timeout_s <= 0:
+            return "timeout_s", f"must be positive, got {self.timeout_s}"
+        return None
+
+
+@dataclass(frozen=True)
+class FeatureJobSection:
+    subscription: str = "fraud-feature-job"
+    start: Literal["earliest", "latest"] = "earliest"
+    max_out_of_orderness_ms: int = 5000
+    checkpoint_interval_ms: int = 10000
+    parallelism: int = 1
+    push: PushSection = field(default_factory=PushSection)
+
+    def validate(self) -> tuple[str, str] | None:
+        if self.max_out_of_orderness_ms < 0:
+            return "max_out_of_orderness_ms", f"must be >= 0, got {self.max_out_of_orderness_ms}"
+        if self.checkpoint_interval_ms < 100:
+            return "checkpoint_interval_ms", f"must be at least 100, got {self.checkpoint_interval_ms}"
+        if self.parallelism < 1:
+            return "parallelism", f"must be at least 1, got {self.parallelism}"
+        return None
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    pulsar: PulsarSection = field(default_factory=PulsarSection)
+    topics: TopicsSection = field(default_factory=TopicsSection)
+    feature_job: FeatureJobSection = field(default_factory=FeatureJobSection)
+
+
+def load(path: Path | None = None) -> PipelineConfig:
+    return load_toml(path or DEFAULT_PIPELINE, PipelineConfig)

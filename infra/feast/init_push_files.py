@@ -1,0 +1,55 @@
+"""Creates the empty Parquet file behind each PushSource's file batch source, if missing.
+
+Feast's file offline store appends pushed rows to that file and fails when it does
+not exist yet. Runs in the feast environment (`rtai features apply` calls it after
+`feast apply`): `python infra/feast/init_push_files.py <feature_repo>`.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+from feast import FeatureStore, FileSource, PushSource
+from feast.types import from_value_type
+
+ARROW_TYPES = {
+    "Int64": pa.int64(),
+    "Int32": pa.int32(),
+    "Float64": pa.float64(),
+    "Float32": pa.float32(),
+    "String": pa.string(),
+    "Bool": pa.bool_(),
+}
+
+
+def arrow_type(feast_type: object) -> pa.DataType:
+    name = str(feast_type)
+    if name not in ARROW_TYPES:
+        raise SystemExit(f"init_push_files: no Parquet type for Feast type {name}")
+    return ARROW_TYPES[name]
+
+
+def main(repo: Path) -> None:
+    store = FeatureStore(repo_path=str(repo))
+    entities = {e.join_key: e for e in store.list_entities()}
+    for view in store.list_feature_views():
+        source = view.stream_source or view.batch_source
+        if not isinstance(source, PushSource) or not isinstance(source.batch_source, FileSource):
+            continue
+        path = Path(source.batch_source.path)
+        path = path if path.is_absolute() else repo / path
+        if path.exists():
+            continue
+        fields = [pa.field(key, arrow_type(from_value_type(entities[key].value_type))) for key in view.join_keys]
+        fields.append(pa.field(source.batch_source.timestamp_field, pa.timestamp("us", tz="UTC")))
+        fields += [pa.field(f.name, arrow_type(f.dtype)) for f in view.features]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pq.write_table(pa.Table.from_pylist([], schema=pa.schema(fields)), path)
+        print(f"created {path} for push source {source.name}")
+
+
+if __name__ == "__main__":
+    main(Path(sys.argv[1]).resolve())
