@@ -49,7 +49,10 @@ class EventTime(TimestampAssigner):
 
 class CardFeatures(KeyedProcessFunction):
     """Holds each card's transactions back until the watermark passes them, then computes its
-    features in event-time order; a transaction behind the watermark is late: dead-lettered."""
+    features in event-time order. A transaction is late, and dead-lettered, when it is behind
+    the watermark on arrival or older than a transaction of the card already processed."""
+
+    LATE_REASON = "late event: event_time is behind the watermark (max_out_of_orderness_ms)"
 
     def __init__(self, source_topic: str) -> None:
         self.source_topic = source_topic
@@ -59,11 +62,15 @@ class CardFeatures(KeyedProcessFunction):
         self.pending = runtime_context.get_list_state(ListStateDescriptor("pending", Types.PICKLED_BYTE_ARRAY()))
         self.late = runtime_context.get_metrics_group().counter("events_late")
 
+    def _dead_letter(self, event: Transaction) -> tuple[OutputTag, str]:
+        self.late.inc()
+        return DEAD_LETTERS, dead_letter(
+            _as_json(event), self.LATE_REASON, source_topic=self.source_topic, job=JOB_NAME
+        )
+
     def process_element(self, value: Transaction, ctx: KeyedProcessFunction.Context):
         if value.event_time_ms <= ctx.timer_service().current_watermark():
-            self.late.inc()
-            reason = "late event: event_time is behind the watermark (max_out_of_orderness_ms)"
-            yield DEAD_LETTERS, dead_letter(_as_json(value), reason, source_topic=self.source_topic, job=JOB_NAME)
+            yield self._dead_letter(value)
             return
         self.pending.add(value)
         ctx.timer_service().register_event_time_timer(value.event_time_ms)
@@ -75,6 +82,9 @@ class CardFeatures(KeyedProcessFunction):
         self.pending.update(waiting)
         history = self.history.value() or CardHistory()
         for event in sorted(ready, key=lambda e: (e.event_time_ms, e.event_id)):
+            if history.last_time_ms is not None and event.event_time_ms < history.last_time_ms:
+                yield self._dead_letter(event)
+                continue
             features = history.add(event.event_time_ms, event.amount, event.merchant_id)
             yield {"card_id": event.card_id, "event_timestamp": _iso(event.event_time_ms), **features}
         self.history.update(history)

@@ -1,0 +1,174 @@
+"""The feature job end to end: Pulsar in, features pushed to a real Feast, bad and late events dead-lettered.
+
+The pushed values are read back from the offline store's push file (every row the job
+pushed) and compared with the same features computed independently here with pandas.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pandas as pd
+import pulsar
+import pytest
+
+from flink_jobs import paths
+from flink_jobs.jobs import launcher
+from flink_jobs.topics import full_name
+from tests.stack_helpers import isolated_stack, isolated_stack_toml
+
+OUT_OF_ORDERNESS_S = 2
+TIMEOUT_S = 180
+BASE = {
+    "customer_id": 1,
+    "merchant_category": "grocery",
+    "merchant_country": "DE",
+    "card_country": "DE",
+    "currency": "EUR",
+    "channel": "pos",
+}
+
+
+def event(event_id: str, card: int, at: datetime, amount: float, merchant: int) -> dict:
+    when = at.isoformat(timespec="milliseconds")
+    return {
+        **BASE,
+        "event_id": event_id,
+        "card_id": card,
+        "merchant_id": merchant,
+        "amount": amount,
+        "event_time": when,
+    }
+
+
+# Publish order: (event id, card, seconds after start, amount, merchant). Two events come out of
+# order within the 2 s bound (4 s after 5 s, 19 s after 20 s). "late" is published once all the
+# others were pushed, far behind the watermark: it must be dead-lettered. Windows of 1 min,
+# 10 min and 1 h are crossed on purpose.
+SCRIPT = [
+    ("c11-0", 11, 0, 12.5, 1),
+    ("c12-0", 12, 5, 40.0, 9),
+    ("c12-1", 12, 4, 41.0, 9),
+    ("c11-1", 11, 20, 3.0, 1),
+    ("c11-2", 11, 19, 7.25, 2),
+    ("c13-0", 13, 30, 2500.0, 7),
+    ("c11-3", 11, 70, 100.0, 3),
+    ("c11-4", 11, 75, 1.0, 4),
+    ("c11-5", 11, 700, 55.0, 1),
+    ("c11-6", 11, 701, 5.0, 5),
+    ("c12-2", 12, 3700, 9.99, 9),
+    ("late", 11, 60, 8.0, 1),
+]
+
+
+def scripted_events(start: datetime) -> list[dict]:
+    return [event(i, card, start + timedelta(seconds=at), amount, m) for i, card, at, amount, m in SCRIPT]
+
+
+def expected_features(events: list[dict]) -> pd.DataFrame:
+    frame = pd.DataFrame(events)
+    frame["t"] = pd.to_datetime(frame["event_time"], utc=True)
+    rows = []
+    for _, event in frame.iterrows():
+        card = frame[frame["card_id"] == event["card_id"]]
+        before = card[card["t"] < event["t"]]
+        row = {"card_id": event["card_id"], "event_timestamp": event["t"]}
+        for name, window in (("1m", "60s"), ("10m", "600s"), ("1h", "3600s")):
+            in_window = card[(card["t"] > event["t"] - pd.Timedelta(window)) & (card["t"] <= event["t"])]
+            row[f"txn_count_{name}"] = len(in_window)
+            row[f"amount_sum_{name}"] = round(in_window["amount"].sum(), 2)
+        recent = card[(card["t"] > event["t"] - pd.Timedelta("600s")) & (card["t"] <= event["t"])]
+        row["distinct_merchants_10m"] = recent["merchant_id"].nunique()
+        row["seconds_since_prev_txn"] = (event["t"] - before["t"].max()).total_seconds() if len(before) else -1.0
+        row["amount_to_mean_ratio"] = event["amount"] / before["amount"].mean() if len(before) else 1.0
+        rows.append(row)
+    return pd.DataFrame(rows).sort_values(["card_id", "event_timestamp"]).reset_index(drop=True)
+
+
+@pytest.fixture(scope="module")
+def feature_repo_copy(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("features")
+    repo = tmp / "feature_repo"
+    shutil.copytree(paths.FEATURE_REPO, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    with isolated_stack(tmp, ["feast"], isolated_stack_toml({"feast": {"feature_repo": str(repo)}})) as stack:
+        yield stack, repo
+
+
+def test_pushed_features_equal_pandas_and_bad_events_are_dead_lettered(stack, feature_repo_copy, tmp_path):
+    feast_stack, repo = feature_repo_copy
+    run_id = uuid.uuid4().hex[:8]
+    topics = {"transactions": full_name(f"test-features-{run_id}"), "dead_letter": full_name(f"test-dl-{run_id}")}
+    pipeline = tmp_path / "pipeline.toml"
+    pipeline.write_text(
+        f'[pulsar]\nservice_url = "{stack.pulsar_service_url}"\nadmin_url = "{stack.pulsar_admin_url}"\n'
+        f'[topics]\ntransactions = "{topics["transactions"]}"\ndead_letter = "{topics["dead_letter"]}"\n'
+        f'[feature_job]\nsubscription = "test"\nmax_out_of_orderness_ms = {OUT_OF_ORDERNESS_S * 1000}\n'
+        f"checkpoint_interval_ms = 1000\n"
+        f'[feature_job.push]\nfeast_url = "{feast_stack.config.feast_url}"\nto = "online_and_offline"\n'
+        f"batch_size = 4\nmax_wait_ms = 100\n"
+    )
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    events = scripted_events(start)
+    valid = [e for e in events if e["event_id"] != "late"]
+    bad = [
+        b"{not json",
+        json.dumps({**BASE, "event_id": "x"}).encode(),
+        json.dumps({**valid[0], "event_id": "neg", "amount": -5}).encode(),
+        json.dumps({**valid[0], "event_id": "str", "card_id": "eleven"}).encode(),
+    ]
+    # An event far ahead moves the watermark past every scripted one, so all are emitted.
+    tick = event("tick", 99, start + timedelta(hours=3), 1.0, 1)
+
+    client = pulsar.Client(stack.pulsar_service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    job = launcher.start_local("flink_jobs.jobs.card_features", ["--pipeline", str(pipeline)], tmp_path / "job.log")
+    try:
+        dead_letters = client.subscribe(topics["dead_letter"], "test")
+        producer = client.create_producer(topics["transactions"])
+        for scripted in valid:
+            producer.send(json.dumps(scripted).encode())
+        for raw in bad:
+            producer.send(raw)
+        producer.send(json.dumps(tick).encode())
+
+        push_file = repo / "data" / "card_realtime_features.parquet"
+        deadline = time.monotonic() + TIMEOUT_S
+        pushed = pd.DataFrame()
+        while time.monotonic() < deadline:
+            pushed = pd.read_parquet(push_file)
+            if len(pushed) >= len(valid):
+                break
+            time.sleep(1)
+        producer.send(json.dumps(events[-1]).encode())
+        reasons = []
+        while len(reasons) < len(bad) + 1:
+            msg = dead_letters.receive(timeout_millis=30_000)
+            reasons.append(json.loads(msg.data())["reason"])
+            dead_letters.acknowledge(msg)
+    finally:
+        launcher.stop_local(job)
+        client.close()
+
+    expected = expected_features(valid)
+    pushed = pushed.sort_values(["card_id", "event_timestamp"]).reset_index(drop=True)
+    assert len(pushed) == len(expected), (tmp_path / "job.log").read_text()[-2000:]
+    pd.testing.assert_frame_equal(
+        pushed[expected.columns], expected, check_dtype=False, check_exact=False, rtol=1e-6, atol=1e-6
+    )
+    assert sorted(r.split(":")[0] for r in reasons) == sorted(
+        ["malformed JSON", "missing field", "invalid amount", "wrong type for card_id", "late event"]
+    )
+
+    online = httpx.post(
+        f"{feast_stack.config.feast_url}/get-online-features",
+        json={"feature_service": "fraud_scoring_v1", "entities": {"card_id": [11]}},
+        timeout=10,
+    ).json()
+    values = {n: r["values"][0] for n, r in zip(online["metadata"]["feature_names"], online["results"], strict=True)}
+    last = expected[expected["card_id"] == 11].iloc[-1]
+    assert values["txn_count_10m"] == last["txn_count_10m"]
+    assert values["amount_sum_1h"] == pytest.approx(last["amount_sum_1h"])
