@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flink_jobs import feast_repo
+from flink_jobs import feast_repo, paths
 from flink_jobs.stack.config import StackConfig
 from flink_jobs.stack.probes import http_ok
 from flink_jobs.stack.service import Service, data_dir
