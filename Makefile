@@ -5,7 +5,7 @@ VENV := .venvs/flink
 RTAI := $(VENV)/bin/rtai
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-redis up down status logs demo test lint lock clean
+.PHONY: setup setup-redis up down status logs demo test lint lock clean feast-apply feast-materialize feast-views
 
 setup:
 	@$(PYTHON) -m flink_jobs setup
@@ -24,6 +24,16 @@ status:
 
 logs:
 	@$(RTAI) stack logs
+
+# The Feast CLI flow on feature_repo/ (from the feast environment).
+feast-apply: setup
+	@$(RTAI) features apply
+
+feast-materialize: setup
+	@$(RTAI) features materialize
+
+feast-views: setup
+	@$(RTAI) features views
 
 demo: setup
 	@$(RTAI) stack up

@@ -66,6 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
             sub.add_argument("-n", "--lines", type=int, default=30, help="lines per service (default 30)")
     stack.set_defaults(func=_cmd_stack)
 
+    from flink_jobs.features import commands as features_commands
+
+    features_commands.add_subcommand(commands)
+
     demo = commands.add_parser(
         "demo", help="smoke pipeline: events into Pulsar, through a PyFlink job with the Pulsar connector, out again"
     )
