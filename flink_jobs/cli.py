@@ -70,6 +70,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     features_commands.add_subcommand(commands)
 
+    from flink_jobs.generator import cli as generator_cli
+
+    generator_cli.add_subcommand(commands)
+
     demo = commands.add_parser(
         "demo", help="smoke pipeline: events into Pulsar, through a PyFlink job with the Pulsar connector, out again"
     )
