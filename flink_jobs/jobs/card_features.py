@@ -12,11 +12,11 @@ import argparse
 from pathlib import Path
 
 from pyflink.common import Duration, Types, WatermarkStrategy
-from pyflink.common.restart_strategy import RestartStrategies
-from pyflink.datastream import CheckpointingMode, StreamExecutionEnvironment
+from pyflink.datastream import StreamExecutionEnvironment
 
 from flink_jobs import pipeline_config, pulsar_io
 from flink_jobs.features.operators import DEAD_LETTERS, CardFeatures, EventTime, ParseTransactions, PushToFeast
+from flink_jobs.jobs import environment
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -24,11 +24,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--pipeline", type=Path, default=pipeline_config.DEFAULT_PIPELINE, help="pipeline config file (TOML)"
     )
-    parser.add_argument(
-        "--connector-from-classpath",
-        action="store_true",
-        help="do not add the connector jars (the cluster already has them on its class path)",
-    )
+    environment.add_arguments(parser)
     return parser.parse_args(argv)
 
 
@@ -58,13 +54,8 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     config = pipeline_config.load(args.pipeline)
-    env = StreamExecutionEnvironment.get_execution_environment()
-    if not args.connector_from_classpath:
-        pulsar_io.add_connector_jars(env)
-    env.set_parallelism(config.feature_job.parallelism)
-    env.enable_checkpointing(config.feature_job.checkpoint_interval_ms, CheckpointingMode.EXACTLY_ONCE)
-    # With checkpoints on, Flink's default is to restart forever: a broken job would hang silently.
-    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(3, 10_000))
+    job = config.feature_job
+    env = environment.create(args, parallelism=job.parallelism, checkpoint_interval_ms=job.checkpoint_interval_ms)
     build(env, config)
     env.execute("card features")
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import argparse
 
 from pyflink.common import Types
-from pyflink.common.restart_strategy import RestartStrategies
-from pyflink.datastream import CheckpointingMode, StreamExecutionEnvironment
 
 from flink_jobs import pulsar_io
+from flink_jobs.jobs import environment
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -26,23 +25,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--guarantee", choices=sorted(pulsar_io.GUARANTEES), default="at-least-once")
     parser.add_argument("--checkpoint-interval-ms", type=int, default=2000)
     parser.add_argument("--parallelism", type=int, default=1)
-    parser.add_argument(
-        "--connector-from-classpath",
-        action="store_true",
-        help="do not add the connector jars (the cluster already has them on its class path)",
-    )
+    environment.add_arguments(parser)
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    env = StreamExecutionEnvironment.get_execution_environment()
-    if not args.connector_from_classpath:
-        pulsar_io.add_connector_jars(env)
-    env.set_parallelism(args.parallelism)
-    env.enable_checkpointing(args.checkpoint_interval_ms, CheckpointingMode.EXACTLY_ONCE)
-    # With checkpoints on, Flink's default is to restart forever: a broken job would hang silently.
-    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(3, 5000))
+    env = environment.create(args, parallelism=args.parallelism, checkpoint_interval_ms=args.checkpoint_interval_ms)
     endpoint = pulsar_io.PulsarEndpoint(args.service_url, args.admin_url)
     events = pulsar_io.string_source(env, endpoint, args.input_topic, args.subscription)
     # output_type makes the sink receive Java strings rather than pickled Python bytes.
