@@ -9,7 +9,7 @@ from flink_jobs import paths
 from flink_jobs.bootstrap import java_artifacts, prereqs
 from flink_jobs.errors import PrerequisiteError
 from flink_jobs.stack.config import StackConfig
-from flink_jobs.stack.probes import http_get
+from flink_jobs.stack.probes import http_ok
 from flink_jobs.stack.service import Service, data_dir
 
 CONF_TEMPLATE = paths.INFRA_DIR / "pulsar" / "standalone.conf"
@@ -113,7 +113,7 @@ def service(config: StackConfig) -> Service:
         ports={"broker": pulsar.broker_port, "http": pulsar.web_port, "bookie": pulsar.bookie_port},
         command=command(config),
         cwd=data_dir("pulsar"),
-        ready=lambda: http_get(f"{config.pulsar_admin_url}/admin/v2/brokers/health")[0] == 200,
+        ready=lambda: http_ok(f"{config.pulsar_admin_url}/admin/v2/brokers/health"),
         ready_timeout_s=pulsar.ready_timeout_s,
         stop_timeout_s=30,
         prepare=lambda: prepare(config),

@@ -35,7 +35,7 @@ class Service:
 
     @property
     def data_dir(self) -> Path:
-        return paths.RUN_DIR / "data" / self.name
+        return data_dir(self.name)
 
 
 def data_dir(name: str) -> Path:
