@@ -17,7 +17,9 @@ card_realtime_push = PushSource(name="card_realtime_push", batch_source=card_rea
 card_realtime = FeatureView(
     name="card_realtime",
     entities=[card],
-    ttl=timedelta(hours=1),
+    # A row holds the card's windows as of its last transaction; serving keeps it until the
+    # next one, and so does training for as long as the ttl.
+    ttl=timedelta(days=30),
     # Names and meaning: flink_jobs/features/card_windows.py. Windows are (t - W, t], the
     # transaction itself included; the first transaction of a card has
     # seconds_since_prev_txn = -1 and amount_to_mean_ratio = 1.
