@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from flink_jobs import paths
 from flink_jobs.console import done, step
 from flink_jobs.errors import PrerequisiteError, UserFacingError
+from flink_jobs.stack.config import StackConfig
 
 INIT_PUSH_FILES = paths.INFRA_DIR / "feast" / "init_push_files.py"
 
@@ -20,20 +23,47 @@ def feast_cli() -> str:
     return str(feast)
 
 
-def run(repo: Path, *args: str) -> str:
-    """`feast ARGS` in `repo`; its output, or an error carrying its last line."""
-    step(f"feast {' '.join(args)} ({repo})")
-    started = time.monotonic()
-    result = subprocess.run([feast_cli(), *args], cwd=repo, capture_output=True, text=True)
-    if result.returncode != 0:
-        last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise UserFacingError(f"feast {' '.join(args)} failed in {repo}: {last}")
-    done(f"feast {args[0]} finished", started)
-    return result.stdout
+@dataclass(frozen=True)
+class FeastRepo:
+    """A feature repository with the profile (feature_store.yaml) and environment the stack uses."""
 
+    path: Path
+    feature_store_yaml: Path
+    env: dict[str, str]
 
-def apply(repo: Path) -> str:
-    """`feast apply`, then the empty offline files that pushes to the offline store append to."""
-    output = run(repo, "apply")
-    subprocess.run([str(paths.venv_python("feast")), str(INIT_PUSH_FILES), str(repo)], check=True)
-    return output
+    @classmethod
+    def of_stack(cls, config: StackConfig) -> FeastRepo:
+        return cls(
+            config.feast.repo_path(),
+            config.feast.feature_store_yaml(),
+            {"REDIS_CONNECTION_STRING": config.redis_connection_string},
+        )
+
+    def _env(self) -> dict[str, str]:
+        # PYTHONPATH: the project's feast-side modules (python -m flink_jobs...) import from the checkout.
+        return {**os.environ, **self.env, "PYTHONPATH": str(paths.PROJECT_ROOT)}
+
+    def run(self, *args: str) -> str:
+        """`feast -f <profile> ARGS` in the repository; its output, or an error carrying its last line."""
+        step(f"feast {' '.join(args)} ({self.path}, {self.feature_store_yaml.name})")
+        started = time.monotonic()
+        command = [feast_cli(), "-f", str(self.feature_store_yaml), *args]
+        result = subprocess.run(command, cwd=self.path, env=self._env(), capture_output=True, text=True)
+        if result.returncode != 0:
+            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise UserFacingError(f"feast {' '.join(args)} failed in {self.path}: {last}")
+        done(f"feast {args[0]} finished", started)
+        return result.stdout
+
+    def apply(self) -> str:
+        """`feast apply`, then the empty offline files that pushes to the offline store append to."""
+        output = self.run("apply")
+        self.python(str(INIT_PUSH_FILES), str(self.path), str(self.feature_store_yaml))
+        return output
+
+    def python(self, *args: str) -> None:
+        """The feast environment's Python with ARGS, on this repository; fails with its exit code."""
+        command = [str(paths.venv_python("feast")), *args]
+        result = subprocess.run(command, cwd=self.path, env=self._env())
+        if result.returncode != 0:
+            raise UserFacingError(f"{' '.join(args[:2])} failed (exit {result.returncode}) in {self.path}")

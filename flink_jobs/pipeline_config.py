@@ -41,6 +41,19 @@ class TopicsSection:
 
 
 @dataclass(frozen=True)
+class FeaturesSection:
+    service: str = "fraud_scoring_v1"
+    training_feature_lag_ms: int = 1000
+
+    def validate(self) -> tuple[str, str] | None:
+        if not self.service:
+            return "service", "must name a Feast FeatureService"
+        if self.training_feature_lag_ms < 1:
+            return "training_feature_lag_ms", f"must be at least 1, got {self.training_feature_lag_ms}"
+        return None
+
+
+@dataclass(frozen=True)
 class PushSection:
     feast_url: str = "http://127.0.0.1:6566"
     push_source: str = "card_realtime_push"
@@ -83,6 +96,7 @@ class FeatureJobSection:
 class PipelineConfig:
     pulsar: PulsarSection = field(default_factory=PulsarSection)
     topics: TopicsSection = field(default_factory=TopicsSection)
+    features: FeaturesSection = field(default_factory=FeaturesSection)
     feature_job: FeatureJobSection = field(default_factory=FeatureJobSection)
 
 

@@ -46,20 +46,30 @@ class TritonConfig:
         return (paths.PROJECT_ROOT / self.model_repository).resolve()
 
 
+# The feature repository's profiles: one feature_store.yaml per online store.
+FEATURE_STORE_YAML = {"sqlite": "feature_store.yaml", "redis": "feature_store.redis.yaml"}
+
+
 @dataclass(frozen=True)
 class FeastConfig:
     port: int = 6566
     workers: int = 2
     feature_repo: str = "feature_repo"
+    online_store: str = "sqlite"
     ready_timeout_s: float = 120.0
 
     def validate(self) -> tuple[str, str] | None:
         if self.workers < 1:
             return "workers", f"must be at least 1, got {self.workers}"
+        if self.online_store not in FEATURE_STORE_YAML:
+            return "online_store", f"must be one of {', '.join(FEATURE_STORE_YAML)}, got {self.online_store!r}"
         return _port_problem(port=self.port)
 
     def repo_path(self) -> Path:
         return (paths.PROJECT_ROOT / self.feature_repo).resolve()
+
+    def feature_store_yaml(self) -> Path:
+        return self.repo_path() / FEATURE_STORE_YAML[self.online_store]
 
 
 @dataclass(frozen=True)
@@ -104,6 +114,10 @@ class StackConfig:
     @property
     def feast_url(self) -> str:
         return f"http://127.0.0.1:{self.feast.port}"
+
+    @property
+    def redis_connection_string(self) -> str:
+        return f"127.0.0.1:{self.redis.port}"
 
     @property
     def triton_grpc_url(self) -> str:

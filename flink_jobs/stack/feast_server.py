@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from flink_jobs import feast_repo, paths
+from flink_jobs import paths
+from flink_jobs.feast_repo import FeastRepo, feast_cli
 from flink_jobs.stack.config import StackConfig
 from flink_jobs.stack.probes import http_ok
 from flink_jobs.stack.service import Service, data_dir
@@ -10,10 +11,10 @@ from flink_jobs.stack.service import Service, data_dir
 
 def apply_if_needed(config: StackConfig) -> list[str]:
     """The server needs a registry: apply the repository once if it has none yet."""
-    feast_repo.feast_cli()
-    repo = config.feast.repo_path()
-    if not (repo / "data" / "registry.db").is_file():
-        feast_repo.apply(repo)
+    feast_cli()
+    repo = FeastRepo.of_stack(config)
+    if not (repo.path / "data" / "registry.db").is_file():
+        repo.apply()
     return []
 
 
@@ -24,6 +25,8 @@ def service(config: StackConfig) -> Service:
         ports={"http": feast.port},
         command=[
             str(paths.venv_bin("feast", "feast")),
+            "-f",
+            str(feast.feature_store_yaml()),
             "serve",
             "--host",
             "127.0.0.1",
@@ -38,7 +41,7 @@ def service(config: StackConfig) -> Service:
         ],
         cwd=feast.repo_path(),
         # gunicorn keeps a control socket under $XDG_RUNTIME_DIR (default ~/.gunicorn): one per stack.
-        env={"XDG_RUNTIME_DIR": str(data_dir("feast"))},
+        env={"XDG_RUNTIME_DIR": str(data_dir("feast")), "REDIS_CONNECTION_STRING": config.redis_connection_string},
         ready=lambda: http_ok(f"http://127.0.0.1:{feast.port}/health"),
         ready_timeout_s=feast.ready_timeout_s,
         stop_timeout_s=20,

@@ -31,7 +31,7 @@ def selected(
             raise ValueError(f"unknown service {unknown[0]!r} (known: {', '.join(s.name for s in services)})")
         return [s for s in services if s.name in only]
     wanted = set(CORE)
-    if with_redis or config.redis.enabled:
+    if with_redis or config.redis.enabled or config.feast.online_store == "redis":
         wanted.add("redis")
     if with_flink or config.flink.enabled:
         wanted.update(("flink-jobmanager", "flink-taskmanager"))

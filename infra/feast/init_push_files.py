@@ -2,7 +2,8 @@
 
 Feast's file offline store appends pushed rows to that file and fails when it does
 not exist yet. Runs in the feast environment (`rtai features apply` calls it after
-`feast apply`): `python infra/feast/init_push_files.py <feature_repo>`.
+`feast apply`):
+`python infra/feast/init_push_files.py <feature_repo> <feature_store.yaml>`.
 """
 
 from __future__ import annotations
@@ -32,8 +33,8 @@ def arrow_type(feast_type: object) -> pa.DataType:
     return ARROW_TYPES[name]
 
 
-def main(repo: Path) -> None:
-    store = FeatureStore(repo_path=str(repo))
+def main(repo: Path, feature_store_yaml: Path) -> None:
+    store = FeatureStore(repo_path=str(repo), fs_yaml_file=feature_store_yaml)
     entities = {e.join_key: e for e in store.list_entities()}
     for view in store.list_feature_views():
         source = view.stream_source or view.batch_source
@@ -52,4 +53,4 @@ def main(repo: Path) -> None:
 
 
 if __name__ == "__main__":
-    main(Path(sys.argv[1]).resolve())
+    main(Path(sys.argv[1]).resolve(), Path(sys.argv[2]).resolve())

@@ -1,0 +1,119 @@
+"""The training set: `rtai features backfill` then `training-set` on a tiny constructed history,
+checked for point-in-time correctness (no row sees a feature stamped after its own time
+minus the serving lag) against the real Feast SDK and DuckDB offline store."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime, timedelta
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from flink_jobs import paths
+from flink_jobs.features import backfill
+from flink_jobs.features.defaults import MISSING_FLAG
+from flink_jobs.generator import records
+from tests.stack_helpers import cli, isolated_stack_toml
+
+LAG_MS = 1000
+DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
+# Card 1 pays at merchant 5: twice within half a second, then the next day. Card 2 pays once.
+HISTORY = [
+    ("a", 1, 5, DAY0 + timedelta(hours=10), 20.0),
+    ("b", 1, 5, DAY0 + timedelta(hours=10, milliseconds=500), 30.0),
+    ("c", 1, 5, DAY0 + timedelta(days=1, hours=9), 100.0),
+    ("d", 2, 5, DAY0 + timedelta(days=1, hours=9, minutes=30), 7.0),
+]
+
+
+def write_history(path) -> None:
+    rows = [
+        {
+            "event_id": event_id,
+            "event_timestamp": at,
+            "card_id": card,
+            "customer_id": card,
+            "merchant_id": merchant,
+            "merchant_category": "grocery",
+            "merchant_country": "DE",
+            "card_country": "DE" if card == 1 else "FR",
+            "amount": amount,
+            "currency": "EUR",
+            "channel": "pos",
+            "is_fraud": event_id == "c",
+            "fraud_pattern": "large_amount" if event_id == "c" else None,
+        }
+        for event_id, card, merchant, at, amount in HISTORY
+    ]
+    pq.write_table(pa.Table.from_pylist(rows, schema=records.SCHEMA), path)
+
+
+@pytest.fixture(scope="module")
+def training_set(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("training")
+    repo = tmp / "feature_repo"
+    shutil.copytree(paths.FEATURE_REPO, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    config = tmp / "stack.toml"
+    config.write_text(isolated_stack_toml({"feast": {"feature_repo": str(repo)}}))
+    env = {"RTAI_STACK_CONFIG": str(config), "RTAI_RUN_DIR": str(tmp / "run")}
+    history = tmp / "history.parquet"
+    write_history(history)
+
+    for command in (("features", "backfill", "--history", str(history)), ("features", "apply")):
+        result = cli(*command, env=env)
+        assert result.returncode == 0, result.stderr
+    # A leak trap: a real-time row stamped 1 ms after c's lookup time, with values no real row has.
+    realtime_file = repo / backfill.CARD_REALTIME_FILE
+    realtime = pd.read_parquet(realtime_file)
+    trap = realtime[realtime["card_id"] == 1].tail(1).copy()
+    trap["event_timestamp"] = pd.Timestamp(HISTORY[2][3]) - pd.Timedelta(milliseconds=LAG_MS - 1)
+    trap["txn_count_1m"] = 999
+    pd.concat([realtime, trap], ignore_index=True).to_parquet(realtime_file, index=False)
+
+    pipeline = tmp / "pipeline.toml"
+    pipeline.write_text(f'[features]\nservice = "fraud_scoring_v1"\ntraining_feature_lag_ms = {LAG_MS}\n')
+    out = tmp / "training.parquet"
+    result = cli(
+        "features", "training-set", "--history", str(history), "--pipeline", str(pipeline), "--out", str(out), env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert "label rate 25.00%" in result.stdout, result.stdout
+    return pd.read_parquet(out).set_index("event_id")
+
+
+def test_every_transaction_is_a_row_with_its_label(training_set):
+    assert sorted(training_set.index) == ["a", "b", "c", "d"]
+    assert training_set["is_fraud"].to_dict() == {"a": False, "b": False, "c": True, "d": False}
+
+
+def test_realtime_features_stop_before_the_lag(training_set):
+    # b is 0.5 s after a, inside the 1 s lag: it sees no earlier row, so the documented defaults.
+    b = training_set.loc["b"]
+    assert b[MISSING_FLAG]
+    assert b["seconds_since_prev_txn"] == -1.0
+    assert b["amount_to_mean_ratio"] == 1.0
+    assert b["txn_count_1h"] == 0
+    # c sees the card as of b (two transactions), never its own row or the trap stamped after c - lag.
+    c = training_set.loc["c"]
+    assert c["txn_count_1m"] == 2
+    assert c["amount_sum_1h"] == pytest.approx(50.0)
+    assert c["seconds_since_prev_txn"] == pytest.approx(0.5)
+
+
+def test_batch_statistics_come_from_the_snapshot_before_the_row(training_set):
+    # a and b happen before the first daily snapshot (the next midnight): no statistics yet.
+    assert training_set.loc["a"][MISSING_FLAG]
+    assert training_set.loc["a"]["card_txn_count_30d"] == 0
+    # c and d read the snapshot at midnight of day 1: a and b only, not c or d themselves.
+    c = training_set.loc["c"]
+    assert c["card_txn_count_30d"] == 2
+    assert c["card_amount_mean_30d"] == pytest.approx(25.0)
+    assert c["merchant_txn_count_7d"] == 2
+    assert c["merchant_distinct_cards_7d"] == 1
+    d = training_set.loc["d"]
+    assert d["card_txn_count_30d"] == 0
+    assert d["merchant_txn_count_7d"] == 2
+    assert d["merchant_foreign_card_share_7d"] == 0.0
