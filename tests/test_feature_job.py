@@ -165,7 +165,10 @@ def test_pushed_features_equal_pandas_and_bad_events_are_dead_lettered(stack, fe
 
     online = httpx.post(
         f"{feast_stack.config.feast_url}/get-online-features",
-        json={"features": ["card_realtime:txn_count_10m", "card_realtime:amount_sum_1h"], "entities": {"card_id": [11]}},
+        json={
+            "features": ["card_realtime:txn_count_10m", "card_realtime:amount_sum_1h"],
+            "entities": {"card_id": [11]},
+        },
         timeout=10,
     ).json()
     values = {n: r["values"][0] for n, r in zip(online["metadata"]["feature_names"], online["results"], strict=True)}
