@@ -7,10 +7,13 @@ pushed) and compared with the same features computed independently here with pan
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import signal
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pandas as pd
@@ -19,6 +22,7 @@ import pytest
 
 from flink_jobs import paths
 from flink_jobs.jobs import launcher
+from flink_jobs.stack import processes
 from flink_jobs.topics import full_name
 from tests.stack_helpers import isolated_stack, isolated_stack_toml
 
@@ -68,6 +72,23 @@ SCRIPT = [
 
 def scripted_events(start: datetime) -> list[dict]:
     return [event(i, card, start + timedelta(seconds=at), amount, m) for i, card, at, amount, m in SCRIPT]
+
+
+def pushed_rows(repo: Path, cards: set[int]) -> pd.DataFrame:
+    """The rows the job pushed to the offline store for `cards`, one per transaction
+    (a row pushed again after a restart from a checkpoint counts once)."""
+    pushed = pd.read_parquet(repo / "data" / "card_realtime_features.parquet")
+    pushed = pushed[pushed["card_id"].isin(cards)].drop_duplicates()
+    return pushed.sort_values(["card_id", "event_timestamp"]).reset_index(drop=True)
+
+
+def wait_for_rows(repo: Path, cards: set[int], count: int, timeout_s: float = TIMEOUT_S) -> pd.DataFrame:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        pushed = pushed_rows(repo, cards)
+        if len(pushed) >= count or time.monotonic() > deadline:
+            return pushed
+        time.sleep(0.5)
 
 
 def expected_features(events: list[dict]) -> pd.DataFrame:
@@ -135,14 +156,7 @@ def test_pushed_features_equal_pandas_and_bad_events_are_dead_lettered(stack, fe
             producer.send(raw)
         producer.send(json.dumps(tick).encode())
 
-        push_file = repo / "data" / "card_realtime_features.parquet"
-        deadline = time.monotonic() + TIMEOUT_S
-        pushed = pd.DataFrame()
-        while time.monotonic() < deadline:
-            pushed = pd.read_parquet(push_file)
-            if len(pushed) >= len(valid):
-                break
-            time.sleep(1)
+        pushed = wait_for_rows(repo, {11, 12, 13}, len(valid))
         producer.send(json.dumps(events[-1]).encode())
         reasons = []
         while len(reasons) < len(bad) + 1:
@@ -154,7 +168,6 @@ def test_pushed_features_equal_pandas_and_bad_events_are_dead_lettered(stack, fe
         client.close()
 
     expected = expected_features(valid)
-    pushed = pushed.sort_values(["card_id", "event_timestamp"]).reset_index(drop=True)
     assert len(pushed) == len(expected), (tmp_path / "job.log").read_text()[-2000:]
     pd.testing.assert_frame_equal(
         pushed[expected.columns], expected, check_dtype=False, check_exact=False, rtol=1e-6, atol=1e-6
@@ -175,3 +188,73 @@ def test_pushed_features_equal_pandas_and_bad_events_are_dead_lettered(stack, fe
     last = expected[expected["card_id"] == 11].iloc[-1]
     assert values["txn_count_10m"] == last["txn_count_10m"]
     assert values["amount_sum_1h"] == pytest.approx(last["amount_sum_1h"])
+
+
+def pipeline_file(path: Path, stack, feast_url: str, topic: str, dead_letter: str) -> Path:
+    path.write_text(
+        f'[pulsar]\nservice_url = "{stack.pulsar_service_url}"\nadmin_url = "{stack.pulsar_admin_url}"\n'
+        f'[topics]\ntransactions = "{topic}"\ndead_letter = "{dead_letter}"\n'
+        f'[feature_job]\nsubscription = "test"\nmax_out_of_orderness_ms = {OUT_OF_ORDERNESS_S * 1000}\n'
+        f"checkpoint_interval_ms = 1000\n"
+        f'[feature_job.push]\nfeast_url = "{feast_url}"\nto = "online_and_offline"\n'
+        "batch_size = 10\nmax_wait_ms = 100\n"
+    )
+    return path
+
+
+def crash(record: processes.PidRecord) -> None:
+    """SIGKILL to the job process and everything under it: no shutdown hook, no final checkpoint."""
+    for pid in [record.pid, *processes.descendants(record.pid)]:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while processes.is_running(record) and time.monotonic() < deadline:
+        processes.exit_code(record)
+        time.sleep(0.1)
+
+
+def test_a_killed_job_resumes_from_its_checkpoint_and_no_window_loses_events(stack, feature_repo_copy, tmp_path):
+    feast_stack, repo = feature_repo_copy
+    run_id = uuid.uuid4().hex[:8]
+    topic, dead_letter_topic = full_name(f"test-restart-{run_id}"), full_name(f"test-restart-dl-{run_id}")
+    pipeline = pipeline_file(tmp_path / "pipeline.toml", stack, feast_stack.config.feast_url, topic, dead_letter_topic)
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
+    cards = {21, 22, 23, 24, 25}
+    # 160 transactions 15 s apart over 5 cards: every card's 1 h window fills up across the crash.
+    events = [event(f"r{i}", 21 + i % 5, start + timedelta(seconds=15 * i), 1.0 + i, i % 7) for i in range(160)]
+    tick = event("tick", 98, start + timedelta(hours=2, minutes=50), 1.0, 1)
+    args = ["--pipeline", str(pipeline), "--checkpoint-dir", str(tmp_path / "checkpoints")]
+
+    client = pulsar.Client(stack.pulsar_service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    producer = client.create_producer(topic)
+    first = launcher.start_local("flink_jobs.jobs.card_features", args, tmp_path / "first.log")
+    second = None
+    try:
+        for scripted in events[:80]:
+            producer.send(json.dumps(scripted).encode())
+        before = wait_for_rows(repo, cards, 50)
+        assert len(before) >= 50, (tmp_path / "first.log").read_text()[-3000:]
+        time.sleep(3)  # a checkpoint or two complete after those pushes
+        crash(first)
+        assert not processes.is_running(first)
+        for scripted in events[80:]:
+            producer.send(json.dumps(scripted).encode())
+        producer.send(json.dumps(tick).encode())
+        second = launcher.start_local(
+            "flink_jobs.jobs.card_features", [*args, "--from-savepoint", "latest"], tmp_path / "second.log"
+        )
+        after = wait_for_rows(repo, cards, len(events))
+    finally:
+        launcher.stop_local(first)
+        if second is not None:
+            launcher.stop_local(second)
+        client.close()
+
+    expected = expected_features(events)
+    assert len(after) == len(expected), (tmp_path / "second.log").read_text()[-3000:]
+    # Resumed from the checkpoint, not replayed from the start: the rows pushed before the crash
+    # (all covered by a checkpoint) are not pushed a second time.
+    raw = pd.read_parquet(repo / "data" / "card_realtime_features.parquet")
+    assert raw["card_id"].isin(cards).sum() - len(after) < 10
+    pd.testing.assert_frame_equal(
+        after[expected.columns], expected, check_dtype=False, check_exact=False, rtol=1e-6, atol=1e-6
+    )

@@ -1,17 +1,22 @@
-"""What every job sets up the same way: its command-line flag for the connector, and the
-execution environment (connector jars, parallelism, checkpoints, a bounded restart strategy)."""
+"""What every job sets up the same way: its command-line flags for the connector and for
+checkpoint storage and recovery, and the execution environment (connector jars, parallelism,
+checkpoints, a bounded restart strategy)."""
 
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
+from pyflink.common import Configuration
 from pyflink.common.restart_strategy import RestartStrategies
 from pyflink.datastream import CheckpointingMode, StreamExecutionEnvironment
 
 from flink_jobs import pulsar_io
+from flink_jobs.errors import UserFacingError
 
 RESTART_ATTEMPTS = 3
 RESTART_DELAY_MS = 10_000
+LATEST = "latest"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,10 +25,44 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="do not add the connector jars (the cluster already has them on its class path)",
     )
+    parser.add_argument(
+        "--checkpoint-dir",
+        type=Path,
+        help="where checkpoints go (execution.checkpointing.dir); they are kept when the job is cancelled or dies, "
+        "so a new run can resume from them. Default: the cluster's setting, or memory for a local run",
+    )
+    parser.add_argument(
+        "--from-savepoint",
+        metavar="PATH|latest",
+        help="resume from a savepoint or kept checkpoint (execution.state-recovery.path); "
+        "`latest`: the newest complete checkpoint under --checkpoint-dir",
+    )
+
+
+def latest_checkpoint(checkpoint_dir: Path) -> Path:
+    """The newest complete checkpoint (a chk-N folder with its _metadata) of any job under checkpoint_dir."""
+    complete = [metadata.parent for metadata in checkpoint_dir.glob("*/chk-*/_metadata")]
+    if not complete:
+        raise UserFacingError(f"no complete checkpoint under {checkpoint_dir} to resume from")
+    return max(complete, key=lambda folder: (folder.stat().st_mtime, int(folder.name.removeprefix("chk-"))))
+
+
+def _configuration(args: argparse.Namespace) -> Configuration:
+    config = Configuration()
+    if args.checkpoint_dir is not None:
+        config.set_string("execution.checkpointing.dir", args.checkpoint_dir.resolve().as_uri())
+        config.set_string("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
+    if args.from_savepoint == LATEST:
+        if args.checkpoint_dir is None:
+            raise UserFacingError("--from-savepoint latest needs --checkpoint-dir")
+        config.set_string("execution.state-recovery.path", latest_checkpoint(args.checkpoint_dir).as_uri())
+    elif args.from_savepoint:
+        config.set_string("execution.state-recovery.path", args.from_savepoint)
+    return config
 
 
 def create(args: argparse.Namespace, *, parallelism: int, checkpoint_interval_ms: int) -> StreamExecutionEnvironment:
-    env = StreamExecutionEnvironment.get_execution_environment()
+    env = StreamExecutionEnvironment.get_execution_environment(_configuration(args))
     if not args.connector_from_classpath:
         pulsar_io.add_connector_jars(env)
     env.set_parallelism(parallelism)
