@@ -57,7 +57,7 @@ class FeaturesSection:
 class PushSection:
     feast_url: str = "http://127.0.0.1:6566"
     push_source: str = "card_realtime_push"
-    to: Literal["online", "online_and_offline"] = "online_and_offline"
+    to: Literal["online", "online_and_offline"] = "online"
     batch_size: int = 500
     max_wait_ms: int = 200
     timeout_s: float = 5.0
@@ -74,12 +74,32 @@ class PushSection:
 
 
 @dataclass(frozen=True)
+class SourceSection:
+    """The Pulsar source's fetch: records are handed on after max_fetch_records or max_fetch_time_ms."""
+
+    max_fetch_time_ms: int = 100
+    max_fetch_records: int = 500
+
+    def validate(self) -> tuple[str, str] | None:
+        for name in ("max_fetch_time_ms", "max_fetch_records"):
+            if getattr(self, name) < 1:
+                return name, f"must be at least 1, got {getattr(self, name)}"
+        return None
+
+
+@dataclass(frozen=True)
 class FeatureJobSection:
     subscription: str = "fraud-feature-job"
     start: Literal["earliest", "latest"] = "earliest"
-    max_out_of_orderness_ms: int = 5000
+    max_out_of_orderness_ms: int = 1000
     checkpoint_interval_ms: int = 10000
     parallelism: int = 1
+    watermark_interval_ms: int = 200
+    python_bundle_size: int = 1000
+    python_bundle_time_ms: int = 100
+    python_state_cache_size: int = 50_000
+    python_execution_mode: Literal["process", "thread"] = "thread"
+    source: SourceSection = field(default_factory=SourceSection)
     push: PushSection = field(default_factory=PushSection)
 
     def validate(self) -> tuple[str, str] | None:
@@ -87,9 +107,26 @@ class FeatureJobSection:
             return "max_out_of_orderness_ms", f"must be >= 0, got {self.max_out_of_orderness_ms}"
         if self.checkpoint_interval_ms < 100:
             return "checkpoint_interval_ms", f"must be at least 100, got {self.checkpoint_interval_ms}"
-        if self.parallelism < 1:
-            return "parallelism", f"must be at least 1, got {self.parallelism}"
+        for name in (
+            "parallelism",
+            "watermark_interval_ms",
+            "python_bundle_size",
+            "python_bundle_time_ms",
+            "python_state_cache_size",
+        ):
+            if getattr(self, name) < 1:
+                return name, f"must be at least 1, got {getattr(self, name)}"
         return None
+
+    def flink_settings(self) -> dict[str, str]:
+        """The Flink configuration keys these fields stand for."""
+        return {
+            "pipeline.auto-watermark-interval": f"{self.watermark_interval_ms} ms",
+            "python.fn-execution.bundle.size": str(self.python_bundle_size),
+            "python.fn-execution.bundle.time": str(self.python_bundle_time_ms),
+            "python.state.cache-size": str(self.python_state_cache_size),
+            "python.execution-mode": self.python_execution_mode,
+        }
 
 
 @dataclass(frozen=True)

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from pyflink.common import Types
 from pyflink.common.watermark_strategy import TimestampAssigner
 from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction, RuntimeContext
-from pyflink.datastream.state import ListStateDescriptor, ValueStateDescriptor
+from pyflink.datastream.state import ValueStateDescriptor
 
 from flink_jobs.dead_letters import dead_letter
 from flink_jobs.events import InvalidEvent, Transaction, parse
@@ -47,6 +48,15 @@ class EventTime(TimestampAssigner):
         return value.event_time_ms
 
 
+@dataclass
+class CardState:
+    """One card's keyed state, as one value: a single state read and write per bundle and key
+    (a list state costs a round trip to the JVM per access)."""
+
+    history: CardHistory = field(default_factory=CardHistory)
+    pending: list[Transaction] = field(default_factory=list)  # held back until the watermark passes them
+
+
 class CardFeatures(KeyedProcessFunction):
     """Holds each card's transactions back until the watermark passes them, then computes its
     features in event-time order. A transaction is late, and dead-lettered, when it is behind
@@ -58,8 +68,7 @@ class CardFeatures(KeyedProcessFunction):
         self.source_topic = source_topic
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.history = runtime_context.get_state(ValueStateDescriptor("history", Types.PICKLED_BYTE_ARRAY()))
-        self.pending = runtime_context.get_list_state(ListStateDescriptor("pending", Types.PICKLED_BYTE_ARRAY()))
+        self.card = runtime_context.get_state(ValueStateDescriptor("card", Types.PICKLED_BYTE_ARRAY()))
         self.late = runtime_context.get_metrics_group().counter("events_late")
 
     def _dead_letter(self, event: Transaction) -> tuple[OutputTag, str]:
@@ -72,34 +81,37 @@ class CardFeatures(KeyedProcessFunction):
         if value.event_time_ms <= ctx.timer_service().current_watermark():
             yield self._dead_letter(value)
             return
-        self.pending.add(value)
+        card = self.card.value() or CardState()
+        card.pending.append(value)
+        self.card.update(card)
         ctx.timer_service().register_event_time_timer(value.event_time_ms)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
-        ready, waiting = [], []
-        for event in self.pending.get():
-            (ready if event.event_time_ms <= timestamp else waiting).append(event)
-        self.pending.update(waiting)
-        history = self.history.value() or CardHistory()
-        for event in sorted(ready, key=lambda e: (e.event_time_ms, e.event_id)):
+        card = self.card.value()
+        ready = sorted(
+            (e for e in card.pending if e.event_time_ms <= timestamp), key=lambda e: (e.event_time_ms, e.event_id)
+        )
+        card.pending = [e for e in card.pending if e.event_time_ms > timestamp]
+        history = card.history
+        for event in ready:
             if history.last_time_ms is not None and event.event_time_ms < history.last_time_ms:
                 yield self._dead_letter(event)
                 continue
             features = history.add(event.event_time_ms, event.amount, event.merchant_id)
             yield {"card_id": event.card_id, "event_timestamp": _iso(event.event_time_ms), **features}
-        self.history.update(history)
+        self.card.update(card)
 
 
 class PushToFeast(KeyedProcessFunction):
     """Buffers feature rows in keyed state (so a checkpoint holds what is not yet pushed) and
-    pushes them in batches; a push that fails past its retry budget fails the job."""
+    pushes them in batches; a push that fails past its retry budget fails the job. The buffer
+    is one value, written back once per bundle rather than once per row."""
 
     def __init__(self, push: PushSection) -> None:
         self.push = push
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.buffer = runtime_context.get_list_state(ListStateDescriptor("rows", Types.PICKLED_BYTE_ARRAY()))
-        self.size = runtime_context.get_state(ValueStateDescriptor("size", Types.INT()))
+        self.buffer = runtime_context.get_state(ValueStateDescriptor("rows", Types.PICKLED_BYTE_ARRAY()))
         self.timer = runtime_context.get_state(ValueStateDescriptor("timer", Types.LONG()))
         metrics = runtime_context.get_metrics_group()
         self.rows_pushed = metrics.counter("feature_rows_pushed")
@@ -115,12 +127,13 @@ class PushToFeast(KeyedProcessFunction):
         self.client.close()
 
     def process_element(self, value: dict, ctx: KeyedProcessFunction.Context):
-        self.buffer.add(value)
-        size = (self.size.value() or 0) + 1
-        self.size.update(size)
-        if size >= self.push.batch_size:
-            self._flush(ctx)
-        elif self.timer.value() is None:
+        rows = self.buffer.value() or []
+        rows.append(value)
+        if len(rows) >= self.push.batch_size:
+            self._flush(rows, ctx)
+            return iter(())
+        self.buffer.update(rows)
+        if self.timer.value() is None:
             deadline = ctx.timer_service().current_processing_time() + self.push.max_wait_ms
             ctx.timer_service().register_processing_time_timer(deadline)
             self.timer.update(deadline)
@@ -128,18 +141,16 @@ class PushToFeast(KeyedProcessFunction):
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
         self.timer.clear()
-        self._flush(ctx)
+        self._flush(self.buffer.value() or [], ctx)
         return iter(())
 
-    def _flush(self, ctx: KeyedProcessFunction.Context) -> None:
-        rows = list(self.buffer.get())
+    def _flush(self, rows: list[dict], ctx: KeyedProcessFunction.Context) -> None:
         if rows:
             columns = {name: [row[name] for row in rows] for name in ("card_id", "event_timestamp", *FEATURE_NAMES)}
             self.client.push(self.push.push_source, columns, to=self.push.to)
             self.rows_pushed.inc(len(rows))
             self.pushes.inc()
         self.buffer.clear()
-        self.size.clear()
         pending_timer = self.timer.value()
         if pending_timer is not None:
             ctx.timer_service().delete_processing_time_timer(pending_timer)

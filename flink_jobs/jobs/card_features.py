@@ -32,7 +32,14 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
     job = config.feature_job
     endpoint = pulsar_io.PulsarEndpoint(config.pulsar.service_url, config.pulsar.admin_url)
     raw = pulsar_io.string_source(
-        env, endpoint, config.topics.transactions, job.subscription, start=job.start, name="transactions"
+        env,
+        endpoint,
+        config.topics.transactions,
+        job.subscription,
+        start=job.start,
+        name="transactions",
+        max_fetch_time_ms=job.source.max_fetch_time_ms,
+        max_fetch_records=job.source.max_fetch_records,
     )
     parsed = raw.process(ParseTransactions(config.topics.transactions)).name("parse")
     watermarks = WatermarkStrategy.for_bounded_out_of_orderness(
@@ -55,7 +62,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     config = pipeline_config.load(args.pipeline)
     job = config.feature_job
-    env = environment.create(args, parallelism=job.parallelism, checkpoint_interval_ms=job.checkpoint_interval_ms)
+    env = environment.create(
+        args,
+        parallelism=job.parallelism,
+        checkpoint_interval_ms=job.checkpoint_interval_ms,
+        settings=job.flink_settings(),
+    )
     build(env, config)
     env.execute("card features")
 

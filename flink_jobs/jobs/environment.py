@@ -5,13 +5,15 @@ checkpoints, a bounded restart strategy)."""
 from __future__ import annotations
 
 import argparse
+import os
+import site
 from pathlib import Path
 
 from pyflink.common import Configuration
 from pyflink.common.restart_strategy import RestartStrategies
 from pyflink.datastream import CheckpointingMode, StreamExecutionEnvironment
 
-from flink_jobs import pulsar_io
+from flink_jobs import paths, pulsar_io
 from flink_jobs.errors import UserFacingError
 
 RESTART_ATTEMPTS = 3
@@ -47,8 +49,10 @@ def latest_checkpoint(checkpoint_dir: Path) -> Path:
     return max(complete, key=lambda folder: (folder.stat().st_mtime, int(folder.name.removeprefix("chk-"))))
 
 
-def _configuration(args: argparse.Namespace) -> Configuration:
+def _configuration(args: argparse.Namespace, settings: dict[str, str]) -> Configuration:
     config = Configuration()
+    for key, value in settings.items():
+        config.set_string(key, value)
     if args.checkpoint_dir is not None:
         config.set_string("execution.checkpointing.dir", args.checkpoint_dir.resolve().as_uri())
         config.set_string("execution.checkpointing.externalized-checkpoint-retention", "RETAIN_ON_CANCELLATION")
@@ -61,8 +65,25 @@ def _configuration(args: argparse.Namespace) -> Configuration:
     return config
 
 
-def create(args: argparse.Namespace, *, parallelism: int, checkpoint_interval_ms: int) -> StreamExecutionEnvironment:
-    env = StreamExecutionEnvironment.get_execution_environment(_configuration(args))
+def _python_path_for_thread_mode() -> None:
+    """In thread mode the JVM embeds CPython (pemja), which sees only PYTHONPATH, not this venv:
+    hand it this interpreter's packages and the project before the JVM starts."""
+    entries = [*site.getsitepackages(), str(paths.PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
+    os.environ["PYTHONPATH"] = os.pathsep.join(entry for entry in entries if entry)
+
+
+def create(
+    args: argparse.Namespace,
+    *,
+    parallelism: int,
+    checkpoint_interval_ms: int,
+    settings: dict[str, str] | None = None,
+) -> StreamExecutionEnvironment:
+    """`settings`: more Flink configuration keys, as strings."""
+    settings = settings or {}
+    if settings.get("python.execution-mode") == "thread":
+        _python_path_for_thread_mode()
+    env = StreamExecutionEnvironment.get_execution_environment(_configuration(args, settings))
     if not args.connector_from_classpath:
         pulsar_io.add_connector_jars(env)
     env.set_parallelism(parallelism)
