@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     generator_cli.add_subcommand(commands)
 
+    from flink_jobs.benchmarks import commands as bench_commands
+
+    bench_commands.add_subcommand(commands)
+
     demo = commands.add_parser(
         "demo", help="smoke pipeline: events into Pulsar, through a PyFlink job with the Pulsar connector, out again"
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 
 import httpx
 
@@ -17,6 +18,15 @@ log = logging.getLogger(__name__)
 
 class FeastUnavailable(RuntimeError):
     """The feature server did not accept a request within the retry budget."""
+
+
+@dataclass(frozen=True)
+class FeatureColumn:
+    """One feature for every requested entity, in request order, as `/get-online-features` returns it."""
+
+    values: list[object]
+    statuses: list[str]  # PRESENT, NOT_FOUND, OUTSIDE_MAX_AGE, ...
+    event_timestamps: list[str]  # ISO-8601; the feature row's event time
 
 
 class FeastClient:
@@ -55,3 +65,15 @@ class FeastClient:
     def push(self, push_source: str, columns: Mapping[str, Sequence[object]], *, to: str) -> None:
         """Writes rows (column -> values, with an ISO-8601 `event_timestamp` column) through a PushSource."""
         self._post("/push", {"push_source_name": push_source, "df": dict(columns), "to": to})
+
+    def online_features(
+        self, entities: Mapping[str, Sequence[object]], *, features: Sequence[str] = (), feature_service: str = ""
+    ) -> dict[str, FeatureColumn]:
+        """Feature name -> its column, for `features` ("view:feature") or a FeatureService."""
+        body: dict[str, object] = {"entities": dict(entities)}
+        body.update({"feature_service": feature_service} if feature_service else {"features": list(features)})
+        answer = self._post("/get-online-features", body).json()
+        return {
+            name: FeatureColumn(result["values"], result["statuses"], result["event_timestamps"])
+            for name, result in zip(answer["metadata"]["feature_names"], answer["results"], strict=True)
+        }

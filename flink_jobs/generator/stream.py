@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,10 +66,20 @@ class _Acks:
 
 
 def publish(
-    service_url: str, topic: str, population: Population, *, seed: int, rate: float, count: int
+    service_url: str,
+    topic: str,
+    population: Population,
+    *,
+    seed: int,
+    rate: float,
+    count: int,
+    paced: bool = True,
+    on_sent: Callable[[Transaction, int], None] | None = None,
 ) -> StreamReport:
     """Sends `count` events at `rate` per second, each when the wall clock reaches its event time,
-    keyed by card id with the event time as the message's event timestamp."""
+    keyed by card id with the event time as the message's event timestamp. Unpaced, it sends as
+    fast as Pulsar takes them (event times still `rate` apart): a backlog for a job to drain.
+    `on_sent(event, epoch ms)` is called as each event is handed to the producer."""
     topic = full_name(topic)
     client = pulsar.Client(service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
     try:
@@ -93,13 +103,15 @@ def publish(
         max_lag = 0.0
         for tx in itertools.islice(itertools.chain([first], source), count):
             wait = started + (tx.event_time_ms - start_ms) / 1000 - time.monotonic()
-            if wait > 0:
+            if wait > 0 and paced:
                 time.sleep(wait)
             else:
                 max_lag = max(max_lag, -wait)
             producer.send_async(
                 records.to_json(tx), acks, partition_key=str(tx.card_id), event_timestamp=tx.event_time_ms
             )
+            if on_sent is not None:
+                on_sent(tx, time.time_ns() // 1_000_000)
             bar.advance()
         producer.flush()
         seconds = time.monotonic() - started

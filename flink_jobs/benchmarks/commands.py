@@ -1,0 +1,28 @@
+"""`rtai bench ...`: benchmark scripts; each prints its figures and writes them to bench/results/."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from flink_jobs import pipeline_config
+
+
+def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
+    bench = subparsers.add_parser("bench", help="benchmarks on the running stack; results in bench/results/")
+    kinds = bench.add_subparsers(dest="bench_command", required=True)
+    text = "feature job: freshness (publish -> visible in Feast) at a fixed rate, and its maximum sustained rate"
+    features = kinds.add_parser("features", help=text, description=text)
+    features.add_argument("--pipeline", type=Path, default=pipeline_config.DEFAULT_PIPELINE, help="pipeline config")
+    features.add_argument("--rate", type=float, default=1000.0, help="events per second (default 1000)")
+    features.add_argument("--duration-s", type=float, default=60.0, help="seconds of measured publishing (default 60)")
+    features.add_argument(
+        "--drain-events", type=int, default=200_000, help="backlog for the maximum-rate phase (default 200,000)"
+    )
+    bench.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    from flink_jobs.benchmarks import feature_job
+
+    feature_job.run(args.pipeline, rate=args.rate, duration_s=args.duration_s, drain_events=args.drain_events)
