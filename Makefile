@@ -5,7 +5,9 @@ VENV := .venvs/flink
 RTAI := $(VENV)/bin/rtai
 PYTEST_ARGS ?=
 
-.PHONY: setup setup-redis up down status logs demo test lint lock clean feast-apply feast-materialize feast-views
+.PHONY: setup setup-redis up down status logs demo test lint lock clean feast-apply feast-materialize feast-views \
+	features training-set feature-job bench-features
+HISTORY := .run/data/generator/transactions.parquet
 
 setup:
 	@$(PYTHON) -m flink_jobs setup
@@ -34,6 +36,30 @@ feast-materialize: setup
 
 feast-views: setup
 	@$(RTAI) features views
+
+# The offline side: a generated history (kept once written), the batch feature tables and the
+# history's real-time features, feast apply, and the online store loaded (the stack must be up).
+features: up
+	@if [ ! -f $(HISTORY) ]; then $(RTAI) generate history; fi
+	@$(RTAI) features backfill
+	@$(RTAI) features apply
+	@$(RTAI) features materialize
+
+# A labelled, point-in-time training set for the pipeline's FeatureService.
+training-set: setup
+	@if [ ! -f $(HISTORY) ]; then $(RTAI) generate history; fi
+	@if [ ! -f feature_repo/data/card_stats.parquet ]; then $(RTAI) features backfill; fi
+	@$(RTAI) features apply
+	@$(RTAI) features training-set
+
+# The feature job on the embedded MiniCluster, against the running stack, until Ctrl-C.
+feature-job: up
+	@$(VENV)/bin/python -m flink_jobs.jobs.card_features --pipeline pipelines/fraud.toml \
+		--checkpoint-dir .run/checkpoints/feature-job
+
+# Feature freshness at 1,000 events/s and the feature job's maximum sustained rate.
+bench-features: up
+	@$(RTAI) bench features
 
 demo: setup
 	@$(RTAI) stack up
