@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+from flink_jobs import paths
 from flink_jobs.stack import config as stack_config
 
 # An isolated stack listens on the default ports plus this offset, so it can run beside the
@@ -56,13 +58,25 @@ class IsolatedStack:
     run_dir: Path
 
 
+def isolated_env(tmp: Path, toml: str | None = None) -> dict[str, str]:
+    """Writes tmp/stack.toml; the environment that points `rtai` at it and at the .run folder tmp/run."""
+    config_file = tmp / "stack.toml"
+    config_file.write_text(toml if toml is not None else isolated_stack_toml())
+    return {"RTAI_STACK_CONFIG": str(config_file), "RTAI_RUN_DIR": str(tmp / "run")}
+
+
+def copy_of_feature_repo(tmp: Path) -> Path:
+    """The project's feature repository, definitions only (no generated data), as tmp/feature_repo."""
+    repo = tmp / "feature_repo"
+    shutil.copytree(paths.FEATURE_REPO, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    return repo
+
+
 @contextmanager
 def isolated_stack(tmp: Path, services: list[str], toml: str | None = None) -> Iterator[IsolatedStack]:
     """Starts `services` through `rtai stack up` with their own config and .run folder; stops them after."""
-    config_file = tmp / "stack.toml"
-    config_file.write_text(toml if toml is not None else isolated_stack_toml())
-    run_dir = tmp / "run"
-    env = {"RTAI_STACK_CONFIG": str(config_file), "RTAI_RUN_DIR": str(run_dir)}
+    env = isolated_env(tmp, toml)
+    config_file, run_dir = Path(env["RTAI_STACK_CONFIG"]), Path(env["RTAI_RUN_DIR"])
     try:
         result = cli("stack", "up", *services, env=env)
         assert result.returncode == 0, f"stack up failed:\n{result.stderr}"

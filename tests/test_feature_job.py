@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import time
 import uuid
@@ -20,11 +19,10 @@ import pandas as pd
 import pulsar
 import pytest
 
-from flink_jobs import paths
 from flink_jobs.jobs import launcher
 from flink_jobs.stack import processes
 from flink_jobs.topics import full_name
-from tests.stack_helpers import isolated_stack, isolated_stack_toml
+from tests.stack_helpers import copy_of_feature_repo, isolated_stack, isolated_stack_toml
 
 OUT_OF_ORDERNESS_S = 2
 TIMEOUT_S = 180
@@ -114,8 +112,7 @@ def expected_features(events: list[dict]) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def feature_repo_copy(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("features")
-    repo = tmp / "feature_repo"
-    shutil.copytree(paths.FEATURE_REPO, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    repo = copy_of_feature_repo(tmp)
     with isolated_stack(tmp, ["feast"], isolated_stack_toml({"feast": {"feature_repo": str(repo)}})) as stack:
         yield stack, repo
 

@@ -3,18 +3,16 @@ and apply, materialize, push and online reads all go through a real Redis."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flink_jobs import paths
 from flink_jobs.feast_client import FeastClient
 from flink_jobs.generator import records
 from flink_jobs.stack import probes
-from tests.stack_helpers import cli, isolated_stack, isolated_stack_toml
+from tests.stack_helpers import cli, copy_of_feature_repo, isolated_env, isolated_stack, isolated_stack_toml
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -40,13 +38,11 @@ def history_rows() -> list[dict]:
 @pytest.fixture(scope="module")
 def redis_feature_server(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("redis-profile")
-    repo = tmp / "feature_repo"
-    shutil.copytree(paths.FEATURE_REPO, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    repo = copy_of_feature_repo(tmp)
     history = tmp / "history.parquet"
     pq.write_table(pa.Table.from_pylist(history_rows(), schema=records.SCHEMA), history)
     toml = isolated_stack_toml({"feast": {"feature_repo": str(repo), "online_store": "redis"}})
-    (tmp / "stack.toml").write_text(toml)
-    env = {"RTAI_STACK_CONFIG": str(tmp / "stack.toml"), "RTAI_RUN_DIR": str(tmp / "run")}
+    env = isolated_env(tmp, toml)
     result = cli("features", "backfill", "--history", str(history), env=env)
     assert result.returncode == 0, result.stderr
     # Starting feast applies the repository (no registry yet), with Redis up before it.

@@ -4,7 +4,6 @@ minus the serving lag) against the real Feast SDK and DuckDB offline store."""
 
 from __future__ import annotations
 
-import shutil
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
@@ -12,11 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flink_jobs import paths
 from flink_jobs.features import backfill
 from flink_jobs.features.defaults import MISSING_FLAG
 from flink_jobs.generator import records
-from tests.stack_helpers import cli, isolated_stack_toml
+from tests.stack_helpers import cli, copy_of_feature_repo, isolated_env, isolated_stack_toml
 
 LAG_MS = 1000
 DAY0 = datetime(2026, 3, 2, tzinfo=UTC)
@@ -54,11 +52,8 @@ def write_history(path) -> None:
 @pytest.fixture(scope="module")
 def training_set(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("training")
-    repo = tmp / "feature_repo"
-    shutil.copytree(paths.FEATURE_REPO, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
-    config = tmp / "stack.toml"
-    config.write_text(isolated_stack_toml({"feast": {"feature_repo": str(repo)}}))
-    env = {"RTAI_STACK_CONFIG": str(config), "RTAI_RUN_DIR": str(tmp / "run")}
+    repo = copy_of_feature_repo(tmp)
+    env = isolated_env(tmp, isolated_stack_toml({"feast": {"feature_repo": str(repo)}}))
     history = tmp / "history.parquet"
     write_history(history)
 

@@ -9,7 +9,10 @@ ones cover less than a full window (the history starts there).
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pandas as pd
+from pandas.core.groupby import DataFrameGroupBy
 
 DAY = pd.Timedelta(days=1)
 CARD_WINDOW = pd.Timedelta(days=30)
@@ -34,39 +37,37 @@ def _window(history: pd.DataFrame, at: pd.Timestamp, length: pd.Timedelta) -> pd
     return history.iloc[times.searchsorted(at - length) : times.searchsorted(at)]
 
 
-def card_stats(history: pd.DataFrame) -> pd.DataFrame:
+def _snapshots(
+    history: pd.DataFrame, key: str, window: pd.Timedelta, aggregate: Callable[[DataFrameGroupBy], dict[str, pd.Series]]
+) -> pd.DataFrame:
+    """`aggregate` of each key's rows in every snapshot's window, one row per key and snapshot."""
     snapshots = []
     for at in snapshot_times(history):
-        rows = _window(history, at, CARD_WINDOW)
-        grouped = rows.assign(foreign=rows["merchant_country"] != rows["card_country"]).groupby("card_id")
-        stats = pd.DataFrame(
-            {
-                "card_txn_count_30d": grouped.size(),
-                "card_amount_mean_30d": grouped["amount"].mean(),
-                "card_amount_std_30d": grouped["amount"].std(ddof=0),
-                "card_foreign_txn_share_30d": grouped["foreign"].mean(),
-            }
-        )
-        snapshots.append(stats.reset_index().assign(event_timestamp=at))
-    return _ordered(snapshots, "card_id", CARD_STATS)
+        rows = _window(history, at, window)
+        grouped = rows.assign(foreign=rows["merchant_country"] != rows["card_country"]).groupby(key)
+        snapshots.append(pd.DataFrame(aggregate(grouped)).reset_index().assign(event_timestamp=at))
+    return pd.concat(snapshots, ignore_index=True)
+
+
+def card_stats(history: pd.DataFrame) -> pd.DataFrame:
+    def aggregate(grouped: DataFrameGroupBy) -> dict[str, pd.Series]:
+        return {
+            "card_txn_count_30d": grouped.size(),
+            "card_amount_mean_30d": grouped["amount"].mean(),
+            "card_amount_std_30d": grouped["amount"].std(ddof=0),
+            "card_foreign_txn_share_30d": grouped["foreign"].mean(),
+        }
+
+    return _snapshots(history, "card_id", CARD_WINDOW, aggregate)[["card_id", "event_timestamp", *CARD_STATS]]
 
 
 def merchant_stats(history: pd.DataFrame) -> pd.DataFrame:
-    snapshots = []
-    for at in snapshot_times(history):
-        rows = _window(history, at, MERCHANT_WINDOW)
-        grouped = rows.assign(foreign=rows["merchant_country"] != rows["card_country"]).groupby("merchant_id")
-        stats = pd.DataFrame(
-            {
-                "merchant_txn_count_7d": grouped.size(),
-                "merchant_distinct_cards_7d": grouped["card_id"].nunique(),
-                "merchant_foreign_card_share_7d": grouped["foreign"].mean(),
-            }
-        )
-        snapshots.append(stats.reset_index().assign(event_timestamp=at))
-    return _ordered(snapshots, "merchant_id", MERCHANT_STATS)
+    def aggregate(grouped: DataFrameGroupBy) -> dict[str, pd.Series]:
+        return {
+            "merchant_txn_count_7d": grouped.size(),
+            "merchant_distinct_cards_7d": grouped["card_id"].nunique(),
+            "merchant_foreign_card_share_7d": grouped["foreign"].mean(),
+        }
 
-
-def _ordered(snapshots: list[pd.DataFrame], key: str, features: tuple[str, ...]) -> pd.DataFrame:
-    """Key, timestamp, then the features in the feature view's order (counts int64, the rest float64)."""
-    return pd.concat(snapshots, ignore_index=True)[[key, "event_timestamp", *features]]
+    snapshots = _snapshots(history, "merchant_id", MERCHANT_WINDOW, aggregate)
+    return snapshots[["merchant_id", "event_timestamp", *MERCHANT_STATS]]
