@@ -78,6 +78,7 @@ lock:
 	.venvs/tools/bin/uv pip compile pyproject.toml --extra test --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_35 -o infra/envs/flink.lock
 	.venvs/tools/bin/uv pip compile infra/envs/feast.in --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_35 -o infra/envs/feast.lock
 	.venvs/tools/bin/uv pip compile infra/envs/triton.in --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_35 -o infra/envs/triton.lock
+	.venvs/tools/bin/uv pip compile infra/envs/model.in --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_35 -o infra/envs/model.lock
 
 clean: down
 	rm -rf .run

@@ -74,6 +74,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     generator_cli.add_subcommand(commands)
 
+    from flink_jobs.models import commands as model_commands
+
+    model_commands.add_subcommand(commands)
+
     from flink_jobs.benchmarks import commands as bench_commands
 
     bench_commands.add_subcommand(commands)

@@ -8,7 +8,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from flink_jobs import paths
+from flink_jobs import env_python, paths
 from flink_jobs.console import done, step
 from flink_jobs.errors import PrerequisiteError, UserFacingError
 from flink_jobs.stack.config import StackConfig
@@ -39,16 +39,12 @@ class FeastRepo:
             {"REDIS_CONNECTION_STRING": config.redis_connection_string},
         )
 
-    def _env(self) -> dict[str, str]:
-        # PYTHONPATH: the project's feast-side modules (python -m flink_jobs...) import from the checkout.
-        return {**os.environ, **self.env, "PYTHONPATH": str(paths.PROJECT_ROOT)}
-
     def run(self, *args: str) -> str:
         """`feast -f <profile> ARGS` in the repository; its output, or an error carrying its last line."""
         step(f"feast {' '.join(args)} ({self.path}, {self.feature_store_yaml.name})")
         started = time.monotonic()
         command = [feast_cli(), "-f", str(self.feature_store_yaml), *args]
-        result = subprocess.run(command, cwd=self.path, env=self._env(), capture_output=True, text=True)
+        result = subprocess.run(command, cwd=self.path, env={**os.environ, **self.env}, capture_output=True, text=True)
         if result.returncode != 0:
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
             raise UserFacingError(f"feast {' '.join(args)} failed in {self.path}: {last}")
@@ -63,7 +59,4 @@ class FeastRepo:
 
     def python(self, *args: str) -> None:
         """The feast environment's Python with ARGS, on this repository; fails with its exit code."""
-        command = [str(paths.venv_python("feast")), *args]
-        result = subprocess.run(command, cwd=self.path, env=self._env())
-        if result.returncode != 0:
-            raise UserFacingError(f"{' '.join(args[:2])} failed (exit {result.returncode}) in {self.path}")
+        env_python.run("feast", *args, cwd=self.path, extra_env=self.env)

@@ -54,6 +54,19 @@ class FeaturesSection:
 
 
 @dataclass(frozen=True)
+class ModelSection:
+    name: str = "fraud_mlp"
+    alert_threshold: float = 0.9
+
+    def validate(self) -> tuple[str, str] | None:
+        if not self.name.replace("_", "").replace("-", "").isalnum():
+            return "name", f"must be a Triton model name (letters, digits, _ and -), got {self.name!r}"
+        if not 0.0 < self.alert_threshold < 1.0:
+            return "alert_threshold", f"must be between 0 and 1, got {self.alert_threshold}"
+        return None
+
+
+@dataclass(frozen=True)
 class PushSection:
     feast_url: str = "http://127.0.0.1:6566"
     push_source: str = "card_realtime_push"
@@ -134,6 +147,7 @@ class PipelineConfig:
     pulsar: PulsarSection = field(default_factory=PulsarSection)
     topics: TopicsSection = field(default_factory=TopicsSection)
     features: FeaturesSection = field(default_factory=FeaturesSection)
+    model: ModelSection = field(default_factory=ModelSection)
     feature_job: FeatureJobSection = field(default_factory=FeatureJobSection)
 
 

@@ -1,9 +1,10 @@
-"""The project's three virtual environments, created with uv from exact lock files.
+"""The project's four virtual environments, created with uv from exact lock files.
 
 Their pins conflict (see ARCHITECTURE.md), so each is separate:
 - flink: PyFlink 1.20.5, the jobs, the CLI and the tests (locked from pyproject.toml);
 - feast: the Feast SDK, CLI and feature server;
-- triton: the Triton server binary (nvidia-pytriton) and onnxruntime for its backend.
+- triton: the Triton server binary (nvidia-pytriton) and onnxruntime for its backend;
+- model: training, ONNX export and the optimized variants (scikit-learn, skl2onnx, onnxruntime).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from flink_jobs.bootstrap import stamp
 from flink_jobs.console import done, step
 
 UV_VERSION = "0.13.8"
-ENVIRONMENTS = ("flink", "feast", "triton")
+ENVIRONMENTS = ("flink", "feast", "triton", "model")
 STAMP_NAME = ".rtai-lock.sha256"
 
 

@@ -15,8 +15,11 @@ import time
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 from feast import FeatureStore
 
+from flink_jobs.features import training_metadata
 from flink_jobs.features.defaults import MISSING_FLAG, default
 
 
@@ -28,9 +31,15 @@ def entity_rows(history: pd.DataFrame, days: float | None, lag_ms: int) -> pd.Da
     return history.assign(event_timestamp=history["event_time"] - pd.Timedelta(milliseconds=lag_ms))
 
 
+def service_features(store: FeatureStore, feature_service: str) -> list[str]:
+    """The service's feature names, in its order: the model's Feast inputs."""
+    service = store.get_feature_service(feature_service)
+    return [feature.name for projection in service.feature_view_projections for feature in projection.features]
+
+
 def build(store: FeatureStore, entities: pd.DataFrame, feature_service: str) -> pd.DataFrame:
     service = store.get_feature_service(feature_service)
-    names = [feature.name for projection in service.feature_view_projections for feature in projection.features]
+    names = service_features(store, feature_service)
     joined = store.get_historical_features(entity_df=entities, features=service).to_df()
     joined[MISSING_FLAG] = joined[names].isna().any(axis=1)
     joined = joined.fillna({name: default(name) for name in names})
@@ -53,7 +62,11 @@ def main(argv: list[str] | None = None) -> None:
     entities = entity_rows(pd.read_parquet(args.history), args.days, args.lag_ms)
     table = build(store, entities, args.feature_service)
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    table.to_parquet(args.out, index=False)
+    # Which columns are the service's features, in order, travels with the file for training.
+    arrow = pa.Table.from_pandas(table, preserve_index=False)
+    about = training_metadata.encode(args.feature_service, service_features(store, args.feature_service))
+    arrow = arrow.replace_schema_metadata({**arrow.schema.metadata, **about})
+    pq.write_table(arrow, args.out)
     label_rate = table["is_fraud"].mean() if len(table) else 0.0
     print(
         f"wrote {args.out}: {table.shape[0]:,} rows x {table.shape[1]} columns, label rate {label_rate:.2%}, "

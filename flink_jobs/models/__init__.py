@@ -1,0 +1,1 @@
+"""Models: training, ONNX export, optimized variants and registration in the Triton repository."""

@@ -1,0 +1,75 @@
+"""`rtai model train` on a small generated history through the real Feast training-set flow:
+deterministic for a seed, a time-based holdout, and an ONNX graph of standard operators only."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pandas as pd
+import pytest
+
+from flink_jobs.models.request_features import REQUEST_FEATURES
+from tests.stack_helpers import cli, copy_of_feature_repo, isolated_env, isolated_stack_toml
+
+TENSORRT_FRIENDLY = {"Concat", "Sub", "Div", "MatMul", "Add", "Relu", "Sigmoid"}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("model")
+    repo = copy_of_feature_repo(tmp)
+    env = isolated_env(tmp, isolated_stack_toml({"feast": {"feature_repo": str(repo)}}))
+    history, training_set = tmp / "history.parquet", tmp / "training.parquet"
+    steps = [
+        ("generate", "history", "--out", str(history), "--days", "8", "--events-per-day", "6000"),
+        ("features", "backfill", "--history", str(history)),
+        ("features", "apply"),
+        ("features", "training-set", "--history", str(history), "--out", str(training_set)),
+    ]
+    for step in steps:
+        result = cli(*step, env=env)
+        assert result.returncode == 0, f"{step}: {result.stderr[-2000:]}"
+    outputs = []
+    for run in ("first", "second"):
+        out = tmp / run
+        result = cli(
+            "model", "train", "--training-set", str(training_set), "--out", str(out), "--holdout-days", "2", env=env
+        )
+        assert result.returncode == 0, result.stderr[-2000:]
+        outputs.append(out)
+    return training_set, outputs
+
+
+def test_the_same_seed_gives_the_same_model(trained):
+    _, (first, second) = trained
+    assert (first / "model.onnx").read_bytes() == (second / "model.onnx").read_bytes()
+
+
+def test_holdout_is_the_last_days_and_the_model_separates_fraud(trained):
+    training_set, (first, _) = trained
+    report = json.loads((first / "report.json").read_text())
+    frame = pd.read_parquet(training_set)
+    cut = frame["event_time"].max() - pd.Timedelta(days=2)
+    assert report["holdout"]["holdout_rows"] == int((frame["event_time"] > cut).sum())
+    assert report["train_rows"] == int((frame["event_time"] <= cut).sum())
+    assert report["holdout"]["roc_auc"] > 0.9
+    assert 0 < report["holdout"]["pr_auc"] <= 1
+
+
+def test_onnx_graph_has_one_input_per_column_and_standard_operators(trained):
+    _, (first, _) = trained
+    model = onnx.load(first / "model.onnx")
+    report = json.loads((first / "report.json").read_text())
+    assert [i.name for i in model.graph.input] == report["columns"]
+    assert report["columns"][: len(REQUEST_FEATURES)] == list(REQUEST_FEATURES)
+    assert {node.op_type for node in model.graph.node} <= TENSORRT_FRIENDLY
+    assert all(node.domain == "" for node in model.graph.node)
+    # The sample's reference scores are what onnxruntime gives for its rows.
+    sample = pd.read_parquet(first / "sample.parquet")
+    session = ort.InferenceSession(str(first / "model.onnx"), providers=["CPUExecutionProvider"])
+    feeds = {name: sample[[name]].to_numpy(np.float32) for name in report["columns"]}
+    scores = session.run(["fraud_score"], feeds)[0][:, 0]
+    np.testing.assert_allclose(scores, sample["reference_score"].to_numpy(), atol=1e-6)
