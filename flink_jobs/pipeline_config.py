@@ -54,9 +54,31 @@ class FeaturesSection:
 
 
 @dataclass(frozen=True)
+class ServingSection:
+    """What `rtai model register` writes into config.pbtxt: Triton's batching and instances."""
+
+    max_batch_size: int = 1024
+    preferred_batch_sizes: tuple[int, ...] = (256, 1024)
+    max_queue_delay_us: int = 1000
+    instances: int = 1
+
+    def validate(self) -> tuple[str, str] | None:
+        if self.max_batch_size < 1:
+            return "max_batch_size", f"must be at least 1, got {self.max_batch_size}"
+        if not self.preferred_batch_sizes or any(not 1 <= s <= self.max_batch_size for s in self.preferred_batch_sizes):
+            return "preferred_batch_sizes", f"each must be in 1..max_batch_size, got {list(self.preferred_batch_sizes)}"
+        if self.max_queue_delay_us < 0:
+            return "max_queue_delay_us", f"must be >= 0, got {self.max_queue_delay_us}"
+        if self.instances < 1:
+            return "instances", f"must be at least 1, got {self.instances}"
+        return None
+
+
+@dataclass(frozen=True)
 class ModelSection:
     name: str = "fraud_mlp"
     alert_threshold: float = 0.9
+    serving: ServingSection = field(default_factory=ServingSection)
 
     def validate(self) -> tuple[str, str] | None:
         if not self.name.replace("_", "").replace("-", "").isalnum():

@@ -1,4 +1,5 @@
-"""`rtai model ...`: train the pipeline's model on its training set, in the model environment."""
+"""`rtai model ...`: train the pipeline's model, register it in the Triton repository, and choose
+which version serves."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ DEFAULT_SEED = 42
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
-    model = subparsers.add_parser("model", help="train the pipeline's model and export it to ONNX")
+    model = subparsers.add_parser("model", help="train, register, list, promote and roll back models")
     commands = model.add_subparsers(dest="model_command", required=True)
     text = "train on the training set (time-based holdout) and export to ONNX; prints ROC AUC, PR AUC, P/R"
     train = commands.add_parser("train", help=text, description=text)
@@ -25,10 +26,81 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     )
     train.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"(default {DEFAULT_SEED})")
     train.add_argument("--holdout-days", type=float, default=5.0, help="the last days, held out (default 5)")
+
+    text = "add a model file as the next version in the Triton repository, with a generated config.pbtxt"
+    register = commands.add_parser("register", help=text, description=text)
+    register.add_argument("--pipeline", type=Path, default=pipeline_config.DEFAULT_PIPELINE, help="pipeline config")
+    register.add_argument("--model", type=Path, help="model.onnx or model.plan (default: the trained model)")
+    register.add_argument("--kind", choices=("onnx", "tensorrt_plan"), default="onnx", help="(default onnx)")
+    register.add_argument("--signature-from", type=Path, help="for a TensorRT engine: the ONNX it was built from")
+    register.add_argument("--name", help="model name (default: [model] name of the pipeline)")
+    register.add_argument("--repository", type=Path, help="(default: the stack's Triton repository)")
+    register.add_argument("--serve", action="store_true", help="serve the new version at once (a new model always)")
+
+    listing = commands.add_parser("list", help="models and versions: on disk, served by config, ready in Triton")
+    listing.add_argument("--repository", type=Path, help="(default: the stack's Triton repository)")
+
+    promote = commands.add_parser("promote", help="serve VERSION: edit the version policy and reload in Triton")
+    promote.add_argument("version", type=int)
+    rollback = commands.add_parser("rollback", help="serve the highest version below the served one")
+    for command in (promote, rollback):
+        command.add_argument("--pipeline", type=Path, default=pipeline_config.DEFAULT_PIPELINE, help="pipeline config")
+        command.add_argument("--name", help="model name (default: [model] name of the pipeline)")
+        command.add_argument("--repository", type=Path, help="(default: the stack's Triton repository)")
     model.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> None:
+    from flink_jobs.stack import config as stack_config
+
+    stack = stack_config.load()
+    repository = (args.repository or stack.triton.repository_path()).resolve()
+    if args.model_command == "train":
+        _train(args)
+    elif args.model_command == "register":
+        _register(args, repository)
+    elif args.model_command == "list":
+        from flink_jobs.models import repository as models
+
+        for entry in models.list_models(repository, stack.triton_grpc_url):
+            print(f"{entry.name}: versions {entry.on_disk}, served {entry.served}, ready in Triton {entry.ready}")
+    else:
+        from flink_jobs.models import repository as models
+
+        name = args.name or pipeline_config.load(args.pipeline).model.name
+        if args.model_command == "promote":
+            models.promote(repository, name, args.version, stack.triton_grpc_url)
+            print(f"{name}: serving version {args.version}")
+        else:
+            print(f"{name}: rolled back to version {models.rollback(repository, name, stack.triton_grpc_url)}")
+
+
+def _register(args: argparse.Namespace, repository: Path) -> None:
+    from flink_jobs import env_python
+    from flink_jobs.errors import UserFacingError
+
+    config = pipeline_config.load(args.pipeline)
+    model = (args.model or MODELS_DIR / config.model.name / "model.onnx").resolve()
+    if not model.is_file():
+        raise UserFacingError(f"no model file at {model}: train one with `rtai model train`")
+    if args.kind == "tensorrt_plan" and args.signature_from is None:
+        raise UserFacingError("--kind tensorrt_plan needs --signature-from model.onnx (an engine has no ONNX graph)")
+    serving = config.model.serving
+    command = ["-m", "flink_jobs.models.register", "--model", str(model), "--kind", args.kind]
+    command += ["--repository", str(repository), "--name", args.name or config.model.name]
+    command += [
+        "--max-batch-size",
+        str(serving.max_batch_size),
+        "--max-queue-delay-us",
+        str(serving.max_queue_delay_us),
+    ]
+    command += ["--preferred-batch-sizes", *map(str, serving.preferred_batch_sizes)]
+    command += ["--instances", str(serving.instances)]
+    command += ["--signature-from", str(args.signature_from.resolve())] if args.signature_from else []
+    env_python.run("model", *command, *(["--serve"] if args.serve else []))
+
+
+def _train(args: argparse.Namespace) -> None:
     from flink_jobs import env_python
     from flink_jobs.errors import UserFacingError
     from flink_jobs.features.commands import DEFAULT_TRAINING_DIR

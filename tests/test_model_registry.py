@@ -1,0 +1,144 @@
+"""`rtai model register|list|promote|rollback` against a real Triton over a temporary repository."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import onnxruntime as ort
+import pytest
+import tritonclient.grpc as grpcclient
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
+
+from flink_jobs.models import triton_config
+from flink_jobs.models.triton_config import Serving, Tensor
+from tests.onnx_models import write_logistic_model
+from tests.stack_helpers import cli, isolated_env, isolated_stack, isolated_stack_toml
+
+FEATURES = 4
+NAME = "tiny"
+
+
+def infer(client: grpcclient.InferenceServerClient, x: np.ndarray) -> np.ndarray:
+    request = grpcclient.InferInput("x", list(x.shape), "FP32")
+    request.set_data_from_numpy(x)
+    return client.infer(NAME, [request], outputs=[grpcclient.InferRequestedOutput("y")]).as_numpy("y")
+
+
+def expected(model_file, x: np.ndarray) -> np.ndarray:
+    session = ort.InferenceSession(str(model_file), providers=["CPUExecutionProvider"])
+    return session.run(["y"], {"x": x})[0]
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("registry")
+    repository = tmp / "repo"
+    models = {version: tmp / f"v{version}.onnx" for version in (1, 2)}
+    for version, path in models.items():
+        write_logistic_model(path, FEATURES, seed=version)
+    toml = isolated_stack_toml({"triton": {"model_repository": str(repository)}})
+    env = isolated_env(tmp, toml)
+    for path in models.values():
+        result = cli("model", "register", "--model", str(path), "--name", NAME, env=env)
+        assert result.returncode == 0, result.stderr
+    with isolated_stack(tmp, ["triton"], toml) as stack:
+        yield stack, env, repository, models
+
+
+def test_registered_config_is_valid_and_names_the_model_signature(registry):
+    _, _, repository, _ = registry
+    config = text_format.Parse((repository / NAME / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    assert config.backend == "onnxruntime"
+    assert [(i.name, list(i.dims)) for i in config.input] == [("x", [FEATURES])]
+    assert [(o.name, list(o.dims)) for o in config.output] == [("y", [1])]
+    assert config.max_batch_size == 1024
+    assert list(config.dynamic_batching.preferred_batch_size) == [256, 1024]
+    assert list(config.version_policy.specific.versions) == [1]  # a second registration does not serve itself
+    assert config.model_warmup[0].inputs["x"].zero_data
+    assert sorted(p.name for p in (repository / NAME).iterdir()) == ["1", "2", "config.pbtxt"]
+
+
+def test_triton_serves_the_registered_model_like_onnxruntime(registry):
+    stack, _, _, models = registry
+    client = grpcclient.InferenceServerClient(stack.config.triton_grpc_url)
+    x = np.random.default_rng(3).normal(size=(300, FEATURES)).astype(np.float32)
+    np.testing.assert_allclose(infer(client, x), expected(models[1], x), atol=1e-6)
+    client.close()
+
+
+def test_promote_and_rollback_switch_versions_without_a_failed_request(registry):
+    stack, env, _, models = registry
+    client = grpcclient.InferenceServerClient(stack.config.triton_grpc_url)
+    x = np.random.default_rng(4).normal(size=(16, FEATURES)).astype(np.float32)
+    outcomes = {"ok": 0, "failed": []}
+    stop = threading.Event()
+
+    def loop() -> None:
+        looping = grpcclient.InferenceServerClient(stack.config.triton_grpc_url)
+        while not stop.is_set():
+            try:
+                infer(looping, x)
+                outcomes["ok"] += 1
+            except Exception as err:  # every failure is the finding, whatever its type
+                outcomes["failed"].append(repr(err))
+        looping.close()
+
+    looper = threading.Thread(target=loop)
+    looper.start()
+    try:
+        promoted = cli("model", "promote", "2", "--name", NAME, env=env)
+        served_after_promote = infer(client, x)
+        listed = cli("model", "list", env=env)
+        rolled_back = cli("model", "rollback", "--name", NAME, env=env)
+        served_after_rollback = infer(client, x)
+    finally:
+        stop.set()
+        looper.join()
+        client.close()
+    assert promoted.returncode == 0, promoted.stderr
+    assert rolled_back.returncode == 0, rolled_back.stderr
+    assert "rolled back to version 1" in rolled_back.stdout
+    assert f"{NAME}: versions [1, 2], served [2], ready in Triton [2]" in listed.stdout
+    np.testing.assert_allclose(served_after_promote, expected(models[2], x), atol=1e-6)
+    np.testing.assert_allclose(served_after_rollback, expected(models[1], x), atol=1e-6)
+    assert outcomes["failed"] == []
+    assert outcomes["ok"] > 10
+
+
+def test_tensorrt_plan_config_runs_on_a_gpu_instance():
+    serving = Serving(max_batch_size=512, preferred_batch_sizes=(64, 512), max_queue_delay_us=200, instances=2)
+    text = triton_config.render(
+        "fraud_trt",
+        "tensorrt_plan",
+        [Tensor("amount", "TYPE_FP32", (1,))],
+        [Tensor("score", "TYPE_FP32", (1,))],
+        serving,
+        3,
+    )
+    config = text_format.Parse(text, model_config_pb2.ModelConfig())
+    assert config.platform == "tensorrt_plan"
+    assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_GPU
+    assert config.instance_group[0].count == 2
+    assert list(config.version_policy.specific.versions) == [3]
+    assert triton_config.MODEL_FILES["tensorrt_plan"] == "model.plan"  # Triton's default file name for the platform
+
+
+def test_register_refuses_a_model_without_a_batch_dimension(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Identity", ["x"], ["y"])],
+        "fixed",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [8, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [8, 4])],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "fixed.onnx"))
+    env = {"RTAI_RUN_DIR": str(tmp_path / "run")}
+    result = cli("model", "register", "--model", str(tmp_path / "fixed.onnx"), "--repository", str(tmp_path), env=env)
+    assert result.returncode != 0
+    assert "x: the first dimension must be the (dynamic) batch dimension" in result.stderr
