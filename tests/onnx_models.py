@@ -41,3 +41,28 @@ output [ {{ name: "y", data_type: TYPE_FP32, dims: [ 1 ] }} ]
 dynamic_batching {{ max_queue_delay_microseconds: 500 }}
 instance_group [ {{ kind: KIND_CPU, count: 1 }} ]
 """
+
+
+def write_columns_model(path: Path, columns: list[str], seed: int) -> None:
+    """Like the fraud model: one FP32 [batch, 1] input per column, concatenated, then
+    "score" = sigmoid(features @ W + b), FP32 [batch, 1]."""
+    rng = np.random.default_rng(seed)
+    weights = rng.normal(size=(len(columns), 1)).astype(np.float32)
+    bias = rng.normal(size=(1,)).astype(np.float32)
+    graph = helper.make_graph(
+        [
+            helper.make_node("Concat", columns, ["features"], axis=1),
+            helper.make_node("MatMul", ["features", "W"], ["xw"]),
+            helper.make_node("Add", ["xw", "b"], ["logit"]),
+            helper.make_node("Sigmoid", ["logit"], ["score"]),
+        ],
+        "columns",
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, 1]) for name in columns],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, [None, 1])],
+        initializer=[numpy_helper.from_array(weights, "W"), numpy_helper.from_array(bias, "b")],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
+    model.ir_version = 8
+    onnx.checker.check_model(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    onnx.save(model, str(path))
