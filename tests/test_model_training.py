@@ -73,3 +73,30 @@ def test_onnx_graph_has_one_input_per_column_and_standard_operators(trained):
     feeds = {name: sample[[name]].to_numpy(np.float32) for name in report["columns"]}
     scores = session.run(["fraud_score"], feeds)[0][:, 0]
     np.testing.assert_allclose(scores, sample["reference_score"].to_numpy(), atol=1e-6)
+
+
+def test_optimize_writes_every_cpu_variant_checked_against_fp32(trained):
+    _, (first, _) = trained
+    result = cli("model", "optimize", "--model-dir", str(first))
+    assert result.returncode == 0, result.stderr[-2000:]
+    table = json.loads((first / "optimization.json").read_text())
+    variants = table["variants"]
+    assert set(variants) == {"fp32", "onnxruntime_optimized", "int8_dynamic", "fp16", "int8_static_qdq"}
+    assert variants["fp32"]["max_abs_difference"] == 0.0
+    assert variants["onnxruntime_optimized"]["max_abs_difference"] < 1e-5
+    for name in ("int8_dynamic", "fp16", "int8_static_qdq"):
+        assert variants[name]["max_abs_difference"] < 0.25, name
+        assert abs(variants[name]["auc_delta"]) < 0.02, name
+        assert (first / variants[name]["file"]).is_file()
+    assert all(row["latency_ms_batch_256"] > 0 for row in variants.values())
+    assert "no CUDA GPU found" in table["tensorrt"]
+    assert "int8_static_qdq" in result.stdout
+
+
+def test_tensorrt_without_a_gpu_stops_with_one_line(trained):
+    _, (first, _) = trained
+    result = cli("model", "tensorrt", "--model-dir", str(first), "--precision", "fp16")
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0, result.stderr
+    assert result.stderr.startswith("error: TensorRT engine not built: no CUDA GPU found")
+    assert not (first / "model.plan").exists()

@@ -37,6 +37,15 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     register.add_argument("--repository", type=Path, help="(default: the stack's Triton repository)")
     register.add_argument("--serve", action="store_true", help="serve the new version at once (a new model always)")
 
+    text = "ONNX Runtime-optimized, INT8 and FP16 variants, each checked against FP32; a table of size, latency, AUC"
+    optimize = commands.add_parser("optimize", help=text, description=text)
+    text = "a TensorRT engine (model.plan) from the trained model; needs a CUDA GPU"
+    trt = commands.add_parser("tensorrt", help=text, description=text)
+    trt.add_argument("--precision", choices=("fp16", "int8"), default="fp16", help="(default fp16)")
+    for command in (optimize, trt):
+        command.add_argument("--pipeline", type=Path, default=pipeline_config.DEFAULT_PIPELINE, help="pipeline config")
+        command.add_argument("--model-dir", type=Path, help=f"(default {MODELS_DIR}/<model name>)")
+
     listing = commands.add_parser("list", help="models and versions: on disk, served by config, ready in Triton")
     listing.add_argument("--repository", type=Path, help="(default: the stack's Triton repository)")
 
@@ -54,11 +63,13 @@ def run(args: argparse.Namespace) -> None:
     from flink_jobs.stack import config as stack_config
 
     stack = stack_config.load()
-    repository = (args.repository or stack.triton.repository_path()).resolve()
+    repository = (getattr(args, "repository", None) or stack.triton.repository_path()).resolve()
     if args.model_command == "train":
         _train(args)
     elif args.model_command == "register":
         _register(args, repository)
+    elif args.model_command in ("optimize", "tensorrt"):
+        _optimize(args)
     elif args.model_command == "list":
         from flink_jobs.models import repository as models
 
@@ -73,6 +84,27 @@ def run(args: argparse.Namespace) -> None:
             print(f"{name}: serving version {args.version}")
         else:
             print(f"{name}: rolled back to version {models.rollback(repository, name, stack.triton_grpc_url)}")
+
+
+def _optimize(args: argparse.Namespace) -> None:
+    from flink_jobs import env_python
+    from flink_jobs.errors import UserFacingError
+
+    config = pipeline_config.load(args.pipeline)
+    model_dir = (args.model_dir or MODELS_DIR / config.model.name).resolve()
+    if not (model_dir / "model.onnx").is_file():
+        raise UserFacingError(f"no trained model in {model_dir}: train one with `rtai model train`")
+    if args.model_command == "optimize":
+        env_python.run("model", "-m", "flink_jobs.models.optimize", "--model-dir", str(model_dir))
+        return
+    from flink_jobs.models import tensorrt
+
+    problem = tensorrt.gpu_problem()  # checked here too, so the user gets its one line and nothing else
+    if problem:
+        raise UserFacingError(f"TensorRT engine not built: {problem}")
+    command = ["-m", "flink_jobs.models.tensorrt", "--model-dir", str(model_dir), "--precision", args.precision]
+    command += ["--max-batch-size", str(config.model.serving.max_batch_size)]
+    env_python.run("model", *command)
 
 
 def _register(args: argparse.Namespace, repository: Path) -> None:
