@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import threading
 
 import numpy as np
@@ -66,6 +67,30 @@ def test_triton_serves_the_registered_model_like_onnxruntime(registry):
     x = np.random.default_rng(3).normal(size=(300, FEATURES)).astype(np.float32)
     np.testing.assert_allclose(infer(client, x), expected(models[1], x), atol=1e-6)
     client.close()
+
+
+def test_validate_checks_an_unserved_version_on_triton_and_serving_stays(registry):
+    stack, env, _, models = registry
+    result = cli("model", "validate", "2", "--name", NAME, env=env)
+    assert result.returncode == 0, result.stderr
+    assert f"{NAME} version 2: valid; Triton and onnxruntime differ by at most" in result.stdout
+    client = grpcclient.InferenceServerClient(stack.config.triton_grpc_url)
+    x = np.random.default_rng(6).normal(size=(8, FEATURES)).astype(np.float32)
+    np.testing.assert_allclose(infer(client, x), expected(models[1], x), atol=1e-6)  # still version 1
+    index = client.get_model_repository_index(as_json=True)["models"]
+    assert [m["version"] for m in index if m.get("state") == "READY"] == ["1"]
+    client.close()
+
+
+def test_validate_names_a_config_that_disagrees_with_the_model(registry, tmp_path):
+    _, env, repository, _ = registry
+    broken = tmp_path / "repo"
+    shutil.copytree(repository, broken)
+    config = broken / NAME / "config.pbtxt"
+    config.write_text(config.read_text().replace(f"dims: [ {FEATURES} ]", f"dims: [ {FEATURES + 1} ]"))
+    result = cli("model", "validate", "1", "--name", NAME, "--repository", str(broken), env=env)
+    assert result.returncode == 2
+    assert "config.pbtxt declares" in result.stderr and "the model file has" in result.stderr
 
 
 def test_promote_and_rollback_switch_versions_without_a_failed_request(registry):

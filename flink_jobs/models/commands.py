@@ -49,10 +49,15 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     listing = commands.add_parser("list", help="models and versions: on disk, served by config, ready in Triton")
     listing.add_argument("--repository", type=Path, help="(default: the stack's Triton repository)")
 
+    text = "check a version: config parses, shapes match the model, Triton loads it and agrees with onnxruntime"
+    validate = commands.add_parser("validate", help=text, description=text)
+    validate.add_argument("version", type=int)
+    validate.add_argument("--tolerance", type=float, default=1e-5, help="max abs difference (default 1e-5)")
+
     promote = commands.add_parser("promote", help="serve VERSION: edit the version policy and reload in Triton")
     promote.add_argument("version", type=int)
     rollback = commands.add_parser("rollback", help="serve the highest version below the served one")
-    for command in (promote, rollback):
+    for command in (validate, promote, rollback):
         command.add_argument("--pipeline", type=Path, default=pipeline_config.DEFAULT_PIPELINE, help="pipeline config")
         command.add_argument("--name", help="model name (default: [model] name of the pipeline)")
         command.add_argument("--repository", type=Path, help="(default: the stack's Triton repository)")
@@ -79,7 +84,12 @@ def run(args: argparse.Namespace) -> None:
         from flink_jobs.models import repository as models
 
         name = args.name or pipeline_config.load(args.pipeline).model.name
-        if args.model_command == "promote":
+        if args.model_command == "validate":
+            from flink_jobs.models.validate import validate
+
+            worst = validate(repository, name, args.version, stack.triton_grpc_url, args.tolerance)
+            print(f"{name} version {args.version}: valid; Triton and onnxruntime differ by at most {worst:.2e}")
+        elif args.model_command == "promote":
             models.promote(repository, name, args.version, stack.triton_grpc_url)
             print(f"{name}: serving version {args.version}")
         else:
