@@ -6,7 +6,7 @@ RTAI := $(VENV)/bin/rtai
 PYTEST_ARGS ?=
 
 .PHONY: setup setup-redis up down status logs demo test lint lock clean feast-apply feast-materialize feast-views \
-	features training-set feature-job bench-features
+	features training-set feature-job bench-features bench-model
 HISTORY := .run/data/generator/transactions.parquet
 
 setup:
@@ -56,6 +56,10 @@ training-set: setup
 feature-job: up
 	@$(VENV)/bin/python -m flink_jobs.jobs.card_features --pipeline pipelines/fraud.toml \
 		--checkpoint-dir .run/checkpoints/feature-job
+
+# Triton's perf_analyzer on the pipeline's served model, and the onnxruntime in-process ceiling.
+bench-model: up
+	@$(RTAI) bench model
 
 # Feature freshness at 1,000 events/s and the feature job's maximum sustained rate.
 bench-features: up

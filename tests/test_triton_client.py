@@ -11,6 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
+from flink_jobs.benchmarks.model import perf_analyzer
 from flink_jobs.stack.probes import http_get
 from flink_jobs.triton_client import TritonClient, TritonUnavailable
 from tests.onnx_models import write_columns_model
@@ -113,3 +114,11 @@ def test_a_down_server_fails_clearly_after_the_retry_budget():
     with pytest.raises(TritonUnavailable, match=re.escape("Triton at 127.0.0.1:1: model metadata failed 3 times")):
         asyncio.run(run())
     assert time.monotonic() - started >= 0.15  # the two backoffs, 50 + 100 ms
+
+
+def test_perf_analyzer_from_the_tritonclient_wheel_measures_the_served_model(served, tmp_path):
+    stack, _ = served
+    rows = perf_analyzer("columns", stack.config.triton_grpc_url, 8, [1], tmp_path / "perf.csv")
+    assert len(rows) == 1 and "error" not in rows[0], rows
+    assert rows[0]["rows_per_s"] > 0
+    assert 0 < rows[0]["latency_ms_p50"] <= rows[0]["latency_ms_p99"]

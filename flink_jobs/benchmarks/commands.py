@@ -19,10 +19,25 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     features.add_argument(
         "--drain-events", type=int, default=200_000, help="backlog for the maximum-rate phase (default 200,000)"
     )
+    text = "the served model: Triton's perf_analyzer at several concurrencies, and the onnxruntime ceiling"
+    model = kinds.add_parser("model", help=text, description=text)
+    model.add_argument("--pipeline", type=Path, default=pipeline_config.DEFAULT_PIPELINE, help="its [model] name")
+    model.add_argument("--batch", type=int, default=256, help="rows per request (default 256)")
+    model.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8], help="(default 1 2 4 8)")
     bench.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> None:
-    from flink_jobs.benchmarks import feature_job
+    if args.bench_command == "features":
+        from flink_jobs.benchmarks import feature_job
 
-    feature_job.run(args.pipeline, rate=args.rate, duration_s=args.duration_s, drain_events=args.drain_events)
+        feature_job.run(args.pipeline, rate=args.rate, duration_s=args.duration_s, drain_events=args.drain_events)
+        return
+    from flink_jobs.benchmarks import model
+    from flink_jobs.stack import config as stack_config
+
+    stack = stack_config.load()
+    name = pipeline_config.load(args.pipeline).model.name
+    model.run(
+        name, stack.triton.repository_path(), stack.triton_grpc_url, batch=args.batch, concurrencies=args.concurrency
+    )

@@ -73,6 +73,11 @@ def run(args: argparse.Namespace) -> None:
         _train(args)
     elif args.model_command == "register":
         _register(args, repository)
+        from flink_jobs.models import repository as models
+
+        name = args.name or pipeline_config.load(args.pipeline).model.name
+        if models.load_if_running(repository, name, stack.triton_grpc_url):
+            print(f"{name}: loaded by the running Triton at {stack.triton_grpc_url}")
     elif args.model_command in ("optimize", "tensorrt"):
         _optimize(args)
     elif args.model_command == "list":

@@ -75,6 +75,21 @@ def promote(repository: Path, name: str, version: int, triton_grpc_url: str) -> 
         client.close()
 
 
+def load_if_running(repository: Path, name: str, triton_grpc_url: str) -> bool:
+    """Has a running Triton load the model as its config now says; False when no Triton answers."""
+    client = grpcclient.InferenceServerClient(triton_grpc_url)
+    try:
+        if not client.is_server_live():
+            return False
+    except InferenceServerException:
+        return False
+    finally:
+        client.close()
+    served = triton_config.served_versions(_config(repository, name).read_text())[0]
+    promote(repository, name, served, triton_grpc_url)
+    return True
+
+
 def rollback(repository: Path, name: str, triton_grpc_url: str) -> int:
     """Serves the highest version below the one served now; returns it."""
     served = triton_config.served_versions(_config(repository, name).read_text())[0]
