@@ -4,13 +4,17 @@ The client reads the model's signature from the server (input and output names, 
 types, shapes, max batch size), maps the caller's columns to the model's inputs by name,
 converts a column's dtype only when no value changes (an error otherwise), splits a large
 batch into chunks of the model's max batch size, keeps several chunks in flight, and
-retries a failed call with backoff within a budget; past it, TritonUnavailable.
+retries a failed call with backoff within a budget; past it, TritonUnavailable. With
+`shared_memory=True` (the server on this host) inputs and outputs travel through system
+shared-memory regions registered once, one per request in flight, instead of the gRPC body.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -59,6 +63,50 @@ def lossless(column: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
     )
 
 
+class _SharedMemorySlots:
+    """System shared-memory regions, one per request in flight, each sized for a full chunk:
+    the inputs first, then the outputs, at fixed offsets."""
+
+    def __init__(self, client: grpcclient.InferenceServerClient, signature: ModelSignature, slots: int) -> None:
+        import tritonclient.utils.shared_memory as shm
+
+        self.shm, self.client, self.signature = shm, client, signature
+        if any(d < 0 for spec in (*signature.inputs, *signature.outputs) for d in spec.dims):
+            raise ValueError(f"model {signature.name} has variable dimensions: shared memory needs fixed ones")
+        self.row_bytes = {
+            spec.name: int(np.prod(spec.dims, dtype=np.int64)) * spec.dtype.itemsize
+            for spec in (*signature.inputs, *signature.outputs)
+        }
+        rows = max(signature.max_batch_size, 1)
+        self.size = rows * sum(self.row_bytes.values())
+        self.names = [f"rtai-{os.getpid()}-{uuid.uuid4().hex[:8]}-{i}" for i in range(slots)]
+        self.handles: dict[str, object] = {}
+        self.free: asyncio.Queue[str] = asyncio.Queue()
+
+    async def open(self) -> None:
+        for name in self.names:
+            self.handles[name] = self.shm.create_shared_memory_region(name, f"/{name}", self.size)
+            await self.client.register_system_shared_memory(name, f"/{name}", self.size)
+            self.free.put_nowait(name)
+
+    async def close(self) -> None:
+        for name, handle in self.handles.items():
+            try:
+                await self.client.unregister_system_shared_memory(name)
+            except InferenceServerException as err:
+                log.warning("triton: unregistering shared memory %s failed: %s", name, err)
+            self.shm.destroy_shared_memory_region(handle)
+        self.handles.clear()
+
+    def offsets(self, rows: int) -> dict[str, int]:
+        """Where each tensor of a chunk of `rows` rows starts in a region."""
+        offsets, at = {}, 0
+        for spec in (*self.signature.inputs, *self.signature.outputs):
+            offsets[spec.name] = at
+            at += rows * self.row_bytes[spec.name]
+        return offsets
+
+
 class TritonClient:
     def __init__(
         self,
@@ -70,14 +118,22 @@ class TritonClient:
         retries: int = 3,
         backoff_ms: int = 100,
         max_in_flight: int = 4,
+        shared_memory: bool = False,
     ) -> None:
+        host = url.rsplit(":", 1)[0]
+        if shared_memory and host not in ("127.0.0.1", "localhost", "[::1]"):
+            raise ValueError(f"shared memory needs Triton on this host; {url} is not local")
         self.url, self.model, self.version = url, model, version
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_ms / 1000
+        self.max_in_flight, self.shared_memory = max_in_flight, shared_memory
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._client = grpcclient.InferenceServerClient(url)
+        self._slots: _SharedMemorySlots | None = None
         self.signature: ModelSignature | None = None
 
     async def close(self) -> None:
+        if self._slots is not None:
+            await self._slots.close()
         await self._client.close()
 
     async def _call(self, what: str, call):
@@ -123,6 +179,9 @@ class TritonClient:
             specs(metadata["outputs"]),
             max_batch_size,
         )
+        if self.shared_memory and self._slots is None:
+            self._slots = _SharedMemorySlots(self._client, self.signature, self.max_in_flight)
+            await self._slots.open()
         return self.signature
 
     def _inputs(self, columns: Mapping[str, np.ndarray], rows: int) -> list[tuple[TensorSpec, np.ndarray]]:
@@ -140,8 +199,40 @@ class TritonClient:
             arrays.append((spec, lossless(column, spec.dtype, spec.name)))
         return arrays
 
+    async def _infer_chunk_shared(self, arrays: list[tuple[TensorSpec, np.ndarray]], start: int, stop: int):
+        assert self.signature is not None and self._slots is not None
+        slots, rows = self._slots, stop - start
+        offsets = slots.offsets(rows)
+        region = await slots.free.get()
+        try:
+            requests = []
+            for spec, array in arrays:
+                chunk = np.ascontiguousarray(array[start:stop])
+                slots.shm.set_shared_memory_region(slots.handles[region], [chunk], offset=offsets[spec.name])
+                request = grpcclient.InferInput(spec.name, list(chunk.shape), np_to_triton_dtype(spec.dtype))
+                request.set_shared_memory(region, chunk.nbytes, offset=offsets[spec.name])
+                requests.append(request)
+            outputs = []
+            for spec in self.signature.outputs:
+                output = grpcclient.InferRequestedOutput(spec.name)
+                output.set_shared_memory(region, rows * slots.row_bytes[spec.name], offset=offsets[spec.name])
+                outputs.append(output)
+            await self._call(
+                "infer", lambda: self._client.infer(self.model, requests, model_version=self.version, outputs=outputs)
+            )
+            return {
+                spec.name: slots.shm.get_contents_as_numpy(
+                    slots.handles[region], spec.dtype, [rows, *spec.dims], offset=offsets[spec.name]
+                ).copy()
+                for spec in self.signature.outputs
+            }
+        finally:
+            slots.free.put_nowait(region)
+
     async def _infer_chunk(self, arrays: list[tuple[TensorSpec, np.ndarray]], start: int, stop: int):
         assert self.signature is not None
+        if self._slots is not None:
+            return await self._infer_chunk_shared(arrays, start, stop)
         requests = []
         for spec, array in arrays:
             chunk = np.ascontiguousarray(array[start:stop])
@@ -166,7 +257,15 @@ class TritonClient:
         if rows == 0:
             return {spec.name: np.empty((0, *spec.dims), spec.dtype) for spec in self.signature.outputs}
         step = self.signature.max_batch_size or rows
-        chunks = await asyncio.gather(
-            *(self._infer_chunk(arrays, start, min(start + step, rows)) for start in range(0, rows, step))
-        )
+        # A task group: when one chunk fails, the others are cancelled and awaited before this returns,
+        # so no chunk still writes to a shared-memory region that close() unmaps.
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(self._infer_chunk(arrays, start, min(start + step, rows)))
+                    for start in range(0, rows, step)
+                ]
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None  # the first failure, as the caller knows it (TritonUnavailable)
+        chunks = [task.result() for task in tasks]
         return {spec.name: np.concatenate([c[spec.name] for c in chunks]) for spec in self.signature.outputs}
