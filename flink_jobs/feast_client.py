@@ -67,10 +67,16 @@ class FeastClient:
         self._post("/push", {"push_source_name": push_source, "df": dict(columns), "to": to})
 
     def online_features(
-        self, entities: Mapping[str, Sequence[object]], *, features: Sequence[str] = (), feature_service: str = ""
+        self,
+        entities: Mapping[str, Sequence[object]],
+        *,
+        features: Sequence[str] = (),
+        feature_service: str = "",
+        full_feature_names: bool = False,
     ) -> dict[str, FeatureColumn]:
-        """Feature name -> its column, for `features` ("view:feature") or a FeatureService."""
-        body: dict[str, object] = {"entities": dict(entities)}
+        """Feature name -> its column, for `features` ("view:feature") or a FeatureService; with
+        full_feature_names the names are "view__feature". The entity keys come back as columns too."""
+        body: dict[str, object] = {"entities": dict(entities), "full_feature_names": full_feature_names}
         body.update({"feature_service": feature_service} if feature_service else {"features": list(features)})
         answer = self._post("/get-online-features", body).json()
         return {

@@ -30,9 +30,11 @@ class PulsarSection:
 class TopicsSection:
     transactions: str = "transactions"
     dead_letter: str = "transactions-dead-letter"
+    predictions: str = "fraud-predictions"
+    alerts: str = "fraud-alerts"
 
     def validate(self) -> tuple[str, str] | None:
-        for name in ("transactions", "dead_letter"):
+        for name in ("transactions", "dead_letter", "predictions", "alerts"):
             try:
                 full_name(getattr(self, name))
             except ValueError as err:
@@ -123,10 +125,11 @@ class SourceSection:
 
 
 @dataclass(frozen=True)
-class FeatureJobSection:
-    subscription: str = "fraud-feature-job"
+class JobRuntime:
+    """What every job sets the same way: where it starts, checkpoints, parallelism and the
+    Flink settings of its Python operators (see flink_settings for the keys)."""
+
     start: Literal["earliest", "latest"] = "earliest"
-    max_out_of_orderness_ms: int = 1000
     checkpoint_interval_ms: int = 10000
     parallelism: int = 1
     watermark_interval_ms: int = 200
@@ -135,11 +138,8 @@ class FeatureJobSection:
     python_state_cache_size: int = 50_000
     python_execution_mode: Literal["process", "thread"] = "thread"
     source: SourceSection = field(default_factory=SourceSection)
-    push: PushSection = field(default_factory=PushSection)
 
     def validate(self) -> tuple[str, str] | None:
-        if self.max_out_of_orderness_ms < 0:
-            return "max_out_of_orderness_ms", f"must be >= 0, got {self.max_out_of_orderness_ms}"
         if self.checkpoint_interval_ms < 100:
             return "checkpoint_interval_ms", f"must be at least 100, got {self.checkpoint_interval_ms}"
         for name in (
@@ -165,12 +165,101 @@ class FeatureJobSection:
 
 
 @dataclass(frozen=True)
+class FeatureJobSection(JobRuntime):
+    subscription: str = "fraud-feature-job"
+    max_out_of_orderness_ms: int = 1000
+    push: PushSection = field(default_factory=PushSection)
+
+    def validate(self) -> tuple[str, str] | None:
+        if self.max_out_of_orderness_ms < 0:
+            return "max_out_of_orderness_ms", f"must be >= 0, got {self.max_out_of_orderness_ms}"
+        return super().validate()
+
+
+@dataclass(frozen=True)
+class ServiceCalls:
+    """Calls to a server: each times out after timeout_s and is retried `retries` times with a
+    backoff doubling from backoff_ms; past that the job fails and Flink restarts it."""
+
+    url: str = ""
+    timeout_s: float = 5.0
+    retries: int = 5
+    backoff_ms: int = 200
+
+    def validate(self) -> tuple[str, str] | None:
+        if not self.url:
+            return "url", "is required"
+        if self.timeout_s <= 0:
+            return "timeout_s", f"must be positive, got {self.timeout_s}"
+        for name in ("retries", "backoff_ms"):
+            if getattr(self, name) < 0:
+                return name, f"must be >= 0, got {getattr(self, name)}"
+        return None
+
+
+@dataclass(frozen=True)
+class FeastCalls(ServiceCalls):
+    url: str = "http://127.0.0.1:6566"
+
+
+@dataclass(frozen=True)
+class TritonCalls(ServiceCalls):
+    url: str = "127.0.0.1:8001"
+    max_in_flight: int = 4
+
+    def validate(self) -> tuple[str, str] | None:
+        if self.max_in_flight < 1:
+            return "max_in_flight", f"must be at least 1, got {self.max_in_flight}"
+        return super().validate()
+
+
+@dataclass(frozen=True)
+class InferenceJobSection(JobRuntime):
+    subscription: str = "fraud-inference-job"
+    delivery: Literal["at-least-once", "exactly-once"] = "at-least-once"
+    max_batch_size: int = 512
+    max_wait_ms: int = 20
+    feast: FeastCalls = field(default_factory=FeastCalls)
+    triton: TritonCalls = field(default_factory=TritonCalls)
+
+    def validate(self) -> tuple[str, str] | None:
+        if self.max_batch_size < 1:
+            return "max_batch_size", f"must be at least 1, got {self.max_batch_size}"
+        if self.max_wait_ms < 1:
+            return "max_wait_ms", f"must be at least 1, got {self.max_wait_ms}"
+        return super().validate()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An alert when the score is at least min_score and the amount at least min_amount."""
+
+    name: str
+    min_score: float
+    min_amount: float = 0.0
+
+    def validate(self) -> tuple[str, str] | None:
+        if not self.name:
+            return "name", "is required"
+        if not 0.0 <= self.min_score <= 1.0:
+            return "min_score", f"must be between 0 and 1, got {self.min_score}"
+        if self.min_amount < 0:
+            return "min_amount", f"must be >= 0, got {self.min_amount}"
+        return None
+
+    def fires(self, score: float, amount: float) -> bool:
+        return score >= self.min_score and amount >= self.min_amount
+
+
+@dataclass(frozen=True)
 class PipelineConfig:
     pulsar: PulsarSection = field(default_factory=PulsarSection)
     topics: TopicsSection = field(default_factory=TopicsSection)
     features: FeaturesSection = field(default_factory=FeaturesSection)
     model: ModelSection = field(default_factory=ModelSection)
     feature_job: FeatureJobSection = field(default_factory=FeatureJobSection)
+    inference_job: InferenceJobSection = field(default_factory=InferenceJobSection)
+    rules: tuple[Rule, ...] = ()
 
 
 def load(path: Path | None = None) -> PipelineConfig:

@@ -127,14 +127,22 @@ class TritonClient:
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_ms / 1000
         self.max_in_flight, self.shared_memory = max_in_flight, shared_memory
         self._in_flight = asyncio.Semaphore(max_in_flight)
-        self._client = grpcclient.InferenceServerClient(url)
+        self._grpc: grpcclient.InferenceServerClient | None = None
         self._slots: _SharedMemorySlots | None = None
         self.signature: ModelSignature | None = None
+
+    @property
+    def _client(self) -> grpcclient.InferenceServerClient:
+        """The gRPC channel, made on first use inside the running event loop (grpc.aio binds it there)."""
+        if self._grpc is None:
+            self._grpc = grpcclient.InferenceServerClient(self.url)
+        return self._grpc
 
     async def close(self) -> None:
         if self._slots is not None:
             await self._slots.close()
-        await self._client.close()
+        if self._grpc is not None:
+            await self._grpc.close()
 
     async def _call(self, what: str, call):
         """`await call()` with retries and doubling backoff; TritonUnavailable past the budget."""

@@ -24,8 +24,8 @@ DEAD_LETTERS = OutputTag("dead-letters", Types.STRING())
 class ParseTransactions(ProcessFunction):
     """Valid events go on as Transactions; every other one to the dead letters with its reason."""
 
-    def __init__(self, source_topic: str) -> None:
-        self.source_topic = source_topic
+    def __init__(self, source_topic: str, job_name: str = JOB_NAME) -> None:
+        self.source_topic, self.job_name = source_topic, job_name
 
     def open(self, runtime_context: RuntimeContext) -> None:
         metrics = runtime_context.get_metrics_group()
@@ -37,7 +37,7 @@ class ParseTransactions(ProcessFunction):
             event = parse(value)
         except InvalidEvent as err:
             self.invalid.inc()
-            yield DEAD_LETTERS, dead_letter(value, str(err), source_topic=self.source_topic, job=JOB_NAME)
+            yield DEAD_LETTERS, dead_letter(value, str(err), source_topic=self.source_topic, job=self.job_name)
             return
         self.valid.inc()
         yield event

@@ -1,0 +1,77 @@
+"""Inference job: card transactions from Pulsar, enriched from Feast, scored on Triton, back to Pulsar.
+
+transactions (Pulsar) -> parse (bad -> dead-letter topic) -> batches of up to max_batch_size or
+max_wait_ms -> one Feast request per batch (the pipeline's FeatureService) -> Triton (chunks in
+flight) -> predictions topic, and the alerts topic for the events a rule selects.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from pyflink.common import Types
+from pyflink.datastream import StreamExecutionEnvironment
+
+from flink_jobs import pipeline_config, pulsar_io
+from flink_jobs.features.operators import DEAD_LETTERS, ParseTransactions
+from flink_jobs.inference.operators import ALERTS, JOB_NAME, ScoreBatches
+from flink_jobs.jobs import environment
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--pipeline", type=Path, default=pipeline_config.DEFAULT_PIPELINE, help="pipeline config file (TOML)"
+    )
+    environment.add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
+    job = config.inference_job
+    endpoint = pulsar_io.PulsarEndpoint(config.pulsar.service_url, config.pulsar.admin_url)
+    raw = pulsar_io.string_source(
+        env,
+        endpoint,
+        config.topics.transactions,
+        job.subscription,
+        start=job.start,
+        name="transactions",
+        max_fetch_time_ms=job.source.max_fetch_time_ms,
+        max_fetch_records=job.source.max_fetch_records,
+    )
+    parsed = raw.process(ParseTransactions(config.topics.transactions, JOB_NAME)).name("parse")
+    buckets = job.parallelism
+    predictions = (
+        parsed.key_by(lambda event: event.card_id % buckets, key_type=Types.INT())
+        .process(ScoreBatches(config), output_type=Types.STRING())
+        .name("enrich-and-score")
+    )
+    predictions.sink_to(pulsar_io.string_sink(endpoint, config.topics.predictions, guarantee=job.delivery)).name(
+        "predictions"
+    )
+    predictions.get_side_output(ALERTS).sink_to(
+        pulsar_io.string_sink(endpoint, config.topics.alerts, guarantee=job.delivery)
+    ).name("alerts")
+    parsed.get_side_output(DEAD_LETTERS).sink_to(
+        pulsar_io.string_sink(endpoint, config.topics.dead_letter, guarantee=job.delivery)
+    ).name("dead-letters")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    config = pipeline_config.load(args.pipeline)
+    job = config.inference_job
+    env = environment.create(
+        args,
+        parallelism=job.parallelism,
+        checkpoint_interval_ms=job.checkpoint_interval_ms,
+        settings=job.flink_settings(),
+    )
+    build(env, config)
+    env.execute("fraud scoring")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,183 @@
+"""The inference job end to end on real servers: Pulsar in, Feast (pushed and materialized
+features), Triton (a model with the fraud model's inputs), predictions, alerts and dead letters out."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import onnxruntime as ort
+import pandas as pd
+import pulsar
+import pytest
+
+from flink_jobs.feast_client import FeastClient
+from flink_jobs.features.batch_stats import CARD_STATS, MERCHANT_STATS
+from flink_jobs.features.card_windows import FEATURE_NAMES
+from flink_jobs.features.defaults import default
+from flink_jobs.jobs import launcher
+from flink_jobs.models.request_features import REQUEST_FEATURES, request_features
+from flink_jobs.topics import full_name
+from tests.onnx_models import write_columns_model
+from tests.stack_helpers import cli, copy_of_feature_repo, isolated_env, isolated_stack, isolated_stack_toml
+
+COLUMNS = [*REQUEST_FEATURES, *FEATURE_NAMES, *CARD_STATS, *MERCHANT_STATS]
+NOW = datetime.now(UTC).replace(microsecond=0)
+UNKNOWN_CARD = 999
+RULES = [("high_score", 0.7, 0.0), ("medium_score_large_amount", 0.4, 500.0)]
+
+
+def realtime_row(card: int, seed: int) -> dict:
+    rng = np.random.default_rng(seed)
+    counts = sorted(int(v) for v in rng.integers(1, 30, 3))
+    sums = sorted(float(round(v, 2)) for v in rng.uniform(10, 2000, 3))
+    values = [*counts, *sums, int(rng.integers(1, 5)), float(rng.uniform(1, 3600)), float(rng.uniform(0.1, 5))]
+    return {"card_id": card, **dict(zip(FEATURE_NAMES, values, strict=True))}
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("inference")
+    repo = copy_of_feature_repo(tmp)
+    (repo / "data").mkdir()
+    stamp = pd.Timestamp(NOW - timedelta(hours=1))
+    pd.DataFrame(
+        {"card_id": [1, 2], "event_timestamp": [stamp] * 2, CARD_STATS[0]: [40, 3]}
+        | {CARD_STATS[1]: [55.5, 12.0], CARD_STATS[2]: [20.0, 1.5], CARD_STATS[3]: [0.1, 0.0]}
+    ).to_parquet(repo / "data" / "card_stats.parquet")
+    pd.DataFrame(
+        {"merchant_id": [7], "event_timestamp": [stamp], MERCHANT_STATS[0]: [500], MERCHANT_STATS[1]: [300]}
+        | {MERCHANT_STATS[2]: [0.25]}
+    ).to_parquet(repo / "data" / "merchant_stats.parquet")
+    model = tmp / "model.onnx"
+    write_columns_model(model, COLUMNS, seed=3)
+    toml = isolated_stack_toml({"feast": {"feature_repo": str(repo)}, "triton": {"model_repository": str(tmp / "tr")}})
+    env = isolated_env(tmp, toml)
+    registered = cli("model", "register", "--model", str(model), "--name", "fraud_mlp", env=env)
+    assert registered.returncode == 0, registered.stderr
+    with isolated_stack(tmp, ["feast", "triton"], toml) as stack:
+        materialized = cli("features", "materialize", env=env)
+        assert materialized.returncode == 0, materialized.stderr
+        feast = FeastClient(stack.config.feast_url, timeout_s=10, retries=0, backoff_ms=1)
+        rows = [realtime_row(1, 1), realtime_row(2, 2)]
+        stamps = {"event_timestamp": [(NOW - timedelta(minutes=5)).isoformat()] * 2}
+        feast.push("card_realtime_push", {k: [r[k] for r in rows] for k in rows[0]} | stamps, to="online")
+        feast.close()
+        yield stack, tmp, model, {r["card_id"]: r for r in rows}
+
+
+def expected_features(card: int, merchant: int, realtime: dict[int, dict]) -> tuple[dict, bool]:
+    stats = {1: [40, 55.5, 20.0, 0.1], 2: [3, 12.0, 1.5, 0.0]}
+    merchants = {7: [500, 300, 0.25]}
+    values = {n: default(n) for n in (*FEATURE_NAMES, *CARD_STATS, *MERCHANT_STATS)}
+    if card in realtime:
+        values |= {n: realtime[card][n] for n in FEATURE_NAMES}
+    if card in stats:
+        values |= dict(zip(CARD_STATS, stats[card], strict=True))
+    if merchant in merchants:
+        values |= dict(zip(MERCHANT_STATS, merchants[merchant], strict=True))
+    return values, card not in realtime or card not in stats or merchant not in merchants
+
+
+def event(index: int, card: int, merchant: int, amount: float, channel: str = "pos", country: str = "DE") -> dict:
+    return {
+        "event_id": f"inf-{index}",
+        "event_time": (NOW + timedelta(milliseconds=index)).isoformat(timespec="milliseconds"),
+        "card_id": card,
+        "customer_id": card,
+        "merchant_id": merchant,
+        "merchant_category": "electronics",
+        "merchant_country": country,
+        "card_country": "DE",
+        "amount": amount,
+        "currency": "EUR",
+        "channel": channel,
+    }
+
+
+def receive_all(consumer, count: int, timeout_s: float) -> list[dict]:
+    received, deadline = [], time.monotonic() + timeout_s
+    while len(received) < count and time.monotonic() < deadline:
+        try:
+            message = consumer.receive(timeout_millis=1000)
+        except pulsar.Timeout:
+            continue
+        received.append(json.loads(message.data()))
+        consumer.acknowledge(message)
+    return received
+
+
+def test_predictions_match_onnxruntime_alerts_follow_the_rules_and_bad_input_is_dead_lettered(stack, servers, tmp_path):
+    isolated, _, model, realtime = servers
+    run = uuid.uuid4().hex[:8]
+    topics = {k: full_name(f"test-inf-{k}-{run}") for k in ("transactions", "dead_letter", "predictions", "alerts")}
+    rules = "".join(f'[[rules]]\nname = "{n}"\nmin_score = {s}\nmin_amount = {a}\n' for n, s, a in RULES)
+    pipeline = tmp_path / "pipeline.toml"
+    pipeline.write_text(
+        f'[pulsar]\nservice_url = "{stack.pulsar_service_url}"\nadmin_url = "{stack.pulsar_admin_url}"\n'
+        "[topics]\n" + "".join(f'{k} = "{v}"\n' for k, v in topics.items()) + '[model]\nname = "fraud_mlp"\n'
+        '[inference_job]\nsubscription = "test"\ncheckpoint_interval_ms = 1000\nmax_batch_size = 16\n'
+        "max_wait_ms = 50\n"
+        f'[inference_job.feast]\nurl = "{isolated.config.feast_url}"\n'
+        f'[inference_job.triton]\nurl = "{isolated.config.triton_grpc_url}"\n' + rules
+    )
+    rng = np.random.default_rng(9)
+    events = [
+        event(
+            i,
+            int(rng.choice([1, 2, UNKNOWN_CARD])),
+            int(rng.choice([7, 8])),
+            float(round(rng.uniform(1, 900), 2)),
+            str(rng.choice(["pos", "ecom"])),
+            str(rng.choice(["DE", "BR"])),
+        )
+        for i in range(60)
+    ]
+    bad = {
+        b"{not json": "malformed JSON",
+        json.dumps({k: v for k, v in events[0].items() if k != "card_id"}).encode(): "missing field",
+        json.dumps({**events[0], "amount": "12"}).encode(): "wrong type for amount",
+        json.dumps({**events[0], "pad": "x" * 20_000}).encode(): "oversize payload",
+    }
+    client = pulsar.Client(stack.pulsar_service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    consumers = {k: client.subscribe(topics[k], "test") for k in ("predictions", "alerts", "dead_letter")}
+    job = launcher.start_local("flink_jobs.jobs.fraud_scoring", ["--pipeline", str(pipeline)], tmp_path / "job.log")
+    try:
+        producer = client.create_producer(topics["transactions"])
+        for raw in [json.dumps(e).encode() for e in events] + list(bad):
+            producer.send(raw)
+        predictions = receive_all(consumers["predictions"], len(events), 180)
+        dead_letters = receive_all(consumers["dead_letter"], len(bad), 30)
+        alerts = receive_all(consumers["alerts"], 10**6, 5)
+    finally:
+        launcher.stop_local(job)
+        client.close()
+
+    assert len(predictions) == len(events), (tmp_path / "job.log").read_text()[-3000:]
+    assert len(events) + len(bad) == len(predictions) + len(dead_letters)
+    assert sorted(d["reason"].split(":")[0] for d in dead_letters) == sorted(bad.values())
+
+    by_id = {p["event_id"]: p for p in predictions}
+    assert sorted(by_id) == sorted(e["event_id"] for e in events)  # each event once
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    rows, flags = [], []
+    for e in events:
+        features, missing = expected_features(e["card_id"], e["merchant_id"], realtime)
+        rows.append(request_features(e["amount"], e["channel"], e["merchant_country"], e["card_country"]) | features)
+        flags.append(missing)
+    feeds = {name: np.array([[row[name]] for row in rows], np.float32) for name in COLUMNS}
+    expected = session.run(["score"], feeds)[0][:, 0]
+    served = np.array([by_id[e["event_id"]]["score"] for e in events])
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+    assert [by_id[e["event_id"]]["features_missing"] for e in events] == flags
+    assert by_id[events[0]["event_id"]]["model"] == "fraud_mlp"
+
+    expected_alerts = {}
+    for e, score in zip(events, expected, strict=True):
+        fired = [name for name, min_score, min_amount in RULES if score >= min_score and e["amount"] >= min_amount]
+        if fired:
+            expected_alerts[e["event_id"]] = fired
+    assert {a["event_id"]: a["rules"] for a in alerts} == expected_alerts
