@@ -6,7 +6,7 @@ RTAI := $(VENV)/bin/rtai
 PYTEST_ARGS ?=
 
 .PHONY: setup setup-redis up down status logs demo test lint lock clean feast-apply feast-materialize feast-views \
-	features training-set feature-job bench-features bench-model
+	features training-set feature-job inference-job bench-features bench-model
 HISTORY := .run/data/generator/transactions.parquet
 
 setup:
@@ -60,6 +60,11 @@ feature-job: up
 # Triton's perf_analyzer on the pipeline's served model, and the onnxruntime in-process ceiling.
 bench-model: up
 	@$(RTAI) bench model
+
+# The inference job on the embedded MiniCluster, against the running stack, until Ctrl-C.
+inference-job: up
+	@$(VENV)/bin/python -m flink_jobs.jobs.fraud_scoring --pipeline pipelines/fraud.toml \
+		--checkpoint-dir .run/checkpoints/inference-job
 
 # Feature freshness at 1,000 events/s and the feature job's maximum sustained rate.
 bench-features: up
