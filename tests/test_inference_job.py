@@ -181,3 +181,45 @@ def test_predictions_match_onnxruntime_alerts_follow_the_rules_and_bad_input_is_
         if fired:
             expected_alerts[e["event_id"]] = fired
     assert {a["event_id"]: a["rules"] for a in alerts} == expected_alerts
+
+
+def test_triton_down_mid_stream_the_job_restarts_from_its_checkpoint_and_exactly_once_holds(stack, servers, tmp_path):
+    isolated, _, _, _ = servers
+    run = uuid.uuid4().hex[:8]
+    topics = {k: full_name(f"test-eo-{k}-{run}") for k in ("transactions", "dead_letter", "predictions", "alerts")}
+    pipeline = tmp_path / "pipeline.toml"
+    pipeline.write_text(
+        f'[pulsar]\nservice_url = "{stack.pulsar_service_url}"\nadmin_url = "{stack.pulsar_admin_url}"\n'
+        "[topics]\n" + "".join(f'{k} = "{v}"\n' for k, v in topics.items()) + '[model]\nname = "fraud_mlp"\n'
+        '[inference_job]\nsubscription = "test"\ndelivery = "exactly-once"\ncheckpoint_interval_ms = 1000\n'
+        "max_batch_size = 16\nmax_wait_ms = 50\n"
+        f'[inference_job.feast]\nurl = "{isolated.config.feast_url}"\n'
+        f'[inference_job.triton]\nurl = "{isolated.config.triton_grpc_url}"\nretries = 2\nbackoff_ms = 200\n'
+    )
+    events = [event(i, 1 + i % 2, 7, 10.0 + i) for i in range(100)]
+    client = pulsar.Client(stack.pulsar_service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    predictions_consumer = client.subscribe(topics["predictions"], "test")
+    job = launcher.start_local("flink_jobs.jobs.fraud_scoring", ["--pipeline", str(pipeline)], tmp_path / "job.log")
+    try:
+        producer = client.create_producer(topics["transactions"])
+        for e in events[:50]:
+            producer.send(json.dumps(e).encode())
+        before = receive_all(predictions_consumer, 50, 120)
+        assert len(before) == 50, (tmp_path / "job.log").read_text()[-3000:]
+        down = cli("stack", "down", "triton", env=isolated.env)
+        assert down.returncode == 0, down.stderr
+        for e in events[50:]:
+            producer.send(json.dumps(e).encode())
+        time.sleep(8)  # the job fails past its retries and waits for its restart
+        up = cli("stack", "up", "triton", env=isolated.env)
+        assert up.returncode == 0, up.stderr
+        after = receive_all(predictions_consumer, 50, 180)
+        late = receive_all(predictions_consumer, 10**6, 5)  # anything more would be a duplicate
+    finally:
+        launcher.stop_local(job)
+        client.close()
+
+    log = (tmp_path / "job.log").read_text()
+    ids = [p["event_id"] for p in before + after + late]
+    assert sorted(ids) == sorted(e["event_id"] for e in events), log[-3000:]
+    assert len(ids) == len(set(ids)) == 100
