@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -14,6 +15,7 @@ import pandas as pd
 import pulsar
 import pytest
 
+from flink_jobs import toml_text
 from flink_jobs.feast_client import FeastClient
 from flink_jobs.features.batch_stats import CARD_STATS, MERCHANT_STATS
 from flink_jobs.features.card_windows import FEATURE_NAMES
@@ -98,6 +100,32 @@ def event(index: int, card: int, merchant: int, amount: float, channel: str = "p
     }
 
 
+def write_pipeline(
+    folder, stack, isolated, *, delivery: str = "at-least-once", triton_retries: int = 5, rules=()
+) -> tuple[Path, dict[str, str]]:
+    """A pipeline config on fresh topics against the session's Pulsar and the isolated Feast and Triton."""
+    run = uuid.uuid4().hex[:8]
+    topics = {k: full_name(f"test-inf-{k}-{run}") for k in ("transactions", "dead_letter", "predictions", "alerts")}
+    table = {
+        "pulsar": {"service_url": stack.pulsar_service_url, "admin_url": stack.pulsar_admin_url},
+        "topics": topics,
+        "model": {"name": "fraud_mlp"},
+        "inference_job": {
+            "subscription": "test",
+            "delivery": delivery,
+            "checkpoint_interval_ms": 1000,
+            "max_batch_size": 16,
+            "max_wait_ms": 50,
+            "feast": {"url": isolated.config.feast_url},
+            "triton": {"url": isolated.config.triton_grpc_url, "retries": triton_retries, "backoff_ms": 200},
+        },
+    }
+    rules_text = "".join(f'[[rules]]\nname = "{n}"\nmin_score = {s}\nmin_amount = {a}\n' for n, s, a in rules)
+    path = folder / "pipeline.toml"
+    path.write_text(toml_text.dumps(table) + rules_text)
+    return path, topics
+
+
 def receive_all(consumer, count: int, timeout_s: float) -> list[dict]:
     received, deadline = [], time.monotonic() + timeout_s
     while len(received) < count and time.monotonic() < deadline:
@@ -112,18 +140,7 @@ def receive_all(consumer, count: int, timeout_s: float) -> list[dict]:
 
 def test_predictions_match_onnxruntime_alerts_follow_the_rules_and_bad_input_is_dead_lettered(stack, servers, tmp_path):
     isolated, _, model, realtime = servers
-    run = uuid.uuid4().hex[:8]
-    topics = {k: full_name(f"test-inf-{k}-{run}") for k in ("transactions", "dead_letter", "predictions", "alerts")}
-    rules = "".join(f'[[rules]]\nname = "{n}"\nmin_score = {s}\nmin_amount = {a}\n' for n, s, a in RULES)
-    pipeline = tmp_path / "pipeline.toml"
-    pipeline.write_text(
-        f'[pulsar]\nservice_url = "{stack.pulsar_service_url}"\nadmin_url = "{stack.pulsar_admin_url}"\n'
-        "[topics]\n" + "".join(f'{k} = "{v}"\n' for k, v in topics.items()) + '[model]\nname = "fraud_mlp"\n'
-        '[inference_job]\nsubscription = "test"\ncheckpoint_interval_ms = 1000\nmax_batch_size = 16\n'
-        "max_wait_ms = 50\n"
-        f'[inference_job.feast]\nurl = "{isolated.config.feast_url}"\n'
-        f'[inference_job.triton]\nurl = "{isolated.config.triton_grpc_url}"\n' + rules
-    )
+    pipeline, topics = write_pipeline(tmp_path, stack, isolated, rules=RULES)
     rng = np.random.default_rng(9)
     events = [
         event(
@@ -185,17 +202,7 @@ def test_predictions_match_onnxruntime_alerts_follow_the_rules_and_bad_input_is_
 
 def test_triton_down_mid_stream_the_job_restarts_from_its_checkpoint_and_exactly_once_holds(stack, servers, tmp_path):
     isolated, _, _, _ = servers
-    run = uuid.uuid4().hex[:8]
-    topics = {k: full_name(f"test-eo-{k}-{run}") for k in ("transactions", "dead_letter", "predictions", "alerts")}
-    pipeline = tmp_path / "pipeline.toml"
-    pipeline.write_text(
-        f'[pulsar]\nservice_url = "{stack.pulsar_service_url}"\nadmin_url = "{stack.pulsar_admin_url}"\n'
-        "[topics]\n" + "".join(f'{k} = "{v}"\n' for k, v in topics.items()) + '[model]\nname = "fraud_mlp"\n'
-        '[inference_job]\nsubscription = "test"\ndelivery = "exactly-once"\ncheckpoint_interval_ms = 1000\n'
-        "max_batch_size = 16\nmax_wait_ms = 50\n"
-        f'[inference_job.feast]\nurl = "{isolated.config.feast_url}"\n'
-        f'[inference_job.triton]\nurl = "{isolated.config.triton_grpc_url}"\nretries = 2\nbackoff_ms = 200\n'
-    )
+    pipeline, topics = write_pipeline(tmp_path, stack, isolated, delivery="exactly-once", triton_retries=2)
     events = [event(i, 1 + i % 2, 7, 10.0 + i) for i in range(100)]
     client = pulsar.Client(stack.pulsar_service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
     predictions_consumer = client.subscribe(topics["predictions"], "test")

@@ -8,9 +8,6 @@ transactions (Pulsar) -> parse (bad -> dead-letter topic) -> event-time watermar
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 from pyflink.common import Duration, Types, WatermarkStrategy
 from pyflink.datastream import StreamExecutionEnvironment
 
@@ -19,28 +16,10 @@ from flink_jobs.features.operators import DEAD_LETTERS, CardFeatures, EventTime,
 from flink_jobs.jobs import environment
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--pipeline", type=Path, default=pipeline_config.DEFAULT_PIPELINE, help="pipeline config file (TOML)"
-    )
-    environment.add_arguments(parser)
-    return parser.parse_args(argv)
-
-
 def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.feature_job
     endpoint = pulsar_io.PulsarEndpoint(config.pulsar.service_url, config.pulsar.admin_url)
-    raw = pulsar_io.string_source(
-        env,
-        endpoint,
-        config.topics.transactions,
-        job.subscription,
-        start=job.start,
-        name="transactions",
-        max_fetch_time_ms=job.source.max_fetch_time_ms,
-        max_fetch_records=job.source.max_fetch_records,
-    )
+    raw = environment.transactions_source(env, config, job)
     parsed = raw.process(ParseTransactions(config.topics.transactions)).name("parse")
     watermarks = WatermarkStrategy.for_bounded_out_of_orderness(
         Duration.of_millis(job.max_out_of_orderness_ms)
@@ -59,7 +38,7 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+    args = environment.parse_args(__doc__.splitlines()[0], argv)
     config = pipeline_config.load(args.pipeline)
     job = config.feature_job
     env = environment.create(

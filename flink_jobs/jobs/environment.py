@@ -11,14 +11,42 @@ from pathlib import Path
 
 from pyflink.common import Configuration
 from pyflink.common.restart_strategy import RestartStrategies
-from pyflink.datastream import CheckpointingMode, StreamExecutionEnvironment
+from pyflink.datastream import CheckpointingMode, DataStream, StreamExecutionEnvironment
 
-from flink_jobs import paths, pulsar_io
+from flink_jobs import paths, pipeline_config, pulsar_io
 from flink_jobs.errors import UserFacingError
 
 RESTART_ATTEMPTS = 3
 RESTART_DELAY_MS = 10_000
 LATEST = "latest"
+
+
+def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
+    """A pipeline job's command line: its pipeline config file and the flags below."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--pipeline", type=Path, default=pipeline_config.DEFAULT_PIPELINE, help="pipeline config file (TOML)"
+    )
+    add_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def transactions_source(
+    env: StreamExecutionEnvironment,
+    config: pipeline_config.PipelineConfig,
+    job: pipeline_config.FeatureJobSection | pipeline_config.InferenceJobSection,
+) -> DataStream:
+    """The pipeline's transactions topic as strings, read with the job's subscription and fetch bounds."""
+    return pulsar_io.string_source(
+        env,
+        pulsar_io.PulsarEndpoint(config.pulsar.service_url, config.pulsar.admin_url),
+        config.topics.transactions,
+        job.subscription,
+        start=job.start,
+        name="transactions",
+        max_fetch_time_ms=job.source.max_fetch_time_ms,
+        max_fetch_records=job.source.max_fetch_records,
+    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -7,9 +7,6 @@ flight) -> predictions topic, and the alerts topic for the events a rule selects
 
 from __future__ import annotations
 
-import argparse
-from pathlib import Path
-
 from pyflink.common import Types
 from pyflink.datastream import StreamExecutionEnvironment
 
@@ -19,28 +16,10 @@ from flink_jobs.inference.operators import ALERTS, JOB_NAME, ScoreBatches
 from flink_jobs.jobs import environment
 
 
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--pipeline", type=Path, default=pipeline_config.DEFAULT_PIPELINE, help="pipeline config file (TOML)"
-    )
-    environment.add_arguments(parser)
-    return parser.parse_args(argv)
-
-
 def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.inference_job
     endpoint = pulsar_io.PulsarEndpoint(config.pulsar.service_url, config.pulsar.admin_url)
-    raw = pulsar_io.string_source(
-        env,
-        endpoint,
-        config.topics.transactions,
-        job.subscription,
-        start=job.start,
-        name="transactions",
-        max_fetch_time_ms=job.source.max_fetch_time_ms,
-        max_fetch_records=job.source.max_fetch_records,
-    )
+    raw = environment.transactions_source(env, config, job)
     parsed = raw.process(ParseTransactions(config.topics.transactions, JOB_NAME)).name("parse")
     buckets = job.parallelism
     predictions = (
@@ -60,7 +39,7 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = parse_args(argv)
+    args = environment.parse_args(__doc__.splitlines()[0], argv)
     config = pipeline_config.load(args.pipeline)
     job = config.inference_job
     env = environment.create(
