@@ -38,17 +38,7 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = environment.parse_args(__doc__.splitlines()[0], argv)
-    config = pipeline_config.load(args.pipeline)
-    job = config.feature_job
-    env = environment.create(
-        args,
-        parallelism=job.parallelism,
-        checkpoint_interval_ms=job.checkpoint_interval_ms,
-        settings=job.flink_settings(),
-    )
-    build(env, config)
-    env.execute("card features")
+    environment.run_pipeline_job(__doc__.splitlines()[0], argv, lambda c: c.feature_job, build, "card features")
 
 
 if __name__ == "__main__":

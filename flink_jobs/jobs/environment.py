@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import site
+from collections.abc import Callable
 from pathlib import Path
 
 from pyflink.common import Configuration
@@ -119,3 +120,24 @@ def create(
     # With checkpoints on, Flink's default is to restart forever: a broken job would hang silently.
     env.set_restart_strategy(RestartStrategies.fixed_delay_restart(RESTART_ATTEMPTS, RESTART_DELAY_MS))
     return env
+
+
+def run_pipeline_job(
+    description: str,
+    argv: list[str] | None,
+    section: Callable[[pipeline_config.PipelineConfig], pipeline_config.JobRuntime],
+    build: Callable[[StreamExecutionEnvironment, pipeline_config.PipelineConfig], None],
+    job_name: str,
+) -> None:
+    """A pipeline job's main: its command line, its config section's runtime settings, build, execute."""
+    args = parse_args(description, argv)
+    config = pipeline_config.load(args.pipeline)
+    runtime = section(config)
+    env = create(
+        args,
+        parallelism=runtime.parallelism,
+        checkpoint_interval_ms=runtime.checkpoint_interval_ms,
+        settings=runtime.flink_settings(),
+    )
+    build(env, config)
+    env.execute(job_name)

@@ -39,17 +39,7 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
 
 
 def main(argv: list[str] | None = None) -> None:
-    args = environment.parse_args(__doc__.splitlines()[0], argv)
-    config = pipeline_config.load(args.pipeline)
-    job = config.inference_job
-    env = environment.create(
-        args,
-        parallelism=job.parallelism,
-        checkpoint_interval_ms=job.checkpoint_interval_ms,
-        settings=job.flink_settings(),
-    )
-    build(env, config)
-    env.execute("fraud scoring")
+    environment.run_pipeline_job(__doc__.splitlines()[0], argv, lambda c: c.inference_job, build, "fraud scoring")
 
 
 if __name__ == "__main__":
