@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from flink_jobs.models.reference_outputs import NUMPY
+from flink_jobs.models.reference_outputs import seeded_feeds
 from flink_jobs.models.register import onnx_signature
 
 
@@ -27,11 +27,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     inputs, outputs = onnx_signature(args.model)
-    rng = np.random.default_rng(0)
-    feeds = {
-        t.name: rng.normal(size=(args.batch, *(d if d > 0 else 1 for d in t.dims))).astype(NUMPY[t.data_type])
-        for t in inputs
-    }
+    feeds = seeded_feeds(inputs, args.batch, seed=0)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(str(args.model), options, providers=["CPUExecutionProvider"])

@@ -16,9 +16,22 @@ import numpy as np
 import onnxruntime as ort
 
 from flink_jobs.models.register import onnx_signature
+from flink_jobs.models.triton_config import Tensor
 
 NUMPY = {"TYPE_FP32": np.float32, "TYPE_FP16": np.float16, "TYPE_FP64": np.float64, "TYPE_INT32": np.int32}
 NUMPY |= {"TYPE_INT64": np.int64, "TYPE_BOOL": np.bool_}
+
+
+def seeded_feeds(inputs: list[Tensor], rows: int, seed: int) -> dict[str, np.ndarray]:
+    """Inputs of `rows` rows for a signature, the same for the same seed: normal floats, small integers."""
+    rng = np.random.default_rng(seed)
+    feeds = {}
+    for tensor in inputs:
+        shape = (rows, *(d if d > 0 else 1 for d in tensor.dims))
+        dtype = NUMPY[tensor.data_type]
+        values = rng.normal(size=shape) if np.issubdtype(dtype, np.floating) else rng.integers(0, 10, size=shape)
+        feeds[tensor.name] = values.astype(dtype)
+    return feeds
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -30,13 +43,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
 
     inputs, outputs = onnx_signature(args.model)
-    rng = np.random.default_rng(args.seed)
-    feeds = {}
-    for tensor in inputs:
-        shape = (args.rows, *(d if d > 0 else 1 for d in tensor.dims))
-        dtype = NUMPY[tensor.data_type]
-        values = rng.normal(size=shape) if np.issubdtype(dtype, np.floating) else rng.integers(0, 10, size=shape)
-        feeds[tensor.name] = values.astype(dtype)
+    feeds = seeded_feeds(inputs, args.rows, args.seed)
     session = ort.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
     results = dict(zip([t.name for t in outputs], session.run([t.name for t in outputs], feeds), strict=True))
     signature = {t.name: [t.data_type, list(t.dims)] for t in [*inputs, *outputs]}
