@@ -78,6 +78,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     model_commands.add_subcommand(commands)
 
+    from flink_jobs.jobs import commands as job_commands
+
+    job_commands.add_subcommand(commands)
+
     from flink_jobs.benchmarks import commands as bench_commands
 
     bench_commands.add_subcommand(commands)

@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import math
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 MAX_EVENT_BYTES = 16 * 1024
 MERCHANT_CATEGORIES = (
@@ -139,3 +139,8 @@ def parse(raw: bytes | str) -> Transaction:
         is_fraud=is_fraud,
         fraud_pattern=payload.get("fraud_pattern"),
     )
+
+
+def iso_ms(epoch_ms: float) -> str:
+    """An epoch time in milliseconds as ISO-8601 UTC with milliseconds, the schema's time format."""
+    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds")

@@ -91,22 +91,47 @@ class ModelSection:
 
 
 @dataclass(frozen=True)
-class PushSection:
-    feast_url: str = "http://127.0.0.1:6566"
-    push_source: str = "card_realtime_push"
-    to: Literal["online", "online_and_offline"] = "online"
-    batch_size: int = 500
-    max_wait_ms: int = 200
+class ServiceCalls:
+    """Calls to a server: each times out after timeout_s and is retried `retries` times with a
+    backoff doubling from backoff_ms; past that the job fails and Flink restarts it."""
+
+    url: str = ""
     timeout_s: float = 5.0
     retries: int = 5
     backoff_ms: int = 200
 
     def validate(self) -> tuple[str, str] | None:
-        for name in ("batch_size", "max_wait_ms", "retries", "backoff_ms"):
-            if getattr(self, name) < (1 if name == "batch_size" else 0):
-                return name, f"must be {'positive' if name == 'batch_size' else '>= 0'}, got {getattr(self, name)}"
+        if not self.url:
+            return "url", "is required"
         if self.timeout_s <= 0:
             return "timeout_s", f"must be positive, got {self.timeout_s}"
+        for name in ("retries", "backoff_ms"):
+            if getattr(self, name) < 0:
+                return name, f"must be >= 0, got {getattr(self, name)}"
+        return None
+
+
+@dataclass(frozen=True)
+class FeastCalls(ServiceCalls):
+    url: str = "http://127.0.0.1:6566"
+
+
+@dataclass(frozen=True)
+class PushSection:
+    """The feature job's writes through a Feast PushSource, batched."""
+
+    push_source: str = "card_realtime_push"
+    to: Literal["online", "online_and_offline"] = "online"
+    batch_size: int = 500
+    max_wait_ms: int = 200
+
+    def validate(self) -> tuple[str, str] | None:
+        if not self.push_source:
+            return "push_source", "must name a Feast PushSource"
+        if self.batch_size < 1:
+            return "batch_size", f"must be at least 1, got {self.batch_size}"
+        if self.max_wait_ms < 1:
+            return "max_wait_ms", f"must be at least 1, got {self.max_wait_ms}"
         return None
 
 
@@ -168,38 +193,13 @@ class JobRuntime:
 class FeatureJobSection(JobRuntime):
     subscription: str = "fraud-feature-job"
     max_out_of_orderness_ms: int = 1000
+    feast: FeastCalls = field(default_factory=FeastCalls)
     push: PushSection = field(default_factory=PushSection)
 
     def validate(self) -> tuple[str, str] | None:
         if self.max_out_of_orderness_ms < 0:
             return "max_out_of_orderness_ms", f"must be >= 0, got {self.max_out_of_orderness_ms}"
         return super().validate()
-
-
-@dataclass(frozen=True)
-class ServiceCalls:
-    """Calls to a server: each times out after timeout_s and is retried `retries` times with a
-    backoff doubling from backoff_ms; past that the job fails and Flink restarts it."""
-
-    url: str = ""
-    timeout_s: float = 5.0
-    retries: int = 5
-    backoff_ms: int = 200
-
-    def validate(self) -> tuple[str, str] | None:
-        if not self.url:
-            return "url", "is required"
-        if self.timeout_s <= 0:
-            return "timeout_s", f"must be positive, got {self.timeout_s}"
-        for name in ("retries", "backoff_ms"):
-            if getattr(self, name) < 0:
-                return name, f"must be >= 0, got {getattr(self, name)}"
-        return None
-
-
-@dataclass(frozen=True)
-class FeastCalls(ServiceCalls):
-    url: str = "http://127.0.0.1:6566"
 
 
 @dataclass(frozen=True)
@@ -214,15 +214,46 @@ class TritonCalls(ServiceCalls):
 
 
 @dataclass(frozen=True)
+class CachedView:
+    """A slowly changing feature view the inference job keeps in memory: an entity's values are
+    reused for ttl_s after Feast returned them; at most max_entries per view and parallel task,
+    the least recently used evicted first."""
+
+    view: str
+    join_key: Literal["card_id", "merchant_id"]  # the transaction field that is the view's entity key
+    ttl_s: float = 300.0
+    max_entries: int = 100_000
+
+    def validate(self) -> tuple[str, str] | None:
+        if not self.view:
+            return "view", "must name a feature view of the FeatureService"
+        if self.ttl_s <= 0:
+            return "ttl_s", f"must be positive, got {self.ttl_s}"
+        if self.max_entries < 1:
+            return "max_entries", f"must be at least 1, got {self.max_entries}"
+        return None
+
+
+@dataclass(frozen=True)
 class InferenceJobSection(JobRuntime):
     subscription: str = "fraud-inference-job"
     delivery: Literal["at-least-once", "exactly-once"] = "at-least-once"
+    transaction_timeout_ms: int = 60_000
     max_batch_size: int = 512
     max_wait_ms: int = 20
     feast: FeastCalls = field(default_factory=FeastCalls)
     triton: TritonCalls = field(default_factory=TritonCalls)
+    cached_views: tuple[CachedView, ...] = ()
 
     def validate(self) -> tuple[str, str] | None:
+        views = [cached.view for cached in self.cached_views]
+        if len(views) != len(set(views)):
+            return "cached_views", f"each view at most once, got {views}"
+        if self.transaction_timeout_ms < 2 * self.checkpoint_interval_ms:
+            return "transaction_timeout_ms", (
+                f"must be at least twice checkpoint_interval_ms ({self.checkpoint_interval_ms}): a transaction "
+                f"stays open from one checkpoint to the next, got {self.transaction_timeout_ms}"
+            )
         if self.max_batch_size < 1:
             return "max_batch_size", f"must be at least 1, got {self.max_batch_size}"
         if self.max_wait_ms < 1:

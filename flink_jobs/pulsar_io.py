@@ -33,8 +33,8 @@ class PulsarEndpoint:
 
 
 def add_connector_jars(env: StreamExecutionEnvironment) -> None:
-    """For local runs (MiniCluster): the connector from .cache/jars. A cluster started by
-    the stack has it in its lib/ already, and `rtai` adds it with `flink run --jarfile` otherwise."""
+    """For local runs (MiniCluster): the connector from .cache/jars. A cluster started by the
+    stack has it in its lib/ already: jobs submitted there pass --connector-from-classpath."""
     jars = java_artifacts.connector_jars()
     if not jars:
         raise RuntimeError("the Flink Pulsar connector jars are missing: run `make setup`")
@@ -75,8 +75,12 @@ def string_source(
     return env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), name)
 
 
-def string_sink(endpoint: PulsarEndpoint, topic: str, *, guarantee: str = "at-least-once") -> PulsarSink:
-    """A sink of UTF-8 strings; `exactly-once` writes in Pulsar transactions committed on checkpoints."""
+def string_sink(
+    endpoint: PulsarEndpoint, topic: str, *, guarantee: str = "at-least-once", transaction_timeout_ms: int = 60_000
+) -> PulsarSink:
+    """A sink of UTF-8 strings; `exactly-once` writes in Pulsar transactions committed on checkpoints.
+    A transaction a killed job leaves open holds back every later message of the topic for its
+    consumers until the broker aborts it after transaction_timeout_ms (the connector's default: 3 h)."""
     return (
         PulsarSink.builder()
         .set_service_url(endpoint.service_url)
@@ -85,5 +89,6 @@ def string_sink(endpoint: PulsarEndpoint, topic: str, *, guarantee: str = "at-le
         .set_serialization_schema(SimpleStringSchema())
         .set_delivery_guarantee(GUARANTEES[guarantee])
         .set_topic_routing_mode(TopicRoutingMode.ROUND_ROBIN)
+        .set_config("pulsar.sink.transactionTimeoutMillis", str(transaction_timeout_ms))
         .build()
     )

@@ -26,3 +26,19 @@ def stack() -> Iterator[stack_config.StackConfig]:
     yield config
     if not already_up:
         cli("stack", "down")
+
+
+# Figures a test measures and reports without asserting a bound (record_property), printed at the end.
+REPORTED: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when == "call":
+        REPORTED.extend(f"{report.nodeid}: {name} = {value}" for name, value in report.user_properties)
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if REPORTED:
+        terminalreporter.section("reported figures")
+        for line in REPORTED:
+            terminalreporter.write_line(line)

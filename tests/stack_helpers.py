@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ from pathlib import Path
 
 from flink_jobs import paths
 from flink_jobs.stack import config as stack_config
+from flink_jobs.stack import processes
 
 # An isolated stack listens on the default ports plus this offset, so it can run beside the
 # session's stack (and beside a developer's `make up`).
@@ -83,3 +86,13 @@ def isolated_stack(tmp: Path, services: list[str], toml: str | None = None) -> I
         yield IsolatedStack(stack_config.load(config_file), env, run_dir)
     finally:
         cli("stack", "down", env=env)
+
+
+def crash(record: processes.PidRecord) -> None:
+    """SIGKILL to a process and everything under it: no shutdown hook, no final checkpoint."""
+    for pid in [record.pid, *processes.descendants(record.pid)]:
+        os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while processes.is_running(record) and time.monotonic() < deadline:
+        processes.exit_code(record)
+        time.sleep(0.1)

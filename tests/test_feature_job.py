@@ -7,8 +7,6 @@ pushed) and compared with the same features computed independently here with pan
 from __future__ import annotations
 
 import json
-import os
-import signal
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -22,7 +20,7 @@ import pytest
 from flink_jobs.jobs import launcher
 from flink_jobs.stack import processes
 from flink_jobs.topics import full_name
-from tests.stack_helpers import copy_of_feature_repo, isolated_stack, isolated_stack_toml
+from tests.stack_helpers import copy_of_feature_repo, crash, isolated_stack, isolated_stack_toml
 
 OUT_OF_ORDERNESS_S = 2
 TIMEOUT_S = 180
@@ -127,7 +125,8 @@ def test_pushed_features_equal_pandas_and_bad_events_are_dead_lettered(stack, fe
         f'[topics]\ntransactions = "{topics["transactions"]}"\ndead_letter = "{topics["dead_letter"]}"\n'
         f'[feature_job]\nsubscription = "test"\nmax_out_of_orderness_ms = {OUT_OF_ORDERNESS_S * 1000}\n'
         f"checkpoint_interval_ms = 1000\n"
-        f'[feature_job.push]\nfeast_url = "{feast_stack.config.feast_url}"\nto = "online_and_offline"\n'
+        f'[feature_job.feast]\nurl = "{feast_stack.config.feast_url}"\n'
+        '[feature_job.push]\nto = "online_and_offline"\n'
         f"batch_size = 4\nmax_wait_ms = 100\n"
     )
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
@@ -193,20 +192,11 @@ def pipeline_file(path: Path, stack, feast_url: str, topic: str, dead_letter: st
         f'[topics]\ntransactions = "{topic}"\ndead_letter = "{dead_letter}"\n'
         f'[feature_job]\nsubscription = "test"\nmax_out_of_orderness_ms = {OUT_OF_ORDERNESS_S * 1000}\n'
         f"checkpoint_interval_ms = 1000\n"
-        f'[feature_job.push]\nfeast_url = "{feast_url}"\nto = "online_and_offline"\n'
+        f'[feature_job.feast]\nurl = "{feast_url}"\n'
+        '[feature_job.push]\nto = "online_and_offline"\n'
         "batch_size = 10\nmax_wait_ms = 100\n"
     )
     return path
-
-
-def crash(record: processes.PidRecord) -> None:
-    """SIGKILL to the job process and everything under it: no shutdown hook, no final checkpoint."""
-    for pid in [record.pid, *processes.descendants(record.pid)]:
-        os.kill(pid, signal.SIGKILL)
-    deadline = time.monotonic() + 10
-    while processes.is_running(record) and time.monotonic() < deadline:
-        processes.exit_code(record)
-        time.sleep(0.1)
 
 
 def test_a_killed_job_resumes_from_its_checkpoint_and_no_window_loses_events(stack, feature_repo_copy, tmp_path):

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,15 +17,18 @@ import pulsar
 import pytest
 
 from flink_jobs import toml_text
+from flink_jobs.events import parse
 from flink_jobs.feast_client import FeastClient
 from flink_jobs.features.batch_stats import CARD_STATS, MERCHANT_STATS
 from flink_jobs.features.card_windows import FEATURE_NAMES
-from flink_jobs.features.defaults import default
+from flink_jobs.features.defaults import MISSING_FLAG, default
+from flink_jobs.inference.enrichment import Enricher
 from flink_jobs.jobs import launcher
 from flink_jobs.models.request_features import REQUEST_FEATURES, request_features
+from flink_jobs.pipeline_config import CachedView
 from flink_jobs.topics import full_name
 from tests.onnx_models import write_columns_model
-from tests.stack_helpers import cli, copy_of_feature_repo, isolated_env, isolated_stack, isolated_stack_toml
+from tests.stack_helpers import cli, copy_of_feature_repo, crash, isolated_env, isolated_stack, isolated_stack_toml
 
 COLUMNS = [*REQUEST_FEATURES, *FEATURE_NAMES, *CARD_STATS, *MERCHANT_STATS]
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -100,9 +104,13 @@ def event(index: int, card: int, merchant: int, amount: float, channel: str = "p
     }
 
 
+CACHED_VIEWS = [("card_stats", "card_id"), ("merchant_stats", "merchant_id")]
+
+
 def write_pipeline(
-    folder, stack, isolated, *, delivery: str = "at-least-once", triton_retries: int = 5, rules=()
+    folder, stack, isolated, *, delivery: str = "at-least-once", triton_retries: int = 5, rules=(), cached_views=()
 ) -> tuple[Path, dict[str, str]]:
+    folder.mkdir(parents=True, exist_ok=True)
     """A pipeline config on fresh topics against the session's Pulsar and the isolated Feast and Triton."""
     run = uuid.uuid4().hex[:8]
     topics = {k: full_name(f"test-inf-{k}-{run}") for k in ("transactions", "dead_letter", "predictions", "alerts")}
@@ -114,6 +122,7 @@ def write_pipeline(
             "subscription": "test",
             "delivery": delivery,
             "checkpoint_interval_ms": 1000,
+            "transaction_timeout_ms": 10_000,  # what a killed job left open is aborted after 10 s
             "max_batch_size": 16,
             "max_wait_ms": 50,
             "feast": {"url": isolated.config.feast_url},
@@ -121,8 +130,11 @@ def write_pipeline(
         },
     }
     rules_text = "".join(f'[[rules]]\nname = "{n}"\nmin_score = {s}\nmin_amount = {a}\n' for n, s, a in rules)
+    cache_text = "".join(
+        f'[[inference_job.cached_views]]\nview = "{v}"\njoin_key = "{k}"\nttl_s = 600\n' for v, k in cached_views
+    )
     path = folder / "pipeline.toml"
-    path.write_text(toml_text.dumps(table) + rules_text)
+    path.write_text(toml_text.dumps(table) + cache_text + rules_text)
     return path, topics
 
 
@@ -140,7 +152,7 @@ def receive_all(consumer, count: int, timeout_s: float) -> list[dict]:
 
 def test_predictions_match_onnxruntime_alerts_follow_the_rules_and_bad_input_is_dead_lettered(stack, servers, tmp_path):
     isolated, _, model, realtime = servers
-    pipeline, topics = write_pipeline(tmp_path, stack, isolated, rules=RULES)
+    pipeline, topics = write_pipeline(tmp_path, stack, isolated, rules=RULES, cached_views=CACHED_VIEWS)
     rng = np.random.default_rng(9)
     events = [
         event(
@@ -191,6 +203,10 @@ def test_predictions_match_onnxruntime_alerts_follow_the_rules_and_bad_input_is_
     np.testing.assert_allclose(served, expected, atol=1e-5)
     assert [by_id[e["event_id"]]["features_missing"] for e in events] == flags
     assert by_id[events[0]["event_id"]]["model"] == "fraud_mlp"
+    # Batch views come from the cache once seen; an entity Feast does not know is never cached.
+    cached = [tuple(by_id[e["event_id"]]["cached_views"]) for e in events]
+    assert ("card_stats", "merchant_stats") in cached
+    assert all("card_stats" not in c for e, c in zip(events, cached, strict=True) if e["card_id"] == UNKNOWN_CARD)
 
     expected_alerts = {}
     for e, score in zip(events, expected, strict=True):
@@ -230,3 +246,134 @@ def test_triton_down_mid_stream_the_job_restarts_from_its_checkpoint_and_exactly
     ids = [p["event_id"] for p in before + after + late]
     assert sorted(ids) == sorted(e["event_id"] for e in events), log[-3000:]
     assert len(ids) == len(set(ids)) == 100
+
+
+def test_cached_views_serve_the_same_features_as_feast_and_count_their_hits(servers):
+    isolated, _, _, _ = servers
+    feast = FeastClient(isolated.config.feast_url, timeout_s=10, retries=0, backoff_ms=1)
+    views = [CachedView(view, key, ttl_s=600) for view, key in CACHED_VIEWS]
+    direct, cached = Enricher(feast, "fraud_scoring_v1"), Enricher(feast, "fraud_scoring_v1", views)
+    batches = [[(1, 7), (2, 8), (1, 8)], [(1, 7), (UNKNOWN_CARD, 7), (2, 7)], [(2, 8), (UNKNOWN_CARD, 8)]]
+    try:
+        for pairs in batches:
+            events = [parse(json.dumps(event(i, card, merchant, 20.0))) for i, (card, merchant) in enumerate(pairs)]
+            served = cached.enrich(events)
+            assert [replace(row, cached_views=()) for row in served] == direct.enrich(events)
+    finally:
+        feast.close()
+    stats = cached.cache_stats()
+    # The first batch fills the caches with what Feast has (cards 1, 2; merchant 7); then each batch
+    # looks up its distinct keys once: an entity Feast does not know misses every time.
+    assert (stats["card_stats"].hits, stats["card_stats"].misses, len(stats["card_stats"])) == (3, 2, 2)
+    assert (stats["merchant_stats"].hits, stats["merchant_stats"].misses, len(stats["merchant_stats"])) == (1, 1, 1)
+    assert [row.cached_views for row in served] == [("card_stats",), ()]  # (2, 8), (999, 8)
+
+
+def prediction_ids(consumer, expected: int, timeout_s: float) -> list[str]:
+    """Event ids of the predictions until `expected` arrived, then a quiet 5 s for any duplicates."""
+    received = receive_all(consumer, expected, timeout_s) + receive_all(consumer, 10**6, 5)
+    return [p["event_id"] for p in received]
+
+
+@pytest.mark.parametrize("delivery", ["exactly-once", "at-least-once"])
+def test_a_killed_job_resumes_from_its_checkpoint_and_no_event_is_lost(
+    stack, servers, tmp_path, delivery, record_property
+):
+    isolated, _, _, _ = servers
+    pipeline, topics = write_pipeline(tmp_path, stack, isolated, delivery=delivery)
+    events = [event(i, 1 + i % 2, 7, 10.0 + i) for i in range(300)]
+    args = ["--pipeline", str(pipeline), "--checkpoint-dir", str(tmp_path / "checkpoints")]
+    client = pulsar.Client(stack.pulsar_service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    consumer = client.subscribe(topics["predictions"], "test")
+    producer = client.create_producer(topics["transactions"])
+    first = launcher.start_local("flink_jobs.jobs.fraud_scoring", args, tmp_path / "first.log")
+    second = None
+    try:
+        for e in events[:150]:
+            producer.send(json.dumps(e).encode())
+        before = receive_all(consumer, 50, 120)
+        assert len(before) == 50, (tmp_path / "first.log").read_text()[-3000:]
+        crash(first)  # mid-stream: the first 150 are not all scored yet
+        for e in events[150:]:
+            producer.send(json.dumps(e).encode())
+        resume = [*args, "--from-savepoint", "latest"]
+        second = launcher.start_local("flink_jobs.jobs.fraud_scoring", resume, tmp_path / "second.log")
+        ids = [p["event_id"] for p in before] + prediction_ids(consumer, len(events) - len(before), 240)
+    finally:
+        launcher.stop_local(first)
+        if second is not None:
+            launcher.stop_local(second)
+        client.close()
+
+    assert set(ids) == {e["event_id"] for e in events}, (tmp_path / "second.log").read_text()[-3000:]
+    duplicates = len(ids) - len(set(ids))
+    record_property("duplicate_predictions", f"{duplicates} of {len(events)} events ({delivery})")
+    if delivery == "exactly-once":
+        assert duplicates == 0
+
+
+def test_on_the_flink_cluster_the_job_gives_the_local_predictions_and_resumes_from_a_savepoint(
+    stack, servers, tmp_path
+):
+    isolated, _, _, _ = servers
+    rng = np.random.default_rng(11)
+    events = [
+        event(i, int(rng.choice([1, 2, UNKNOWN_CARD])), int(rng.choice([7, 8])), float(round(rng.uniform(1, 900), 2)))
+        for i in range(80)
+    ]
+    client = pulsar.Client(stack.pulsar_service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+
+    def publish(topic: str, batch: list[dict]) -> None:
+        producer = client.create_producer(topic)
+        for e in batch:
+            producer.send(json.dumps(e).encode())
+        producer.close()
+
+    local_pipeline, local_topics = write_pipeline(tmp_path / "local", stack, isolated, cached_views=CACHED_VIEWS)
+    local_consumer = client.subscribe(local_topics["predictions"], "test")
+    job = launcher.start_local("flink_jobs.jobs.fraud_scoring", ["--pipeline", str(local_pipeline)], tmp_path / "l.log")
+    try:
+        publish(local_topics["transactions"], events)
+        local = receive_all(local_consumer, len(events), 180)
+    finally:
+        launcher.stop_local(job)
+    assert len(local) == len(events), (tmp_path / "l.log").read_text()[-3000:]
+
+    pipeline, topics = write_pipeline(tmp_path / "cluster", stack, isolated, cached_views=CACHED_VIEWS)
+    consumer = client.subscribe(topics["predictions"], "test")
+    up = cli("stack", "up", "flink-jobmanager", "flink-taskmanager", env=isolated.env)
+    assert up.returncode == 0, up.stderr
+    try:
+        first = job_cli("submit", "inference", "--pipeline", str(pipeline), env=isolated.env).split()[3]
+        publish(topics["transactions"], events[:40])
+        before = receive_all(consumer, 40, 180)
+        assert len(before) == 40, cli("stack", "logs", "flink-taskmanager", "-n", "60", env=isolated.env).stdout
+        savepoint = job_cli("stop", first, env=isolated.env).strip()
+        assert first not in job_cli("list", env=isolated.env)
+        publish(topics["transactions"], events[40:])
+        resume = ["--pipeline", str(pipeline), "--from-savepoint", savepoint]
+        second = job_cli("submit", "inference", *resume, env=isolated.env).split()[3]
+        after = receive_all(consumer, 40, 180) + receive_all(consumer, 10**6, 5)
+        assert second in job_cli("list", env=isolated.env)
+        job_cli("cancel", second, env=isolated.env)
+    finally:
+        cli("stack", "down", "flink-taskmanager", "flink-jobmanager", env=isolated.env)
+        client.close()
+
+    on_cluster = {p["event_id"]: p for p in before + after}
+    assert len(before) + len(after) == len(on_cluster) == len(events)  # stop-with-savepoint: no duplicate
+    for prediction in local:
+        served = on_cluster[prediction["event_id"]]
+        assert served["score"] == pytest.approx(prediction["score"], abs=1e-6)
+        assert (served["label"], served[MISSING_FLAG], served["feature_timestamps"]) == (
+            prediction["label"],
+            prediction[MISSING_FLAG],
+            prediction["feature_timestamps"],
+        )
+
+
+def job_cli(*args: str, env: dict[str, str]) -> str:
+    """`rtai job ARGS`; its output (the test fails with the command's error otherwise)."""
+    result = cli("job", *args, env=env)
+    assert result.returncode == 0, f"rtai job {' '.join(args)}:\n{result.stderr}"
+    return result.stdout

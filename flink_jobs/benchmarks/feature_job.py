@@ -146,8 +146,8 @@ def measure_freshness(
 ) -> dict[str, object]:
     topic = full_name(f"bench-freshness-{uuid.uuid4().hex[:8]}")
     copy = _pipeline_copy(pipeline, folder, topic)
-    push = config.feature_job.push
-    feast = FeastClient(push.feast_url, timeout_s=push.timeout_s, retries=push.retries, backoff_ms=push.backoff_ms)
+    calls = config.feature_job.feast
+    feast = FeastClient(calls.url, timeout_s=calls.timeout_s, retries=calls.retries, backoff_ms=calls.backoff_ms)
     probe = FreshnessProbe(feast, sample_every=max(1, round(rate / 20)))  # ~20 samples a second
     client = pulsar.Client(config.pulsar.service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
     job = _start_job(copy, folder, "freshness")

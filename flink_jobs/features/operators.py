@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 
 from pyflink.common import Types
 from pyflink.common.watermark_strategy import TimestampAssigner
@@ -12,10 +11,11 @@ from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction,
 from pyflink.datastream.state import ValueStateDescriptor
 
 from flink_jobs.dead_letters import dead_letter
-from flink_jobs.events import InvalidEvent, Transaction, parse
+from flink_jobs.events import InvalidEvent, Transaction, iso_ms, parse
 from flink_jobs.feast_client import FeastClient
 from flink_jobs.features.card_windows import FEATURE_NAMES, CardHistory
-from flink_jobs.pipeline_config import PushSection
+from flink_jobs.keyed_batches import KeyedBatchFunction
+from flink_jobs.pipeline_config import FeastCalls, PushSection
 
 JOB_NAME = "feature-job"
 DEAD_LETTERS = OutputTag("dead-letters", Types.STRING())
@@ -98,70 +98,39 @@ class CardFeatures(KeyedProcessFunction):
                 yield self._dead_letter(event)
                 continue
             features = history.add(event.event_time_ms, event.amount, event.merchant_id)
-            yield {"card_id": event.card_id, "event_timestamp": _iso(event.event_time_ms), **features}
+            yield {"card_id": event.card_id, "event_timestamp": iso_ms(event.event_time_ms), **features}
         self.card.update(card)
 
 
-class PushToFeast(KeyedProcessFunction):
-    """Buffers feature rows in keyed state (so a checkpoint holds what is not yet pushed) and
-    pushes them in batches; a push that fails past its retry budget fails the job. The buffer
-    is one value, written back once per bundle rather than once per row."""
+class PushToFeast(KeyedBatchFunction):
+    """Pushes feature rows in batches; rows waiting for their batch are in the checkpoint. A push
+    that fails past its retry budget fails the job."""
 
-    def __init__(self, push: PushSection) -> None:
-        self.push = push
+    def __init__(self, feast: FeastCalls, push: PushSection) -> None:
+        super().__init__(push.batch_size, push.max_wait_ms)
+        self.feast, self.push = feast, push
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.buffer = runtime_context.get_state(ValueStateDescriptor("rows", Types.PICKLED_BYTE_ARRAY()))
-        self.timer = runtime_context.get_state(ValueStateDescriptor("timer", Types.LONG()))
+        super().open(runtime_context)
         metrics = runtime_context.get_metrics_group()
         self.rows_pushed = metrics.counter("feature_rows_pushed")
         self.pushes = metrics.counter("feast_pushes")
         self.client = FeastClient(
-            self.push.feast_url,
-            timeout_s=self.push.timeout_s,
-            retries=self.push.retries,
-            backoff_ms=self.push.backoff_ms,
+            self.feast.url, timeout_s=self.feast.timeout_s, retries=self.feast.retries, backoff_ms=self.feast.backoff_ms
         )
 
     def close(self) -> None:
         self.client.close()
 
-    def process_element(self, value: dict, ctx: KeyedProcessFunction.Context):
-        rows = self.buffer.value() or []
-        rows.append(value)
-        if len(rows) >= self.push.batch_size:
-            self._flush(rows, ctx)
-            return iter(())
-        self.buffer.update(rows)
-        if self.timer.value() is None:
-            deadline = ctx.timer_service().current_processing_time() + self.push.max_wait_ms
-            ctx.timer_service().register_processing_time_timer(deadline)
-            self.timer.update(deadline)
-        return iter(())
-
-    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
-        self.timer.clear()
-        self._flush(self.buffer.value() or [], ctx)
-        return iter(())
-
-    def _flush(self, rows: list[dict], ctx: KeyedProcessFunction.Context) -> None:
-        if rows:
-            columns = {name: [row[name] for row in rows] for name in ("card_id", "event_timestamp", *FEATURE_NAMES)}
-            self.client.push(self.push.push_source, columns, to=self.push.to)
-            self.rows_pushed.inc(len(rows))
-            self.pushes.inc()
-        self.buffer.clear()
-        pending_timer = self.timer.value()
-        if pending_timer is not None:
-            ctx.timer_service().delete_processing_time_timer(pending_timer)
-            self.timer.clear()
-
-
-def _iso(time_ms: int) -> str:
-    return datetime.fromtimestamp(time_ms / 1000, UTC).isoformat(timespec="milliseconds")
+    def process_batch(self, batch: list[dict]):
+        columns = {name: [row[name] for row in batch] for name in ("card_id", "event_timestamp", *FEATURE_NAMES)}
+        self.client.push(self.push.push_source, columns, to=self.push.to)
+        self.rows_pushed.inc(len(batch))
+        self.pushes.inc()
+        yield from ()
 
 
 def _as_json(event: Transaction) -> str:
     """A late event's dead letter carries the event again, as JSON in the documented schema."""
     fields = {k: v for k, v in vars(event).items() if k != "event_time_ms"}
-    return json.dumps({**fields, "event_time": _iso(event.event_time_ms)})
+    return json.dumps({**fields, "event_time": iso_ms(event.event_time_ms)})

@@ -12,17 +12,16 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from datetime import UTC, datetime
 
 import numpy as np
 from pyflink.common import Types
-from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
-from pyflink.datastream.state import ValueStateDescriptor
+from pyflink.datastream import OutputTag, RuntimeContext
 
-from flink_jobs.events import Transaction
+from flink_jobs.events import Transaction, iso_ms
 from flink_jobs.feast_client import FeastClient
 from flink_jobs.features.defaults import MISSING_FLAG
-from flink_jobs.inference.enrichment import enrich
+from flink_jobs.inference.enrichment import Enricher
+from flink_jobs.keyed_batches import KeyedBatchFunction
 from flink_jobs.models.request_features import request_features
 from flink_jobs.pipeline_config import PipelineConfig
 from flink_jobs.triton_client import TritonClient
@@ -31,18 +30,14 @@ JOB_NAME = "inference-job"
 ALERTS = OutputTag("alerts", Types.STRING())
 
 
-def _iso(epoch_ms: float) -> str:
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds")
-
-
-class ScoreBatches(KeyedProcessFunction):
+class ScoreBatches(KeyedBatchFunction):
     def __init__(self, config: PipelineConfig) -> None:
+        super().__init__(config.inference_job.max_batch_size, config.inference_job.max_wait_ms)
         self.config = config
 
     def open(self, runtime_context: RuntimeContext) -> None:
+        super().open(runtime_context)
         job = self.config.inference_job
-        self.buffer = runtime_context.get_state(ValueStateDescriptor("waiting", Types.PICKLED_BYTE_ARRAY()))
-        self.timer = runtime_context.get_state(ValueStateDescriptor("timer", Types.LONG()))
         metrics = runtime_context.get_metrics_group()
         self.predictions = metrics.counter("predictions")
         self.alerts = metrics.counter("alerts")
@@ -50,6 +45,15 @@ class ScoreBatches(KeyedProcessFunction):
         self.feast = FeastClient(
             job.feast.url, timeout_s=job.feast.timeout_s, retries=job.feast.retries, backoff_ms=job.feast.backoff_ms
         )
+        self.enricher = Enricher(self.feast, self.config.features.service, job.cached_views)
+        self.cache_metrics = {
+            view: (
+                metrics.add_group("view", view).counter("feature_cache_hits"),
+                metrics.add_group("view", view).counter("feature_cache_misses"),
+            )
+            for view in self.enricher.cache_stats()
+        }
+        self.cache_reported: dict[str, tuple[int, int]] = {}
         self.loop = asyncio.new_event_loop()
         asyncio.set_event_loop(self.loop)  # this operator's thread has none; the Triton client's channel lives here
         self.triton = TritonClient(
@@ -68,36 +72,17 @@ class ScoreBatches(KeyedProcessFunction):
         self.loop.run_until_complete(self.triton.close())
         self.loop.close()
 
-    def process_element(self, value: Transaction, ctx: KeyedProcessFunction.Context):
+    def entry(self, value: Transaction) -> tuple[Transaction, float]:
         # The connector hands on a message's event time, not its publish time: the job's own
         # clock stamps when an event reached it; consumers read publish times from Pulsar.
-        waiting = self.buffer.value() or []
-        waiting.append((value, time.time() * 1000))
-        if len(waiting) >= self.config.inference_job.max_batch_size:
-            yield from self._flush(waiting, ctx)
-            return
-        self.buffer.update(waiting)
-        if self.timer.value() is None:
-            deadline = ctx.timer_service().current_processing_time() + self.config.inference_job.max_wait_ms
-            ctx.timer_service().register_processing_time_timer(deadline)
-            self.timer.update(deadline)
+        return value, time.time() * 1000
 
-    def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
-        self.timer.clear()
-        yield from self._flush(self.buffer.value() or [], ctx)
-
-    def _flush(self, waiting: list[tuple[Transaction, float]], ctx: KeyedProcessFunction.Context):
-        self.buffer.clear()
-        pending_timer = self.timer.value()
-        if pending_timer is not None:
-            ctx.timer_service().delete_processing_time_timer(pending_timer)
-            self.timer.clear()
-        if not waiting:
-            return
-        events = [event for event, _ in waiting]
+    def process_batch(self, batch: list[tuple[Transaction, float]]):
+        events = [event for event, _ in batch]
         started = time.time()
-        enriched = enrich(self.feast, self.config.features.service, events)
+        enriched = self.enricher.enrich(events)
         enriched_at = time.time()
+        self._count_cache_lookups()
         rows = [
             {**request_features(e.amount, e.channel, e.merchant_country, e.card_country), **x.features}
             for e, x in zip(events, enriched, strict=True)
@@ -105,7 +90,7 @@ class ScoreBatches(KeyedProcessFunction):
         columns = {name: np.array([row[name] for row in rows], np.float32) for name in rows[0]}
         scores = self.loop.run_until_complete(self.triton.infer(columns))[self.output].reshape(-1)
         scored_at = time.time()
-        for (event, received_ms), features, score in zip(waiting, enriched, scores, strict=True):
+        for (event, received_ms), features, score in zip(batch, enriched, scores, strict=True):
             prediction = {
                 "event_id": event.event_id,
                 "card_id": event.card_id,
@@ -117,11 +102,14 @@ class ScoreBatches(KeyedProcessFunction):
                 "model_version": self.version,
                 MISSING_FLAG: features.missing,
                 "feature_timestamps": features.feature_timestamps,
-                "event_time": _iso(event.event_time_ms),
-                "received_at": _iso(received_ms),
+                "cached_views": list(features.cached_views),
+                "event_time": iso_ms(event.event_time_ms),
+                "received_at": iso_ms(received_ms),
+                "batch_size": len(batch),
+                "wait_ms": round(started * 1000 - received_ms, 2),
                 "enrich_ms": round((enriched_at - started) * 1000, 2),
                 "infer_ms": round((scored_at - enriched_at) * 1000, 2),
-                "scored_at": _iso(scored_at * 1000),
+                "scored_at": iso_ms(scored_at * 1000),
             }
             self.predictions.inc()
             if features.missing:
@@ -131,3 +119,12 @@ class ScoreBatches(KeyedProcessFunction):
             if fired:
                 self.alerts.inc()
                 yield ALERTS, json.dumps({**prediction, "rules": fired})
+
+    def _count_cache_lookups(self) -> None:
+        """Adds the lookups since the last batch to the Flink counters (hit rate = hits / (hits + misses))."""
+        for view, cache in self.enricher.cache_stats().items():
+            hits, misses = self.cache_metrics[view]
+            reported_hits, reported_misses = self.cache_reported.get(view, (0, 0))
+            hits.inc(cache.hits - reported_hits)
+            misses.inc(cache.misses - reported_misses)
+            self.cache_reported[view] = (cache.hits, cache.misses)

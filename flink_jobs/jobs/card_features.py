@@ -31,7 +31,7 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
         .name("card-features")
     )
     # One key: the pushes of a batch go out in order, from one buffer.
-    features.key_by(lambda _row: 0, key_type=Types.INT()).process(PushToFeast(job.push)).name("feast-push")
+    features.key_by(lambda _row: 0, key_type=Types.INT()).process(PushToFeast(job.feast, job.push)).name("feast-push")
 
     dead_letters = parsed.get_side_output(DEAD_LETTERS).union(features.get_side_output(DEAD_LETTERS))
     dead_letters.sink_to(pulsar_io.string_sink(endpoint, config.topics.dead_letter)).name("dead-letters")

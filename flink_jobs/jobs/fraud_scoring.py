@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pyflink.common import Types
 from pyflink.datastream import StreamExecutionEnvironment
+from pyflink.datastream.connectors.pulsar import PulsarSink
 
 from flink_jobs import pipeline_config, pulsar_io
 from flink_jobs.features.operators import DEAD_LETTERS, ParseTransactions
@@ -27,15 +28,15 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
         .process(ScoreBatches(config), output_type=Types.STRING())
         .name("enrich-and-score")
     )
-    predictions.sink_to(pulsar_io.string_sink(endpoint, config.topics.predictions, guarantee=job.delivery)).name(
-        "predictions"
-    )
-    predictions.get_side_output(ALERTS).sink_to(
-        pulsar_io.string_sink(endpoint, config.topics.alerts, guarantee=job.delivery)
-    ).name("alerts")
-    parsed.get_side_output(DEAD_LETTERS).sink_to(
-        pulsar_io.string_sink(endpoint, config.topics.dead_letter, guarantee=job.delivery)
-    ).name("dead-letters")
+
+    def sink(topic: str) -> PulsarSink:
+        return pulsar_io.string_sink(
+            endpoint, topic, guarantee=job.delivery, transaction_timeout_ms=job.transaction_timeout_ms
+        )
+
+    predictions.sink_to(sink(config.topics.predictions)).name("predictions")
+    predictions.get_side_output(ALERTS).sink_to(sink(config.topics.alerts)).name("alerts")
+    parsed.get_side_output(DEAD_LETTERS).sink_to(sink(config.topics.dead_letter)).name("dead-letters")
 
 
 def main(argv: list[str] | None = None) -> None:
