@@ -4,6 +4,7 @@ PYTHON ?= python3.11
 VENV := .venvs/flink
 RTAI := $(VENV)/bin/rtai
 PYTEST_ARGS ?=
+DEMO_ARGS ?=
 
 .PHONY: setup setup-redis up down status logs demo test lint lock clean feast-apply feast-materialize feast-views \
 	features training-set feature-job inference-job bench-features bench-model
@@ -70,9 +71,10 @@ inference-job: up
 bench-features: up
 	@$(RTAI) bench features
 
+# The fraud pipeline end to end (starts the stack, prepares features and model, runs both jobs,
+# publishes for 60 s, prints the summary, stops the stack). DEMO_ARGS="--keep-up --rate 500" etc.
 demo: setup
-	@$(RTAI) stack up
-	@$(RTAI) demo
+	@$(RTAI) demo $(DEMO_ARGS)
 
 # The tests run the whole stack, Redis included.
 test: setup-redis

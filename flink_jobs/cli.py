@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from flink_jobs.errors import UserFacingError
 
@@ -25,6 +26,12 @@ def _cmd_stack(args: argparse.Namespace) -> None:
 
 
 def _cmd_demo(args: argparse.Namespace) -> None:
+    from flink_jobs.demo import fraud
+
+    fraud.run(args.pipeline, duration_s=args.duration_s, rate=args.rate, keep_up=args.keep_up)
+
+
+def _cmd_smoke(args: argparse.Namespace) -> None:
     from flink_jobs.demo import smoke
 
     smoke.run(events=args.events)
@@ -86,11 +93,23 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench_commands.add_subcommand(commands)
 
-    demo = commands.add_parser(
-        "demo", help="smoke pipeline: events into Pulsar, through a PyFlink job with the Pulsar connector, out again"
+    from flink_jobs.pipeline_config import DEFAULT_PIPELINE
+
+    text = (
+        "the fraud pipeline end to end: stack, features, model, feature and inference jobs, generated transactions; "
+        "prints events in, predictions, alerts, dead letters and end-to-end latency"
     )
-    demo.add_argument("--events", type=int, default=1000, help="events to send (default 1000)")
+    demo = commands.add_parser("demo", help=text, description=text)
+    demo.add_argument("--duration-s", type=float, default=60.0, help="seconds of publishing (default 60)")
+    demo.add_argument("--rate", type=float, default=200.0, help="transactions per second (default 200)")
+    demo.add_argument("--pipeline", type=Path, default=DEFAULT_PIPELINE, help="pipeline config")
+    demo.add_argument("--keep-up", action="store_true", help="leave the stack running at the end")
     demo.set_defaults(func=_cmd_demo)
+
+    text = "smoke pipeline: events into Pulsar, through a PyFlink relay job with the Pulsar connector, out again"
+    smoke = commands.add_parser("smoke", help=text, description=text)
+    smoke.add_argument("--events", type=int, default=1000, help="events to send (default 1000)")
+    smoke.set_defaults(func=_cmd_smoke)
     return parser
 
 

@@ -269,6 +269,13 @@ def test_cached_views_serve_the_same_features_as_feast_and_count_their_hits(serv
     assert [row.cached_views for row in served] == [("card_stats",), ()]  # (2, 8), (999, 8)
 
 
+def wait_for_checkpoint(folder: Path, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not list(folder.glob("*/chk-*/_metadata")):
+        assert time.monotonic() < deadline, f"no complete checkpoint in {folder} after {timeout_s} s"
+        time.sleep(0.2)
+
+
 def prediction_ids(consumer, expected: int, timeout_s: float) -> list[str]:
     """Event ids of the predictions until `expected` arrived, then a quiet 5 s for any duplicates."""
     received = receive_all(consumer, expected, timeout_s) + receive_all(consumer, 10**6, 5)
@@ -293,6 +300,7 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_no_event_is_lost(
             producer.send(json.dumps(e).encode())
         before = receive_all(consumer, 50, 120)
         assert len(before) == 50, (tmp_path / "first.log").read_text()[-3000:]
+        wait_for_checkpoint(tmp_path / "checkpoints", 60)
         crash(first)  # mid-stream: the first 150 are not all scored yet
         for e in events[150:]:
             producer.send(json.dumps(e).encode())

@@ -43,7 +43,7 @@ def prepare(config: StackConfig) -> list[str]:
     if not connectors:
         raise PrerequisiteError("the Flink Pulsar connector is missing: run the set-up first (`make setup`)")
     conf_dir().mkdir(parents=True, exist_ok=True)
-    for name in ("log4j-console.properties", "log4j.properties"):
+    for name in ("log4j-console.properties", "log4j.properties", "log4j-cli.properties"):
         shutil.copy2(home / "conf" / name, conf_dir() / name)
     (conf_dir() / "config.yaml").write_text(
         Template(CONFIG_TEMPLATE.read_text()).substitute(
@@ -53,11 +53,14 @@ def prepare(config: StackConfig) -> list[str]:
             data_dir=data_dir("flink"),
             log_dir=paths.RUN_DIR / "logs",
             python=paths.venv_python("flink"),
+            site_packages=flink_home().parent,
         )
     )
     shutil.rmtree(lib_dir(), ignore_errors=True)
     lib_dir().mkdir(parents=True)
-    for jar in [*(home / "lib").glob("*.jar"), *connectors]:
+    # flink-python on the class path of the cluster (not shipped per job): thread mode's embedded
+    # CPython (pemja) loads libpython once per JVM; from a job's own class loader a second job fails.
+    for jar in [*(home / "lib").glob("*.jar"), *(home / "opt").glob("flink-python-*.jar"), *connectors]:
         (lib_dir() / jar.name).symlink_to(jar)
     return []
 

@@ -1,0 +1,257 @@
+"""The fraud pipeline end to end, the README's first command (`make demo` / `rtai demo`).
+
+Starts the stack, makes sure there are features (history, batch tables, feast apply and
+materialize) and a registered model (training set, training, registration), starts the feature
+job and the inference job on the embedded MiniCluster, publishes generated transactions for a
+while, and summarises what came out, timed by Pulsar's publish times read back by a consumer.
+Every preparation step is skipped when its result is already there.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pulsar
+
+from flink_jobs import paths, pipeline_config
+from flink_jobs.console import ProgressBar, step
+from flink_jobs.errors import UserFacingError
+from flink_jobs.generator import population, stream
+from flink_jobs.generator.cli import DEFAULT_CUSTOMERS, DEFAULT_HISTORY, DEFAULT_SEED
+from flink_jobs.jobs import launcher
+from flink_jobs.models import triton_config
+from flink_jobs.stack import config as stack_config
+from flink_jobs.stack import processes
+from flink_jobs.stack.probes import http_json
+from flink_jobs.topics import full_name
+
+JOBS = {"feature job": "flink_jobs.jobs.card_features", "inference job": "flink_jobs.jobs.fraud_scoring"}
+JOB_READY_TIMEOUT_S = 180
+DRAIN_TIMEOUT_S = 120
+# Malformed events sent after the stream, to show the dead-letter path: (payload, what is wrong).
+BAD_EVENTS = (
+    ('{"event_id": "demo-bad-1", "amount": 12.5', "malformed JSON"),
+    ('{"event_id": "demo-bad-2", "event_time": "2026-01-01T00:00:00Z"}', "missing fields"),
+    ('{"event_id": "demo-bad-3", "card_id": "not a number"}', "wrong type"),
+)
+
+
+def rtai(*args: str) -> None:
+    """A CLI step in a child process, its progress on this terminal; a failure stops the demo."""
+    if subprocess.run([sys.executable, "-m", "flink_jobs", *args], cwd=paths.PROJECT_ROOT).returncode != 0:
+        raise UserFacingError(f"`rtai {' '.join(args)}` failed (see above)")
+
+
+def prepare(config: pipeline_config.PipelineConfig, pipeline: Path) -> None:
+    rtai("stack", "up")
+    if not DEFAULT_HISTORY.is_file():
+        rtai("generate", "history")
+    if not (paths.FEATURE_REPO / "data" / "card_stats.parquet").is_file():
+        rtai("features", "backfill")
+    rtai("features", "apply")
+    rtai("features", "materialize")
+    repository = stack_config.load().triton.repository_path()
+    if triton_config.versions(repository / config.model.name):
+        step(f"model {config.model.name} is registered in {repository}")
+        return
+    model_dir = paths.RUN_DIR / "data" / "models" / config.model.name
+    if not (model_dir / "model.onnx").is_file():
+        rtai("features", "training-set", "--pipeline", str(pipeline))
+        rtai("model", "train", "--pipeline", str(pipeline))
+    rtai("model", "register", "--pipeline", str(pipeline))
+
+
+@dataclass
+class Outputs:
+    """What the demo reads back: publish times (epoch ms) and payloads of this run's messages."""
+
+    published: dict[str, int] = field(default_factory=dict)  # event id -> input publish time
+    predictions: dict[str, tuple[int, dict]] = field(default_factory=dict)  # event id -> (publish time, prediction)
+    alerts: list[dict] = field(default_factory=list)
+    dead_letters: list[dict] = field(default_factory=list)
+    duplicates: int = 0
+
+
+class Reader(threading.Thread):
+    """One consumer on the four topics, subscribed before anything is published."""
+
+    def __init__(self, client: pulsar.Client, topics: pipeline_config.TopicsSection, run: str) -> None:
+        super().__init__(daemon=True)
+        kinds = ("transactions", "predictions", "alerts", "dead_letter")
+        self.topics = {full_name(getattr(topics, kind)): kind for kind in kinds}
+        self.consumer = client.subscribe(list(self.topics), f"demo-{run}")
+        self.outputs = Outputs()
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                message = self.consumer.receive(timeout_millis=200)
+            except pulsar.Timeout:
+                continue
+            self._take(self.topics[message.topic_name()], message)
+            self.consumer.acknowledge(message)
+
+    def _take(self, kind: str, message: pulsar.Message) -> None:
+        out = self.outputs
+        try:
+            body = json.loads(message.data())
+        except ValueError:
+            return  # a malformed input: its dead letter is what counts
+        if kind == "transactions":
+            out.published[body.get("event_id", "")] = message.publish_timestamp()
+        elif kind == "predictions":
+            if body["event_id"] in out.predictions:
+                out.duplicates += 1
+            out.predictions[body["event_id"]] = (message.publish_timestamp(), body)
+        elif kind == "alerts":
+            out.alerts.append(body)
+        elif body.get("job") == "inference-job":
+            out.dead_letters.append(body)
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.join()
+        self.consumer.close()
+
+
+def wait_for_jobs(config: pipeline_config.PipelineConfig, jobs: dict[str, processes.PidRecord]) -> None:
+    """Until each job's source consumes the transactions topic (its subscription has a consumer)."""
+    topic = full_name(config.topics.transactions).replace("persistent://", "persistent/")
+    wanted = {config.feature_job.subscription, config.inference_job.subscription}
+    deadline = time.monotonic() + JOB_READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        for name, record in jobs.items():
+            if processes.exit_code(record) is not None:
+                raise UserFacingError(f"the {name} stopped at start; see {record_log(name)}")
+        stats = http_json(f"{config.pulsar.admin_url}/admin/v2/{topic}/stats") or {}
+        subscriptions = stats.get("subscriptions", {})
+        if all(subscriptions.get(s, {}).get("consumers") for s in wanted):
+            return
+        time.sleep(1)
+    raise UserFacingError(f"the jobs did not start consuming within {JOB_READY_TIMEOUT_S} s; see {paths.RUN_DIR}/logs")
+
+
+def record_log(name: str) -> Path:
+    return paths.RUN_DIR / "logs" / f"demo-{name.replace(' ', '-')}.log"
+
+
+def wait_for_outputs(reader: Reader, expected: int, jobs: dict[str, processes.PidRecord]) -> None:
+    bar = ProgressBar("scored", expected)
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    out = reader.outputs
+    while time.monotonic() < deadline:
+        done = len(out.predictions) + len(out.dead_letters)
+        bar.advance(done - bar.count)
+        if done >= expected:
+            break
+        if processes.exit_code(jobs["inference job"]) is not None:
+            break
+        time.sleep(0.2)
+    bar.close()
+
+
+def summary(out: Outputs, sent: int, seconds: float, bad: int) -> dict[str, object]:
+    ours = {i: p for i, p in out.predictions.items() if i in out.published}
+    latencies = np.array([at - out.published[i] for i, (at, _) in ours.items()], dtype=float)
+    bodies = [body for _, body in ours.values()]
+    stages = {k: float(np.median([b[k] for b in bodies] or [0.0])) for k in ("wait_ms", "enrich_ms", "infer_ms")}
+    views = Counter(view for b in bodies for view in b["cached_views"])
+    return {
+        "events_in": sent + bad,
+        "generated": sent,
+        "malformed": bad,
+        "publish_seconds": round(seconds, 1),
+        "events_per_s": round(sent / seconds, 1) if seconds else 0.0,
+        "predictions": len(ours),
+        "duplicates": out.duplicates,
+        "alerts": len([a for a in out.alerts if a["event_id"] in ours]),
+        "dead_letters": len(out.dead_letters),
+        "dead_letter_reasons": dict(Counter(d["reason"].split(":")[0] for d in out.dead_letters)),
+        "latency_ms": {
+            name: round(float(np.percentile(latencies, q)), 1) if len(latencies) else None
+            for name, q in (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))
+        },
+        "median_stage_ms": stages,
+        "median_batch_size": float(np.median([b["batch_size"] for b in bodies] or [0.0])),
+        "cache_share": {view: round(n / len(bodies), 3) for view, n in views.items()},
+        "example_alerts": [a for a in out.alerts if a["event_id"] in ours][:3],
+    }
+
+
+def show(result: dict[str, object]) -> None:
+    latency = result["latency_ms"]
+    stages = result["median_stage_ms"]
+    lines = [
+        f"events in        {result['events_in']:,} ({result['generated']:,} generated at "
+        f"{result['events_per_s']:,} events/s for {result['publish_seconds']} s + {result['malformed']} malformed)",
+        f"predictions out  {result['predictions']:,} (duplicates: {result['duplicates']})",
+        f"alerts           {result['alerts']:,}",
+        f"dead letters     {result['dead_letters']:,} {result['dead_letter_reasons']}",
+        f"end to end       p50 {latency['p50']} ms, p95 {latency['p95']} ms, p99 {latency['p99']} ms, "
+        f"max {latency['max']} ms (input publish time -> prediction publish time)",
+        f"median per batch waiting {stages['wait_ms']:.1f} ms, Feast {stages['enrich_ms']:.1f} ms, "
+        f"Triton {stages['infer_ms']:.1f} ms; {result['median_batch_size']:.0f} events a batch",
+        "from the cache   "
+        + (", ".join(f"{v} {share:.0%}" for v, share in result["cache_share"].items()) or "nothing")
+        + " of predictions",
+    ]
+    for alert in result["example_alerts"]:
+        lines.append(
+            f"alert            {alert['event_id']} card {alert['card_id']} amount {alert['amount']:,.2f} "
+            f"score {alert['score']:.3f} rules {', '.join(alert['rules'])}"
+        )
+    print("\n".join(lines))
+
+
+def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool) -> None:
+    config = pipeline_config.load(pipeline)
+    prepare(config, pipeline)
+    run_id = time.strftime("%Y%m%d-%H%M%S")
+    client = pulsar.Client(config.pulsar.service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    jobs: dict[str, processes.PidRecord] = {}
+    try:
+        reader = Reader(client, config.topics, run_id)
+        reader.start()
+        for name, module in JOBS.items():
+            step(f"starting the {name} on the embedded Flink MiniCluster (log: {record_log(name)})")
+            checkpoints = paths.RUN_DIR / "checkpoints" / f"demo-{name.replace(' ', '-')}"
+            args = ["--pipeline", str(pipeline), "--checkpoint-dir", str(checkpoints)]
+            jobs[name] = launcher.start_local(module, args, record_log(name))
+        wait_for_jobs(config, jobs)
+        count = max(1, round(rate * duration_s))
+        step(f"publishing {count:,} transactions at {rate:,g}/s for {duration_s:g} s to {config.topics.transactions}")
+        people = population.build(DEFAULT_SEED, DEFAULT_CUSTOMERS)
+        report = stream.publish(
+            config.pulsar.service_url, config.topics.transactions, people, seed=DEFAULT_SEED, rate=rate, count=count
+        )
+        producer = client.create_producer(full_name(config.topics.transactions))
+        for payload, _ in BAD_EVENTS:
+            producer.send(payload.encode())
+        producer.close()
+        step("waiting for every event's prediction or dead letter")
+        wait_for_outputs(reader, report.sent + len(BAD_EVENTS), jobs)
+        reader.stop()
+        result = summary(reader.outputs, report.sent, report.seconds, len(BAD_EVENTS))
+    finally:
+        for record in jobs.values():
+            launcher.stop_local(record)
+        client.close()
+        if not keep_up:
+            rtai("stack", "down")
+    out_file = paths.RUN_DIR / "data" / "demo" / f"summary-{run_id}.json"
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(json.dumps(result, indent=2))
+    step(f"summary (also in {out_file})")
+    show(result)
+    if result["predictions"] + result["dead_letters"] < result["events_in"]:
+        missing = result["events_in"] - result["predictions"] - result["dead_letters"]
+        raise UserFacingError(f"{missing} events got neither a prediction nor a dead letter; see {paths.RUN_DIR}/logs")
