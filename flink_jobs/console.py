@@ -28,8 +28,8 @@ def configure_logging(verbose: bool) -> None:
 class ProgressBar:
     """A one-line progress bar on stderr; redrawn at most ten times a second."""
 
-    def __init__(self, label: str, total: int) -> None:
-        self.label, self.total, self.count = label, total, 0
+    def __init__(self, label: str, total: int, *, show_rate: bool = True) -> None:
+        self.label, self.total, self.count, self.show_rate = label, total, 0, show_rate
         self._last_draw = 0.0
         self._started = time.monotonic()
 
@@ -43,9 +43,9 @@ class ProgressBar:
     def _draw(self, now: float) -> None:
         width = 30
         filled = int(width * self.count / self.total) if self.total else width
-        rate = self.count / max(now - self._started, 1e-9)
+        rate = f" ({self.count / max(now - self._started, 1e-9):,.0f}/s)" if self.show_rate else ""
         print(
-            f"\r    {self.label} [{'#' * filled}{'.' * (width - filled)}] {self.count}/{self.total} ({rate:,.0f}/s)",
+            f"\r    {self.label} [{'#' * filled}{'.' * (width - filled)}] {self.count}/{self.total}{rate}",
             end="",
             file=sys.stderr,
             flush=True,

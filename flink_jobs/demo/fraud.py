@@ -36,11 +36,17 @@ from flink_jobs.topics import full_name
 JOBS = {"feature job": "flink_jobs.jobs.card_features", "inference job": "flink_jobs.jobs.fraud_scoring"}
 JOB_READY_TIMEOUT_S = 180
 DRAIN_TIMEOUT_S = 120
-# Malformed events sent after the stream, to show the dead-letter path: (payload, what is wrong).
+# Bad events sent after the stream, to show the dead-letter path: malformed JSON, a missing field
+# and a wrong type.
+_VALID = (
+    '"event_time": "2026-11-26T12:00:00Z", "card_id": 1, "customer_id": 1, "merchant_id": 1, '
+    '"merchant_category": "grocery", "merchant_country": "DE", "card_country": "DE", "currency": "EUR", '
+    '"channel": "pos"'
+)
 BAD_EVENTS = (
-    ('{"event_id": "demo-bad-1", "amount": 12.5', "malformed JSON"),
-    ('{"event_id": "demo-bad-2", "event_time": "2026-01-01T00:00:00Z"}', "missing fields"),
-    ('{"event_id": "demo-bad-3", "card_id": "not a number"}', "wrong type"),
+    '{"event_id": "demo-bad-1", "amount": 12.5',
+    '{"event_id": "demo-bad-2", ' + _VALID + "}",
+    '{"event_id": "demo-bad-3", "amount": "12.50", ' + _VALID + "}",
 )
 
 
@@ -145,7 +151,7 @@ def record_log(name: str) -> Path:
 
 
 def wait_for_outputs(reader: Reader, expected: int, jobs: dict[str, processes.PidRecord]) -> None:
-    bar = ProgressBar("scored", expected)
+    bar = ProgressBar("scored", expected, show_rate=False)
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     out = reader.outputs
     while time.monotonic() < deadline:
@@ -234,7 +240,7 @@ def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool) -> Non
             config.pulsar.service_url, config.topics.transactions, people, seed=DEFAULT_SEED, rate=rate, count=count
         )
         producer = client.create_producer(full_name(config.topics.transactions))
-        for payload, _ in BAD_EVENTS:
+        for payload in BAD_EVENTS:
             producer.send(payload.encode())
         producer.close()
         step("waiting for every event's prediction or dead letter")
