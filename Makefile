@@ -5,9 +5,10 @@ VENV := .venvs/flink
 RTAI := $(VENV)/bin/rtai
 PYTEST_ARGS ?=
 DEMO_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: setup setup-redis up down status logs demo test lint lock clean feast-apply feast-materialize feast-views \
-	features training-set feature-job inference-job bench-features bench-model
+	features training-set feature-job inference-job bench bench-features bench-model
 HISTORY := .run/data/generator/transactions.parquet
 
 setup:
@@ -66,6 +67,11 @@ bench-model: up
 inference-job: up
 	@$(VENV)/bin/python -m flink_jobs.jobs.fraud_scoring --pipeline pipelines/fraud.toml \
 		--checkpoint-dir .run/checkpoints/inference-job
+
+# Every benchmark in one run (about 15 minutes): the inference job and the naive baseline end to
+# end, perf_analyzer and onnxruntime, the feature job. Starts the stack and prepares what is missing.
+bench: setup
+	@$(RTAI) bench all $(BENCH_ARGS)
 
 # Feature freshness at 1,000 events/s and the feature job's maximum sustained rate.
 bench-features: up

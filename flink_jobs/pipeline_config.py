@@ -158,6 +158,7 @@ class JobRuntime:
     checkpoint_interval_ms: int = 10000
     parallelism: int = 1
     watermark_interval_ms: int = 200
+    buffer_timeout_ms: int = 100
     python_bundle_size: int = 1000
     python_bundle_time_ms: int = 100
     python_state_cache_size: int = 50_000
@@ -170,6 +171,7 @@ class JobRuntime:
         for name in (
             "parallelism",
             "watermark_interval_ms",
+            "buffer_timeout_ms",
             "python_bundle_size",
             "python_bundle_time_ms",
             "python_state_cache_size",
@@ -182,6 +184,7 @@ class JobRuntime:
         """The Flink configuration keys these fields stand for."""
         return {
             "pipeline.auto-watermark-interval": f"{self.watermark_interval_ms} ms",
+            "execution.buffer-timeout.interval": f"{self.buffer_timeout_ms} ms",
             "python.fn-execution.bundle.size": str(self.python_bundle_size),
             "python.fn-execution.bundle.time": str(self.python_bundle_time_ms),
             "python.state.cache-size": str(self.python_state_cache_size),

@@ -1,4 +1,5 @@
-"""Writes nested tables of strings, numbers and booleans as TOML (the standard library only reads it).
+"""Writes TOML (the standard library only reads it): nested tables, arrays of tables, and values
+that are strings, numbers, booleans or lists of them.
 
 For derived config files: a benchmark or test takes a pipeline config, changes a few keys
 and hands the job a file of its own.
@@ -15,15 +16,30 @@ def _value(value: object) -> str:
         return "true" if value else "false"
     if isinstance(value, int | float | str):
         return json.dumps(value)  # a JSON string or number is a valid TOML one
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_value(item) for item in value) + "]"
     raise TypeError(f"no TOML form for {type(value).__name__}")
 
 
-def dumps(table: Mapping[str, object], prefix: str = "") -> str:
-    scalars = [f"{key} = {_value(value)}\n" for key, value in table.items() if not isinstance(value, Mapping)]
-    text = (f"[{prefix}]\n" if prefix and scalars else "") + "".join(scalars)
+def _is_table_array(value: object) -> bool:
+    return isinstance(value, list | tuple) and bool(value) and all(isinstance(item, Mapping) for item in value)
+
+
+def dumps(table: Mapping[str, object], prefix: str = "", header: str = "") -> str:
+    """`header`: how this table is introduced ("[prefix]" unless it is an element of an array of tables)."""
+    scalars = [
+        f"{key} = {_value(value)}\n"
+        for key, value in table.items()
+        if not isinstance(value, Mapping) and not _is_table_array(value)
+    ]
+    header = header or (f"[{prefix}]\n" if prefix and scalars else "")
+    text = header + "".join(scalars)
     for key, value in table.items():
+        name = f"{prefix}.{key}" if prefix else key
         if isinstance(value, Mapping):
-            text += dumps(value, f"{prefix}.{key}" if prefix else key)
+            text += dumps(value, name)
+        elif _is_table_array(value):
+            text += "".join(dumps(item, name, header=f"[[{name}]]\n") for item in value)
     return text
 
 

@@ -22,11 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-import httpx
 import pulsar
 
-from flink_jobs import paths, pipeline_config, toml_text
-from flink_jobs.console import ProgressBar, step
+from flink_jobs import paths, pipeline_config, subscription_stats, toml_text
+from flink_jobs.console import step
 from flink_jobs.errors import UserFacingError
 from flink_jobs.events import Transaction
 from flink_jobs.feast_client import FeastClient
@@ -35,12 +34,11 @@ from flink_jobs.jobs import launcher
 from flink_jobs.stack import processes
 from flink_jobs.topics import full_name
 
-from . import report
+from . import drain, report
 
 PROBED_FEATURE = "card_realtime:txn_count_1m"
 READY_CARD = 999_999_999  # the readiness probe's card: no generated card has this id
 SUBSCRIPTION = "bench"
-DRAIN_WINDOW = (0.2, 0.9)
 
 
 def _row_time_ms(feast: FeastClient, cards: list[int]) -> list[int | None]:
@@ -187,12 +185,6 @@ def measure_freshness(
     }
 
 
-def _delivered(admin_url: str, topic: str) -> int:
-    path = topic.replace("persistent://", "persistent/")
-    stats = httpx.get(f"{admin_url}/admin/v2/{path}/stats", timeout=10).json()
-    return stats.get("subscriptions", {}).get(SUBSCRIPTION, {}).get("msgOutCounter", 0)
-
-
 def measure_max_rate(
     config: pipeline_config.PipelineConfig, pipeline: Path, folder: Path, *, events: int, timeout_s: float = 900
 ) -> dict[str, object]:
@@ -203,34 +195,16 @@ def measure_max_rate(
     stream.publish(config.pulsar.service_url, topic, people, seed=8, rate=5000, count=events, paced=False)
     step("draining it with the feature job")
     job = _start_job(copy, folder, "drain")
-    marks: dict[float, float] = {}
-    bar = ProgressBar("delivered", events)
-    started = time.monotonic()
     try:
-        while time.monotonic() - started < timeout_s and processes.is_running(job):
-            delivered = _delivered(config.pulsar.admin_url, topic)
-            bar.advance(delivered - bar.count)
-            for share in DRAIN_WINDOW:
-                if delivered >= share * events and share not in marks:
-                    marks[share] = time.monotonic()
-            if len(marks) == len(DRAIN_WINDOW):
-                break
-            time.sleep(0.25)
-    finally:
-        bar.close()
-        launcher.stop_local(job)
-    if len(marks) < len(DRAIN_WINDOW):
-        raise UserFacingError(
-            f"the feature job failed or did not drain {events:,} events in {timeout_s:.0f} s; "
-            f"its log: {folder / 'drain.log'}"
+        return drain.drain_rate(
+            lambda: subscription_stats.delivered(config.pulsar.admin_url, topic, SUBSCRIPTION),
+            events,
+            job,
+            what=f"the feature job (log: {folder / 'drain.log'})",
+            timeout_s=timeout_s,
         )
-    low, high = DRAIN_WINDOW
-    seconds = marks[high] - marks[low]
-    return {
-        "backlog_events": events,
-        "window_s": round(seconds, 1),
-        "events_per_s": round((high - low) * events / seconds),
-    }
+    finally:
+        launcher.stop_local(job)
 
 
 def run(pipeline: Path, *, rate: float, duration_s: float, drain_events: int) -> Path:

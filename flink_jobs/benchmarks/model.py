@@ -75,7 +75,8 @@ def perf_analyzer(model: str, grpc_url: str, batch: int, concurrencies: list[int
     return rows
 
 
-def run(model: str, repository: Path, grpc_url: str, *, batch: int, concurrencies: list[int]) -> Path:
+def measure(model: str, repository: Path, grpc_url: str, *, batch: int, concurrencies: list[int]) -> dict[str, object]:
+    """perf_analyzer at each concurrency and the onnxruntime ceiling, on the served version."""
     from flink_jobs import env_python
 
     served = triton_config.served_versions((repository / model / "config.pbtxt").read_text())[0]
@@ -96,10 +97,13 @@ def run(model: str, repository: Path, grpc_url: str, *, batch: int, concurrencie
             stdout=handle,
         )
     ceiling = json.loads(ceiling_file.read_text())
-    path = report.write(
-        "model",
-        {"model": model, "version": served, "perf_analyzer": served_rows, "onnxruntime_in_process": ceiling},
-    )
+    return {"model": model, "version": served, "perf_analyzer": served_rows, "onnxruntime_in_process": ceiling}
+
+
+def run(model: str, repository: Path, grpc_url: str, *, batch: int, concurrencies: list[int]) -> Path:
+    result = measure(model, repository, grpc_url, batch=batch, concurrencies=concurrencies)
+    path = report.write("model", result)
+    served_rows, ceiling = result["perf_analyzer"], result["onnxruntime_in_process"]
     print(f"{'concurrency':>12}{'batch':>7}{'requests/s':>12}{'rows/s':>10}{'p50 ms':>9}{'p99 ms':>9}")
     for row in served_rows:
         if "error" in row:

@@ -52,11 +52,13 @@ def percentiles_ms(values: list[float]) -> dict[str, float]:
 
 
 def write(name: str, result: dict[str, object]) -> Path:
-    """bench/results/<date>-<host>-<name>.json, with the machine and versions added."""
+    """bench/results/<date>-<host>-<name>.json (<date>-<host>.json without a name), with the
+    machine and versions added."""
     now = datetime.now(UTC)
-    document = {"benchmark": name, "at": now.isoformat(timespec="seconds"), "machine": machine(), **result}
+    stamp = now.isoformat(timespec="seconds")
+    document = {"benchmark": name or "end-to-end", "at": stamp, "machine": machine(), **result}
     document.setdefault("versions", versions())
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{now:%Y-%m-%d}-{socket.gethostname()}-{name}.json"
+    path = RESULTS_DIR / f"{now:%Y-%m-%d}-{socket.gethostname()}{f'-{name}' if name else ''}.json"
     path.write_text(json.dumps(document, indent=2) + "\n")
     return path

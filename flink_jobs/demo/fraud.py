@@ -10,27 +10,22 @@ Every preparation step is skipped when its result is already there.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-import threading
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pulsar
 
-from flink_jobs import paths, pipeline_config
+from flink_jobs import paths, pipeline_assets, pipeline_config, subscription_stats
 from flink_jobs.console import ProgressBar, step
 from flink_jobs.errors import UserFacingError
 from flink_jobs.generator import population, stream
-from flink_jobs.generator.cli import DEFAULT_CUSTOMERS, DEFAULT_HISTORY, DEFAULT_SEED
+from flink_jobs.generator.cli import DEFAULT_CUSTOMERS, DEFAULT_SEED
+from flink_jobs.inference.operators import JOB_NAME
 from flink_jobs.jobs import launcher
-from flink_jobs.models import triton_config
-from flink_jobs.stack import config as stack_config
+from flink_jobs.output_reader import OutputReader, Outputs
 from flink_jobs.stack import processes
-from flink_jobs.stack.probes import http_json
 from flink_jobs.topics import full_name
 
 JOBS = {"feature job": "flink_jobs.jobs.card_features", "inference job": "flink_jobs.jobs.fraud_scoring"}
@@ -50,107 +45,11 @@ BAD_EVENTS = (
 )
 
 
-def rtai(*args: str) -> None:
-    """A CLI step in a child process, its progress on this terminal; a failure stops the demo."""
-    if subprocess.run([sys.executable, "-m", "flink_jobs", *args], cwd=paths.PROJECT_ROOT).returncode != 0:
-        raise UserFacingError(f"`rtai {' '.join(args)}` failed (see above)")
-
-
-def prepare(config: pipeline_config.PipelineConfig, pipeline: Path) -> None:
-    rtai("stack", "up")
-    if not DEFAULT_HISTORY.is_file():
-        rtai("generate", "history")
-    if not (paths.FEATURE_REPO / "data" / "card_stats.parquet").is_file():
-        rtai("features", "backfill")
-    rtai("features", "apply")
-    rtai("features", "materialize")
-    repository = stack_config.load().triton.repository_path()
-    if triton_config.versions(repository / config.model.name):
-        step(f"model {config.model.name} is registered in {repository}")
-        return
-    model_dir = paths.RUN_DIR / "data" / "models" / config.model.name
-    if not (model_dir / "model.onnx").is_file():
-        rtai("features", "training-set", "--pipeline", str(pipeline))
-        rtai("model", "train", "--pipeline", str(pipeline))
-    rtai("model", "register", "--pipeline", str(pipeline))
-
-
-@dataclass
-class Outputs:
-    """What the demo reads back: publish times (epoch ms) and payloads of this run's messages."""
-
-    published: dict[str, int] = field(default_factory=dict)  # event id -> input publish time
-    predictions: dict[str, tuple[int, dict]] = field(default_factory=dict)  # event id -> (publish time, prediction)
-    alerts: list[dict] = field(default_factory=list)
-    dead_letters: list[dict] = field(default_factory=list)
-    duplicates: int = 0
-
-
-class Reader(threading.Thread):
-    """One consumer on the four topics, subscribed before anything is published."""
-
-    def __init__(self, client: pulsar.Client, topics: pipeline_config.TopicsSection, run: str) -> None:
-        super().__init__(daemon=True)
-        kinds = ("transactions", "predictions", "alerts", "dead_letter")
-        self.topics = {full_name(getattr(topics, kind)): kind for kind in kinds}
-        self.consumer = client.subscribe(list(self.topics), f"demo-{run}")
-        self.outputs = Outputs()
-        self.stopping = threading.Event()
-
-    def run(self) -> None:
-        while not self.stopping.is_set():
-            try:
-                message = self.consumer.receive(timeout_millis=200)
-            except pulsar.Timeout:
-                continue
-            self._take(self.topics[message.topic_name()], message)
-            self.consumer.acknowledge(message)
-
-    def _take(self, kind: str, message: pulsar.Message) -> None:
-        out = self.outputs
-        try:
-            body = json.loads(message.data())
-        except ValueError:
-            return  # a malformed input: its dead letter is what counts
-        if kind == "transactions":
-            out.published[body.get("event_id", "")] = message.publish_timestamp()
-        elif kind == "predictions":
-            if body["event_id"] in out.predictions:
-                out.duplicates += 1
-            out.predictions[body["event_id"]] = (message.publish_timestamp(), body)
-        elif kind == "alerts":
-            out.alerts.append(body)
-        elif body.get("job") == "inference-job":
-            out.dead_letters.append(body)
-
-    def stop(self) -> None:
-        self.stopping.set()
-        self.join()
-        self.consumer.close()
-
-
-def wait_for_jobs(config: pipeline_config.PipelineConfig, jobs: dict[str, processes.PidRecord]) -> None:
-    """Until each job's source consumes the transactions topic (its subscription has a consumer)."""
-    topic = full_name(config.topics.transactions).replace("persistent://", "persistent/")
-    wanted = {config.feature_job.subscription, config.inference_job.subscription}
-    deadline = time.monotonic() + JOB_READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        for name, record in jobs.items():
-            if processes.exit_code(record) is not None:
-                raise UserFacingError(f"the {name} stopped at start; see {record_log(name)}")
-        stats = http_json(f"{config.pulsar.admin_url}/admin/v2/{topic}/stats") or {}
-        subscriptions = stats.get("subscriptions", {})
-        if all(subscriptions.get(s, {}).get("consumers") for s in wanted):
-            return
-        time.sleep(1)
-    raise UserFacingError(f"the jobs did not start consuming within {JOB_READY_TIMEOUT_S} s; see {paths.RUN_DIR}/logs")
-
-
 def record_log(name: str) -> Path:
     return paths.RUN_DIR / "logs" / f"demo-{name.replace(' ', '-')}.log"
 
 
-def wait_for_outputs(reader: Reader, expected: int, jobs: dict[str, processes.PidRecord]) -> None:
+def wait_for_outputs(reader: OutputReader, expected: int, jobs: dict[str, processes.PidRecord]) -> None:
     bar = ProgressBar("scored", expected, show_rate=False)
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     out = reader.outputs
@@ -220,19 +119,24 @@ def show(result: dict[str, object]) -> None:
 
 def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool) -> None:
     config = pipeline_config.load(pipeline)
-    prepare(config, pipeline)
+    pipeline_assets.ensure(config, pipeline)
     run_id = time.strftime("%Y%m%d-%H%M%S")
     client = pulsar.Client(config.pulsar.service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
     jobs: dict[str, processes.PidRecord] = {}
     try:
-        reader = Reader(client, config.topics, run_id)
+        reader = OutputReader(client, config.topics, f"demo-{run_id}", JOB_NAME)
         reader.start()
         for name, module in JOBS.items():
             step(f"starting the {name} on the embedded Flink MiniCluster (log: {record_log(name)})")
             checkpoints = paths.RUN_DIR / "checkpoints" / f"demo-{name.replace(' ', '-')}"
             args = ["--pipeline", str(pipeline), "--checkpoint-dir", str(checkpoints)]
             jobs[name] = launcher.start_local(module, args, record_log(name))
-        wait_for_jobs(config, jobs)
+        subscriptions = {config.feature_job.subscription, config.inference_job.subscription}
+        consumers = {f"{name} (log: {record_log(name)})": record for name, record in jobs.items()}
+        topic = full_name(config.topics.transactions)
+        subscription_stats.wait_until_consuming(
+            config.pulsar.admin_url, topic, subscriptions, consumers, JOB_READY_TIMEOUT_S
+        )
         count = max(1, round(rate * duration_s))
         step(f"publishing {count:,} transactions at {rate:,g}/s for {duration_s:g} s to {config.topics.transactions}")
         people = population.build(DEFAULT_SEED, DEFAULT_CUSTOMERS)
@@ -252,7 +156,7 @@ def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool) -> Non
             launcher.stop_local(record)
         client.close()
         if not keep_up:
-            rtai("stack", "down")
+            pipeline_assets.rtai("stack", "down")
     out_file = paths.RUN_DIR / "data" / "demo" / f"summary-{run_id}.json"
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(json.dumps(result, indent=2))

@@ -1,0 +1,98 @@
+"""The naive baseline: the pipeline written the way one would without this project.
+
+One Python process: a pulsar-client consumer, and for each event one Feast
+`/get-online-features` request for the FeatureService, one synchronous Triton gRPC request with
+one row, one synchronous send of the prediction, then the acknowledgement. Bad events go to the
+dead-letter topic. It runs until stopped (SIGTERM):
+
+    python -m flink_jobs.benchmarks.naive_baseline --pipeline pipelines/fraud.toml
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pulsar
+import tritonclient.grpc as grpcclient
+
+from flink_jobs import pipeline_config
+from flink_jobs.dead_letters import dead_letter
+from flink_jobs.events import InvalidEvent, parse
+from flink_jobs.features.defaults import default
+from flink_jobs.models.request_features import request_features
+from flink_jobs.topics import full_name
+
+JOB_NAME = "naive-baseline"
+
+
+def features(http: httpx.Client, url: str, service: str, card_id: int, merchant_id: int) -> dict[str, float]:
+    body = {"feature_service": service, "entities": {"card_id": [card_id], "merchant_id": [merchant_id]}}
+    answer = http.post(f"{url}/get-online-features", json=body)
+    answer.raise_for_status()
+    result = answer.json()
+    values = {}
+    for name, column in zip(result["metadata"]["feature_names"], result["results"], strict=True):
+        if name in ("card_id", "merchant_id"):
+            continue
+        present = column["statuses"][0] == "PRESENT" and column["values"][0] is not None
+        values[name] = float(column["values"][0]) if present else default(name)
+    return values
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--pipeline", type=Path, default=pipeline_config.DEFAULT_PIPELINE)
+    args = parser.parse_args(argv)
+    config = pipeline_config.load(args.pipeline)
+    job = config.inference_job
+    client = pulsar.Client(config.pulsar.service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    consumer = client.subscribe(
+        full_name(config.topics.transactions), job.subscription, initial_position=pulsar.InitialPosition.Earliest
+    )
+    predictions = client.create_producer(full_name(config.topics.predictions))
+    dead_letters = client.create_producer(full_name(config.topics.dead_letter))
+    http = httpx.Client(timeout=job.feast.timeout_s)
+    triton = grpcclient.InferenceServerClient(job.triton.url)
+    metadata = triton.get_model_metadata(config.model.name, as_json=True)
+    inputs = [i["name"] for i in metadata["inputs"]]
+    output = metadata["outputs"][0]["name"]
+    while True:
+        message = consumer.receive()
+        try:
+            event = parse(message.data())
+        except InvalidEvent as err:
+            payload = message.data().decode("utf-8", "replace")
+            record = dead_letter(payload, str(err), source_topic=config.topics.transactions, job=JOB_NAME)
+            dead_letters.send(record.encode())
+            consumer.acknowledge(message)
+            continue
+        started = time.time()
+        row = request_features(event.amount, event.channel, event.merchant_country, event.card_country)
+        row |= features(http, job.feast.url, config.features.service, event.card_id, event.merchant_id)
+        enriched = time.time()
+        tensors = []
+        for name in inputs:
+            tensor = grpcclient.InferInput(name, [1, 1], "FP32")
+            tensor.set_data_from_numpy(np.array([[row[name]]], np.float32))
+            tensors.append(tensor)
+        score = float(triton.infer(config.model.name, tensors).as_numpy(output)[0, 0])
+        scored = time.time()
+        prediction = {
+            "event_id": event.event_id,
+            "card_id": event.card_id,
+            "score": score,
+            "label": score >= config.model.alert_threshold,
+            "enrich_ms": round((enriched - started) * 1000, 2),
+            "infer_ms": round((scored - enriched) * 1000, 2),
+        }
+        predictions.send(json.dumps(prediction).encode())
+        consumer.acknowledge(message)
+
+
+if __name__ == "__main__":
+    main()
