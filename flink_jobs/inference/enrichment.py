@@ -3,7 +3,8 @@
 Keys are de-duplicated within the batch ((card, merchant) pairs). One Feast request fetches the
 views that are not cached for every pair; the cached views (pipeline config
 `[[inference_job.cached_views]]`) are served from memory, and one more request fetches only the
-entities they miss. A feature Feast has no value for (NOT_FOUND, or a null, as Redis answers)
+entities they miss; when more than half of the pairs miss, a single request for every view
+replaces the two. A feature Feast has no value for (NOT_FOUND, or a null, as Redis answers)
 gets the documented default (flink_jobs/features/defaults.py) and the row is flagged
 `features_missing`.
 """
@@ -54,14 +55,22 @@ class Enricher:
 
     def enrich(self, events: list[Transaction]) -> list[Enriched]:
         pairs = sorted({(e.card_id, e.merchant_id) for e in events})
+        from_cache: dict[str, set[Pair]] = {view: set() for view in self.caches}
         if not self.layout:
             rows = self._fetch(pairs, feature_service=self.feature_service)
             self._learn_layout(rows)
-            from_cache: dict[str, set[Pair]] = {view: set() for view in self.caches}
         else:
-            live = [view for view in self.layout if view not in self.caches]
-            rows = self._fetch(pairs, features=self._refs(live)) if live else {}
-            from_cache = self._from_caches(pairs, rows)
+            found, missed_views, missed_pairs = self._look_up(pairs)
+            if 2 * len(missed_pairs) > len(pairs):
+                # Mostly misses: one request for every view costs less than a second one for the misses.
+                rows = self._fetch(pairs, features=self._refs(list(self.layout)))
+            else:
+                live = [view for view in self.layout if view not in self.caches]
+                rows = self._fetch(pairs, features=self._refs(live)) if live else {}
+                fetched = self._fetch(sorted(missed_pairs), features=self._refs(missed_views)) if missed_views else {}
+                for view in self.caches:
+                    rows[view] = {**fetched.get(view, {}), **found[view]}
+                    from_cache[view] = set(found[view])
         for view, (key_index, cache) in self.caches.items():
             for pair in pairs:
                 row = rows[view][pair]
@@ -82,29 +91,19 @@ class Enricher:
                 f"{self.feature_service!r} (its views: {', '.join(self.layout)})"
             )
 
-    def _from_caches(self, pairs: list[Pair], rows: dict[str, dict[Pair, ViewRow]]) -> dict[str, set[Pair]]:
-        """Fills `rows` for the cached views from memory, then fetches the entities they miss in one request."""
-        from_cache: dict[str, set[Pair]] = {}
+    def _look_up(self, pairs: list[Pair]) -> tuple[dict[str, dict[Pair, ViewRow]], list[str], set[Pair]]:
+        """The cached views' rows the cache has (view -> pair -> row), the views with a miss, and
+        the pairs with a miss in any view. Each distinct entity key is one lookup."""
+        found: dict[str, dict[Pair, ViewRow]] = {}
         missed_views, missed_pairs = [], set()
         for view, (key_index, cache) in self.caches.items():
-            rows[view], from_cache[view] = {}, set()
-            found = {key: cache.get(key) for key in {pair[key_index] for pair in pairs}}
-            for pair in pairs:
-                row = found[pair[key_index]]
-                if row is None:
-                    missed_pairs.add(pair)
-                    if view not in missed_views:
-                        missed_views.append(view)
-                else:
-                    rows[view][pair] = row
-                    from_cache[view].add(pair)
-        if missed_views:
-            fetched = self._fetch(sorted(missed_pairs), features=self._refs(missed_views))
-            for view, by_pair in fetched.items():
-                for pair, row in by_pair.items():
-                    if pair not in from_cache[view]:
-                        rows[view][pair] = row
-        return from_cache
+            rows = {key: cache.get(key) for key in {pair[key_index] for pair in pairs}}
+            found[view] = {pair: row for pair in pairs if (row := rows[pair[key_index]]) is not None}
+            missing = [pair for pair in pairs if pair not in found[view]]
+            if missing:
+                missed_views.append(view)
+                missed_pairs.update(missing)
+        return found, missed_views, missed_pairs
 
     def _refs(self, views: list[str]) -> list[str]:
         return [f"{view}:{name}" for view in views for name in self.layout[view]]
