@@ -102,7 +102,7 @@ def targets(result: dict) -> dict[str, object]:
         "max_events_per_s": job,
         "met": {
             "times_baseline": bool(baseline) and job / baseline >= TARGETS["times_baseline"],
-            "p99_ms_at_1000": p99 is not None and p99 < TARGETS["p99_ms_at_1000"],
+            "p99_ms_at_1000": p99 is not None and bool(p99 < TARGETS["p99_ms_at_1000"]),
             "max_events_per_s": job >= TARGETS["max_events_per_s"],
         },
     }

@@ -51,6 +51,13 @@ def percentiles_ms(values: list[float]) -> dict[str, float]:
     return {"count": len(values), "p50": round(p50, 1), "p95": round(p95, 1), "p99": round(p99, 1), "max": max(values)}
 
 
+def _plain(value: object) -> object:
+    """numpy scalars (a percentile, a comparison of one) as the Python numbers and booleans they hold."""
+    if isinstance(value, np.generic):
+        return value.item()
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
 def write(name: str, result: dict[str, object]) -> Path:
     """bench/results/<date>-<host>-<name>.json (<date>-<host>.json without a name), with the
     machine and versions added."""
@@ -60,5 +67,5 @@ def write(name: str, result: dict[str, object]) -> Path:
     document.setdefault("versions", versions())
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
     path = RESULTS_DIR / f"{now:%Y-%m-%d}-{socket.gethostname()}{f'-{name}' if name else ''}.json"
-    path.write_text(json.dumps(document, indent=2) + "\n")
+    path.write_text(json.dumps(document, indent=2, default=_plain) + "\n")
     return path
