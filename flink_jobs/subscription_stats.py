@@ -4,14 +4,27 @@ from __future__ import annotations
 
 import time
 
+import httpx
+
 from flink_jobs.errors import UserFacingError
 from flink_jobs.stack import processes
 from flink_jobs.stack.probes import http_json
 
 
+def _admin_path(topic: str) -> str:
+    return topic.replace("persistent://", "persistent/")
+
+
 def _subscriptions(admin_url: str, topic: str) -> dict:
-    path = topic.replace("persistent://", "persistent/")
-    return (http_json(f"{admin_url}/admin/v2/{path}/stats") or {}).get("subscriptions", {})
+    return (http_json(f"{admin_url}/admin/v2/{_admin_path(topic)}/stats") or {}).get("subscriptions", {})
+
+
+def delete(admin_url: str, topic: str, subscription: str) -> None:
+    """Removes a subscription (and its backlog), even with consumers left; a missing one is fine."""
+    url = f"{admin_url}/admin/v2/{_admin_path(topic)}/subscription/{subscription}"
+    response = httpx.delete(url, params={"force": "true"}, timeout=10)
+    if response.status_code not in (204, 404):
+        raise UserFacingError(f"could not delete subscription {subscription} of {topic}: {response.text[:200]}")
 
 
 def delivered(admin_url: str, topic: str, subscription: str) -> int:

@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import json
 import time
+import tomllib
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pulsar
 
-from flink_jobs import paths, pipeline_assets, pipeline_config, subscription_stats
+from flink_jobs import paths, pipeline_assets, pipeline_config, subscription_stats, toml_text
 from flink_jobs.console import ProgressBar, step
 from flink_jobs.errors import UserFacingError
 from flink_jobs.generator import population, stream
@@ -117,10 +118,27 @@ def show(result: dict[str, object]) -> None:
     print("\n".join(lines))
 
 
+def demo_pipeline(pipeline: Path, run_id: str) -> Path:
+    """The pipeline config with subscriptions of this run's own, starting at the latest message:
+    the jobs see this run's transactions only, not what earlier runs left on the topic."""
+    raw = tomllib.loads(pipeline.read_text())
+    changes = {
+        job: {"subscription": f"demo-{run_id}-{job.removesuffix('_job')}", "start": "latest"}
+        for job in ("feature_job", "inference_job")
+    }
+    path = paths.RUN_DIR / "data" / "demo" / f"pipeline-{run_id}.toml"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(toml_text.dumps(toml_text.merged(raw, changes)))
+    return path
+
+
 def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool) -> None:
-    config = pipeline_config.load(pipeline)
-    pipeline_assets.ensure(config, pipeline)
+    pipeline_assets.ensure(pipeline_config.load(pipeline), pipeline)
     run_id = time.strftime("%Y%m%d-%H%M%S")
+    pipeline = demo_pipeline(pipeline, run_id)
+    config = pipeline_config.load(pipeline)
+    topic = full_name(config.topics.transactions)
+    subscriptions = {config.feature_job.subscription, config.inference_job.subscription}
     client = pulsar.Client(config.pulsar.service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
     jobs: dict[str, processes.PidRecord] = {}
     try:
@@ -128,12 +146,8 @@ def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool) -> Non
         reader.start()
         for name, module in JOBS.items():
             step(f"starting the {name} on the embedded Flink MiniCluster (log: {record_log(name)})")
-            checkpoints = paths.RUN_DIR / "checkpoints" / f"demo-{name.replace(' ', '-')}"
-            args = ["--pipeline", str(pipeline), "--checkpoint-dir", str(checkpoints)]
-            jobs[name] = launcher.start_local(module, args, record_log(name))
-        subscriptions = {config.feature_job.subscription, config.inference_job.subscription}
+            jobs[name] = launcher.start_local(module, ["--pipeline", str(pipeline)], record_log(name))
         consumers = {f"{name} (log: {record_log(name)})": record for name, record in jobs.items()}
-        topic = full_name(config.topics.transactions)
         subscription_stats.wait_until_consuming(
             config.pulsar.admin_url, topic, subscriptions, consumers, JOB_READY_TIMEOUT_S
         )
@@ -155,6 +169,8 @@ def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool) -> Non
         for record in jobs.values():
             launcher.stop_local(record)
         client.close()
+        for subscription in subscriptions:  # a subscription left behind would keep every later message
+            subscription_stats.delete(config.pulsar.admin_url, topic, subscription)
         if not keep_up:
             pipeline_assets.rtai("stack", "down")
     out_file = paths.RUN_DIR / "data" / "demo" / f"summary-{run_id}.json"
