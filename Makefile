@@ -68,7 +68,7 @@ inference-job: up
 	@$(VENV)/bin/python -m flink_jobs.jobs.fraud_scoring --pipeline pipelines/fraud.toml \
 		--checkpoint-dir .run/checkpoints/inference-job
 
-# Every benchmark in one run (about 15 minutes): the inference job and the naive baseline end to
+# Every benchmark in one run (about 10 minutes): the inference job and the naive baseline end to
 # end, perf_analyzer and onnxruntime, the feature job. Starts the stack and prepares what is missing.
 bench: setup
 	@$(RTAI) bench all $(BENCH_ARGS)
