@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from flink_jobs import paths
+from flink_jobs import paths, toml_text
 from flink_jobs.topics import full_name
 from flink_jobs.typed_config import load_toml
 
@@ -298,3 +300,11 @@ class PipelineConfig:
 
 def load(path: Path | None = None) -> PipelineConfig:
     return load_toml(path or DEFAULT_PIPELINE, PipelineConfig)
+
+
+def derive(base: Path, changes: Mapping[str, object], path: Path) -> PipelineConfig:
+    """Writes the config file `base` with `changes` applied table by table to `path` (a benchmark's
+    or the demo's own copy) and loads it: the copy is checked like the original."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(toml_text.dumps(toml_text.merged(tomllib.loads(base.read_text()), changes)))
+    return load(path)

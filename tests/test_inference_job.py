@@ -110,8 +110,8 @@ CACHED_VIEWS = [("card_stats", "card_id"), ("merchant_stats", "merchant_id")]
 def write_pipeline(
     folder, stack, isolated, *, delivery: str = "at-least-once", triton_retries: int = 5, rules=(), cached_views=()
 ) -> tuple[Path, dict[str, str]]:
-    folder.mkdir(parents=True, exist_ok=True)
     """A pipeline config on fresh topics against the session's Pulsar and the isolated Feast and Triton."""
+    folder.mkdir(parents=True, exist_ok=True)
     run = uuid.uuid4().hex[:8]
     topics = {k: full_name(f"test-inf-{k}-{run}") for k in ("transactions", "dead_letter", "predictions", "alerts")}
     table = {
@@ -128,12 +128,10 @@ def write_pipeline(
             "triton": {"url": isolated.config.triton_grpc_url, "retries": triton_retries, "backoff_ms": 200},
         },
     }
-    rules_text = "".join(f'[[rules]]\nname = "{n}"\nmin_score = {s}\nmin_amount = {a}\n' for n, s, a in rules)
-    cache_text = "".join(
-        f'[[inference_job.cached_views]]\nview = "{v}"\njoin_key = "{k}"\nttl_s = 600\n' for v, k in cached_views
-    )
+    table["rules"] = [{"name": n, "min_score": s, "min_amount": a} for n, s, a in rules]
+    table["inference_job"]["cached_views"] = [{"view": v, "join_key": k, "ttl_s": 600} for v, k in cached_views]
     path = folder / "pipeline.toml"
-    path.write_text(toml_text.dumps(table) + cache_text + rules_text)
+    path.write_text(toml_text.dumps(table))
     return path, topics
 
 

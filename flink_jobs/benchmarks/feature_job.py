@@ -16,7 +16,6 @@ from __future__ import annotations
 import itertools
 import threading
 import time
-import tomllib
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pulsar
 
-from flink_jobs import paths, pipeline_config, subscription_stats, toml_text
+from flink_jobs import paths, pipeline_config, subscription_stats
 from flink_jobs.console import step
 from flink_jobs.errors import UserFacingError
 from flink_jobs.events import Transaction
@@ -101,14 +100,12 @@ class FreshnessProbe:
 
 
 def _pipeline_copy(base: Path, folder: Path, topic: str) -> Path:
-    raw = tomllib.loads(base.read_text())
     changes = {
         "topics": {"transactions": topic, "dead_letter": f"{topic}-dead-letter"},
         "feature_job": {"subscription": SUBSCRIPTION, "start": "earliest"},
     }
     path = folder / f"{topic.rsplit('/', 1)[-1]}.toml"
-    path.write_text(toml_text.dumps(toml_text.merged(raw, changes)))
-    pipeline_config.load(path)  # the copy must be as valid as the original
+    pipeline_config.derive(base, changes, path)
     return path
 
 

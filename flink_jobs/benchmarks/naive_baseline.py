@@ -15,7 +15,6 @@ import json
 import time
 from pathlib import Path
 
-import httpx
 import numpy as np
 import pulsar
 import tritonclient.grpc as grpcclient
@@ -23,6 +22,7 @@ import tritonclient.grpc as grpcclient
 from flink_jobs import pipeline_config
 from flink_jobs.dead_letters import dead_letter
 from flink_jobs.events import InvalidEvent, parse
+from flink_jobs.feast_client import FeastClient
 from flink_jobs.features.defaults import default
 from flink_jobs.models.request_features import request_features
 from flink_jobs.topics import full_name
@@ -30,17 +30,14 @@ from flink_jobs.topics import full_name
 JOB_NAME = "naive-baseline"
 
 
-def features(http: httpx.Client, url: str, service: str, card_id: int, merchant_id: int) -> dict[str, float]:
-    body = {"feature_service": service, "entities": {"card_id": [card_id], "merchant_id": [merchant_id]}}
-    answer = http.post(f"{url}/get-online-features", json=body)
-    answer.raise_for_status()
-    result = answer.json()
+def features(feast: FeastClient, service: str, card_id: int, merchant_id: int) -> dict[str, float]:
+    columns = feast.online_features({"card_id": [card_id], "merchant_id": [merchant_id]}, feature_service=service)
     values = {}
-    for name, column in zip(result["metadata"]["feature_names"], result["results"], strict=True):
+    for name, column in columns.items():
         if name in ("card_id", "merchant_id"):
             continue
-        present = column["statuses"][0] == "PRESENT" and column["values"][0] is not None
-        values[name] = float(column["values"][0]) if present else default(name)
+        present = column.statuses[0] == "PRESENT" and column.values[0] is not None
+        values[name] = float(column.values[0]) if present else default(name)
     return values
 
 
@@ -56,7 +53,9 @@ def main(argv: list[str] | None = None) -> None:
     )
     predictions = client.create_producer(full_name(config.topics.predictions))
     dead_letters = client.create_producer(full_name(config.topics.dead_letter))
-    http = httpx.Client(timeout=job.feast.timeout_s)
+    feast = FeastClient(
+        job.feast.url, timeout_s=job.feast.timeout_s, retries=job.feast.retries, backoff_ms=job.feast.backoff_ms
+    )
     triton = grpcclient.InferenceServerClient(job.triton.url)
     metadata = triton.get_model_metadata(config.model.name, as_json=True)
     inputs = [i["name"] for i in metadata["inputs"]]
@@ -73,7 +72,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         started = time.time()
         row = request_features(event.amount, event.channel, event.merchant_country, event.card_country)
-        row |= features(http, job.feast.url, config.features.service, event.card_id, event.merchant_id)
+        row |= features(feast, config.features.service, event.card_id, event.merchant_id)
         enriched = time.time()
         tensors = []
         for name in inputs:

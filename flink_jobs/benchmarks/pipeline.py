@@ -15,7 +15,6 @@ publish -> received_at), waiting for the batch, Feast, Triton, sink (scored_at -
 from __future__ import annotations
 
 import time
-import tomllib
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pulsar
 
-from flink_jobs import pipeline_config, subscription_stats, toml_text
+from flink_jobs import pipeline_config, subscription_stats
 from flink_jobs.console import ProgressBar, step
 from flink_jobs.generator import population, stream
 from flink_jobs.generator.cli import DEFAULT_CUSTOMERS, DEFAULT_SEED
@@ -73,8 +72,7 @@ def fresh_pipeline(base: Path, folder: Path, label: str) -> tuple[Path, pipeline
     topics = {k: f"bench-{run}-{k.replace('_', '-')}" for k in ("transactions", "predictions", "alerts", "dead_letter")}
     changes = {"topics": topics, "inference_job": {"subscription": SUBSCRIPTION, "start": "earliest"}}
     path = folder / f"{run}.toml"
-    path.write_text(toml_text.dumps(toml_text.merged(tomllib.loads(base.read_text()), changes)))
-    return path, pipeline_config.load(path)
+    return path, pipeline_config.derive(base, changes, path)
 
 
 def _ms(iso: str) -> float:

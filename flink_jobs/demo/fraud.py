@@ -11,14 +11,13 @@ from __future__ import annotations
 
 import json
 import time
-import tomllib
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pulsar
 
-from flink_jobs import paths, pipeline_assets, pipeline_config, subscription_stats, toml_text
+from flink_jobs import paths, pipeline_assets, pipeline_config, subscription_stats
 from flink_jobs.console import ProgressBar, step
 from flink_jobs.errors import UserFacingError
 from flink_jobs.generator import population, stream
@@ -118,25 +117,21 @@ def show(result: dict[str, object]) -> None:
     print("\n".join(lines))
 
 
-def demo_pipeline(pipeline: Path, run_id: str) -> Path:
+def demo_pipeline(pipeline: Path, run_id: str) -> tuple[Path, pipeline_config.PipelineConfig]:
     """The pipeline config with subscriptions of this run's own, starting at the latest message:
     the jobs see this run's transactions only, not what earlier runs left on the topic."""
-    raw = tomllib.loads(pipeline.read_text())
     changes = {
         job: {"subscription": f"demo-{run_id}-{job.removesuffix('_job')}", "start": "latest"}
         for job in ("feature_job", "inference_job")
     }
     path = paths.RUN_DIR / "data" / "demo" / f"pipeline-{run_id}.toml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(toml_text.dumps(toml_text.merged(raw, changes)))
-    return path
+    return path, pipeline_config.derive(pipeline, changes, path)
 
 
 def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool) -> None:
     pipeline_assets.ensure(pipeline_config.load(pipeline), pipeline)
     run_id = time.strftime("%Y%m%d-%H%M%S")
-    pipeline = demo_pipeline(pipeline, run_id)
-    config = pipeline_config.load(pipeline)
+    pipeline, config = demo_pipeline(pipeline, run_id)
     topic = full_name(config.topics.transactions)
     subscriptions = {config.feature_job.subscription, config.inference_job.subscription}
     client = pulsar.Client(config.pulsar.service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
