@@ -12,10 +12,10 @@ BENCH_ARGS ?=
 HISTORY := .run/data/generator/transactions.parquet
 
 setup:
-	@$(PYTHON) -m flink_jobs setup
+	@$(PYTHON) -m rtai setup
 
 setup-redis:
-	@$(PYTHON) -m flink_jobs setup --with-redis
+	@$(PYTHON) -m rtai setup --with-redis
 
 up: setup
 	@$(RTAI) stack up
@@ -57,6 +57,7 @@ training-set: setup
 # The feature job on the embedded MiniCluster, against the running stack, until Ctrl-C.
 feature-job: up
 	@$(VENV)/bin/python -m flink_jobs.jobs.card_features --pipeline pipelines/fraud.toml \
+		--connector-jars .cache/jars/flink-connectors \
 		--checkpoint-dir .run/checkpoints/feature-job
 
 # Triton's perf_analyzer on the pipeline's served model, and the onnxruntime in-process ceiling.
@@ -66,6 +67,7 @@ bench-model: up
 # The inference job on the embedded MiniCluster, against the running stack, until Ctrl-C.
 inference-job: up
 	@$(VENV)/bin/python -m flink_jobs.jobs.fraud_scoring --pipeline pipelines/fraud.toml \
+		--connector-jars .cache/jars/flink-connectors \
 		--checkpoint-dir .run/checkpoints/inference-job
 
 # Every benchmark in one run (about 10 minutes): the inference job and the naive baseline end to

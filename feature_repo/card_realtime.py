@@ -20,7 +20,7 @@ card_realtime = FeatureView(
     # A row holds the card's windows as of its last transaction; serving keeps it until the
     # next one, and so does training for as long as the ttl.
     ttl=timedelta(days=30),
-    # Names and meaning: flink_jobs/features/card_windows.py. Windows are (t - W, t], the
+    # Names and meaning: flink_jobs/stages/features/card_windows.py. Windows are (t - W, t], the
     # transaction itself included; the first transaction of a card has
     # seconds_since_prev_txn = -1 and amount_to_mean_ratio = 1.
     schema=[

@@ -10,8 +10,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from flink_jobs.stack import config as stack_config
-from flink_jobs.stack import manager, registry
+from rtai.stack import config as stack_config
+from rtai.stack import manager, registry
 from tests.stack_helpers import cli
 
 

@@ -14,9 +14,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from flink_jobs import paths
-from flink_jobs.stack import config as stack_config
-from flink_jobs.stack import processes
+from rtai import paths
+from rtai.stack import config as stack_config
+from rtai.stack import processes
 
 # An isolated stack listens on the default ports plus this offset, so it can run beside the
 # session's stack (and beside a developer's `make up`).
@@ -28,7 +28,7 @@ def cli(
 ) -> subprocess.CompletedProcess[str]:
     """`rtai ARGS` in a child process; `env` is added to this process's environment, or replaces it."""
     return subprocess.run(
-        [sys.executable, "-m", "flink_jobs", *args],
+        [sys.executable, "-m", "rtai", *args],
         env={**os.environ, **(env or {})} if inherit_env else env,
         capture_output=True,
         text=True,

@@ -9,7 +9,7 @@ import httpx
 import pandas as pd
 import pytest
 
-from flink_jobs import paths
+from rtai import paths
 from tests.stack_helpers import isolated_stack, isolated_stack_toml
 
 FEATURE_STORE_YAML = """project: tiny_test

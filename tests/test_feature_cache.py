@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flink_jobs.inference.feature_cache import TtlCache
+from flink_jobs.stages.enrich.feature_cache import TtlCache
 
 
 class Clock:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import httpx
 import pandas as pd
-import pulsar
 import pytest
 
-from flink_jobs.jobs import launcher
-from flink_jobs.stack import processes
-from flink_jobs.topics import full_name
+from flink_jobs.config.topics import full_name
+from rtai import pulsar_client
+from rtai.jobs import launcher
+from rtai.stack import processes
 from tests.stack_helpers import copy_of_feature_repo, crash, isolated_stack, isolated_stack_toml
 
 OUT_OF_ORDERNESS_S = 2
@@ -141,7 +141,7 @@ def test_pushed_features_equal_pandas_and_bad_events_are_dead_lettered(stack, fe
     # An event far ahead moves the watermark past every scripted one, so all are emitted.
     tick = event("tick", 99, start + timedelta(hours=3), 1.0, 1)
 
-    client = pulsar.Client(stack.pulsar_service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    client = pulsar_client.connect(stack.pulsar_service_url)
     job = launcher.start_local("flink_jobs.jobs.card_features", ["--pipeline", str(pipeline)], tmp_path / "job.log")
     try:
         dead_letters = client.subscribe(topics["dead_letter"], "test")
@@ -211,7 +211,7 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_no_window_loses_events(sta
     tick = event("tick", 98, start + timedelta(hours=2, minutes=50), 1.0, 1)
     args = ["--pipeline", str(pipeline), "--checkpoint-dir", str(tmp_path / "checkpoints")]
 
-    client = pulsar.Client(stack.pulsar_service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    client = pulsar_client.connect(stack.pulsar_service_url)
     producer = client.create_producer(topic)
     first = launcher.start_local("flink_jobs.jobs.card_features", args, tmp_path / "first.log")
     second = None

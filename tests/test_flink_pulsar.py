@@ -8,10 +8,11 @@ import uuid
 
 import pulsar
 
-from flink_jobs.demo.smoke import relay_args
-from flink_jobs.jobs import launcher
-from flink_jobs.stack import processes
-from flink_jobs.topics import full_name
+from flink_jobs.config.topics import full_name
+from rtai import pulsar_client
+from rtai.demo.smoke import relay_args
+from rtai.jobs import launcher
+from rtai.stack import processes
 
 MESSAGES = 1000
 TIMEOUT_S = 180
@@ -22,7 +23,7 @@ def test_relay_job_moves_every_message_exactly_once(stack, tmp_path):
     run_id = uuid.uuid4().hex[:8]
     input_topic, output_topic = full_name(f"test-relay-in-{run_id}"), full_name(f"test-relay-out-{run_id}")
     sent = {f"{run_id}-{i}": json.dumps({"id": f"{run_id}-{i}", "n": i, "text": "é✓"}) for i in range(MESSAGES)}
-    client = pulsar.Client(stack.pulsar_service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    client = pulsar_client.connect(stack.pulsar_service_url)
     log = tmp_path / "relay.log"
     job = launcher.start_local("flink_jobs.jobs.relay", relay_args(stack, input_topic, output_topic), log)
     received: list[str] = []

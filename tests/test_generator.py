@@ -14,11 +14,12 @@ import pulsar
 import pyarrow.parquet as pq
 import pytest
 
+from flink_jobs.config.topics import full_name
 from flink_jobs.events import MERCHANT_CATEGORIES, parse
-from flink_jobs.generator import catalog, history, population, records, stream
-from flink_jobs.generator.cli import add_subcommand
-from flink_jobs.generator.fraud import PATTERNS
-from flink_jobs.topics import full_name
+from rtai import pulsar_client
+from rtai.generator import catalog, history, population, records, stream
+from rtai.generator.cli import add_subcommand
+from rtai.generator.fraud import PATTERNS
 
 END_MS = int(datetime(2026, 11, 23, tzinfo=UTC).timestamp() * 1000)  # a Monday, 00:00 UTC
 CUSTOMERS = 3000
@@ -134,7 +135,7 @@ def test_publish_sends_the_stream_paced_and_keyed_by_card(stack):
     topic = full_name(f"test-generator-{uuid.uuid4().hex[:8]}")
     people = population.build(9, CUSTOMERS)
     count, rate = 500, 500.0
-    client = pulsar.Client(stack.pulsar_service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    client = pulsar_client.connect(stack.pulsar_service_url)
     try:
         consumer = client.subscribe(topic, "test", consumer_type=pulsar.ConsumerType.Exclusive)
         report = stream.publish(stack.pulsar_service_url, topic, people, seed=9, rate=rate, count=count)

@@ -16,17 +16,17 @@ import pandas as pd
 import pulsar
 import pytest
 
-from flink_jobs import toml_text
+from flink_jobs.clients.feast_client import FeastClient
+from flink_jobs.config.pipeline_config import CachedView
+from flink_jobs.config.topics import full_name
 from flink_jobs.events import parse
-from flink_jobs.feast_client import FeastClient
-from flink_jobs.features.batch_stats import CARD_STATS, MERCHANT_STATS
-from flink_jobs.features.card_windows import FEATURE_NAMES
-from flink_jobs.features.defaults import MISSING_FLAG, default
-from flink_jobs.inference.enrichment import Enricher
-from flink_jobs.jobs import launcher
-from flink_jobs.models.request_features import REQUEST_FEATURES, request_features
-from flink_jobs.pipeline_config import CachedView
-from flink_jobs.topics import full_name
+from flink_jobs.stages.enrich.enricher import Enricher
+from flink_jobs.stages.features.card_windows import FEATURE_NAMES
+from flink_jobs.stages.features.defaults import MISSING_FLAG, default
+from flink_jobs.stages.inference.request_features import REQUEST_FEATURES, request_features
+from rtai import pulsar_client, toml_text
+from rtai.features.batch_stats import CARD_STATS, MERCHANT_STATS
+from rtai.jobs import launcher
 from tests.onnx_models import write_columns_model
 from tests.stack_helpers import cli, copy_of_feature_repo, crash, isolated_env, isolated_stack, isolated_stack_toml
 
@@ -168,7 +168,7 @@ def test_predictions_match_onnxruntime_alerts_follow_the_rules_and_bad_input_is_
         json.dumps({**events[0], "amount": "12"}).encode(): "wrong type for amount",
         json.dumps({**events[0], "pad": "x" * 20_000}).encode(): "oversize payload",
     }
-    client = pulsar.Client(stack.pulsar_service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    client = pulsar_client.connect(stack.pulsar_service_url)
     consumers = {k: client.subscribe(topics[k], "test") for k in ("predictions", "alerts", "dead_letter")}
     job = launcher.start_local("flink_jobs.jobs.fraud_scoring", ["--pipeline", str(pipeline)], tmp_path / "job.log")
     try:
@@ -217,7 +217,7 @@ def test_triton_down_mid_stream_the_job_restarts_from_its_checkpoint_and_exactly
     isolated, _, _, _ = servers
     pipeline, topics = write_pipeline(tmp_path, stack, isolated, delivery="exactly-once", triton_retries=2)
     events = [event(i, 1 + i % 2, 7, 10.0 + i) for i in range(100)]
-    client = pulsar.Client(stack.pulsar_service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    client = pulsar_client.connect(stack.pulsar_service_url)
     predictions_consumer = client.subscribe(topics["predictions"], "test")
     job = launcher.start_local("flink_jobs.jobs.fraud_scoring", ["--pipeline", str(pipeline)], tmp_path / "job.log")
     try:
@@ -291,7 +291,7 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_no_event_is_lost(
     pipeline, topics = write_pipeline(tmp_path, stack, isolated, delivery=delivery)
     events = [event(i, 1 + i % 2, 7, 10.0 + i) for i in range(300)]
     args = ["--pipeline", str(pipeline), "--checkpoint-dir", str(tmp_path / "checkpoints")]
-    client = pulsar.Client(stack.pulsar_service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    client = pulsar_client.connect(stack.pulsar_service_url)
     consumer = client.subscribe(topics["predictions"], "test")
     producer = client.create_producer(topics["transactions"])
     first = launcher.start_local("flink_jobs.jobs.fraud_scoring", args, tmp_path / "first.log")
@@ -332,7 +332,7 @@ def test_on_the_flink_cluster_the_job_gives_the_local_predictions_and_resumes_fr
         event(i, int(rng.choice([1, 2, UNKNOWN_CARD])), int(rng.choice([7, 8])), float(round(rng.uniform(1, 900), 2)))
         for i in range(80)
     ]
-    client = pulsar.Client(stack.pulsar_service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    client = pulsar_client.connect(stack.pulsar_service_url)
 
     def publish(topic: str, batch: list[dict]) -> None:
         producer = client.create_producer(topic)

@@ -12,8 +12,8 @@ import tritonclient.grpc as grpcclient
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
-from flink_jobs.models import triton_config
-from flink_jobs.models.triton_config import Serving, Tensor
+from rtai.models import triton_config
+from rtai.models.triton_config import Serving, Tensor
 from tests.onnx_models import write_logistic_model
 from tests.stack_helpers import cli, isolated_env, isolated_stack, isolated_stack_toml
 

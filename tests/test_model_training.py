@@ -11,7 +11,7 @@ import onnxruntime as ort
 import pandas as pd
 import pytest
 
-from flink_jobs.models.request_features import REQUEST_FEATURES
+from flink_jobs.stages.inference.request_features import REQUEST_FEATURES
 from tests.stack_helpers import cli, copy_of_feature_repo, isolated_env, isolated_stack_toml
 
 TENSORRT_FRIENDLY = {"Concat", "Sub", "Div", "MatMul", "Add", "Relu", "Sigmoid"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 
-from flink_jobs.stack import processes
+from rtai.stack import processes
 
 
 def test_stop_reaches_grandchildren_in_and_out_of_the_group(tmp_path):

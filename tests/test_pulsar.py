@@ -7,7 +7,8 @@ import uuid
 
 import pulsar
 
-from flink_jobs.topics import full_name
+from flink_jobs.config.topics import full_name
+from rtai import pulsar_client
 
 MESSAGES = 1000
 KEYS = 20
@@ -15,7 +16,7 @@ KEYS = 20
 
 def test_thousand_messages_arrive_intact_and_in_order_per_key(stack):
     topic = full_name(f"test-pulsar-{uuid.uuid4().hex[:8]}")
-    client = pulsar.Client(stack.pulsar_service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    client = pulsar_client.connect(stack.pulsar_service_url)
     try:
         consumer = client.subscribe(topic, "test", consumer_type=pulsar.ConsumerType.Exclusive)
         producer = client.create_producer(topic)

@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flink_jobs.feast_client import FeastClient
-from flink_jobs.generator import records
-from flink_jobs.stack import probes
+from flink_jobs.clients.feast_client import FeastClient
+from rtai.generator import records
+from rtai.stack import probes
 from tests.stack_helpers import cli, copy_of_feature_repo, isolated_env, isolated_stack, isolated_stack_toml
 
 NOW = datetime.now(UTC).replace(microsecond=0)

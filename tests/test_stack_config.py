@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from flink_jobs.stack import config as stack_config
-from flink_jobs.typed_config import ConfigError
+from flink_jobs.config.typed_config import ConfigError
+from rtai.stack import config as stack_config
 
 
 def test_shipped_config_loads():

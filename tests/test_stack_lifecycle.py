@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from flink_jobs.stack import processes
-from flink_jobs.stack.probes import port_in_use
+from rtai.stack import processes
+from rtai.stack.probes import port_in_use
 from tests.stack_helpers import cli, isolated_stack
 
 SERVICES = ["redis", "pulsar", "feast", "triton", "flink-jobmanager", "flink-taskmanager"]

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import tomllib
 
-from flink_jobs import pipeline_config, toml_text
+from rtai import paths, toml_text
 
 
 def test_the_fraud_pipeline_config_round_trips_with_its_arrays_of_tables():
-    raw = tomllib.loads(pipeline_config.DEFAULT_PIPELINE.read_text())
+    raw = tomllib.loads(paths.DEFAULT_PIPELINE.read_text())
     assert raw["rules"] and raw["inference_job"]["cached_views"]  # arrays of tables are in it
     assert tomllib.loads(toml_text.dumps(raw)) == raw
 

@@ -11,9 +11,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from flink_jobs.features import backfill
-from flink_jobs.features.defaults import MISSING_FLAG
-from flink_jobs.generator import records
+from flink_jobs.stages.features.defaults import MISSING_FLAG
+from rtai.features import backfill
+from rtai.generator import records
 from tests.stack_helpers import cli, copy_of_feature_repo, isolated_env, isolated_stack_toml
 
 LAG_MS = 1000

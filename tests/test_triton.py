@@ -9,7 +9,7 @@ import onnxruntime as ort
 import pytest
 import tritonclient.grpc as grpcclient
 
-from flink_jobs.stack.probes import http_get
+from rtai.stack.probes import http_get
 from tests.onnx_models import logistic_config, write_logistic_model
 from tests.stack_helpers import isolated_stack, isolated_stack_toml
 

@@ -10,11 +10,10 @@ import time
 import numpy as np
 import onnxruntime as ort
 import pytest
-import tritonclient.grpc as grpcclient
 
-from flink_jobs.benchmarks.model import perf_analyzer
-from flink_jobs.stack.probes import http_get
-from flink_jobs.triton_client import TritonClient, TritonUnavailable
+from flink_jobs.clients.triton_client import TritonClient, TritonUnavailable
+from rtai.benchmarks.model import perf_analyzer
+from rtai.stack.probes import http_get
 from tests.onnx_models import write_columns_model
 from tests.stack_helpers import cli, isolated_env, isolated_stack, isolated_stack_toml
 
@@ -72,30 +71,6 @@ def test_a_large_batch_is_split_into_max_batch_chunks_and_rows_keep_their_order(
     feeds = {name: columns[name].astype(np.float32).reshape(-1, 1) for name in COLUMNS}
     np.testing.assert_allclose(result["score"], session.run(["score"], feeds)[0], atol=1e-6)
     assert success_count(stack) - before == -(-1000 // MAX_BATCH)  # 16 requests of at most 64 rows
-
-
-def test_shared_memory_carries_the_same_rows_and_is_released_on_close(served):
-    stack, model = served
-    rng = np.random.default_rng(8)
-    columns = {name: rng.normal(size=500).astype(np.float32) for name in COLUMNS}
-    status = grpcclient.InferenceServerClient(stack.config.triton_grpc_url)
-
-    async def run():
-        client = TritonClient(stack.config.triton_grpc_url, "columns", max_in_flight=3, shared_memory=True)
-        try:
-            result = await client.infer(columns)
-            registered = status.get_system_shared_memory_status(as_json=True).get("regions", {})
-            return result, registered
-        finally:
-            await client.close()
-
-    result, registered = asyncio.run(run())
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    feeds = {name: columns[name].reshape(-1, 1) for name in COLUMNS}
-    np.testing.assert_allclose(result["score"], session.run(["score"], feeds)[0], atol=1e-6)
-    assert len(registered) == 3  # one region per request in flight
-    assert status.get_system_shared_memory_status(as_json=True).get("regions", {}) == {}
-    status.close()
 
 
 def test_a_lossy_dtype_is_refused_with_the_column_named(served):

@@ -1,2 +1,2 @@
-"""The PyFlink jobs. Each module runs locally (`python -m flink_jobs.jobs.<name>`, an
-embedded MiniCluster) or on a cluster (`flink run -py flink_jobs/jobs/<name>.py`)."""
+"""The PyFlink jobs. Each module runs locally (`python -m flink_jobs.jobs.<name> --pipeline P --connector-jars DIR`,
+an embedded MiniCluster) or on a cluster (`flink run -pym flink_jobs.jobs.<name> -pyfs flink_jobs.zip`)."""

@@ -11,23 +11,28 @@ from __future__ import annotations
 from pyflink.common import Duration, Types, WatermarkStrategy
 from pyflink.datastream import StreamExecutionEnvironment
 
-from flink_jobs import pipeline_config, pulsar_io
-from flink_jobs.features.operators import DEAD_LETTERS, CardFeatures, EventTime, ParseTransactions, PushToFeast
+from flink_jobs.clients import pulsar_io
+from flink_jobs.config import pipeline_config
 from flink_jobs.jobs import environment
+from flink_jobs.stages.features.card_features import CardFeatures, EventTime
+from flink_jobs.stages.features.feast_push import PushToFeast
+from flink_jobs.stages.input.parse import DEAD_LETTERS, ParseTransactions
+
+JOB_NAME = "feature-job"
 
 
 def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.feature_job
     endpoint = pulsar_io.PulsarEndpoint(config.pulsar.service_url, config.pulsar.admin_url)
     raw = environment.transactions_source(env, config, job)
-    parsed = raw.process(ParseTransactions(config.topics.transactions)).name("parse")
+    parsed = raw.process(ParseTransactions(config.topics.transactions, JOB_NAME)).name("parse")
     watermarks = WatermarkStrategy.for_bounded_out_of_orderness(
         Duration.of_millis(job.max_out_of_orderness_ms)
     ).with_timestamp_assigner(EventTime())
     features = (
         parsed.assign_timestamps_and_watermarks(watermarks)
         .key_by(lambda event: event.card_id, key_type=Types.LONG())
-        .process(CardFeatures(config.topics.transactions))
+        .process(CardFeatures(config.topics.transactions, JOB_NAME))
         .name("card-features")
     )
     # One key: the pushes of a batch go out in order, from one buffer.

@@ -14,7 +14,9 @@ from pyflink.common import Configuration
 from pyflink.common.restart_strategy import RestartStrategies
 from pyflink.datastream import CheckpointingMode, DataStream, StreamExecutionEnvironment
 
-from flink_jobs import paths, pipeline_config, pulsar_io
+import flink_jobs
+from flink_jobs.clients import pulsar_io
+from flink_jobs.config import pipeline_config
 from flink_jobs.errors import UserFacingError
 
 RESTART_ATTEMPTS = 3
@@ -25,9 +27,7 @@ LATEST = "latest"
 def parse_args(description: str, argv: list[str] | None = None) -> argparse.Namespace:
     """A pipeline job's command line: its pipeline config file and the flags below."""
     parser = argparse.ArgumentParser(description=description)
-    parser.add_argument(
-        "--pipeline", type=Path, default=pipeline_config.DEFAULT_PIPELINE, help="pipeline config file (TOML)"
-    )
+    parser.add_argument("--pipeline", type=Path, required=True, help="pipeline config file (TOML)")
     add_arguments(parser)
     return parser.parse_args(argv)
 
@@ -51,7 +51,14 @@ def transactions_source(
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
+    connector = parser.add_mutually_exclusive_group(required=True)
+    connector.add_argument(
+        "--connector-jars",
+        type=Path,
+        metavar="DIR",
+        help="the Flink Pulsar connector jars for a local run (`make setup` puts them in .cache/jars/flink-connectors)",
+    )
+    connector.add_argument(
         "--connector-from-classpath",
         action="store_true",
         help="do not add the connector jars (the cluster already has them on its class path)",
@@ -96,8 +103,9 @@ def _configuration(args: argparse.Namespace, settings: dict[str, str]) -> Config
 
 def _python_path_for_thread_mode() -> None:
     """In thread mode the JVM embeds CPython (pemja), which sees only PYTHONPATH, not this venv:
-    hand it this interpreter's packages and the project before the JVM starts."""
-    entries = [*site.getsitepackages(), str(paths.PROJECT_ROOT), os.environ.get("PYTHONPATH", "")]
+    hand it this interpreter's packages and the folder holding flink_jobs before the JVM starts."""
+    package_parent = str(Path(flink_jobs.__file__).resolve().parent.parent)
+    entries = [*site.getsitepackages(), package_parent, os.environ.get("PYTHONPATH", "")]
     os.environ["PYTHONPATH"] = os.pathsep.join(entry for entry in entries if entry)
 
 
@@ -114,7 +122,7 @@ def create(
         _python_path_for_thread_mode()
     env = StreamExecutionEnvironment.get_execution_environment(_configuration(args, settings))
     if not args.connector_from_classpath:
-        pulsar_io.add_connector_jars(env)
+        pulsar_io.add_connector_jars(env, args.connector_jars)
     env.set_parallelism(parallelism)
     env.enable_checkpointing(checkpoint_interval_ms, CheckpointingMode.EXACTLY_ONCE)
     # With checkpoints on, Flink's default is to restart forever: a broken job would hang silently.

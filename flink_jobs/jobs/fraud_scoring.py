@@ -1,8 +1,8 @@
 """Inference job: card transactions from Pulsar, enriched from Feast, scored on Triton, back to Pulsar.
 
 transactions (Pulsar) -> parse (bad -> dead-letter topic) -> batches of up to max_batch_size or
-max_wait_ms -> one Feast request per batch (the pipeline's FeatureService) -> Triton (chunks in
-flight) -> predictions topic, and the alerts topic for the events a rule selects.
+max_wait_ms -> one Feast request per batch (the pipeline's FeatureService) -> Triton -> predictions
+topic, and the alerts topic for the events a rule selects.
 """
 
 from __future__ import annotations
@@ -11,10 +11,14 @@ from pyflink.common import Types
 from pyflink.datastream import StreamExecutionEnvironment
 from pyflink.datastream.connectors.pulsar import PulsarSink
 
-from flink_jobs import pipeline_config, pulsar_io
-from flink_jobs.features.operators import DEAD_LETTERS, ParseTransactions
-from flink_jobs.inference.operators import ALERTS, JOB_NAME, ScoreBatches
+from flink_jobs.clients import pulsar_io
+from flink_jobs.config import pipeline_config
 from flink_jobs.jobs import environment
+from flink_jobs.stages.inference.score_batches import ScoreBatches
+from flink_jobs.stages.input.parse import DEAD_LETTERS, ParseTransactions
+from flink_jobs.stages.output.alerts import ALERTS
+
+JOB_NAME = "inference-job"
 
 
 def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:

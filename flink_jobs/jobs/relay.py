@@ -11,7 +11,7 @@ import argparse
 
 from pyflink.common import Types
 
-from flink_jobs import pulsar_io
+from flink_jobs.clients import pulsar_io
 from flink_jobs.jobs import environment
 
 

@@ -1,3 +1,0 @@
-from flink_jobs.cli import main
-
-raise SystemExit(main())

@@ -1,0 +1,92 @@
+"""The Feast feature server over HTTP: the one place the jobs talk to Feast.
+
+The jobs never import Feast (its import alone takes ~7 s and its pins clash with
+PyFlink's); they call `feast serve`'s `/push` and `/get-online-features`.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import httpx
+
+from flink_jobs.config.pipeline_config import ServiceCalls
+
+log = logging.getLogger(__name__)
+
+
+class FeastUnavailable(RuntimeError):
+    """The feature server did not accept a request within the retry budget."""
+
+
+@dataclass(frozen=True)
+class FeatureColumn:
+    """One feature for every requested entity, in request order, as `/get-online-features` returns it."""
+
+    values: list[object]
+    statuses: list[str]  # PRESENT, NOT_FOUND, OUTSIDE_MAX_AGE, ...
+    event_timestamps: list[str]  # ISO-8601; the feature row's event time
+
+
+class FeastClient:
+    def __init__(self, url: str, *, timeout_s: float, retries: int, backoff_ms: int) -> None:
+        self.url = url.rstrip("/")
+        self.retries = retries
+        self.backoff_s = backoff_ms / 1000
+        self._http = httpx.Client(timeout=timeout_s)
+
+    @classmethod
+    def from_calls(cls, calls: ServiceCalls) -> FeastClient:
+        """The client a pipeline config's feast section (`[inference_job.feast]`, `[feature_job.feast]`) describes."""
+        return cls(calls.url, timeout_s=calls.timeout_s, retries=calls.retries, backoff_ms=calls.backoff_ms)
+
+    def close(self) -> None:
+        self._http.close()
+
+    def _post(self, path: str, body: Mapping[str, object]) -> httpx.Response:
+        """POST with bounded retries and doubling backoff. A 4xx is the caller's mistake: no retry."""
+        delay = self.backoff_s
+        problem = ""
+        for attempt in range(self.retries + 1):
+            try:
+                response = self._http.post(f"{self.url}{path}", json=body)
+            except httpx.HTTPError as err:
+                problem = f"{type(err).__name__}: {err}"
+            else:
+                if response.status_code < 400:
+                    return response
+                if response.status_code < 500:
+                    raise ValueError(f"Feast {path} rejected the request ({response.status_code}): {response.text}")
+                problem = f"HTTP {response.status_code}: {response.text[:200]}"
+            if attempt < self.retries:
+                log.warning(
+                    "feast %s failed (%s); retry %d/%d in %.2f s", path, problem, attempt + 1, self.retries, delay
+                )
+                time.sleep(delay)
+                delay *= 2
+        raise FeastUnavailable(f"Feast {self.url}{path} failed {self.retries + 1} times; last: {problem}")
+
+    def push(self, push_source: str, columns: Mapping[str, Sequence[object]], *, to: str) -> None:
+        """Writes rows (column -> values, with an ISO-8601 `event_timestamp` column) through a PushSource."""
+        self._post("/push", {"push_source_name": push_source, "df": dict(columns), "to": to})
+
+    def online_features(
+        self,
+        entities: Mapping[str, Sequence[object]],
+        *,
+        features: Sequence[str] = (),
+        feature_service: str = "",
+        full_feature_names: bool = False,
+    ) -> dict[str, FeatureColumn]:
+        """Feature name -> its column, for `features` ("view:feature") or a FeatureService; with
+        full_feature_names the names are "view__feature". The entity keys come back as columns too."""
+        body: dict[str, object] = {"entities": dict(entities), "full_feature_names": full_feature_names}
+        body.update({"feature_service": feature_service} if feature_service else {"features": list(features)})
+        answer = self._post("/get-online-features", body).json()
+        return {
+            name: FeatureColumn(result["values"], result["statuses"], result["event_timestamps"])
+            for name, result in zip(answer["metadata"]["feature_names"], answer["results"], strict=True)
+        }

@@ -1,0 +1,203 @@
+"""Triton over gRPC (asyncio): the one place the jobs and tools call a served model.
+
+The client reads the model's signature from the server (input and output names, data
+types, shapes, max batch size), maps the caller's columns to the model's inputs by name,
+converts a column's dtype only when no value changes (an error otherwise), splits a large
+batch into chunks of the model's max batch size, keeps up to max_in_flight chunks in flight
+(only a batch larger than the model's max batch size has more than one), and retries a failed
+call with backoff within a budget; past it, TritonUnavailable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import tritonclient.grpc.aio as grpcclient
+from tritonclient.utils import InferenceServerException, np_to_triton_dtype, triton_to_np_dtype
+
+from flink_jobs.config.pipeline_config import TritonCalls
+
+log = logging.getLogger(__name__)
+
+# Integers a float type holds exactly: up to 2**mantissa bits.
+_EXACT_INTEGERS = {np.dtype(np.float16): 2**11, np.dtype(np.float32): 2**24, np.dtype(np.float64): 2**53}
+
+
+class TritonUnavailable(RuntimeError):
+    """The server did not answer within the retry budget."""
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    dtype: np.dtype
+    dims: tuple[int, ...]  # without the batch dimension; -1 is variable
+
+
+@dataclass(frozen=True)
+class ModelSignature:
+    name: str
+    version: str
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    max_batch_size: int
+
+
+def lossless(column: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
+    """`column` as `dtype` when every value survives the conversion; ValueError otherwise."""
+    if column.dtype == dtype:
+        return column
+    if np.can_cast(column.dtype, dtype, casting="safe"):
+        return column.astype(dtype)
+    limit = _EXACT_INTEGERS.get(dtype)
+    if np.issubdtype(column.dtype, np.integer) and limit is not None and (np.abs(column) <= limit).all():
+        return column.astype(dtype)
+    raise ValueError(
+        f"column {name!r} is {column.dtype}, the model's input is {dtype}: converting would change values; "
+        f"convert it on purpose before calling"
+    )
+
+
+class TritonClient:
+    def __init__(
+        self,
+        url: str,
+        model: str,
+        *,
+        version: str = "",
+        timeout_s: float = 5.0,
+        retries: int = 3,
+        backoff_ms: int = 100,
+        max_in_flight: int = 4,
+    ) -> None:
+        self.url, self.model, self.version = url, model, version
+        self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_ms / 1000
+        self.max_in_flight = max_in_flight
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._grpc: grpcclient.InferenceServerClient | None = None
+        self.signature: ModelSignature | None = None
+
+    @property
+    def _client(self) -> grpcclient.InferenceServerClient:
+        """The gRPC channel, made on first use inside the running event loop (grpc.aio binds it there)."""
+        if self._grpc is None:
+            self._grpc = grpcclient.InferenceServerClient(self.url)
+        return self._grpc
+
+    @classmethod
+    def from_calls(cls, calls: TritonCalls, model: str) -> TritonClient:
+        """The client a pipeline config's `[inference_job.triton]` section describes."""
+        return cls(
+            calls.url,
+            model,
+            timeout_s=calls.timeout_s,
+            retries=calls.retries,
+            backoff_ms=calls.backoff_ms,
+            max_in_flight=calls.max_in_flight,
+        )
+
+    async def close(self) -> None:
+        if self._grpc is not None:
+            await self._grpc.close()
+
+    async def _call(self, what: str, call):
+        """`await call()` with retries and doubling backoff; TritonUnavailable past the budget."""
+        delay = self.backoff_s
+        for attempt in range(self.retries + 1):
+            try:
+                return await asyncio.wait_for(call(), self.timeout_s)
+            except (InferenceServerException, TimeoutError) as err:
+                problem = str(err) or type(err).__name__
+            if attempt < self.retries:
+                log.warning(
+                    "triton %s failed (%s); retry %d/%d in %.2f s", what, problem, attempt + 1, self.retries, delay
+                )
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise TritonUnavailable(f"Triton at {self.url}: {what} failed {self.retries + 1} times; last: {problem}")
+
+    async def connect(self) -> ModelSignature:
+        """Reads the model's signature from the server (retried like any call)."""
+        metadata = await self._call(
+            "model metadata", lambda: self._client.get_model_metadata(self.model, self.version, as_json=True)
+        )
+        config = await self._call(
+            "model config", lambda: self._client.get_model_config(self.model, self.version, as_json=True)
+        )
+        max_batch_size = int(config["config"].get("max_batch_size", 0))
+
+        def specs(entries: list[dict]) -> tuple[TensorSpec, ...]:
+            # Metadata shapes include the batch dimension when the model batches.
+            skip = 1 if max_batch_size > 0 else 0
+            return tuple(
+                TensorSpec(
+                    e["name"], np.dtype(triton_to_np_dtype(e["datatype"])), tuple(int(d) for d in e["shape"][skip:])
+                )
+                for e in entries
+            )
+
+        self.signature = ModelSignature(
+            self.model,
+            metadata["versions"][-1] if not self.version else self.version,
+            specs(metadata["inputs"]),
+            specs(metadata["outputs"]),
+            max_batch_size,
+        )
+        return self.signature
+
+    def _inputs(self, columns: Mapping[str, np.ndarray], rows: int) -> list[tuple[TensorSpec, np.ndarray]]:
+        assert self.signature is not None
+        missing = [spec.name for spec in self.signature.inputs if spec.name not in columns]
+        if missing:
+            raise ValueError(f"model {self.model} needs input(s) {', '.join(missing)}; not among the columns given")
+        arrays = []
+        for spec in self.signature.inputs:
+            column = np.asarray(columns[spec.name])
+            if column.shape[0] != rows:
+                raise ValueError(f"column {spec.name!r} has {column.shape[0]} rows, the others {rows}")
+            if column.ndim == 1 and spec.dims == (1,):
+                column = column.reshape(rows, 1)
+            arrays.append((spec, lossless(column, spec.dtype, spec.name)))
+        return arrays
+
+    async def _infer_chunk(self, arrays: list[tuple[TensorSpec, np.ndarray]], start: int, stop: int):
+        assert self.signature is not None
+        requests = []
+        for spec, array in arrays:
+            chunk = np.ascontiguousarray(array[start:stop])
+            request = grpcclient.InferInput(spec.name, list(chunk.shape), np_to_triton_dtype(spec.dtype))
+            request.set_data_from_numpy(chunk)
+            requests.append(request)
+        outputs = [grpcclient.InferRequestedOutput(spec.name) for spec in self.signature.outputs]
+        async with self._in_flight:
+            result = await self._call(
+                "infer",
+                lambda: self._client.infer(self.model, requests, model_version=self.version, outputs=outputs),
+            )
+        return {spec.name: result.as_numpy(spec.name) for spec in self.signature.outputs}
+
+    async def infer(self, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """The model's outputs for every row of `columns`, in row order."""
+        if self.signature is None:
+            await self.connect()
+        assert self.signature is not None
+        rows = len(next(iter(columns.values())))
+        arrays = self._inputs(columns, rows)
+        if rows == 0:
+            return {spec.name: np.empty((0, *spec.dims), spec.dtype) for spec in self.signature.outputs}
+        step = self.signature.max_batch_size or rows
+        # A task group: when one chunk fails, the others are cancelled and awaited before this returns.
+        try:
+            async with asyncio.TaskGroup() as group:
+                tasks = [
+                    group.create_task(self._infer_chunk(arrays, start, min(start + step, rows)))
+                    for start in range(0, rows, step)
+                ]
+        except ExceptionGroup as failed:
+            raise failed.exceptions[0] from None  # the first failure, as the caller knows it (TritonUnavailable)
+        chunks = [task.result() for task in tasks]
+        return {spec.name: np.concatenate([c[spec.name] for c in chunks]) for spec in self.signature.outputs}

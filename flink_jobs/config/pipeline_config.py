@@ -1,0 +1,297 @@
+"""The pipeline config file (pipelines/*.toml): topics, features, model, thresholds."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from flink_jobs.config.topics import full_name
+from flink_jobs.config.typed_config import load_toml
+
+
+@dataclass(frozen=True)
+class PulsarSection:
+    service_url: str = "pulsar://127.0.0.1:6650"
+    admin_url: str = "http://127.0.0.1:8080"
+
+    def validate(self) -> tuple[str, str] | None:
+        if not self.service_url.startswith(("pulsar://", "pulsar+ssl://")):
+            return "service_url", f"must start with pulsar:// or pulsar+ssl://, got {self.service_url!r}"
+        if not self.admin_url.startswith(("http://", "https://")):
+            return "admin_url", f"must start with http:// or https://, got {self.admin_url!r}"
+        return None
+
+
+@dataclass(frozen=True)
+class TopicsSection:
+    transactions: str = "transactions"
+    dead_letter: str = "transactions-dead-letter"
+    predictions: str = "fraud-predictions"
+    alerts: str = "fraud-alerts"
+
+    def validate(self) -> tuple[str, str] | None:
+        for name in ("transactions", "dead_letter", "predictions", "alerts"):
+            try:
+                full_name(getattr(self, name))
+            except ValueError as err:
+                return name, str(err)
+        return None
+
+
+@dataclass(frozen=True)
+class FeaturesSection:
+    service: str = "fraud_scoring_v1"
+    training_feature_lag_ms: int = 1000
+
+    def validate(self) -> tuple[str, str] | None:
+        if not self.service:
+            return "service", "must name a Feast FeatureService"
+        if self.training_feature_lag_ms < 1:
+            return "training_feature_lag_ms", f"must be at least 1, got {self.training_feature_lag_ms}"
+        return None
+
+
+@dataclass(frozen=True)
+class ServingSection:
+    """What `rtai model register` writes into config.pbtxt: Triton's batching and instances."""
+
+    max_batch_size: int = 1024
+    preferred_batch_sizes: tuple[int, ...] = (256, 1024)
+    max_queue_delay_us: int = 1000
+    instances: int = 1
+
+    def validate(self) -> tuple[str, str] | None:
+        if self.max_batch_size < 1:
+            return "max_batch_size", f"must be at least 1, got {self.max_batch_size}"
+        if not self.preferred_batch_sizes or any(not 1 <= s <= self.max_batch_size for s in self.preferred_batch_sizes):
+            return "preferred_batch_sizes", f"each must be in 1..max_batch_size, got {list(self.preferred_batch_sizes)}"
+        if self.max_queue_delay_us < 0:
+            return "max_queue_delay_us", f"must be >= 0, got {self.max_queue_delay_us}"
+        if self.instances < 1:
+            return "instances", f"must be at least 1, got {self.instances}"
+        return None
+
+
+@dataclass(frozen=True)
+class ModelSection:
+    name: str = "fraud_mlp"
+    alert_threshold: float = 0.9
+    serving: ServingSection = field(default_factory=ServingSection)
+
+    def validate(self) -> tuple[str, str] | None:
+        if not self.name.replace("_", "").replace("-", "").isalnum():
+            return "name", f"must be a Triton model name (letters, digits, _ and -), got {self.name!r}"
+        if not 0.0 < self.alert_threshold < 1.0:
+            return "alert_threshold", f"must be between 0 and 1, got {self.alert_threshold}"
+        return None
+
+
+@dataclass(frozen=True)
+class ServiceCalls:
+    """Calls to a server: each times out after timeout_s and is retried `retries` times with a
+    backoff doubling from backoff_ms; past that the job fails and Flink restarts it."""
+
+    url: str = ""
+    timeout_s: float = 5.0
+    retries: int = 5
+    backoff_ms: int = 200
+
+    def validate(self) -> tuple[str, str] | None:
+        if not self.url:
+            return "url", "is required"
+        if self.timeout_s <= 0:
+            return "timeout_s", f"must be positive, got {self.timeout_s}"
+        for name in ("retries", "backoff_ms"):
+            if getattr(self, name) < 0:
+                return name, f"must be >= 0, got {getattr(self, name)}"
+        return None
+
+
+@dataclass(frozen=True)
+class FeastCalls(ServiceCalls):
+    url: str = "http://127.0.0.1:6566"
+
+
+@dataclass(frozen=True)
+class PushSection:
+    """The feature job's writes through a Feast PushSource, batched."""
+
+    push_source: str = "card_realtime_push"
+    to: Literal["online", "online_and_offline"] = "online"
+    batch_size: int = 500
+    max_wait_ms: int = 200
+
+    def validate(self) -> tuple[str, str] | None:
+        if not self.push_source:
+            return "push_source", "must name a Feast PushSource"
+        if self.batch_size < 1:
+            return "batch_size", f"must be at least 1, got {self.batch_size}"
+        if self.max_wait_ms < 1:
+            return "max_wait_ms", f"must be at least 1, got {self.max_wait_ms}"
+        return None
+
+
+@dataclass(frozen=True)
+class SourceSection:
+    """The Pulsar source's fetch: records are handed on after max_fetch_records or max_fetch_time_ms."""
+
+    max_fetch_time_ms: int = 100
+    max_fetch_records: int = 500
+
+    def validate(self) -> tuple[str, str] | None:
+        for name in ("max_fetch_time_ms", "max_fetch_records"):
+            if getattr(self, name) < 1:
+                return name, f"must be at least 1, got {getattr(self, name)}"
+        return None
+
+
+@dataclass(frozen=True)
+class JobRuntime:
+    """What every job sets the same way: where it starts, checkpoints, parallelism and the
+    Flink settings of its Python operators (see flink_settings for the keys)."""
+
+    start: Literal["earliest", "latest"] = "earliest"
+    checkpoint_interval_ms: int = 10000
+    parallelism: int = 1
+    watermark_interval_ms: int = 200
+    buffer_timeout_ms: int = 100
+    python_bundle_size: int = 1000
+    python_bundle_time_ms: int = 100
+    python_state_cache_size: int = 50_000
+    python_execution_mode: Literal["process", "thread"] = "thread"
+    source: SourceSection = field(default_factory=SourceSection)
+
+    def validate(self) -> tuple[str, str] | None:
+        if self.checkpoint_interval_ms < 100:
+            return "checkpoint_interval_ms", f"must be at least 100, got {self.checkpoint_interval_ms}"
+        for name in (
+            "parallelism",
+            "watermark_interval_ms",
+            "buffer_timeout_ms",
+            "python_bundle_size",
+            "python_bundle_time_ms",
+            "python_state_cache_size",
+        ):
+            if getattr(self, name) < 1:
+                return name, f"must be at least 1, got {getattr(self, name)}"
+        return None
+
+    def flink_settings(self) -> dict[str, str]:
+        """The Flink configuration keys these fields stand for."""
+        return {
+            "pipeline.auto-watermark-interval": f"{self.watermark_interval_ms} ms",
+            "execution.buffer-timeout.interval": f"{self.buffer_timeout_ms} ms",
+            "python.fn-execution.bundle.size": str(self.python_bundle_size),
+            "python.fn-execution.bundle.time": str(self.python_bundle_time_ms),
+            "python.state.cache-size": str(self.python_state_cache_size),
+            "python.execution-mode": self.python_execution_mode,
+        }
+
+
+@dataclass(frozen=True)
+class FeatureJobSection(JobRuntime):
+    subscription: str = "fraud-feature-job"
+    max_out_of_orderness_ms: int = 1000
+    feast: FeastCalls = field(default_factory=FeastCalls)
+    push: PushSection = field(default_factory=PushSection)
+
+    def validate(self) -> tuple[str, str] | None:
+        if self.max_out_of_orderness_ms < 0:
+            return "max_out_of_orderness_ms", f"must be >= 0, got {self.max_out_of_orderness_ms}"
+        return super().validate()
+
+
+@dataclass(frozen=True)
+class TritonCalls(ServiceCalls):
+    url: str = "127.0.0.1:8001"
+    max_in_flight: int = 4
+
+    def validate(self) -> tuple[str, str] | None:
+        if self.max_in_flight < 1:
+            return "max_in_flight", f"must be at least 1, got {self.max_in_flight}"
+        return super().validate()
+
+
+@dataclass(frozen=True)
+class CachedView:
+    """A slowly changing feature view the inference job keeps in memory: an entity's values are
+    reused for ttl_s after Feast returned them; at most max_entries per view and parallel task,
+    the least recently used evicted first."""
+
+    view: str
+    join_key: Literal["card_id", "merchant_id"]  # the transaction field that is the view's entity key
+    ttl_s: float = 300.0
+    max_entries: int = 100_000
+
+    def validate(self) -> tuple[str, str] | None:
+        if not self.view:
+            return "view", "must name a feature view of the FeatureService"
+        if self.ttl_s <= 0:
+            return "ttl_s", f"must be positive, got {self.ttl_s}"
+        if self.max_entries < 1:
+            return "max_entries", f"must be at least 1, got {self.max_entries}"
+        return None
+
+
+@dataclass(frozen=True)
+class InferenceJobSection(JobRuntime):
+    subscription: str = "fraud-inference-job"
+    delivery: Literal["at-least-once", "exactly-once"] = "at-least-once"
+    transaction_timeout_ms: int = 60_000
+    max_batch_size: int = 512
+    max_wait_ms: int = 20
+    feast: FeastCalls = field(default_factory=FeastCalls)
+    triton: TritonCalls = field(default_factory=TritonCalls)
+    cached_views: tuple[CachedView, ...] = ()
+
+    def validate(self) -> tuple[str, str] | None:
+        views = [cached.view for cached in self.cached_views]
+        if len(views) != len(set(views)):
+            return "cached_views", f"each view at most once, got {views}"
+        if self.transaction_timeout_ms < 2 * self.checkpoint_interval_ms:
+            return "transaction_timeout_ms", (
+                f"must be at least twice checkpoint_interval_ms ({self.checkpoint_interval_ms}): a transaction "
+                f"stays open from one checkpoint to the next, got {self.transaction_timeout_ms}"
+            )
+        if self.max_batch_size < 1:
+            return "max_batch_size", f"must be at least 1, got {self.max_batch_size}"
+        if self.max_wait_ms < 1:
+            return "max_wait_ms", f"must be at least 1, got {self.max_wait_ms}"
+        return super().validate()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """An alert when the score is at least min_score and the amount at least min_amount."""
+
+    name: str
+    min_score: float
+    min_amount: float = 0.0
+
+    def validate(self) -> tuple[str, str] | None:
+        if not self.name:
+            return "name", "is required"
+        if not 0.0 <= self.min_score <= 1.0:
+            return "min_score", f"must be between 0 and 1, got {self.min_score}"
+        if self.min_amount < 0:
+            return "min_amount", f"must be >= 0, got {self.min_amount}"
+        return None
+
+    def fires(self, score: float, amount: float) -> bool:
+        return score >= self.min_score and amount >= self.min_amount
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    pulsar: PulsarSection = field(default_factory=PulsarSection)
+    topics: TopicsSection = field(default_factory=TopicsSection)
+    features: FeaturesSection = field(default_factory=FeaturesSection)
+    model: ModelSection = field(default_factory=ModelSection)
+    feature_job: FeatureJobSection = field(default_factory=FeatureJobSection)
+    inference_job: InferenceJobSection = field(default_factory=InferenceJobSection)
+    rules: tuple[Rule, ...] = ()
+
+
+def load(path: Path) -> PipelineConfig:
+    return load_toml(path, PipelineConfig)

@@ -1,1 +1,0 @@
-"""Real-time card features: the window logic, and the Flink operator that runs it."""

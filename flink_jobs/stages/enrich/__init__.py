@@ -1,0 +1,1 @@
+"""Enrichment stages: the Feast online features of a batch, with a TTL cache for slowly changing views."""

@@ -1,0 +1,148 @@
+"""Enrichment: the FeatureService's online features for a batch of transactions.
+
+Keys are de-duplicated within the batch ((card, merchant) pairs). One Feast request fetches the
+views that are not cached for every pair; the cached views (pipeline config
+`[[inference_job.cached_views]]`) are served from memory, and one more request fetches only the
+entities they miss; when more than half of the pairs miss, a single request for every view
+replaces the two. A feature Feast has no value for (NOT_FOUND, or a null, as Redis answers)
+gets the documented default (flink_jobs/features/defaults.py) and the row is flagged
+`features_missing`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from flink_jobs.clients.feast_client import FeastClient
+from flink_jobs.config.pipeline_config import CachedView
+from flink_jobs.events import Transaction
+from flink_jobs.stages.enrich.feature_cache import TtlCache
+from flink_jobs.stages.features.defaults import default
+
+JOIN_KEYS = ("card_id", "merchant_id")
+Pair = tuple[int, int]
+
+
+@dataclass(frozen=True)
+class ViewRow:
+    """One view's features for one entity: name (without the view) -> value, None where Feast had none."""
+
+    values: dict[str, float | None]
+    timestamp: str  # the newest event timestamp of its present features, "" if none
+
+    @property
+    def complete(self) -> bool:
+        return all(value is not None for value in self.values.values())
+
+
+@dataclass(frozen=True)
+class Enriched:
+    features: dict[str, float]  # feature name (without its view) -> value
+    missing: bool
+    feature_timestamps: dict[str, str]  # view -> the newest timestamp of its features for this row
+    cached_views: tuple[str, ...]  # the views whose values came from the cache
+
+
+class Enricher:
+    def __init__(self, feast: FeastClient, feature_service: str, cached_views: Sequence[CachedView] = ()) -> None:
+        self.feast = feast
+        self.feature_service = feature_service
+        self.caches = {
+            c.view: (JOIN_KEYS.index(c.join_key), TtlCache[ViewRow](c.ttl_s, c.max_entries)) for c in cached_views
+        }
+        self.layout: dict[str, list[str]] = {}  # view -> its features, in the FeatureService's order
+
+    def enrich(self, events: list[Transaction]) -> list[Enriched]:
+        pairs = sorted({(e.card_id, e.merchant_id) for e in events})
+        from_cache: dict[str, set[Pair]] = {view: set() for view in self.caches}
+        if not self.layout:
+            rows = self._fetch(pairs, feature_service=self.feature_service)
+            self._learn_layout(rows)
+        else:
+            found, missed_views, missed_pairs = self._look_up(pairs)
+            if 2 * len(missed_pairs) > len(pairs):
+                # Mostly misses: one request for every view costs less than a second one for the misses.
+                rows = self._fetch(pairs, features=self._refs(list(self.layout)))
+            else:
+                live = [view for view in self.layout if view not in self.caches]
+                rows = self._fetch(pairs, features=self._refs(live)) if live else {}
+                fetched = self._fetch(sorted(missed_pairs), features=self._refs(missed_views)) if missed_views else {}
+                for view in self.caches:
+                    rows[view] = {**fetched.get(view, {}), **found[view]}
+                    from_cache[view] = set(found[view])
+        for view, (key_index, cache) in self.caches.items():
+            for pair in pairs:
+                row = rows[view][pair]
+                if pair not in from_cache[view] and row.complete:
+                    cache.put(pair[key_index], row)
+        by_pair = {pair: self._combine(pair, rows, from_cache) for pair in pairs}
+        return [by_pair[(e.card_id, e.merchant_id)] for e in events]
+
+    def cache_stats(self) -> dict[str, TtlCache[ViewRow]]:
+        return {view: cache for view, (_, cache) in self.caches.items()}
+
+    def _learn_layout(self, rows: dict[str, dict[Pair, ViewRow]]) -> None:
+        self.layout = {view: list(next(iter(by_pair.values())).values) for view, by_pair in rows.items()}
+        unknown = sorted(set(self.caches) - set(self.layout))
+        if unknown:
+            raise ValueError(
+                f"inference_job.cached_views: {unknown[0]!r} is not a view of the FeatureService "
+                f"{self.feature_service!r} (its views: {', '.join(self.layout)})"
+            )
+
+    def _look_up(self, pairs: list[Pair]) -> tuple[dict[str, dict[Pair, ViewRow]], list[str], set[Pair]]:
+        """The cached views' rows the cache has (view -> pair -> row), the views with a miss, and
+        the pairs with a miss in any view. Each distinct entity key is one lookup."""
+        found: dict[str, dict[Pair, ViewRow]] = {}
+        missed_views, missed_pairs = [], set()
+        for view, (key_index, cache) in self.caches.items():
+            rows = {key: cache.get(key) for key in {pair[key_index] for pair in pairs}}
+            found[view] = {pair: row for pair in pairs if (row := rows[pair[key_index]]) is not None}
+            missing = [pair for pair in pairs if pair not in found[view]]
+            if missing:
+                missed_views.append(view)
+                missed_pairs.update(missing)
+        return found, missed_views, missed_pairs
+
+    def _refs(self, views: list[str]) -> list[str]:
+        return [f"{view}:{name}" for view in views for name in self.layout[view]]
+
+    def _fetch(self, pairs: list[Pair], **request: object) -> dict[str, dict[Pair, ViewRow]]:
+        """view -> pair -> its row, from one /get-online-features request for `pairs`."""
+        columns = self.feast.online_features(
+            {"card_id": [c for c, _ in pairs], "merchant_id": [m for _, m in pairs]},
+            full_feature_names=True,
+            **request,  # type: ignore[arg-type]
+        )
+        values: dict[str, list[dict[str, float | None]]] = {}
+        stamps: dict[str, list[str]] = {}
+        for full_name, column in columns.items():
+            if full_name in JOIN_KEYS:
+                continue
+            view, _, name = full_name.partition("__")
+            view_values = values.setdefault(view, [{} for _ in pairs])
+            view_stamps = stamps.setdefault(view, ["" for _ in pairs])
+            for i, (value, status, stamp) in enumerate(
+                zip(column.values, column.statuses, column.event_timestamps, strict=True)
+            ):
+                present = status == "PRESENT" and value is not None
+                view_values[i][name] = float(value) if present else None
+                if present:
+                    view_stamps[i] = max(view_stamps[i], stamp)
+        return {
+            view: {pair: ViewRow(values[view][i], stamps[view][i]) for i, pair in enumerate(pairs)} for view in values
+        }
+
+    def _combine(self, pair: Pair, rows: dict[str, dict[Pair, ViewRow]], from_cache: dict[str, set[Pair]]) -> Enriched:
+        features, stamps, missing = {}, {}, False
+        for view in self.layout:
+            row = rows[view][pair]
+            for name, value in row.values.items():
+                if value is None:
+                    value, missing = default(name), True
+                features[name] = float(value)
+            if row.timestamp:
+                stamps[view] = row.timestamp
+        cached = tuple(view for view in self.layout if pair in from_cache.get(view, ()))
+        return Enriched(features, missing, stamps, cached)

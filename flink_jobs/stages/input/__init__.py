@@ -1,0 +1,1 @@
+"""Input stages: raw Pulsar messages to validated events."""

@@ -1,0 +1,33 @@
+"""The first stage of every job: raw messages to Transactions; every other message to the dead letters."""
+
+from __future__ import annotations
+
+from pyflink.common import Types
+from pyflink.datastream import OutputTag, ProcessFunction, RuntimeContext
+
+from flink_jobs.events import InvalidEvent, parse
+from flink_jobs.stages.output.dead_letters import dead_letter
+
+DEAD_LETTERS = OutputTag("dead-letters", Types.STRING())
+
+
+class ParseTransactions(ProcessFunction):
+    """Valid events go on as Transactions; every other one to DEAD_LETTERS with its reason."""
+
+    def __init__(self, source_topic: str, job_name: str) -> None:
+        self.source_topic, self.job_name = source_topic, job_name
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        metrics = runtime_context.get_metrics_group()
+        self.valid = metrics.counter("events_valid")
+        self.invalid = metrics.counter("events_invalid")
+
+    def process_element(self, value: str, ctx: ProcessFunction.Context):
+        try:
+            event = parse(value)
+        except InvalidEvent as err:
+            self.invalid.inc()
+            yield DEAD_LETTERS, dead_letter(value, str(err), source_topic=self.source_topic, job=self.job_name)
+            return
+        self.valid.inc()
+        yield event

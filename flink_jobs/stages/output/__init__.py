@@ -1,0 +1,1 @@
+"""Output stages: prediction records, rules to alerts, dead letters."""

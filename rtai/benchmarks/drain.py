@@ -1,0 +1,43 @@
+"""Maximum sustained rate by draining a backlog: the rate between 20 % and 90 % of it.
+
+Start-up and the tail are left out; backpressure paces delivery to processing, so the rate
+in between is what the consumer sustains.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from flink_jobs.errors import UserFacingError
+from rtai.console import ProgressBar
+from rtai.stack import processes
+
+DRAIN_WINDOW = (0.2, 0.9)
+
+
+def drain_rate(
+    progress: Callable[[], int], events: int, consumer: processes.PidRecord, *, what: str, timeout_s: float = 900
+) -> dict[str, object]:
+    """`progress()`: how many of the `events` are through so far. `what` names the consumer and its log."""
+    marks: dict[float, float] = {}
+    bar = ProgressBar("drained", events)
+    started = time.monotonic()
+    try:
+        while time.monotonic() - started < timeout_s and processes.is_running(consumer):
+            done = progress()
+            bar.advance(done - bar.count)
+            for share in DRAIN_WINDOW:
+                if done >= share * events and share not in marks:
+                    marks[share] = time.monotonic()
+            if len(marks) == len(DRAIN_WINDOW):
+                break
+            time.sleep(0.25)
+    finally:
+        bar.close()
+    if len(marks) < len(DRAIN_WINDOW):
+        raise UserFacingError(f"{what} failed or did not drain {events:,} events in {timeout_s:.0f} s")
+    low, high = DRAIN_WINDOW
+    seconds = marks[high] - marks[low]
+    rate = round((high - low) * events / seconds)
+    return {"backlog_events": events, "window_s": round(seconds, 1), "events_per_s": rate}

@@ -1,0 +1,235 @@
+"""The feature job's two figures, measured on the running stack with the job on the embedded MiniCluster:
+
+- freshness: generated transactions published at a fixed rate; for a sample of them, the time
+  from the moment the event was handed to Pulsar to the first `/get-online-features` answer
+  whose card_realtime row is stamped at or after the event's time (p50/p95/p99/max);
+- maximum sustained rate: a backlog of transactions published first, then drained by the job;
+  the rate is what the job's subscription delivered between 20 % and 90 % of the backlog
+  (steady state, start-up and the tail left out). Backpressure paces delivery to processing.
+
+Each phase runs on fresh topics with a copy of the pipeline config that only changes the
+topics and the subscription.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+
+import pulsar
+
+from flink_jobs.clients.feast_client import FeastClient
+from flink_jobs.config import pipeline_config
+from flink_jobs.config.topics import full_name
+from flink_jobs.errors import UserFacingError
+from flink_jobs.events import Transaction
+from rtai import paths, pulsar_client, subscription_stats, toml_text
+from rtai.console import step
+from rtai.generator import population, records, stream
+from rtai.jobs import launcher
+from rtai.stack import processes
+
+from . import drain, report
+
+PROBED_FEATURE = "card_realtime:txn_count_1m"
+READY_CARD = 999_999_999  # the readiness probe's card: no generated card has this id
+SUBSCRIPTION = "bench"
+
+
+def _row_time_ms(feast: FeastClient, cards: list[int]) -> list[int | None]:
+    """Each card's card_realtime row time in epoch ms (None: no row). Feast's online stores keep
+    whole seconds, so a row stamped second S holds every event of its card up to the end of S."""
+    column = feast.online_features({"card_id": cards}, features=[PROBED_FEATURE])[PROBED_FEATURE.split(":")[1]]
+    return [
+        round(datetime.fromisoformat(stamp).timestamp() * 1000) if status == "PRESENT" else None
+        for stamp, status in zip(column.event_timestamps, column.statuses, strict=True)
+    ]
+
+
+@dataclass
+class FreshnessProbe:
+    """Polls the feature server for sampled events until each one's features are visible.
+
+    An event counts as visible when its card's row is stamped at or after the event's second.
+    Events whose card had an earlier event in the same second are not sampled: that
+    earlier event's row would look like theirs."""
+
+    feast: FeastClient
+    sample_every: int
+    pending: dict[int, list[tuple[int, int]]] = field(default_factory=dict)  # card -> [(event second ms, sent ms)]
+    latencies_ms: list[float] = field(default_factory=list)
+    seen: int = 0
+    last_second: dict[int, int] = field(default_factory=dict)  # card -> second of its last event
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def on_sent(self, tx: Transaction, sent_ms: int) -> None:
+        self.seen += 1
+        second_ms = tx.event_time_ms // 1000 * 1000
+        alone = self.last_second.get(tx.card_id) != second_ms
+        self.last_second[tx.card_id] = second_ms
+        if self.seen % self.sample_every == 0 and alone:
+            with self.lock:
+                self.pending.setdefault(tx.card_id, []).append((second_ms, sent_ms))
+
+    def poll_once(self) -> None:
+        with self.lock:
+            cards = list(self.pending)
+        if not cards:
+            return
+        rows = _row_time_ms(self.feast, cards)
+        now_ms = time.time_ns() // 1_000_000
+        with self.lock:
+            for card, row_ms in zip(cards, rows, strict=True):
+                if row_ms is None:
+                    continue
+                waiting = self.pending.get(card, [])
+                self.latencies_ms += [now_ms - sent for second_ms, sent in waiting if second_ms <= row_ms]
+                left = [(second_ms, sent) for second_ms, sent in waiting if second_ms > row_ms]
+                if left:
+                    self.pending[card] = left
+                else:
+                    self.pending.pop(card, None)
+
+    def outstanding(self) -> int:
+        with self.lock:
+            return sum(len(waiting) for waiting in self.pending.values())
+
+
+def _pipeline_copy(base: Path, folder: Path, topic: str) -> Path:
+    changes = {
+        "topics": {"transactions": topic, "dead_letter": f"{topic}-dead-letter"},
+        "feature_job": {"subscription": SUBSCRIPTION, "start": "earliest"},
+    }
+    path = folder / f"{topic.rsplit('/', 1)[-1]}.toml"
+    toml_text.derive_pipeline(base, changes, path)
+    return path
+
+
+def _start_job(pipeline: Path, folder: Path, name: str):
+    args = ["--pipeline", str(pipeline), "--checkpoint-dir", str(folder / f"{name}-checkpoints")]
+    return launcher.start_local("flink_jobs.jobs.card_features", args, folder / f"{name}.log")
+
+
+def _wait_until_ready(
+    client: pulsar.Client, topic: str, feast: FeastClient, job: processes.PidRecord, log: Path, timeout_s: float
+) -> float:
+    """Sends the probe card's events every 0.5 s until its features come back; seconds it took."""
+    producer = client.create_producer(topic)
+    started = time.monotonic()
+    first_ms = None
+    for index in itertools.count():
+        if time.monotonic() - started > timeout_s or not processes.is_running(job):
+            producer.close()
+            raise UserFacingError(f"the feature job failed or produced nothing in {timeout_s:.0f} s; its log: {log}")
+        now_ms = time.time_ns() // 1_000_000
+        first_ms = first_ms or now_ms
+        tx = Transaction(f"ready-{index}", now_ms, READY_CARD, 0, 0, "grocery", "DE", "DE", 1.0, "EUR", "pos")
+        producer.send(records.to_json(tx), partition_key=str(READY_CARD), event_timestamp=now_ms)
+        stamp = _row_time_ms(feast, [READY_CARD])[0]
+        if stamp is not None and stamp >= first_ms // 1000 * 1000:
+            producer.close()
+            return time.monotonic() - started
+        time.sleep(0.5)
+
+
+def measure_freshness(
+    config: pipeline_config.PipelineConfig, pipeline: Path, folder: Path, *, rate: float, duration_s: float
+) -> dict[str, object]:
+    topic = full_name(f"bench-freshness-{uuid.uuid4().hex[:8]}")
+    copy = _pipeline_copy(pipeline, folder, topic)
+    calls = config.feature_job.feast
+    feast = FeastClient.from_calls(calls)
+    probe = FreshnessProbe(feast, sample_every=max(1, round(rate / 20)))  # ~20 samples a second
+    client = pulsar_client.connect(config.pulsar.service_url)
+    job = _start_job(copy, folder, "freshness")
+    stop = threading.Event()
+
+    def poll() -> None:
+        while not stop.is_set():
+            probe.poll_once()
+            time.sleep(0.02)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    try:
+        step("starting the feature job and waiting for its first features")
+        ready_s = _wait_until_ready(client, topic, feast, job, folder / "freshness.log", timeout_s=180)
+        step(f"publishing {rate:,g} transactions/s for {duration_s:g} s, probing freshness")
+        poller.start()
+        people = population.build(7, 20_000)
+        count = round(rate * duration_s)
+        sent = stream.publish(
+            config.pulsar.service_url, topic, people, seed=7, rate=rate, count=count, on_sent=probe.on_sent
+        )
+        deadline = time.monotonic() + 30
+        while probe.outstanding() and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        launcher.stop_local(job)
+        client.close()
+        feast.close()
+    return {
+        "rate_target": rate,
+        "rate_sent": round(sent.rate, 1),
+        "duration_s": duration_s,
+        "job_ready_s": round(ready_s, 1),
+        "freshness_ms": report.percentiles_ms(probe.latencies_ms),
+        "samples_never_visible": probe.outstanding(),
+    }
+
+
+def measure_max_rate(
+    config: pipeline_config.PipelineConfig, pipeline: Path, folder: Path, *, events: int, timeout_s: float = 900
+) -> dict[str, object]:
+    topic = full_name(f"bench-drain-{uuid.uuid4().hex[:8]}")
+    copy = _pipeline_copy(pipeline, folder, topic)
+    step(f"publishing a backlog of {events:,} transactions")
+    people = population.build(8, 20_000)
+    stream.publish(config.pulsar.service_url, topic, people, seed=8, rate=5000, count=events, paced=False)
+    step("draining it with the feature job")
+    job = _start_job(copy, folder, "drain")
+    try:
+        return drain.drain_rate(
+            lambda: subscription_stats.delivered(config.pulsar.admin_url, topic, SUBSCRIPTION),
+            events,
+            job,
+            what=f"the feature job (log: {folder / 'drain.log'})",
+            timeout_s=timeout_s,
+        )
+    finally:
+        launcher.stop_local(job)
+
+
+def run(pipeline: Path, *, rate: float, duration_s: float, drain_events: int) -> Path:
+    config = pipeline_config.load(pipeline)
+    folder = paths.RUN_DIR / "bench" / f"features-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder.mkdir(parents=True)  # the jobs' logs, configs and checkpoints stay for a look afterwards
+    freshness = measure_freshness(config, pipeline, folder, rate=rate, duration_s=duration_s)
+    max_rate = measure_max_rate(config, pipeline, folder, events=drain_events)
+    job = config.feature_job
+    result = {
+        "pipeline": str(pipeline),
+        "config": {
+            "parallelism": job.parallelism,
+            "max_out_of_orderness_ms": job.max_out_of_orderness_ms,
+            "checkpoint_interval_ms": job.checkpoint_interval_ms,
+            **job.flink_settings(),
+            "push": {"to": job.push.to, "batch_size": job.push.batch_size, "max_wait_ms": job.push.max_wait_ms},
+        },
+        "freshness": freshness,
+        "max_sustained": max_rate,
+    }
+    path = report.write("feature-job", result)
+    f = freshness["freshness_ms"]
+    print(
+        f"feature job freshness at {rate:,g} events/s ({f.get('count', 0)} samples): p50 {f.get('p50')} ms, "
+        f"p95 {f.get('p95')} ms, p99 {f.get('p99')} ms, max {f.get('max')} ms\n"
+        f"feature job maximum sustained rate: {max_rate['events_per_s']:,} events/s\n"
+        f"written to {path}"
+    )
+    return path

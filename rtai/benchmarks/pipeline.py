@@ -1,0 +1,198 @@
+"""End to end in one run: the inference job against the naive baseline on the same stack and data.
+
+For each contender, on fresh topics with a copy of the pipeline config:
+- maximum sustained rate: a backlog of generated transactions is published first, then
+  drained; the rate of predictions between 20 % and 90 % of it;
+- fixed rates: transactions published at each rate for a warm-up and then a measured window;
+  per event, latency = prediction publish time - input publish time (both read back from
+  Pulsar); throughput = predictions published in the window / its length. A rate is sustained
+  when every event got its prediction and latency did not grow across the window (the input
+  backlog did not grow); higher rates are skipped after the first one that is not.
+For the job, a per-stage breakdown from its own timings in each prediction: source (input
+publish -> received_at), waiting for the batch, Feast, Triton, sink (scored_at -> publish).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+
+from flink_jobs.config import pipeline_config
+from flink_jobs.config.topics import full_name
+from rtai import pulsar_client, subscription_stats, toml_text
+from rtai.console import ProgressBar, step
+from rtai.generator import population, stream
+from rtai.generator.cli import DEFAULT_CUSTOMERS, DEFAULT_SEED
+from rtai.jobs import launcher
+from rtai.output_reader import OutputReader, Outputs
+from rtai.stack import processes
+
+from . import drain, report
+
+SUBSCRIPTION = "bench"
+WARMUP_S = 10.0
+DRAIN_TIMEOUT_S = 60.0
+GROWTH_SLICE_MS = 5000  # latency of the window's first and last 5 s, compared
+GROWTH_LIMIT_MS = 200  # more growth than this between them: the backlog grows
+START_TIMEOUT_S = 180.0
+
+
+@dataclass(frozen=True)
+class Contender:
+    name: str
+    module: str
+    dead_letter_job: str
+    keeps_checkpoints: bool
+
+    @property
+    def slug(self) -> str:
+        return self.name.replace(" ", "-")
+
+    def start(self, pipeline: Path, folder: Path, label: str) -> processes.PidRecord:
+        args = ["--pipeline", str(pipeline)]
+        if self.keeps_checkpoints:
+            args += ["--checkpoint-dir", str(folder / f"{label}-checkpoints")]
+        return launcher.start_local(self.module, args, folder / f"{label}.log")
+
+
+JOB = Contender("inference job", "flink_jobs.jobs.fraud_scoring", "inference-job", keeps_checkpoints=True)
+BASELINE = Contender("naive baseline", "rtai.benchmarks.naive_baseline", "naive-baseline", keeps_checkpoints=False)
+
+
+def fresh_pipeline(base: Path, folder: Path, label: str) -> tuple[Path, pipeline_config.PipelineConfig]:
+    """The pipeline config on new topics, read by the bench subscription from the earliest message."""
+    run = f"{label}-{uuid.uuid4().hex[:6]}"
+    topics = {k: f"bench-{run}-{k.replace('_', '-')}" for k in ("transactions", "predictions", "alerts", "dead_letter")}
+    changes = {"topics": topics, "inference_job": {"subscription": SUBSCRIPTION, "start": "earliest"}}
+    path = folder / f"{run}.toml"
+    return path, toml_text.derive_pipeline(base, changes, path)
+
+
+def _ms(iso: str) -> float:
+    return datetime.fromisoformat(iso).timestamp() * 1000
+
+
+def stages(out: Outputs, ids: list[str]) -> dict[str, dict[str, float]]:
+    """p50/p99 of each stage of the job, from its timings in the predictions."""
+    spans: dict[str, list[float]] = {k: [] for k in ("source", "batch_wait", "feast", "triton", "sink")}
+    for event_id in ids:
+        published_ms, body = out.predictions[event_id]
+        spans["source"].append(_ms(body["received_at"]) - out.published[event_id])
+        spans["batch_wait"].append(body["wait_ms"])
+        spans["feast"].append(body["enrich_ms"])
+        spans["triton"].append(body["infer_ms"])
+        spans["sink"].append(published_ms - _ms(body["scored_at"]))
+    return {
+        name: {"p50": round(float(np.percentile(v, 50)), 1), "p99": round(float(np.percentile(v, 99)), 1)}
+        for name, v in spans.items()
+        if v
+    }
+
+
+def window_figures(out: Outputs, from_ms: int, to_ms: int) -> dict[str, object]:
+    ids = [i for i, at in out.published.items() if from_ms <= at <= to_ms]
+    answered = [i for i in ids if i in out.predictions]
+    latency = {i: out.predictions[i][0] - out.published[i] for i in answered}
+    outputs = sum(1 for at, _ in out.predictions.values() if from_ms <= at <= to_ms)
+    first = [v for i, v in latency.items() if out.published[i] < from_ms + GROWTH_SLICE_MS]
+    last = [v for i, v in latency.items() if out.published[i] > to_ms - GROWTH_SLICE_MS]
+    growth = float(np.median(last) - np.median(first)) if first and last else float("inf")
+    return {
+        "inputs": len(ids),
+        "unanswered": len(ids) - len(answered),
+        "events_per_s": round(outputs / ((to_ms - from_ms) / 1000), 1),
+        "latency_ms": report.percentiles_ms(list(latency.values())),
+        "latency_growth_ms": round(growth, 1),
+        "sustained": len(answered) == len(ids) > 0 and growth < GROWTH_LIMIT_MS,
+        "answered_ids": answered,
+    }
+
+
+def _publish(config: pipeline_config.PipelineConfig, rate: float, count: int, *, paced: bool = True) -> None:
+    """Generated transactions of the history's card holders (so Feast knows them) to the input topic."""
+    people = population.build(DEFAULT_SEED, DEFAULT_CUSTOMERS)
+    topic = config.topics.transactions
+    stream.publish(config.pulsar.service_url, topic, people, seed=DEFAULT_SEED, rate=rate, count=count, paced=paced)
+
+
+def _wait_for_answers(reader: OutputReader, from_ms: int, to_ms: int) -> None:
+    out = reader.outputs
+    expected = [i for i, at in list(out.published.items()) if from_ms <= at <= to_ms]
+    bar = ProgressBar("answered", len(expected), show_rate=False)
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    while time.monotonic() < deadline:
+        done = sum(1 for i in expected if i in out.predictions)
+        bar.advance(done - bar.count)
+        if done >= len(expected):
+            break
+        time.sleep(0.5)
+    bar.close()
+
+
+def fixed_rates(
+    contender: Contender, base: Path, folder: Path, rates: list[float], measure_s: float
+) -> list[dict[str, object]]:
+    pipeline, config = fresh_pipeline(base, folder, f"{contender.slug}-rates")
+    client = pulsar_client.connect(config.pulsar.service_url)
+    reader = OutputReader(client, config.topics, "bench-reader", contender.dead_letter_job)
+    reader.start()
+    log = folder / f"{contender.slug}-rates.log"
+    process = contender.start(pipeline, folder, f"{contender.slug}-rates")
+    results = []
+    try:
+        subscription_stats.wait_until_consuming(
+            config.pulsar.admin_url,
+            full_name(config.topics.transactions),
+            {SUBSCRIPTION},
+            {f"{contender.name} (log: {log})": process},
+            START_TIMEOUT_S,
+        )
+        for rate in rates:
+            count = round(rate * (WARMUP_S + measure_s))
+            step(f"{contender.name}: {rate:,g} events/s for {WARMUP_S:g} s warm-up + {measure_s:g} s measured")
+            started_ms = time.time_ns() // 1_000_000
+            _publish(config, rate, count)
+            ended_ms = time.time_ns() // 1_000_000
+            _wait_for_answers(reader, started_ms, ended_ms)
+            measured_from_ms = started_ms + stream.START_LEAD_MS + round(WARMUP_S * 1000)
+            figures = window_figures(reader.outputs, measured_from_ms, ended_ms)
+            answered = figures.pop("answered_ids")
+            if contender is JOB and answered:
+                figures["stages_ms"] = stages(reader.outputs, answered)
+            reader.outputs = Outputs()  # the next rate starts from nothing
+            lat = figures["latency_ms"]
+            print(
+                f"    {figures['events_per_s']:,} events/s out; latency p50 {lat.get('p50')} ms, p95 {lat.get('p95')} "
+                f"ms, p99 {lat.get('p99')} ms, max {lat.get('max')} ms; "
+                f"{'sustained' if figures['sustained'] else 'NOT sustained'}"
+            )
+            results.append({"rate": rate, **figures})
+            if not figures["sustained"]:
+                break
+    finally:
+        launcher.stop_local(process)
+        reader.stop()
+        client.close()
+    return results
+
+
+def max_rate(contender: Contender, base: Path, folder: Path, events: int) -> dict[str, object]:
+    pipeline, config = fresh_pipeline(base, folder, f"{contender.slug}-drain")
+    step(f"{contender.name}: a backlog of {events:,} transactions, then draining it")
+    _publish(config, 5000, events, paced=False)
+    client = pulsar_client.connect(config.pulsar.service_url)
+    reader = OutputReader(client, config.topics, "bench-reader", contender.dead_letter_job)
+    reader.start()
+    process = contender.start(pipeline, folder, f"{contender.slug}-drain")
+    try:
+        what = f"the {contender.name} (log: {folder / f'{contender.slug}-drain.log'})"
+        return drain.drain_rate(lambda: len(reader.outputs.predictions), events, process, what=what)
+    finally:
+        launcher.stop_local(process)
+        reader.stop()
+        client.close()

@@ -1,0 +1,102 @@
+"""Java artifacts resolved with `mvn` into the ignored .cache/ folder.
+
+- the Apache Pulsar binary distribution (infra/maven/pulsar/pom.xml), unpacked;
+- the Flink Pulsar connector and its dependencies (infra/maven/flink-connectors/pom.xml).
+
+Maven's own local repository is .cache/m2, so nothing lands in ~/.m2 and a second
+run downloads nothing (each step is skipped while its pom is unchanged).
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from rtai import paths
+from rtai.bootstrap import prereqs, stamp
+from rtai.console import done, step
+
+DEPENDENCY_PLUGIN = "org.apache.maven.plugins:maven-dependency-plugin:3.8.1"
+PULSAR_POM = paths.INFRA_DIR / "maven" / "pulsar" / "pom.xml"
+CONNECTORS_POM = paths.INFRA_DIR / "maven" / "flink-connectors" / "pom.xml"
+PULSAR_DIR = paths.CACHE_DIR / "pulsar"
+CONNECTORS_DIR = paths.JARS_DIR / "flink-connectors"
+
+
+def pom_property(pom: Path, name: str) -> str:
+    match = re.search(rf"<{re.escape(name)}>([^<]+)</{re.escape(name)}>", pom.read_text())
+    if not match:
+        raise ValueError(f"{pom}: no <{name}> property")
+    return match.group(1).strip()
+
+
+def pulsar_version() -> str:
+    return pom_property(PULSAR_POM, "pulsar.version")
+
+
+def pulsar_home() -> Path:
+    return PULSAR_DIR / f"apache-pulsar-{pulsar_version()}"
+
+
+def connector_jars() -> list[Path]:
+    """The jars a Pulsar-reading Flink job needs on its class path."""
+    return sorted(CONNECTORS_DIR.glob("*.jar"))
+
+
+def _mvn(pom: Path, goal: str, *properties: str) -> None:
+    mvn = str(prereqs.check_maven())
+    # Interactive terminals get Maven's download progress; logs only its summary.
+    mode = [] if sys.stderr.isatty() else ["--batch-mode", "--no-transfer-progress"]
+    subprocess.run(
+        [mvn, *mode, "-f", str(pom), f"-Dmaven.repo.local={paths.MAVEN_REPO}", goal, *properties],
+        check=True,
+    )
+
+
+def ensure_pulsar() -> bool:
+    stamp_file = PULSAR_DIR / ".stamp"
+    expected = stamp.digest(PULSAR_POM.read_bytes())
+    if stamp.is_current(stamp_file, expected) and (pulsar_home() / "lib").is_dir():
+        return False
+    step(f"fetching Apache Pulsar {pulsar_version()} (binary distribution, ~245 MB) with mvn")
+    started = time.monotonic()
+    _mvn(
+        PULSAR_POM,
+        f"{DEPENDENCY_PLUGIN}:unpack-dependencies",
+        f"-DoutputDirectory={PULSAR_DIR}",
+        f"-DmarkersDirectory={PULSAR_DIR / 'markers'}",
+    )
+    stamp.write(stamp_file, expected)
+    done(f"Pulsar unpacked in {pulsar_home()}", started)
+    return True
+
+
+def ensure_connectors() -> bool:
+    stamp_file = CONNECTORS_DIR / ".stamp"
+    expected = stamp.digest(CONNECTORS_POM.read_bytes())
+    if stamp.is_current(stamp_file, expected) and connector_jars():
+        return False
+    step("fetching the Flink Pulsar connector with mvn")
+    started = time.monotonic()
+    for old in connector_jars():
+        old.unlink()
+    _mvn(
+        CONNECTORS_POM,
+        f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+        f"-DoutputDirectory={CONNECTORS_DIR}",
+        "-DincludeScope=runtime",
+        # flink-dist already ships slf4j-api.
+        "-DexcludeArtifactIds=slf4j-api",
+    )
+    stamp.write(stamp_file, expected)
+    done(f"{len(connector_jars())} jars in {CONNECTORS_DIR}", started)
+    return True
+
+
+def ensure_all() -> None:
+    changed = [ensure_pulsar(), ensure_connectors()]
+    if not any(changed):
+        step("Java artifacts up to date: Pulsar, Flink Pulsar connector")

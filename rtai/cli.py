@@ -1,0 +1,129 @@
+"""The project's command line: `rtai <command>` (or `python3.11 -m rtai <command>`).
+
+Imports stay inside the commands: `setup` must run on the bare system Python
+before any environment exists.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from flink_jobs.errors import UserFacingError
+
+
+def _cmd_setup(args: argparse.Namespace) -> None:
+    from rtai.bootstrap import setup
+
+    setup.run(with_redis=args.with_redis)
+
+
+def _cmd_stack(args: argparse.Namespace) -> None:
+    from rtai.stack import commands
+
+    commands.run(args)
+
+
+def _cmd_demo(args: argparse.Namespace) -> None:
+    from rtai.demo import fraud
+
+    fraud.run(args.pipeline, duration_s=args.duration_s, rate=args.rate, keep_up=args.keep_up)
+
+
+def _cmd_smoke(args: argparse.Namespace) -> None:
+    from rtai.demo import smoke
+
+    smoke.run(events=args.events)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rtai",
+        description="PyFlink streaming jobs for real-time AI: Pulsar in, Feast features, Triton inference, Pulsar out.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    setup = commands.add_parser(
+        "setup",
+        help="check prerequisites, create the flink/feast/triton environments, fetch the Java artifacts",
+    )
+    setup.add_argument("--with-redis", action="store_true", help="also install redis-server with apt-get")
+    setup.set_defaults(func=_cmd_setup)
+
+    stack = commands.add_parser("stack", help="run the local stack (Pulsar, Feast, Triton, Redis, Flink)")
+    stack_commands = stack.add_subparsers(dest="stack_command", required=True)
+    for name, text in (
+        ("up", "start the services and wait until each is healthy"),
+        ("down", "stop every running service of the stack and all it spawned"),
+        ("status", "one line per service: up, starting or down; ports; pid"),
+        ("logs", "show the end of the services' log files"),
+    ):
+        sub = stack_commands.add_parser(name, help=text, description=text)
+        sub.add_argument(
+            "services",
+            nargs="*",
+            help="only these services (default: pulsar, feast, triton and the enabled optional ones)",
+        )
+        if name == "up":
+            sub.add_argument("--with-redis", action="store_true", help="also start Redis")
+            sub.add_argument("--with-flink", action="store_true", help="also start a standalone Flink cluster")
+        if name == "logs":
+            sub.add_argument("-n", "--lines", type=int, default=30, help="lines per service (default 30)")
+    stack.set_defaults(func=_cmd_stack)
+
+    from rtai.features import commands as features_commands
+
+    features_commands.add_subcommand(commands)
+
+    from rtai.generator import cli as generator_cli
+
+    generator_cli.add_subcommand(commands)
+
+    from rtai.models import commands as model_commands
+
+    model_commands.add_subcommand(commands)
+
+    from rtai.jobs import commands as job_commands
+
+    job_commands.add_subcommand(commands)
+
+    from rtai.benchmarks import commands as bench_commands
+
+    bench_commands.add_subcommand(commands)
+
+    from rtai.paths import DEFAULT_PIPELINE
+
+    text = (
+        "the fraud pipeline end to end: stack, features, model, feature and inference jobs, generated transactions; "
+        "prints events in, predictions, alerts, dead letters and end-to-end latency"
+    )
+    demo = commands.add_parser("demo", help=text, description=text)
+    demo.add_argument("--duration-s", type=float, default=60.0, help="seconds of publishing (default 60)")
+    demo.add_argument("--rate", type=float, default=200.0, help="transactions per second (default 200)")
+    demo.add_argument("--pipeline", type=Path, default=DEFAULT_PIPELINE, help="pipeline config")
+    demo.add_argument("--keep-up", action="store_true", help="leave the stack running at the end")
+    demo.set_defaults(func=_cmd_demo)
+
+    text = "smoke pipeline: events into Pulsar, through a PyFlink relay job with the Pulsar connector, out again"
+    smoke = commands.add_parser("smoke", help=text, description=text)
+    smoke.add_argument("--events", type=int, default=1000, help="events to send (default 1000)")
+    smoke.set_defaults(func=_cmd_smoke)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from rtai.console import configure_logging
+
+    configure_logging(args.verbose)
+    try:
+        args.func(args)
+    except UserFacingError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0

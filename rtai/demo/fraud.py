@@ -1,0 +1,178 @@
+"""The fraud pipeline end to end, the README's first command (`make demo` / `rtai demo`).
+
+Starts the stack, makes sure there are features (history, batch tables, feast apply and
+materialize) and a registered model (training set, training, registration), starts the feature
+job and the inference job on the embedded MiniCluster, publishes generated transactions for a
+while, and summarises what came out, timed by Pulsar's publish times read back by a consumer.
+Every preparation step is skipped when its result is already there.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+
+from flink_jobs.config import pipeline_config
+from flink_jobs.config.topics import full_name
+from flink_jobs.errors import UserFacingError
+from flink_jobs.jobs.fraud_scoring import JOB_NAME
+from rtai import paths, pipeline_assets, pulsar_client, subscription_stats, toml_text
+from rtai.console import ProgressBar, step
+from rtai.generator import population, stream
+from rtai.generator.cli import DEFAULT_CUSTOMERS, DEFAULT_SEED
+from rtai.jobs import launcher
+from rtai.output_reader import OutputReader, Outputs
+from rtai.stack import processes
+
+JOBS = {"feature job": "flink_jobs.jobs.card_features", "inference job": "flink_jobs.jobs.fraud_scoring"}
+JOB_READY_TIMEOUT_S = 180
+DRAIN_TIMEOUT_S = 120
+# Bad events sent after the stream, to show the dead-letter path: malformed JSON, a missing field
+# and a wrong type.
+_VALID = (
+    '"event_time": "2026-11-26T12:00:00Z", "card_id": 1, "customer_id": 1, "merchant_id": 1, '
+    '"merchant_category": "grocery", "merchant_country": "DE", "card_country": "DE", "currency": "EUR", '
+    '"channel": "pos"'
+)
+BAD_EVENTS = (
+    '{"event_id": "demo-bad-1", "amount": 12.5',
+    '{"event_id": "demo-bad-2", ' + _VALID + "}",
+    '{"event_id": "demo-bad-3", "amount": "12.50", ' + _VALID + "}",
+)
+
+
+def record_log(name: str) -> Path:
+    return paths.RUN_DIR / "logs" / f"demo-{name.replace(' ', '-')}.log"
+
+
+def wait_for_outputs(reader: OutputReader, expected: int, jobs: dict[str, processes.PidRecord]) -> None:
+    bar = ProgressBar("scored", expected, show_rate=False)
+    deadline = time.monotonic() + DRAIN_TIMEOUT_S
+    out = reader.outputs
+    while time.monotonic() < deadline:
+        done = len(out.predictions) + len(out.dead_letters)
+        bar.advance(done - bar.count)
+        if done >= expected:
+            break
+        if processes.exit_code(jobs["inference job"]) is not None:
+            break
+        time.sleep(0.2)
+    bar.close()
+
+
+def summary(out: Outputs, sent: int, seconds: float, bad: int) -> dict[str, object]:
+    ours = {i: p for i, p in out.predictions.items() if i in out.published}
+    latencies = np.array([at - out.published[i] for i, (at, _) in ours.items()], dtype=float)
+    bodies = [body for _, body in ours.values()]
+    stages = {k: float(np.median([b[k] for b in bodies] or [0.0])) for k in ("wait_ms", "enrich_ms", "infer_ms")}
+    views = Counter(view for b in bodies for view in b["cached_views"])
+    return {
+        "events_in": sent + bad,
+        "generated": sent,
+        "malformed": bad,
+        "publish_seconds": round(seconds, 1),
+        "events_per_s": round(sent / seconds, 1) if seconds else 0.0,
+        "predictions": len(ours),
+        "duplicates": out.duplicates,
+        "alerts": len([a for a in out.alerts if a["event_id"] in ours]),
+        "dead_letters": len(out.dead_letters),
+        "dead_letter_reasons": dict(Counter(d["reason"].split(":")[0] for d in out.dead_letters)),
+        "latency_ms": {
+            name: round(float(np.percentile(latencies, q)), 1) if len(latencies) else None
+            for name, q in (("p50", 50), ("p95", 95), ("p99", 99), ("max", 100))
+        },
+        "median_stage_ms": stages,
+        "median_batch_size": float(np.median([b["batch_size"] for b in bodies] or [0.0])),
+        "cache_share": {view: round(n / len(bodies), 3) for view, n in views.items()},
+        "example_alerts": [a for a in out.alerts if a["event_id"] in ours][:3],
+    }
+
+
+def show(result: dict[str, object]) -> None:
+    latency = result["latency_ms"]
+    stages = result["median_stage_ms"]
+    lines = [
+        f"events in        {result['events_in']:,} ({result['generated']:,} generated at "
+        f"{result['events_per_s']:,} events/s for {result['publish_seconds']} s + {result['malformed']} malformed)",
+        f"predictions out  {result['predictions']:,} (duplicates: {result['duplicates']})",
+        f"alerts           {result['alerts']:,}",
+        f"dead letters     {result['dead_letters']:,} {result['dead_letter_reasons']}",
+        f"end to end       p50 {latency['p50']} ms, p95 {latency['p95']} ms, p99 {latency['p99']} ms, "
+        f"max {latency['max']} ms (input publish time -> prediction publish time)",
+        f"median per batch waiting {stages['wait_ms']:.1f} ms, Feast {stages['enrich_ms']:.1f} ms, "
+        f"Triton {stages['infer_ms']:.1f} ms; {result['median_batch_size']:.0f} events a batch",
+        "from the cache   "
+        + (", ".join(f"{v} {share:.0%}" for v, share in result["cache_share"].items()) or "nothing")
+        + " of predictions",
+    ]
+    for alert in result["example_alerts"]:
+        lines.append(
+            f"alert            {alert['event_id']} card {alert['card_id']} amount {alert['amount']:,.2f} "
+            f"score {alert['score']:.3f} rules {', '.join(alert['rules'])}"
+        )
+    print("\n".join(lines))
+
+
+def demo_pipeline(pipeline: Path, run_id: str) -> tuple[Path, pipeline_config.PipelineConfig]:
+    """The pipeline config with subscriptions of this run's own, starting at the latest message:
+    the jobs see this run's transactions only, not what earlier runs left on the topic."""
+    changes = {
+        job: {"subscription": f"demo-{run_id}-{job.removesuffix('_job')}", "start": "latest"}
+        for job in ("feature_job", "inference_job")
+    }
+    path = paths.RUN_DIR / "data" / "demo" / f"pipeline-{run_id}.toml"
+    return path, toml_text.derive_pipeline(pipeline, changes, path)
+
+
+def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool) -> None:
+    pipeline_assets.ensure(pipeline_config.load(pipeline), pipeline)
+    run_id = time.strftime("%Y%m%d-%H%M%S")
+    pipeline, config = demo_pipeline(pipeline, run_id)
+    topic = full_name(config.topics.transactions)
+    subscriptions = {config.feature_job.subscription, config.inference_job.subscription}
+    client = pulsar_client.connect(config.pulsar.service_url)
+    jobs: dict[str, processes.PidRecord] = {}
+    try:
+        reader = OutputReader(client, config.topics, f"demo-{run_id}", JOB_NAME)
+        reader.start()
+        for name, module in JOBS.items():
+            step(f"starting the {name} on the embedded Flink MiniCluster (log: {record_log(name)})")
+            jobs[name] = launcher.start_local(module, ["--pipeline", str(pipeline)], record_log(name))
+        consumers = {f"{name} (log: {record_log(name)})": record for name, record in jobs.items()}
+        subscription_stats.wait_until_consuming(
+            config.pulsar.admin_url, topic, subscriptions, consumers, JOB_READY_TIMEOUT_S
+        )
+        count = max(1, round(rate * duration_s))
+        step(f"publishing {count:,} transactions at {rate:,g}/s for {duration_s:g} s to {config.topics.transactions}")
+        people = population.build(DEFAULT_SEED, DEFAULT_CUSTOMERS)
+        report = stream.publish(
+            config.pulsar.service_url, config.topics.transactions, people, seed=DEFAULT_SEED, rate=rate, count=count
+        )
+        producer = client.create_producer(full_name(config.topics.transactions))
+        for payload in BAD_EVENTS:
+            producer.send(payload.encode())
+        producer.close()
+        step("waiting for every event's prediction or dead letter")
+        wait_for_outputs(reader, report.sent + len(BAD_EVENTS), jobs)
+        reader.stop()
+        result = summary(reader.outputs, report.sent, report.seconds, len(BAD_EVENTS))
+    finally:
+        for record in jobs.values():
+            launcher.stop_local(record)
+        client.close()
+        for subscription in subscriptions:  # a subscription left behind would keep every later message
+            subscription_stats.delete(config.pulsar.admin_url, topic, subscription)
+        if not keep_up:
+            pipeline_assets.rtai("stack", "down")
+    out_file = paths.RUN_DIR / "data" / "demo" / f"summary-{run_id}.json"
+    out_file.parent.mkdir(parents=True, exist_ok=True)
+    out_file.write_text(json.dumps(result, indent=2))
+    step(f"summary (also in {out_file})")
+    show(result)
+    if result["predictions"] + result["dead_letters"] < result["events_in"]:
+        missing = result["events_in"] - result["predictions"] - result["dead_letters"]
+        raise UserFacingError(f"{missing} events got neither a prediction nor a dead letter; see {paths.RUN_DIR}/logs")

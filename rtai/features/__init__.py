@@ -1,0 +1,2 @@
+"""Feature tooling: the history backfill, batch statistics, the Feast repository and CLI,
+point-in-time training sets."""

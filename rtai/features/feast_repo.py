@@ -1,0 +1,63 @@
+"""The Feast CLI flow on a feature repository, run from the feast environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from flink_jobs.errors import UserFacingError
+from rtai import env_python, paths
+from rtai.console import done, step
+from rtai.errors import PrerequisiteError
+from rtai.stack.config import StackConfig
+
+INIT_PUSH_FILES = paths.INFRA_DIR / "feast" / "init_push_files.py"
+
+
+def feast_cli() -> str:
+    feast = paths.venv_bin("feast", "feast")
+    if not feast.is_file():
+        raise PrerequisiteError(f"feast CLI not found at {feast}: run the set-up first (`make setup`)")
+    return str(feast)
+
+
+@dataclass(frozen=True)
+class FeastRepo:
+    """A feature repository with the profile (feature_store.yaml) and environment the stack uses."""
+
+    path: Path
+    feature_store_yaml: Path
+    env: dict[str, str]
+
+    @classmethod
+    def of_stack(cls, config: StackConfig) -> FeastRepo:
+        return cls(
+            config.feast.repo_path(),
+            config.feast.feature_store_yaml(),
+            {"REDIS_CONNECTION_STRING": config.redis_connection_string},
+        )
+
+    def run(self, *args: str) -> str:
+        """`feast -f <profile> ARGS` in the repository; its output, or an error carrying its last line."""
+        step(f"feast {' '.join(args)} ({self.path}, {self.feature_store_yaml.name})")
+        started = time.monotonic()
+        command = [feast_cli(), "-f", str(self.feature_store_yaml), *args]
+        result = subprocess.run(command, cwd=self.path, env={**os.environ, **self.env}, capture_output=True, text=True)
+        if result.returncode != 0:
+            last = (result.stderr.strip().splitlines() or ["no output"])[-1]
+            raise UserFacingError(f"feast {' '.join(args)} failed in {self.path}: {last}")
+        done(f"feast {args[0]} finished", started)
+        return result.stdout
+
+    def apply(self) -> str:
+        """`feast apply`, then the empty offline files that pushes to the offline store append to."""
+        output = self.run("apply")
+        self.python(str(INIT_PUSH_FILES), str(self.path), str(self.feature_store_yaml))
+        return output
+
+    def python(self, *args: str) -> None:
+        """The feast environment's Python with ARGS, on this repository; fails with its exit code."""
+        env_python.run("feast", *args, cwd=self.path, extra_env=self.env)

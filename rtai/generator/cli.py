@@ -1,0 +1,127 @@
+"""`rtai generate history|stream`: the generator's command line, for the project's CLI to register.
+
+Imports stay inside the commands, as in rtai.cli: the parser is built before any
+environment is known to have numpy, pyarrow or pulsar-client.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rtai import paths
+
+DEFAULT_SEED = 42
+DEFAULT_CUSTOMERS = 20_000
+DEFAULT_HISTORY = paths.RUN_DIR / "data" / "generator" / "transactions.parquet"
+
+
+def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
+    def parse(text: str) -> int | float:
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in its error messages
+    return parse
+
+
+def _seed(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {text}")  # it seeds numpy and prefixes event ids
+    return value
+
+
+def _epoch_ms(text: str) -> int:
+    """An ISO-8601 time; without an offset it is taken as UTC."""
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r}") from None
+    return round((moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp() * 1000)
+
+
+def _cmd_history(args: argparse.Namespace) -> None:
+    from rtai.console import step
+    from rtai.generator import history, rhythm
+
+    hour_ms = rhythm.HOUR_MS
+    end_ms = args.end if args.end is not None else time.time_ns() // 1_000_000 // hour_ms * hour_ms
+    step(f"generating {args.days} days of transactions, {args.events_per_day:,} a day on average, into {args.out}")
+    report = history.write(
+        args.out,
+        seed=args.seed,
+        end_ms=end_ms,
+        days=args.days,
+        events_per_day=args.events_per_day,
+        customers=args.customers,
+    )
+    print(
+        f"wrote {report.path}: {report.rows:,} rows, {report.path.stat().st_size / 1e6:.1f} MB, "
+        f"fraud rate {report.fraud_rate:.2%}, {report.seconds:.1f} s"
+    )
+
+
+def _cmd_stream(args: argparse.Namespace) -> None:
+    from rtai.console import step
+    from rtai.generator import population, stream
+    from rtai.stack import config as stack_config
+
+    service_url = args.service_url or stack_config.load().pulsar_service_url
+    count = args.count if args.count is not None else max(1, round(args.rate * args.duration_s))
+    people = population.build(args.seed, args.customers)
+    step(f"publishing {count:,} transactions at {args.rate:,g}/s to {args.topic} at {service_url}")
+    report = stream.publish(service_url, args.topic, people, seed=args.seed, rate=args.rate, count=count)
+    print(
+        f"published {report.sent:,} events to {report.topic} in {report.seconds:.1f} s: "
+        f"{report.rate:,.0f} events/s (target {args.rate:,g}/s), at most {report.max_lag_ms:.0f} ms behind schedule"
+    )
+
+
+def _add_population_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--seed", type=_seed, default=DEFAULT_SEED, help=f"the same seed, the same output (default {DEFAULT_SEED})"
+    )
+    parser.add_argument(
+        "--customers",
+        type=_positive(int),
+        default=DEFAULT_CUSTOMERS,
+        help=f"customers in the population; about 1.3 cards each (default {DEFAULT_CUSTOMERS:,})",
+    )
+
+
+def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
+    """Registers `generate` with its `history` and `stream` commands on the project's CLI."""
+    generate = subparsers.add_parser(
+        "generate", help="synthetic card transactions with labelled fraud: a Parquet history or a live Pulsar stream"
+    )
+    kinds = generate.add_subparsers(dest="generate_command", required=True)
+
+    text = "write past transactions to Parquet, event time in an `event_timestamp` column"
+    history = kinds.add_parser("history", help=text, description=text)
+    _add_population_arguments(history)
+    history.add_argument("--out", type=Path, default=DEFAULT_HISTORY, help=f"Parquet file (default {DEFAULT_HISTORY})")
+    history.add_argument("--days", type=_positive(int), default=30, help="days of history (default 30)")
+    history.add_argument(
+        "--events-per-day", type=_positive(int), default=40_000, help="average transactions a day (default 40,000)"
+    )
+    history.add_argument(
+        "--end", type=_epoch_ms, help="end of the history, ISO-8601, UTC unless given (default: now, down to the hour)"
+    )
+    history.set_defaults(func=_cmd_history)
+
+    text = "publish live transactions to a Pulsar topic at a steady rate, event time = now"
+    stream = kinds.add_parser("stream", help=text, description=text)
+    _add_population_arguments(stream)
+    stream.add_argument("--topic", default="transactions", help="Pulsar topic (default transactions)")
+    stream.add_argument("--rate", type=_positive(float), default=1000.0, help="events per second (default 1000)")
+    length = stream.add_mutually_exclusive_group()
+    length.add_argument("--duration-s", type=_positive(float), default=60.0, help="seconds to run (default 60)")
+    length.add_argument("--count", type=_positive(int), help="events to send, instead of a duration")
+    stream.add_argument("--service-url", help="Pulsar broker (default: the local stack's, from its stack.toml)")
+    stream.set_defaults(func=_cmd_stream)

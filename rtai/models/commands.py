@@ -1,0 +1,166 @@
+"""`rtai model ...`: train the pipeline's model, register it in the Triton repository, and choose
+which version serves."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from flink_jobs.config import pipeline_config
+from rtai import paths
+
+MODELS_DIR = paths.RUN_DIR / "data" / "models"
+DEFAULT_SEED = 42
+
+
+def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
+    model = subparsers.add_parser("model", help="train, register, list, promote and roll back models")
+    commands = model.add_subparsers(dest="model_command", required=True)
+    text = "train on the training set (time-based holdout) and export to ONNX; prints ROC AUC, PR AUC, P/R"
+    train = commands.add_parser("train", help=text, description=text)
+    train.add_argument("--pipeline", type=Path, default=paths.DEFAULT_PIPELINE, help="pipeline config")
+    train.add_argument("--training-set", type=Path, help="(default: the `rtai features training-set` output)")
+    train.add_argument(
+        "--out",
+        type=Path,
+        help=f"folder for model.onnx, report.json, sample.parquet (default {MODELS_DIR}/<model name>)",
+    )
+    train.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"(default {DEFAULT_SEED})")
+    train.add_argument("--holdout-days", type=float, default=5.0, help="the last days, held out (default 5)")
+
+    text = "add a model file as the next version in the Triton repository, with a generated config.pbtxt"
+    register = commands.add_parser("register", help=text, description=text)
+    register.add_argument("--pipeline", type=Path, default=paths.DEFAULT_PIPELINE, help="pipeline config")
+    register.add_argument("--model", type=Path, help="model.onnx or model.plan (default: the trained model)")
+    register.add_argument("--kind", choices=("onnx", "tensorrt_plan"), default="onnx", help="(default onnx)")
+    register.add_argument("--signature-from", type=Path, help="for a TensorRT engine: the ONNX it was built from")
+    register.add_argument("--name", help="model name (default: [model] name of the pipeline)")
+    register.add_argument("--repository", type=Path, help="(default: the stack's Triton repository)")
+    register.add_argument("--serve", action="store_true", help="serve the new version at once (a new model always)")
+
+    text = "ONNX Runtime-optimized, INT8 and FP16 variants, each checked against FP32; a table of size, latency, AUC"
+    optimize = commands.add_parser("optimize", help=text, description=text)
+    text = "a TensorRT engine (model.plan) from the trained model; needs a CUDA GPU"
+    trt = commands.add_parser("tensorrt", help=text, description=text)
+    trt.add_argument("--precision", choices=("fp16", "int8"), default="fp16", help="(default fp16)")
+    for command in (optimize, trt):
+        command.add_argument("--pipeline", type=Path, default=paths.DEFAULT_PIPELINE, help="pipeline config")
+        command.add_argument("--model-dir", type=Path, help=f"(default {MODELS_DIR}/<model name>)")
+
+    listing = commands.add_parser("list", help="models and versions: on disk, served by config, ready in Triton")
+    listing.add_argument("--repository", type=Path, help="(default: the stack's Triton repository)")
+
+    text = "check a version: config parses, shapes match the model, Triton loads it and agrees with onnxruntime"
+    validate = commands.add_parser("validate", help=text, description=text)
+    validate.add_argument("version", type=int)
+    validate.add_argument("--tolerance", type=float, default=1e-5, help="max abs difference (default 1e-5)")
+
+    promote = commands.add_parser("promote", help="serve VERSION: edit the version policy and reload in Triton")
+    promote.add_argument("version", type=int)
+    rollback = commands.add_parser("rollback", help="serve the highest version below the served one")
+    for command in (validate, promote, rollback):
+        command.add_argument("--pipeline", type=Path, default=paths.DEFAULT_PIPELINE, help="pipeline config")
+        command.add_argument("--name", help="model name (default: [model] name of the pipeline)")
+        command.add_argument("--repository", type=Path, help="(default: the stack's Triton repository)")
+    model.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> None:
+    from rtai.stack import config as stack_config
+
+    stack = stack_config.load()
+    repository = (getattr(args, "repository", None) or stack.triton.repository_path()).resolve()
+    if args.model_command == "train":
+        _train(args)
+    elif args.model_command == "register":
+        _register(args, repository)
+        from rtai.models import repository as models
+
+        name = args.name or pipeline_config.load(args.pipeline).model.name
+        if models.load_if_running(repository, name, stack.triton_grpc_url):
+            print(f"{name}: loaded by the running Triton at {stack.triton_grpc_url}")
+    elif args.model_command in ("optimize", "tensorrt"):
+        _optimize(args)
+    elif args.model_command == "list":
+        from rtai.models import repository as models
+
+        for entry in models.list_models(repository, stack.triton_grpc_url):
+            print(f"{entry.name}: versions {entry.on_disk}, served {entry.served}, ready in Triton {entry.ready}")
+    else:
+        from rtai.models import repository as models
+
+        name = args.name or pipeline_config.load(args.pipeline).model.name
+        if args.model_command == "validate":
+            from rtai.models.validate import validate
+
+            worst = validate(repository, name, args.version, stack.triton_grpc_url, args.tolerance)
+            print(f"{name} version {args.version}: valid; Triton and onnxruntime differ by at most {worst:.2e}")
+        elif args.model_command == "promote":
+            models.promote(repository, name, args.version, stack.triton_grpc_url)
+            print(f"{name}: serving version {args.version}")
+        else:
+            print(f"{name}: rolled back to version {models.rollback(repository, name, stack.triton_grpc_url)}")
+
+
+def _optimize(args: argparse.Namespace) -> None:
+    from flink_jobs.errors import UserFacingError
+    from rtai import env_python
+
+    config = pipeline_config.load(args.pipeline)
+    model_dir = (args.model_dir or MODELS_DIR / config.model.name).resolve()
+    if not (model_dir / "model.onnx").is_file():
+        raise UserFacingError(f"no trained model in {model_dir}: train one with `rtai model train`")
+    if args.model_command == "optimize":
+        env_python.run("model", "-m", "rtai.models.optimize", "--model-dir", str(model_dir))
+        return
+    from rtai.models import tensorrt
+
+    problem = tensorrt.gpu_problem()  # checked here too, so the user gets its one line and nothing else
+    if problem:
+        raise UserFacingError(f"TensorRT engine not built: {problem}")
+    command = ["-m", "rtai.models.tensorrt", "--model-dir", str(model_dir), "--precision", args.precision]
+    command += ["--max-batch-size", str(config.model.serving.max_batch_size)]
+    env_python.run("model", *command)
+
+
+def _register(args: argparse.Namespace, repository: Path) -> None:
+    from flink_jobs.errors import UserFacingError
+    from rtai import env_python
+
+    config = pipeline_config.load(args.pipeline)
+    model = (args.model or MODELS_DIR / config.model.name / "model.onnx").resolve()
+    if not model.is_file():
+        raise UserFacingError(f"no model file at {model}: train one with `rtai model train`")
+    if args.kind == "tensorrt_plan" and args.signature_from is None:
+        raise UserFacingError("--kind tensorrt_plan needs --signature-from model.onnx (an engine has no ONNX graph)")
+    serving = config.model.serving
+    command = ["-m", "rtai.models.register", "--model", str(model), "--kind", args.kind]
+    command += ["--repository", str(repository), "--name", args.name or config.model.name]
+    command += [
+        "--max-batch-size",
+        str(serving.max_batch_size),
+        "--max-queue-delay-us",
+        str(serving.max_queue_delay_us),
+    ]
+    command += ["--preferred-batch-sizes", *map(str, serving.preferred_batch_sizes)]
+    command += ["--instances", str(serving.instances)]
+    command += ["--signature-from", str(args.signature_from.resolve())] if args.signature_from else []
+    env_python.run("model", *command, *(["--serve"] if args.serve else []))
+
+
+def _train(args: argparse.Namespace) -> None:
+    from flink_jobs.errors import UserFacingError
+    from rtai import env_python
+    from rtai.features.commands import DEFAULT_TRAINING_DIR
+
+    config = pipeline_config.load(args.pipeline)
+    training_set = args.training_set or DEFAULT_TRAINING_DIR / f"{config.features.service}.parquet"
+    if not training_set.is_file():
+        raise UserFacingError(f"no training set at {training_set}: build one with `make training-set`")
+    out = args.out or MODELS_DIR / config.model.name
+    env_python.run(
+        "model",
+        *("-m", "rtai.models.train", "--training-set", str(training_set.resolve()), "--out", str(out.resolve())),
+        *("--seed", str(args.seed), "--holdout-days", str(args.holdout_days)),
+        *("--threshold", str(config.model.alert_threshold)),
+    )

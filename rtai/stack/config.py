@@ -1,0 +1,140 @@
+"""The stack's ports and timeouts, read from infra/stack.toml (or $RTAI_STACK_CONFIG)."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from flink_jobs.config.typed_config import load_toml
+from rtai import paths
+
+DEFAULT_STACK_CONFIG = paths.INFRA_DIR / "stack.toml"
+
+
+def _port_problem(**ports: int) -> tuple[str, str] | None:
+    for name, port in ports.items():
+        if not 1 <= port <= 65535:
+            return name, f"not a TCP port: {port}"
+    return None
+
+
+@dataclass(frozen=True)
+class PulsarConfig:
+    broker_port: int = 6650
+    web_port: int = 8080
+    bookie_port: int = 3181
+    ready_timeout_s: float = 180.0
+    heap: str = "1g"
+
+    def validate(self) -> tuple[str, str] | None:
+        return _port_problem(broker_port=self.broker_port, web_port=self.web_port, bookie_port=self.bookie_port)
+
+
+@dataclass(frozen=True)
+class TritonConfig:
+    http_port: int = 8000
+    grpc_port: int = 8001
+    metrics_port: int = 8002
+    model_repository: str = "triton_repo"
+    ready_timeout_s: float = 120.0
+
+    def validate(self) -> tuple[str, str] | None:
+        return _port_problem(http_port=self.http_port, grpc_port=self.grpc_port, metrics_port=self.metrics_port)
+
+    def repository_path(self) -> Path:
+        return (paths.PROJECT_ROOT / self.model_repository).resolve()
+
+
+# The feature repository's profiles: one feature_store.yaml per online store.
+FEATURE_STORE_YAML = {"sqlite": "feature_store.yaml", "redis": "feature_store.redis.yaml"}
+
+
+@dataclass(frozen=True)
+class FeastConfig:
+    port: int = 6566
+    workers: int = 2
+    feature_repo: str = "feature_repo"
+    online_store: str = "sqlite"
+    ready_timeout_s: float = 120.0
+
+    def validate(self) -> tuple[str, str] | None:
+        if self.workers < 1:
+            return "workers", f"must be at least 1, got {self.workers}"
+        if self.online_store not in FEATURE_STORE_YAML:
+            return "online_store", f"must be one of {', '.join(FEATURE_STORE_YAML)}, got {self.online_store!r}"
+        return _port_problem(port=self.port)
+
+    def repo_path(self) -> Path:
+        return (paths.PROJECT_ROOT / self.feature_repo).resolve()
+
+    def feature_store_yaml(self) -> Path:
+        return self.repo_path() / FEATURE_STORE_YAML[self.online_store]
+
+
+@dataclass(frozen=True)
+class RedisConfig:
+    enabled: bool = False
+    port: int = 6379
+
+    def validate(self) -> tuple[str, str] | None:
+        return _port_problem(port=self.port)
+
+
+@dataclass(frozen=True)
+class FlinkConfig:
+    enabled: bool = False
+    rest_port: int = 8081
+    rpc_port: int = 6123
+    taskmanager_slots: int = 4
+    ready_timeout_s: float = 120.0
+
+    def validate(self) -> tuple[str, str] | None:
+        if self.taskmanager_slots < 1:
+            return "taskmanager_slots", f"must be at least 1, got {self.taskmanager_slots}"
+        return _port_problem(rest_port=self.rest_port, rpc_port=self.rpc_port)
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    pulsar: PulsarConfig = field(default_factory=PulsarConfig)
+    triton: TritonConfig = field(default_factory=TritonConfig)
+    feast: FeastConfig = field(default_factory=FeastConfig)
+    redis: RedisConfig = field(default_factory=RedisConfig)
+    flink: FlinkConfig = field(default_factory=FlinkConfig)
+
+    @property
+    def pulsar_service_url(self) -> str:
+        return f"pulsar://127.0.0.1:{self.pulsar.broker_port}"
+
+    @property
+    def pulsar_admin_url(self) -> str:
+        return f"http://127.0.0.1:{self.pulsar.web_port}"
+
+    @property
+    def feast_url(self) -> str:
+        return f"http://127.0.0.1:{self.feast.port}"
+
+    @property
+    def redis_connection_string(self) -> str:
+        return f"127.0.0.1:{self.redis.port}"
+
+    @property
+    def triton_grpc_url(self) -> str:
+        return f"127.0.0.1:{self.triton.grpc_port}"
+
+    @property
+    def flink_rest_url(self) -> str:
+        return f"http://127.0.0.1:{self.flink.rest_port}"
+
+    @property
+    def triton_http_url(self) -> str:
+        return f"http://127.0.0.1:{self.triton.http_port}"
+
+
+def stack_config_path() -> Path:
+    return Path(os.environ.get("RTAI_STACK_CONFIG", DEFAULT_STACK_CONFIG))
+
+
+def load(path: Path | None = None) -> StackConfig:
+    return load_toml(path or stack_config_path(), StackConfig)

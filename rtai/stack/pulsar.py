@@ -1,0 +1,121 @@
+"""Apache Pulsar standalone (4.0 LTS, the binary distribution fetched by `mvn`), transactions on."""
+
+from __future__ import annotations
+
+import re
+import sys
+
+from rtai import paths
+from rtai.bootstrap import java_artifacts, prereqs
+from rtai.errors import PrerequisiteError
+from rtai.stack.config import StackConfig
+from rtai.stack.probes import http_ok
+from rtai.stack.service import Service, data_dir
+
+CONF_TEMPLATE = paths.INFRA_DIR / "pulsar" / "standalone.conf"
+LOG4J_CONFIG = paths.INFRA_DIR / "pulsar" / "log4j2.xml"
+# Written on a clean stop, removed at start: a broker killed with SIGKILL leaves a bookie
+# registration behind that makes the next start on the same data spin (seen with 4.0.8).
+CLEAN_STOP_MARKER = "clean-stop"
+
+# The JVM options of the distribution's own bin/pulsar for Java 17.
+JVM_OPTIONS = [
+    "-Djava.net.preferIPv4Stack=true",
+    "--add-opens",
+    "java.base/java.io=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/java.util.zip=ALL-UNNAMED",
+    "--add-opens",
+    "java.management/sun.management=ALL-UNNAMED",
+    "--add-opens",
+    "jdk.management/com.sun.management.internal=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/java.nio=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/jdk.internal.misc=ALL-UNNAMED",
+    "--add-opens",
+    "java.base/jdk.internal.platform=ALL-UNNAMED",
+    "--enable-native-access=ALL-UNNAMED",
+    "-Dio.netty.tryReflectionSetAccessible=true",
+    "-Dorg.apache.pulsar.shade.io.netty.tryReflectionSetAccessible=true",
+    "-Dpulsar.allocator.exit_on_oom=true",
+    "-Dio.netty.recycler.maxCapacityPerThread=4096",
+    "-Dbookkeeper.metadata.bookie.drivers=org.apache.pulsar.metadata.bookkeeper.PulsarMetadataBookieDriver",
+    "-Dbookkeeper.metadata.client.drivers=org.apache.pulsar.metadata.bookkeeper.PulsarMetadataClientDriver",
+    "-Dlog4j.shutdownHookEnabled=false",
+    "-Dlog4j2.is.webapp=false",
+]
+
+
+def render_config(config: StackConfig) -> str:
+    text = CONF_TEMPLATE.read_text()
+    for key, value in (
+        ("brokerServicePort", config.pulsar.broker_port),
+        ("webServicePort", config.pulsar.web_port),
+    ):
+        text = re.sub(rf"^{key}=.*$", f"{key}={value}", text, flags=re.MULTILINE)
+    return text
+
+
+def prepare(config: StackConfig) -> list[str]:
+    prereqs.check_java()
+    home = java_artifacts.pulsar_home()
+    if not (home / "lib").is_dir():
+        raise PrerequisiteError(f"Pulsar not found at {home}: run the set-up first (`make setup`)")
+    data = data_dir("pulsar")
+    (data / "standalone.conf").write_text(render_config(config))
+    marker = data / CLEAN_STOP_MARKER
+    wipe = (data / "metadata").exists() and not marker.exists()
+    marker.unlink(missing_ok=True)
+    if wipe:
+        print(f"    pulsar was not stopped cleanly last time: its data in {data} is wiped", file=sys.stderr)
+        return ["--wipe-data"]
+    return []
+
+
+def mark_stopped(clean: bool) -> None:
+    if clean:
+        (data_dir("pulsar") / CLEAN_STOP_MARKER).touch()
+
+
+def command(config: StackConfig) -> list[str]:
+    pulsar = config.pulsar
+    data = data_dir("pulsar")
+    return [
+        prereqs.java_command(),
+        "-Xms256m",
+        f"-Xmx{pulsar.heap}",
+        f"-XX:MaxDirectMemorySize={pulsar.heap}",
+        "-cp",
+        f"{java_artifacts.pulsar_home() / 'lib'}/*",
+        *JVM_OPTIONS,
+        f"-Dlog4j.configurationFile={LOG4J_CONFIG}",
+        "org.apache.pulsar.PulsarStandaloneStarter",
+        "--config",
+        str(data / "standalone.conf"),
+        "--no-functions-worker",
+        "--no-stream-storage",
+        "--metadata-dir",
+        str(data / "metadata"),
+        "--bookkeeper-dir",
+        str(data / "bookkeeper"),
+        "--bookkeeper-port",
+        str(pulsar.bookie_port),
+        "--advertised-address",
+        "127.0.0.1",
+    ]
+
+
+def service(config: StackConfig) -> Service:
+    pulsar = config.pulsar
+    return Service(
+        name="pulsar",
+        ports={"broker": pulsar.broker_port, "http": pulsar.web_port, "bookie": pulsar.bookie_port},
+        command=command(config),
+        cwd=data_dir("pulsar"),
+        ready=lambda: http_ok(f"{config.pulsar_admin_url}/admin/v2/brokers/health"),
+        ready_timeout_s=pulsar.ready_timeout_s,
+        stop_timeout_s=30,
+        prepare=lambda: prepare(config),
+        after_stop=mark_stopped,
+    )

@@ -1,0 +1,38 @@
+"""The stack's services in start order, and which of them a command acts on."""
+
+from __future__ import annotations
+
+from rtai.stack import feast_server, flink_cluster, pulsar, redis, triton
+from rtai.stack.config import StackConfig
+from rtai.stack.service import Service
+
+CORE = ("pulsar", "feast", "triton")
+OPTIONAL = ("redis", "flink-jobmanager", "flink-taskmanager")
+
+
+def all_services(config: StackConfig) -> list[Service]:
+    """Every service the stack knows, in start order (stop order is the reverse)."""
+    return [
+        redis.service(config),
+        pulsar.service(config),
+        feast_server.service(config),
+        triton.service(config),
+        *flink_cluster.services(config),
+    ]
+
+
+def selected(
+    config: StackConfig, *, with_redis: bool = False, with_flink: bool = False, only: list[str] | None = None
+) -> list[Service]:
+    services = all_services(config)
+    if only:
+        unknown = sorted(set(only) - {s.name for s in services})
+        if unknown:
+            raise ValueError(f"unknown service {unknown[0]!r} (known: {', '.join(s.name for s in services)})")
+        return [s for s in services if s.name in only]
+    wanted = set(CORE)
+    if with_redis or config.redis.enabled or config.feast.online_store == "redis":
+        wanted.add("redis")
+    if with_flink or config.flink.enabled:
+        wanted.update(("flink-jobmanager", "flink-taskmanager"))
+    return [s for s in services if s.name in wanted]

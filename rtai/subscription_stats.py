@@ -1,0 +1,49 @@
+"""What Pulsar's admin API says about a topic's subscriptions: who consumes, how much was delivered."""
+
+from __future__ import annotations
+
+import time
+
+import httpx
+
+from flink_jobs.errors import UserFacingError
+from rtai.stack import processes
+from rtai.stack.probes import http_json
+
+
+def _admin_path(topic: str) -> str:
+    return topic.replace("persistent://", "persistent/")
+
+
+def _subscriptions(admin_url: str, topic: str) -> dict:
+    return (http_json(f"{admin_url}/admin/v2/{_admin_path(topic)}/stats") or {}).get("subscriptions", {})
+
+
+def delete(admin_url: str, topic: str, subscription: str) -> None:
+    """Removes a subscription (and its backlog), even with consumers left; a missing one is fine."""
+    url = f"{admin_url}/admin/v2/{_admin_path(topic)}/subscription/{subscription}"
+    response = httpx.delete(url, params={"force": "true"}, timeout=10)
+    if response.status_code not in (204, 404):
+        raise UserFacingError(f"could not delete subscription {subscription} of {topic}: {response.text[:200]}")
+
+
+def delivered(admin_url: str, topic: str, subscription: str) -> int:
+    """Messages delivered to the subscription so far (Pulsar updates the counter in steps)."""
+    return _subscriptions(admin_url, topic).get(subscription, {}).get("msgOutCounter", 0)
+
+
+def wait_until_consuming(
+    admin_url: str, topic: str, subscriptions: set[str], consumers: dict[str, processes.PidRecord], timeout_s: float
+) -> None:
+    """Until every subscription on the full topic name has a consumer; fails when one of the
+    consumer processes (a name that says where its log is -> its record) has stopped."""
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        for name, record in consumers.items():
+            if processes.exit_code(record) is not None:
+                raise UserFacingError(f"the {name} stopped at start")
+        found = _subscriptions(admin_url, topic)
+        if all(found.get(s, {}).get("consumers") for s in subscriptions):
+            return
+        time.sleep(0.5)
+    raise UserFacingError(f"nothing consumed {topic} as {sorted(subscriptions)} within {timeout_s:.0f} s")

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs, with apt-get, what `make setup` expects to find on a Debian or Ubuntu host and does not
+# install itself: Python 3.11 (with venv), Java 17 and Maven. Only what is missing is installed, so
+# a second run changes nothing. Run as root (or through sudo). Everything else (the Python
+# environments, Pulsar, the Flink connector jars) is installed by `make setup` into the checkout.
+set -euo pipefail
+
+missing=()
+if ! command -v python3.11 >/dev/null 2>&1; then
+    missing+=(python3.11 python3.11-venv)
+fi
+java_major() {
+    java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1
+}
+if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" != "17" ]; then
+    if [ -z "${JAVA_HOME:-}" ] || [ ! -x "${JAVA_HOME}/bin/java" ]; then
+        missing+=(openjdk-17-jdk-headless)
+    fi
+fi
+if ! command -v mvn >/dev/null 2>&1; then
+    missing+=(maven)
+fi
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "==> prerequisites present: python3.11, Java 17, Maven"
+    exit 0
+fi
+if ! command -v apt-get >/dev/null 2>&1; then
+    echo "error: missing ${missing[*]} and no apt-get here: install them with this host's package manager" >&2
+    exit 2
+fi
+if [ "$(id -u)" -ne 0 ]; then
+    echo "error: missing ${missing[*]}: run this script as root (apt-get install needs it)" >&2
+    exit 2
+fi
+echo "==> installing ${missing[*]} with apt-get"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}"
