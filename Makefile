@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: setup setup-redis up down status logs demo test lint lock clean feast-apply feast-materialize feast-views \
+.PHONY: setup setup-redis up down status logs demo test test-fast lint lock clean feast-apply feast-materialize feast-views \
 	features training-set feature-job inference-job bench bench-features bench-model
 HISTORY := .run/data/generator/transactions.parquet
 
@@ -84,13 +84,18 @@ bench-features: up
 demo: setup
 	@$(RTAI) demo $(DEMO_ARGS)
 
-# The tests run the whole stack, Redis included.
-test: setup-redis
-	@$(VENV)/bin/python -m pytest -rs $(PYTEST_ARGS)
+# The fast tier: unit tests that need no server (tests/unit), in seconds.
+test-fast: setup
+	@$(VENV)/bin/python -m pytest -q tests/unit
+
+# Every test: the fast tier first, so a broken unit fails in seconds; then the integration tests
+# against the real servers they start (the whole stack, Redis included).
+test: setup-redis test-fast
+	@$(VENV)/bin/python -m pytest -rs --ignore=tests/unit $(PYTEST_ARGS)
 
 lint: setup
-	@$(VENV)/bin/ruff check flink_jobs tests infra feature_repo
-	@$(VENV)/bin/ruff format --check flink_jobs tests infra feature_repo
+	@$(VENV)/bin/ruff check flink_jobs rtai tests infra feature_repo
+	@$(VENV)/bin/ruff format --check flink_jobs rtai tests infra feature_repo
 
 # Re-resolve the exact pins of the three environments (needs uv from `make setup`).
 lock:

@@ -4,6 +4,7 @@ features), Triton (a model with the fraud model's inputs), predictions, alerts a
 from __future__ import annotations
 
 import json
+import threading
 import time
 import uuid
 from dataclasses import replace
@@ -27,6 +28,7 @@ from flink_jobs.stages.inference.request_features import REQUEST_FEATURES, reque
 from rtai import pulsar_client, toml_text
 from rtai.features.batch_stats import CARD_STATS, MERCHANT_STATS
 from rtai.jobs import launcher
+from tests.flink_rest import LocalJobRest, free_port
 from tests.onnx_models import write_columns_model
 from tests.stack_helpers import cli, copy_of_feature_repo, crash, isolated_env, isolated_stack, isolated_stack_toml
 
@@ -108,7 +110,15 @@ CACHED_VIEWS = [("card_stats", "card_id"), ("merchant_stats", "merchant_id")]
 
 
 def write_pipeline(
-    folder, stack, isolated, *, delivery: str = "at-least-once", triton_retries: int = 5, rules=(), cached_views=()
+    folder,
+    stack,
+    isolated,
+    *,
+    delivery: str = "at-least-once",
+    triton_retries: int = 5,
+    restart_delay_ms: int = 10_000,
+    rules=(),
+    cached_views=(),
 ) -> tuple[Path, dict[str, str]]:
     """A pipeline config on fresh topics against the session's Pulsar and the isolated Feast and Triton."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -124,6 +134,7 @@ def write_pipeline(
             "checkpoint_interval_ms": 1000,
             "max_batch_size": 16,
             "max_wait_ms": 50,
+            "restart_delay_ms": restart_delay_ms,
             "feast": {"url": isolated.config.feast_url},
             "triton": {"url": isolated.config.triton_grpc_url, "retries": triton_retries, "backoff_ms": 200},
         },
@@ -213,28 +224,47 @@ def test_predictions_match_onnxruntime_alerts_follow_the_rules_and_bad_input_is_
     assert {a["event_id"]: a["rules"] for a in alerts} == expected_alerts
 
 
+# Flink waits this long before it restarts a failed job: time enough to bring Triton back, so
+# the outage below should cost exactly one restart.
+OUTAGE_RESTART_DELAY_S = 20
+
+
 def test_triton_down_mid_stream_the_job_restarts_from_its_checkpoint_and_exactly_once_holds(stack, servers, tmp_path):
     isolated, _, _, _ = servers
-    pipeline, topics = write_pipeline(tmp_path, stack, isolated, delivery="exactly-once", triton_retries=2)
+    pipeline, topics = write_pipeline(
+        tmp_path,
+        stack,
+        isolated,
+        delivery="exactly-once",
+        triton_retries=2,
+        restart_delay_ms=OUTAGE_RESTART_DELAY_S * 1000,
+    )
     events = [event(i, 1 + i % 2, 7, 10.0 + i) for i in range(100)]
     client = pulsar_client.connect(stack.pulsar_service_url)
     predictions_consumer = client.subscribe(topics["predictions"], "test")
-    job = launcher.start_local("flink_jobs.jobs.fraud_scoring", ["--pipeline", str(pipeline)], tmp_path / "job.log")
+    rest = LocalJobRest(free_port())
+    args = ["--pipeline", str(pipeline), *rest.args()]
+    job = launcher.start_local("flink_jobs.jobs.fraud_scoring", args, tmp_path / "job.log")
     try:
         producer = client.create_producer(topics["transactions"])
         for e in events[:50]:
             producer.send(json.dumps(e).encode())
         before = receive_all(predictions_consumer, 50, 120)
         assert len(before) == 50, (tmp_path / "job.log").read_text()[-3000:]
+        restarts_before = rest.num_restarts()
         down = cli("stack", "down", "triton", env=isolated.env)
         assert down.returncode == 0, down.stderr
         for e in events[50:]:
             producer.send(json.dumps(e).encode())
-        time.sleep(8)  # the job fails past its retries and waits for its restart
+        # The next batch fails past its Triton retries: Flink counts a restart and waits its delay.
+        rest.wait_for_restarts(restarts_before + 1, 60)
+        failed_at = time.monotonic()
         up = cli("stack", "up", "triton", env=isolated.env)
         assert up.returncode == 0, up.stderr
+        back_after_s = time.monotonic() - failed_at
         after = receive_all(predictions_consumer, 50, 180)
         late = receive_all(predictions_consumer, 10**6, 5)  # anything more would be a duplicate
+        restarts_after, state = rest.num_restarts(), rest.state()
     finally:
         launcher.stop_local(job)
         client.close()
@@ -243,6 +273,11 @@ def test_triton_down_mid_stream_the_job_restarts_from_its_checkpoint_and_exactly
     ids = [p["event_id"] for p in before + after + late]
     assert sorted(ids) == sorted(e["event_id"] for e in events), log[-3000:]
     assert len(ids) == len(set(ids)) == 100
+    assert restarts_before == 0
+    # Triton was serving again before the restart ran, so the restarted job connected at once: one
+    # failure, one restart, and the job runs on.
+    assert back_after_s < OUTAGE_RESTART_DELAY_S, f"Triton took {back_after_s:.1f} s to come back"
+    assert (restarts_after, state) == (1, "RUNNING")
 
 
 def test_cached_views_serve_the_same_features_as_feast_and_count_their_hits(servers):
@@ -270,17 +305,45 @@ def test_cached_views_serve_the_same_features_as_feast_and_count_their_hits(serv
     assert [row.cached_views for row in served[2]] == [(), ()]
 
 
-def wait_for_checkpoint(folder: Path, timeout_s: float) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not list(folder.glob("*/chk-*/_metadata")):
-        assert time.monotonic() < deadline, f"no complete checkpoint in {folder} after {timeout_s} s"
-        time.sleep(0.2)
-
-
 def prediction_ids(consumer, expected: int, timeout_s: float) -> list[str]:
     """Event ids of the predictions until `expected` arrived, then a quiet 5 s for any duplicates."""
     received = receive_all(consumer, expected, timeout_s) + receive_all(consumer, 10**6, 5)
     return [p["event_id"] for p in received]
+
+
+# The kill test publishes at a steady rate across the crash. At-least-once replays what came after
+# the restored checkpoint's source position, so its duplicates are the events published between
+# (that checkpoint's trigger - SOURCE_LAG_S) and the crash: about a checkpoint interval's worth
+# plus the checkpoint's own duration at this rate. SOURCE_LAG_S bounds how long after its publish
+# the job has read an event at this rate (fetches every 100 ms, batches of at most 50 ms).
+KILL_TEST_RATE = 50
+SOURCE_LAG_S = 1.0
+
+
+def publish_paced(producer, events: list[dict], rate: float, published: list[float]) -> None:
+    """Sends `events` at `rate` a second, appending each one's send time (epoch s) to `published`.
+    Sends are asynchronous, so a slow acknowledgement does not slow the rate down."""
+    failed = []
+    start = time.monotonic()
+    for i, e in enumerate(events):
+        time.sleep(max(0.0, start + i / rate - time.monotonic()))
+        published.append(time.time())
+        producer.send_async(
+            json.dumps(e).encode(), lambda result, _id: failed.append(result) if result != pulsar.Result.Ok else None
+        )
+    producer.flush()
+    assert failed == [], failed
+
+
+def checkpoint_after(rest: LocalJobRest, moment: float, timeout_s: float) -> dict:
+    """The newest completed checkpoint once one was triggered after `moment` (epoch s)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        latest = rest.latest_completed_checkpoint()
+        if latest is not None and latest["trigger_timestamp"] / 1000 > moment:
+            return latest
+        assert time.monotonic() < deadline, f"no checkpoint triggered after {moment} within {timeout_s} s"
+        time.sleep(0.1)
 
 
 @pytest.mark.parametrize("delivery", ["exactly-once", "at-least-once"])
@@ -294,17 +357,20 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_no_event_is_lost(
     client = pulsar_client.connect(stack.pulsar_service_url)
     consumer = client.subscribe(topics["predictions"], "test")
     producer = client.create_producer(topics["transactions"])
-    first = launcher.start_local("flink_jobs.jobs.fraud_scoring", args, tmp_path / "first.log")
-    second = None
+    rest = LocalJobRest(free_port())
+    first = launcher.start_local("flink_jobs.jobs.fraud_scoring", [*args, *rest.args()], tmp_path / "first.log")
+    second, published = None, []
     try:
-        for e in events[:150]:
-            producer.send(json.dumps(e).encode())
-        before = receive_all(consumer, 50, 120)
-        assert len(before) == 50, (tmp_path / "first.log").read_text()[-3000:]
-        wait_for_checkpoint(tmp_path / "checkpoints", 60)
-        crash(first)  # mid-stream: the first 150 are not all scored yet
-        for e in events[150:]:
-            producer.send(json.dumps(e).encode())
+        publish_paced(producer, events[:10], KILL_TEST_RATE, published)
+        before = receive_all(consumer, 10, 120)  # the job is up and scoring
+        assert len(before) == 10, (tmp_path / "first.log").read_text()[-3000:]
+        pacer = threading.Thread(target=publish_paced, args=(producer, events[10:], KILL_TEST_RATE, published))
+        pacer.start()
+        # Mid-stream: a checkpoint taken a second into the paced stream, then the crash at once.
+        checkpoint = checkpoint_after(rest, published[-1] + 1.0, 60)
+        crash(first)
+        crashed_at = time.time()
+        pacer.join()
         # With exactly-once, the transaction the killed job left open holds the topic back until
         # the broker aborts it (transaction_timeout_ms, 60 s): the wait below covers that.
         resume = [*args, "--from-savepoint", "latest"]
@@ -318,9 +384,16 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_no_event_is_lost(
 
     assert set(ids) == {e["event_id"] for e in events}, (tmp_path / "second.log").read_text()[-3000:]
     duplicates = len(ids) - len(set(ids))
-    record_property("duplicate_predictions", f"{duplicates} of {len(events)} events ({delivery})")
+    since = checkpoint["trigger_timestamp"] / 1000 - SOURCE_LAG_S
+    bound = sum(1 for moment in published if since <= moment <= crashed_at)
+    record_property(
+        "duplicate_predictions", f"{duplicates} of {len(events)} events ({delivery}; bound {bound} at this rate)"
+    )
+    assert crashed_at < published[-1], "the crash came after the last event: nothing was mid-stream"
     if delivery == "exactly-once":
         assert duplicates == 0
+    else:
+        assert duplicates <= bound
 
 
 def test_on_the_flink_cluster_the_job_gives_the_local_predictions_and_resumes_from_a_savepoint(

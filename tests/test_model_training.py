@@ -12,8 +12,11 @@ import pandas as pd
 import pytest
 
 from flink_jobs.stages.inference.request_features import REQUEST_FEATURES
+from rtai.models.tensorrt import gpu_problem
 from tests.stack_helpers import cli, copy_of_feature_repo, isolated_env, isolated_stack_toml
 
+# Where a CUDA GPU is, the TensorRT tests build an engine; elsewhere they check the clean refusal.
+GPU_PROBLEM = gpu_problem()
 TENSORRT_FRIENDLY = {"Concat", "Sub", "Div", "MatMul", "Add", "Relu", "Sigmoid"}
 
 
@@ -89,13 +92,20 @@ def test_optimize_writes_every_cpu_variant_checked_against_fp32(trained):
         assert abs(variants[name]["auc_delta"]) < 0.02, name
         assert (first / variants[name]["file"]).is_file()
     assert all(row["latency_ms_batch_256"] > 0 for row in variants.values())
-    assert "no CUDA GPU found" in table["tensorrt"]
+    assert table["tensorrt"] == (GPU_PROBLEM or "available: rtai model tensorrt")
     assert "int8_static_qdq" in result.stdout
 
 
-def test_tensorrt_without_a_gpu_stops_with_one_line(trained):
+def test_tensorrt_builds_an_engine_on_a_gpu_and_stops_with_one_line_without(trained):
     _, (first, _) = trained
     result = cli("model", "tensorrt", "--model-dir", str(first), "--precision", "fp16")
+    if GPU_PROBLEM is None:
+        # The engine is built, loaded back by TensorRT's runtime and its tensors checked against
+        # the ONNX graph (rtai.models.tensorrt). Serving it needs Triton's native TensorRT backend
+        # (the official container); the wheel's Triton here has the Python backend only.
+        assert result.returncode == 0, result.stderr[-2000:]
+        assert (first / "model.plan").stat().st_size > 0
+        return
     assert result.returncode == 2
     assert result.stderr.strip().count("\n") == 0, result.stderr
     assert result.stderr.startswith("error: TensorRT engine not built: no CUDA GPU found")

@@ -1,5 +1,5 @@
-"""The Triton client module against a real Triton: chunking by max batch size, row order,
-lossless dtype conversion only, and a clear error from a down server after its retries."""
+"""The Triton client module against a real Triton: chunking by max batch size, row order, lossy
+dtypes refused, a missing column named; and the served rate against the in-process ceiling."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from flink_jobs.clients.triton_client import TritonClient, TritonUnavailable
+from flink_jobs.clients.triton_client import TritonClient
 from rtai.benchmarks.model import perf_analyzer
 from rtai.stack.probes import http_get
 from tests.onnx_models import write_columns_model
@@ -102,23 +102,36 @@ def test_a_missing_input_column_is_named(served):
         asyncio.run(run())
 
 
-def test_a_down_server_fails_clearly_after_the_retry_budget():
-    async def run():
-        client = TritonClient("127.0.0.1:1", "columns", timeout_s=1, retries=2, backoff_ms=50)
-        try:
-            await client.connect()
-        finally:
-            await client.close()
-
-    started = time.monotonic()
-    with pytest.raises(TritonUnavailable, match=re.escape("Triton at 127.0.0.1:1: model metadata failed 3 times")):
-        asyncio.run(run())
-    assert time.monotonic() - started >= 0.15  # the two backoffs, 50 + 100 ms
+# Served rows/s against the same model in-process: Triton's cost per request here (gRPC through the
+# Python-based onnxruntime backend, ~0.7 ms) is about 50x the model's own time for 64 rows, so on
+# this machine the served rate is ~50x below the in-process ceiling. 250x leaves room for a loaded
+# machine, yet a server that ran the rows of a request one by one (another ~64x) is far past it.
+SERVING_FACTOR = 250
 
 
-def test_perf_analyzer_from_the_tritonclient_wheel_measures_the_served_model(served, tmp_path):
-    stack, _ = served
-    rows = perf_analyzer("columns", stack.config.triton_grpc_url, 8, [1], tmp_path / "perf.csv")
+def in_process_rows_per_s(model, batch: int, seconds: float = 1.0) -> float:
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(str(model), options, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    feeds = {name: rng.normal(size=(batch, 1)).astype(np.float32) for name in COLUMNS}
+    for _ in range(50):
+        session.run(None, feeds)
+    runs, started = 0, time.perf_counter()
+    while time.perf_counter() - started < seconds:
+        session.run(None, feeds)
+        runs += 1
+    return runs * batch / (time.perf_counter() - started)
+
+
+def test_perf_analyzer_from_the_tritonclient_wheel_measures_the_served_model(served, tmp_path, record_property):
+    stack, model = served
+    rows = perf_analyzer("columns", stack.config.triton_grpc_url, MAX_BATCH, [1], tmp_path / "perf.csv")
     assert len(rows) == 1 and "error" not in rows[0], rows
-    assert rows[0]["rows_per_s"] > 0
+    ceiling = in_process_rows_per_s(model, MAX_BATCH)
+    served_rate = rows[0]["rows_per_s"]
+    record_property(
+        "served_vs_in_process", f"{served_rate:,.0f} vs {ceiling:,.0f} rows/s (1/{ceiling / served_rate:.0f})"
+    )
+    assert served_rate >= ceiling / SERVING_FACTOR
     assert 0 < rows[0]["latency_ms_p50"] <= rows[0]["latency_ms_p99"]

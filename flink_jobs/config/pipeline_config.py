@@ -154,6 +154,8 @@ class JobRuntime:
     start: Literal["earliest", "latest"] = "earliest"
     checkpoint_interval_ms: int = 10000
     parallelism: int = 1
+    restart_attempts: int = 3  # Flink's fixed-delay restart strategy: restarts before the job fails for good
+    restart_delay_ms: int = 10_000
     watermark_interval_ms: int = 200
     buffer_timeout_ms: int = 100
     python_bundle_size: int = 1000
@@ -165,6 +167,9 @@ class JobRuntime:
     def validate(self) -> tuple[str, str] | None:
         if self.checkpoint_interval_ms < 100:
             return "checkpoint_interval_ms", f"must be at least 100, got {self.checkpoint_interval_ms}"
+        for name in ("restart_attempts", "restart_delay_ms"):
+            if getattr(self, name) < 0:
+                return name, f"must be >= 0, got {getattr(self, name)}"
         for name in (
             "parallelism",
             "watermark_interval_ms",

@@ -19,8 +19,6 @@ from flink_jobs.clients import pulsar_io
 from flink_jobs.config import pipeline_config
 from flink_jobs.errors import UserFacingError
 
-RESTART_ATTEMPTS = 3
-RESTART_DELAY_MS = 10_000
 LATEST = "latest"
 
 
@@ -64,6 +62,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="do not add the connector jars (the cluster already has them on its class path)",
     )
     parser.add_argument(
+        "-D",
+        dest="flink_conf",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="a Flink configuration key for this run, as `flink run -D` takes it (for a local run, e.g. "
+        "-D rest.bind-port=8082 serves the MiniCluster's REST API there); repeatable",
+    )
+    parser.add_argument(
         "--checkpoint-dir",
         type=Path,
         help="where checkpoints go (execution.checkpointing.dir); they are kept when the job is cancelled or dies, "
@@ -83,6 +90,16 @@ def latest_checkpoint(checkpoint_dir: Path) -> Path:
     if not complete:
         raise UserFacingError(f"no complete checkpoint under {checkpoint_dir} to resume from")
     return max(complete, key=lambda folder: (folder.stat().st_mtime, int(folder.name.removeprefix("chk-"))))
+
+
+def _flink_conf(pairs: list[str]) -> dict[str, str]:
+    settings = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UserFacingError(f"-D {pair!r}: expected KEY=VALUE, e.g. -D rest.bind-port=8082")
+        settings[key.strip()] = value.strip()
+    return settings
 
 
 def _configuration(args: argparse.Namespace, settings: dict[str, str]) -> Configuration:
@@ -114,10 +131,12 @@ def create(
     *,
     parallelism: int,
     checkpoint_interval_ms: int,
+    restart_attempts: int = 3,
+    restart_delay_ms: int = 10_000,
     settings: dict[str, str] | None = None,
 ) -> StreamExecutionEnvironment:
-    """`settings`: more Flink configuration keys, as strings."""
-    settings = settings or {}
+    """`settings`: more Flink configuration keys, as strings (-D on the command line wins)."""
+    settings = {**(settings or {}), **_flink_conf(args.flink_conf)}
     if settings.get("python.execution-mode") == "thread":
         _python_path_for_thread_mode()
     env = StreamExecutionEnvironment.get_execution_environment(_configuration(args, settings))
@@ -126,7 +145,7 @@ def create(
     env.set_parallelism(parallelism)
     env.enable_checkpointing(checkpoint_interval_ms, CheckpointingMode.EXACTLY_ONCE)
     # With checkpoints on, Flink's default is to restart forever: a broken job would hang silently.
-    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(RESTART_ATTEMPTS, RESTART_DELAY_MS))
+    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(restart_attempts, restart_delay_ms))
     return env
 
 
@@ -145,6 +164,8 @@ def run_pipeline_job(
         args,
         parallelism=runtime.parallelism,
         checkpoint_interval_ms=runtime.checkpoint_interval_ms,
+        restart_attempts=runtime.restart_attempts,
+        restart_delay_ms=runtime.restart_delay_ms,
         settings=runtime.flink_settings(),
     )
     build(env, config)

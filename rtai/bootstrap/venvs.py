@@ -17,8 +17,11 @@ from pathlib import Path
 from rtai import paths
 from rtai.bootstrap import stamp
 from rtai.console import done, step
+from rtai.models import tensorrt
 
 UV_VERSION = "0.13.8"
+# The TensorRT Python package for CUDA 12, only where a CUDA GPU is (ensure_tensorrt).
+TENSORRT = "tensorrt-cu12==10.16.1.11"
 ENVIRONMENTS = ("flink", "feast", "triton", "model")
 STAMP_NAME = ".rtai-lock.sha256"
 
@@ -75,8 +78,29 @@ def ensure_environment(env: str, uv: Path) -> bool:
     return True
 
 
+def ensure_tensorrt(uv: Path) -> bool:
+    """On a host with a CUDA GPU, TensorRT in the model environment (`rtai model tensorrt` builds
+    engines with it); elsewhere nothing: its wheels are large and need the NVIDIA driver."""
+    if tensorrt.gpu_problem() is not None:
+        return False
+    venv = paths.VENVS_DIR / "model"
+    stamp_file = venv / ".rtai-tensorrt.sha256"
+    # `uv pip sync` of a changed lock removes it again: the lock counts too.
+    expected = stamp.digest(TENSORRT, lock_file("model").read_bytes(), sys.version)
+    if stamp.is_current(stamp_file, expected):
+        return False
+    step(f"a CUDA GPU is present: installing {TENSORRT} into the model environment")
+    started = time.monotonic()
+    subprocess.run([str(uv), "pip", "install", "--python", str(venv / "bin" / "python"), TENSORRT], check=True)
+    stamp.write(stamp_file, expected)
+    done("TensorRT ready", started)
+    return True
+
+
 def ensure_all(envs: tuple[str, ...] = ENVIRONMENTS) -> None:
     uv = uv_executable()
     changed = [env for env in envs if ensure_environment(env, uv)]
+    if "model" in envs and ensure_tensorrt(uv):
+        changed.append("model")
     if not changed:
         step(f"environments up to date: {', '.join(envs)}")

@@ -6,7 +6,8 @@ Runs in the model environment (`rtai model tensorrt` starts it there):
 FP16 builds from model.onnx with the FP16 flag. INT8 builds from model.qdq.onnx, the
 statically quantized graph with explicit Q/DQ nodes that `rtai model optimize` calibrates on
 the sample, so TensorRT needs no calibrator of its own. The engine takes batches of 1 to N
-rows (one optimization profile). Register it with
+rows (one optimization profile). The written engine is loaded back with TensorRT's runtime and its
+tensors checked against the ONNX graph's. Register it with
 `rtai model register --kind tensorrt_plan --model DIR/model.plan --signature-from DIR/model.onnx`.
 Without a CUDA GPU it stops with one line saying so, and exit code 2.
 """
@@ -63,6 +64,23 @@ def build(source: Path, target: Path, precision: str, max_batch_size: int) -> No
     target.write_bytes(bytes(engine))
 
 
+def engine_tensors(plan: Path) -> set[str]:
+    """The input and output names of a serialized engine, as TensorRT's runtime loads it."""
+    import tensorrt as trt
+
+    engine = trt.Runtime(trt.Logger(trt.Logger.WARNING)).deserialize_cuda_engine(plan.read_bytes())
+    if engine is None:
+        raise SystemExit(f"error: TensorRT cannot load the engine it wrote: {plan}")
+    return {engine.get_tensor_name(index) for index in range(engine.num_io_tensors)}
+
+
+def onnx_tensors(model: Path) -> set[str]:
+    import onnx
+
+    graph = onnx.load(str(model)).graph
+    return {tensor.name for tensor in (*graph.input, *graph.output)}
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model-dir", type=Path, required=True)
@@ -77,6 +95,10 @@ def main(argv: list[str] | None = None) -> None:
     if not source.is_file():
         raise SystemExit(f"error: {source} is missing: run `rtai model optimize` first")
     build(source, args.model_dir / "model.plan", args.precision, args.max_batch_size)
+    names = engine_tensors(args.model_dir / "model.plan")
+    expected = onnx_tensors(args.model_dir / "model.onnx")
+    if names != expected:
+        raise SystemExit(f"error: the engine's tensors {sorted(names)} are not the model's {sorted(expected)}")
     print(f"wrote {args.model_dir / 'model.plan'} ({args.precision}, batch 1 to {args.max_batch_size})")
 
 

@@ -1,0 +1,69 @@
+"""A local job's own Flink REST API (`-D rest.bind-port=PORT` on its command line): its id, state,
+restart count and checkpoints, as a test reads them from outside the job."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import httpx
+
+# The JobManager refreshes job metrics every 10 s by default; tests ask for fresher ones.
+FRESH_METRICS = ["-D", "metrics.fetcher.update-interval=200"]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class LocalJobRest:
+    def __init__(self, port: int) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        self._job_id = ""
+
+    def args(self) -> list[str]:
+        """The job's command-line flags that serve this API."""
+        return ["-D", f"rest.bind-port={self.url.rsplit(':', 1)[1]}", *FRESH_METRICS]
+
+    def _get(self, path: str) -> object:
+        return httpx.get(f"{self.url}{path}", timeout=5).raise_for_status().json()
+
+    def job_id(self, timeout_s: float = 120) -> str:
+        """The id of the one job this MiniCluster runs, once it is there."""
+        deadline = time.monotonic() + timeout_s
+        while not self._job_id:
+            try:
+                jobs = self._get("/jobs")["jobs"]
+            except httpx.HTTPError:
+                jobs = []
+            if jobs:
+                self._job_id = jobs[0]["id"]
+            else:
+                assert time.monotonic() < deadline, f"no job at {self.url} after {timeout_s} s"
+                time.sleep(0.5)
+        return self._job_id
+
+    def state(self) -> str:
+        return self._get(f"/jobs/{self.job_id()}")["state"]
+
+    def num_restarts(self) -> int:
+        """Flink's `numRestarts` job metric: the failures it handled with a restart."""
+        deadline = time.monotonic() + 30
+        while True:
+            values = self._get(f"/jobs/{self.job_id()}/metrics?get=numRestarts")
+            if values:
+                return int(values[0]["value"])
+            assert time.monotonic() < deadline, "the job reports no numRestarts metric"
+            time.sleep(0.2)
+
+    def wait_for_restarts(self, count: int, timeout_s: float) -> None:
+        deadline = time.monotonic() + timeout_s
+        while self.num_restarts() < count:
+            assert time.monotonic() < deadline, f"fewer than {count} restarts after {timeout_s} s"
+            time.sleep(0.2)
+
+    def latest_completed_checkpoint(self) -> dict | None:
+        """The newest completed checkpoint's statistics (`id`, `trigger_timestamp` in epoch ms, ...)."""
+        return self._get(f"/jobs/{self.job_id()}/checkpoints")["latest"]["completed"]

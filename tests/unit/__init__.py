@@ -1,0 +1,1 @@
+"""The fast tier: unit tests that need no server (`make test-fast`)."""

@@ -1,0 +1,70 @@
+"""The pipeline config: the shipped file loads, and every kind of mistake stops the load with
+`file: section.key: reason`."""
+
+from __future__ import annotations
+
+import pytest
+
+from flink_jobs.config import pipeline_config
+from flink_jobs.config.typed_config import ConfigError
+from rtai import paths
+
+
+def test_the_shipped_fraud_pipeline_loads_with_its_rules_and_cached_views():
+    config = pipeline_config.load(paths.DEFAULT_PIPELINE)
+    assert config.topics.transactions == "transactions"
+    assert {rule.name for rule in config.rules}
+    assert {view.view for view in config.inference_job.cached_views} == {"card_stats", "merchant_stats"}
+    assert config.inference_job.flink_settings()["python.execution-mode"] == "thread"
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[pulsar]\nservice_url = 'http://x:6650'", "pulsar.service_url: must start with pulsar:// or pulsar+ssl://"),
+        ("[topics]\npredictions = 'bad topic'", "topics.predictions: not a Pulsar topic name"),
+        ("[model]\nalert_threshold = 1.5", "model.alert_threshold: must be between 0 and 1, got 1.5"),
+        ("[model.serving]\npreferred_batch_sizes = [2048]", "model.serving.preferred_batch_sizes: each must be in"),
+        ("[inference_job]\ndelivery = 'twice'", "inference_job.delivery: must be one of"),
+        ("[inference_job]\nmax_batch_size = 0", "inference_job.max_batch_size: must be at least 1, got 0"),
+        ("[inference_job]\nmax_wait_ms = 'soon'", "inference_job.max_wait_ms: expected int, got 'soon'"),
+        (
+            "[inference_job]\ncheckpoint_interval_ms = 40000",
+            "inference_job.transaction_timeout_ms: must be at least twice checkpoint_interval_ms (40000)",
+        ),
+        ("[inference_job.triton]\nmax_in_flight = 0", "inference_job.triton.max_in_flight: must be at least 1"),
+        ("[inference_job.feast]\ntimeout_s = 0", "inference_job.feast.timeout_s: must be positive, got 0"),
+        ("[inference_job.feast]\nretires = 3", "inference_job.feast.retires: unknown key"),
+        (
+            "[[inference_job.cached_views]]\nview = 'a'\njoin_key = 'card_id'\n"
+            "[[inference_job.cached_views]]\nview = 'a'\njoin_key = 'card_id'",
+            "inference_job.cached_views: each view at most once",
+        ),
+        ("[[inference_job.cached_views]]\nview = 'a'\njoin_key = 'customer'", "cached_views[0].join_key: must be"),
+        ("[[inference_job.cached_views]]\njoin_key = 'card_id'", "cached_views[0].view: required key is missing"),
+        ("[feature_job.push]\nto = 'offline'", "feature_job.push.to: must be one of"),
+        ("[feature_job.source]\nmax_fetch_records = 0", "feature_job.source.max_fetch_records: must be at least 1"),
+        ("[[rules]]\nname = 'r'\nmin_score = 2.0", "rules[0].min_score: must be between 0 and 1, got 2.0"),
+        ("[features]\nservice = ''", "features.service: must name a Feast FeatureService"),
+        ("[model\n", "not valid TOML"),
+    ],
+)
+def test_a_mistake_names_the_file_and_the_field(tmp_path, text, message):
+    path = tmp_path / "pipeline.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        pipeline_config.load(path)
+    assert str(err.value).startswith(f"{path}: ")
+    assert message in str(err.value)
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="file not found"):
+        pipeline_config.load(tmp_path / "nope.toml")
+
+
+def test_a_rule_fires_at_its_thresholds_inclusive():
+    rule = pipeline_config.Rule("big", min_score=0.9, min_amount=100.0)
+    assert rule.fires(0.9, 100.0)
+    assert not rule.fires(0.899, 1_000.0)
+    assert not rule.fires(0.99, 99.99)
