@@ -67,3 +67,12 @@ class LocalJobRest:
     def latest_completed_checkpoint(self) -> dict | None:
         """The newest completed checkpoint's statistics (`id`, `trigger_timestamp` in epoch ms, ...)."""
         return self._get(f"/jobs/{self.job_id()}/checkpoints")["latest"]["completed"]
+
+    def subtask_metric(self, vertex_name: str, metric: str) -> list[int]:
+        """One value per subtask of the vertex whose name contains `vertex_name` (e.g. numRecordsIn)."""
+        vertices = self._get(f"/jobs/{self.job_id()}")["vertices"]
+        vertex = next(v for v in vertices if vertex_name in v["name"])
+        names = ",".join(f"{index}.{metric}" for index in range(vertex["parallelism"]))
+        answer = self._get(f"/jobs/{self.job_id()}/vertices/{vertex['id']}/metrics?get={names}")
+        values = {m["id"]: int(float(m["value"])) for m in answer}
+        return [values.get(f"{index}.{metric}", 0) for index in range(vertex["parallelism"])]

@@ -117,6 +117,7 @@ def write_pipeline(
     delivery: str = "at-least-once",
     triton_retries: int = 5,
     restart_delay_ms: int = 10_000,
+    parallelism: int = 1,
     rules=(),
     cached_views=(),
 ) -> tuple[Path, dict[str, str]]:
@@ -135,6 +136,7 @@ def write_pipeline(
             "max_batch_size": 16,
             "max_wait_ms": 50,
             "restart_delay_ms": restart_delay_ms,
+            "parallelism": parallelism,
             "feast": {"url": isolated.config.feast_url},
             "triton": {"url": isolated.config.triton_grpc_url, "retries": triton_retries, "backoff_ms": 200},
         },
@@ -278,6 +280,37 @@ def test_triton_down_mid_stream_the_job_restarts_from_its_checkpoint_and_exactly
     # failure, one restart, and the job runs on.
     assert back_after_s < OUTAGE_RESTART_DELAY_S, f"Triton took {back_after_s:.1f} s to come back"
     assert (restarts_after, state) == (1, "RUNNING")
+
+
+def test_at_parallelism_two_both_scoring_subtasks_receive_records_within_20_percent(
+    stack, servers, tmp_path, record_property
+):
+    isolated, _, _, _ = servers
+    pipeline, topics = write_pipeline(tmp_path, stack, isolated, parallelism=2)
+    rng = np.random.default_rng(5)
+    events = [event(i, int(card), 7, 25.0) for i, card in enumerate(rng.integers(1, 100_000, 400))]
+    client = pulsar_client.connect(stack.pulsar_service_url)
+    consumer = client.subscribe(topics["predictions"], "test")
+    rest = LocalJobRest(free_port())
+    args = ["--pipeline", str(pipeline), *rest.args()]
+    job = launcher.start_local("flink_jobs.jobs.fraud_scoring", args, tmp_path / "job.log")
+    try:
+        producer = client.create_producer(topics["transactions"])
+        for e in events:
+            producer.send(json.dumps(e).encode())
+        predictions = receive_all(consumer, len(events), 180)
+        deadline = time.monotonic() + 30
+        while sum(per_subtask := rest.subtask_metric("enrich-and-score", "numRecordsIn")) < len(events):
+            assert time.monotonic() < deadline, per_subtask
+            time.sleep(0.2)
+    finally:
+        launcher.stop_local(job)
+        client.close()
+
+    assert len(predictions) == len(events), (tmp_path / "job.log").read_text()[-3000:]
+    record_property("records_per_scoring_subtask", per_subtask)
+    assert len(per_subtask) == 2 and min(per_subtask) > 0, per_subtask
+    assert abs(per_subtask[0] - per_subtask[1]) <= 0.2 * max(per_subtask), per_subtask
 
 
 def test_cached_views_serve_the_same_features_as_feast_and_count_their_hits(servers):

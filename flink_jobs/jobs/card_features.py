@@ -17,6 +17,7 @@ from flink_jobs.jobs import environment
 from flink_jobs.stages.features.card_features import CardFeatures, EventTime
 from flink_jobs.stages.features.feast_push import PushToFeast
 from flink_jobs.stages.input.parse import DEAD_LETTERS, ParseTransactions
+from flink_jobs.subtask_keys import subtask_keys
 
 JOB_NAME = "feature-job"
 
@@ -25,7 +26,8 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
     job = config.feature_job
     endpoint = pulsar_io.PulsarEndpoint(config.pulsar.service_url, config.pulsar.admin_url)
     raw = environment.transactions_source(env, config, job)
-    parsed = raw.process(ParseTransactions(config.topics.transactions, JOB_NAME)).name("parse")
+    parse = ParseTransactions(config.topics.transactions, JOB_NAME)
+    parsed = raw.process(parse).name("parse").set_parallelism(job.source.parallelism)
     watermarks = WatermarkStrategy.for_bounded_out_of_orderness(
         Duration.of_millis(job.max_out_of_orderness_ms)
     ).with_timestamp_assigner(EventTime())
@@ -35,8 +37,11 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
         .process(CardFeatures(config.topics.transactions, JOB_NAME))
         .name("card-features")
     )
-    # One key: the pushes of a batch go out in order, from one buffer.
-    features.key_by(lambda _row: 0, key_type=Types.INT()).process(PushToFeast(job.feast, job.push)).name("feast-push")
+    # One push buffer per subtask; a card's rows always go through the same one, in order.
+    buckets = subtask_keys(job.parallelism, job.max_parallelism)
+    features.key_by(lambda row: buckets[row["card_id"] % len(buckets)], key_type=Types.INT()).process(
+        PushToFeast(job.feast, job.push)
+    ).name("feast-push")
 
     dead_letters = parsed.get_side_output(DEAD_LETTERS).union(features.get_side_output(DEAD_LETTERS))
     dead_letters.sink_to(pulsar_io.string_sink(endpoint, config.topics.dead_letter)).name("dead-letters")

@@ -35,7 +35,8 @@ def transactions_source(
     config: pipeline_config.PipelineConfig,
     job: pipeline_config.FeatureJobSection | pipeline_config.InferenceJobSection,
 ) -> DataStream:
-    """The pipeline's transactions topic as strings, read with the job's subscription and fetch bounds."""
+    """The pipeline's transactions topic as strings, read with the job's subscription, fetch bounds
+    and source parallelism."""
     return pulsar_io.string_source(
         env,
         pulsar_io.PulsarEndpoint(config.pulsar.service_url, config.pulsar.admin_url),
@@ -45,7 +46,7 @@ def transactions_source(
         name="transactions",
         max_fetch_time_ms=job.source.max_fetch_time_ms,
         max_fetch_records=job.source.max_fetch_records,
-    )
+    ).set_parallelism(job.source.parallelism)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

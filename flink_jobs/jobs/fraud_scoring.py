@@ -1,8 +1,8 @@
 """Inference job: card transactions from Pulsar, enriched from Feast, scored on Triton, back to Pulsar.
 
-transactions (Pulsar) -> parse (bad -> dead-letter topic) -> batches of up to max_batch_size or
-max_wait_ms -> one Feast request per batch (the pipeline's FeatureService) -> Triton -> predictions
-topic, and the alerts topic for the events a rule selects.
+transactions (Pulsar) -> parse (bad -> dead-letter topic) -> one batching key per subtask ->
+batches of up to max_batch_size or max_wait_ms -> one Feast request per batch (the pipeline's
+FeatureService) -> Triton -> predictions topic, and the alerts topic for the events a rule selects.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from flink_jobs.jobs import environment
 from flink_jobs.stages.inference.score_batches import ScoreBatches
 from flink_jobs.stages.input.parse import DEAD_LETTERS, ParseTransactions
 from flink_jobs.stages.output.alerts import ALERTS
+from flink_jobs.subtask_keys import subtask_keys
 
 JOB_NAME = "inference-job"
 
@@ -25,10 +26,12 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
     job = config.inference_job
     endpoint = pulsar_io.PulsarEndpoint(config.pulsar.service_url, config.pulsar.admin_url)
     raw = environment.transactions_source(env, config, job)
-    parsed = raw.process(ParseTransactions(config.topics.transactions, JOB_NAME)).name("parse")
-    buckets = job.parallelism
+    parse = ParseTransactions(config.topics.transactions, JOB_NAME)
+    parsed = raw.process(parse).name("parse").set_parallelism(job.source.parallelism)
+    # One batching key per subtask, each routed to its own subtask; a card always to the same one.
+    buckets = subtask_keys(job.parallelism, job.max_parallelism)
     predictions = (
-        parsed.key_by(lambda event: event.card_id % buckets, key_type=Types.INT())
+        parsed.key_by(lambda event: buckets[event.card_id % len(buckets)], key_type=Types.INT())
         .process(ScoreBatches(config), output_type=Types.STRING())
         .name("enrich-and-score")
     )
