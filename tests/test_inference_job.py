@@ -28,6 +28,7 @@ from flink_jobs.stages.inference.request_features import REQUEST_FEATURES, reque
 from rtai import pulsar_client, toml_text
 from rtai.features.batch_stats import CARD_STATS, MERCHANT_STATS
 from rtai.jobs import launcher
+from rtai.stack import processes
 from tests.flink_rest import LocalJobRest, free_port
 from tests.onnx_models import write_columns_model
 from tests.stack_helpers import cli, copy_of_feature_repo, crash, isolated_env, isolated_stack, isolated_stack_toml
@@ -148,6 +149,12 @@ def write_pipeline(
     return path, topics
 
 
+def start_with_rest(log: Path, *args: str) -> tuple[processes.PidRecord, LocalJobRest]:
+    """The inference job on the MiniCluster, serving its REST API on a free port."""
+    rest = LocalJobRest(free_port())
+    return launcher.start_local("flink_jobs.jobs.fraud_scoring", [*args, *rest.args()], log), rest
+
+
 def receive_all(consumer, count: int, timeout_s: float) -> list[dict]:
     received, deadline = [], time.monotonic() + timeout_s
     while len(received) < count and time.monotonic() < deadline:
@@ -244,9 +251,7 @@ def test_triton_down_mid_stream_the_job_restarts_from_its_checkpoint_and_exactly
     events = [event(i, 1 + i % 2, 7, 10.0 + i) for i in range(100)]
     client = pulsar_client.connect(stack.pulsar_service_url)
     predictions_consumer = client.subscribe(topics["predictions"], "test")
-    rest = LocalJobRest(free_port())
-    args = ["--pipeline", str(pipeline), *rest.args()]
-    job = launcher.start_local("flink_jobs.jobs.fraud_scoring", args, tmp_path / "job.log")
+    job, rest = start_with_rest(tmp_path / "job.log", "--pipeline", str(pipeline))
     try:
         producer = client.create_producer(topics["transactions"])
         for e in events[:50]:
@@ -291,9 +296,7 @@ def test_at_parallelism_two_both_scoring_subtasks_receive_records_within_20_perc
     events = [event(i, int(card), 7, 25.0) for i, card in enumerate(rng.integers(1, 100_000, 400))]
     client = pulsar_client.connect(stack.pulsar_service_url)
     consumer = client.subscribe(topics["predictions"], "test")
-    rest = LocalJobRest(free_port())
-    args = ["--pipeline", str(pipeline), *rest.args()]
-    job = launcher.start_local("flink_jobs.jobs.fraud_scoring", args, tmp_path / "job.log")
+    job, rest = start_with_rest(tmp_path / "job.log", "--pipeline", str(pipeline))
     try:
         producer = client.create_producer(topics["transactions"])
         for e in events:
@@ -390,17 +393,17 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_no_event_is_lost(
     client = pulsar_client.connect(stack.pulsar_service_url)
     consumer = client.subscribe(topics["predictions"], "test")
     producer = client.create_producer(topics["transactions"])
-    rest = LocalJobRest(free_port())
-    first = launcher.start_local("flink_jobs.jobs.fraud_scoring", [*args, *rest.args()], tmp_path / "first.log")
+    first, rest = start_with_rest(tmp_path / "first.log", *args)
     second, published = None, []
     try:
         publish_paced(producer, events[:10], KILL_TEST_RATE, published)
         before = receive_all(consumer, 10, 120)  # the job is up and scoring
         assert len(before) == 10, (tmp_path / "first.log").read_text()[-3000:]
         pacer = threading.Thread(target=publish_paced, args=(producer, events[10:], KILL_TEST_RATE, published))
+        paced_from = time.time()
         pacer.start()
         # Mid-stream: a checkpoint taken a second into the paced stream, then the crash at once.
-        checkpoint = checkpoint_after(rest, published[-1] + 1.0, 60)
+        checkpoint = checkpoint_after(rest, paced_from + 1.0, 60)
         crash(first)
         crashed_at = time.time()
         pacer.join()
