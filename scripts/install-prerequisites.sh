@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Installs, with apt-get, what `make setup` expects to find on a Debian or Ubuntu host and does not
-# install itself: Python 3.11 (with venv), Java 17 and Maven. Only what is missing is installed, so
-# a second run changes nothing. Run as root (or through sudo). Everything else (the Python
-# environments, Pulsar, the Flink connector jars) is installed by `make setup` into the checkout.
+# Installs with apt-get what `make setup` expects on the host and does not install itself:
+# Python 3.11 (with venv), Java 17 and Maven, on Debian 12 or any apt-based host whose packages
+# include python3.11 and openjdk-17. Only what is missing is installed, so a second run changes
+# nothing. Run as root. Everything else (the Python environments, Pulsar, the Flink connector
+# jars) is installed by `make setup` into the checkout.
 set -euo pipefail
 
 missing=()
