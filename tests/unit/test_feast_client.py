@@ -5,6 +5,7 @@ caller's mistake and is not retried; the answer's columns are read by name, not 
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -115,3 +116,13 @@ def test_columns_are_read_by_the_answers_own_names(server):
     assert columns["card_realtime__count"].values == [3]
     assert columns["card_stats__spend"].statuses == ["NOT_FOUND"]
     assert script.bodies[0]["features"] == ["card_realtime:count", "card_stats:spend"]
+
+
+def test_a_request_logs_nothing_at_info(server, caplog):
+    url, script = server
+    caplog.set_level(logging.INFO)
+    client = FeastClient(url, timeout_s=2, retries=0, backoff_ms=1)
+    client.push("src", {"card_id": [1]}, to="online")
+    client.close()
+    assert len(script.arrivals) == 1
+    assert [r.getMessage() for r in caplog.records if r.levelno < logging.WARNING] == []
