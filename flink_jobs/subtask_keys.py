@@ -12,6 +12,8 @@ sends to subtask i.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 _MASK = 0xFFFFFFFF
 
 
@@ -58,3 +60,9 @@ def subtask_keys(parallelism: int, max_parallelism: int) -> tuple[int, ...]:
         keys.setdefault(subtask_of(candidate, parallelism, max_parallelism), candidate)
         candidate += 1
     return tuple(keys[index] for index in range(parallelism))
+
+
+def bucket_key(parallelism: int, max_parallelism: int) -> Callable[[int], int]:
+    """The batching key of an entity id (a card): one key per subtask, an id always to the same one."""
+    keys = subtask_keys(parallelism, max_parallelism)
+    return lambda entity_id: keys[entity_id % len(keys)]

@@ -172,8 +172,6 @@ class JobRuntime:
     def validate(self) -> tuple[str, str] | None:
         if self.checkpoint_interval_ms < 100:
             return "checkpoint_interval_ms", f"must be at least 100, got {self.checkpoint_interval_ms}"
-        if not self.parallelism <= self.max_parallelism <= 32768:
-            return "max_parallelism", f"must be in parallelism ({self.parallelism})..32768, got {self.max_parallelism}"
         for name in ("restart_attempts", "restart_delay_ms"):
             if getattr(self, name) < 0:
                 return name, f"must be >= 0, got {getattr(self, name)}"
@@ -187,6 +185,13 @@ class JobRuntime:
         ):
             if getattr(self, name) < 1:
                 return name, f"must be at least 1, got {getattr(self, name)}"
+        if not self.parallelism <= self.max_parallelism <= 32768:
+            return "max_parallelism", f"must be in parallelism ({self.parallelism})..32768, got {self.max_parallelism}"
+        if self.source.parallelism > self.max_parallelism:
+            return (
+                "source.parallelism",
+                f"must be at most max_parallelism ({self.max_parallelism}), got {self.source.parallelism}",
+            )
         return None
 
     def flink_settings(self) -> dict[str, str]:

@@ -16,8 +16,8 @@ from flink_jobs.config import pipeline_config
 from flink_jobs.jobs import environment
 from flink_jobs.stages.features.card_features import CardFeatures, EventTime
 from flink_jobs.stages.features.feast_push import PushToFeast
-from flink_jobs.stages.input.parse import DEAD_LETTERS, ParseTransactions
-from flink_jobs.subtask_keys import subtask_keys
+from flink_jobs.stages.input.parse import DEAD_LETTERS
+from flink_jobs.subtask_keys import bucket_key
 
 JOB_NAME = "feature-job"
 
@@ -25,9 +25,7 @@ JOB_NAME = "feature-job"
 def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.feature_job
     endpoint = pulsar_io.PulsarEndpoint(config.pulsar.service_url, config.pulsar.admin_url)
-    raw = environment.transactions_source(env, config, job)
-    parse = ParseTransactions(config.topics.transactions, JOB_NAME)
-    parsed = raw.process(parse).name("parse").set_parallelism(job.source.parallelism)
+    parsed = environment.parsed_transactions(env, config, job, JOB_NAME)
     watermarks = WatermarkStrategy.for_bounded_out_of_orderness(
         Duration.of_millis(job.max_out_of_orderness_ms)
     ).with_timestamp_assigner(EventTime())
@@ -38,8 +36,8 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
         .name("card-features")
     )
     # One push buffer per subtask; a card's rows always go through the same one, in order.
-    buckets = subtask_keys(job.parallelism, job.max_parallelism)
-    features.key_by(lambda row: buckets[row["card_id"] % len(buckets)], key_type=Types.INT()).process(
+    bucket = bucket_key(job.parallelism, job.max_parallelism)
+    features.key_by(lambda row: bucket(row["card_id"]), key_type=Types.INT()).process(
         PushToFeast(job.feast, job.push)
     ).name("feast-push")
 

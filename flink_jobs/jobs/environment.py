@@ -18,6 +18,7 @@ import flink_jobs
 from flink_jobs.clients import pulsar_io
 from flink_jobs.config import pipeline_config
 from flink_jobs.errors import UserFacingError
+from flink_jobs.stages.input.parse import ParseTransactions
 
 LATEST = "latest"
 
@@ -30,14 +31,15 @@ def parse_args(description: str, argv: list[str] | None = None) -> argparse.Name
     return parser.parse_args(argv)
 
 
-def transactions_source(
+def parsed_transactions(
     env: StreamExecutionEnvironment,
     config: pipeline_config.PipelineConfig,
     job: pipeline_config.FeatureJobSection | pipeline_config.InferenceJobSection,
+    job_name: str,
 ) -> DataStream:
-    """The pipeline's transactions topic as strings, read with the job's subscription, fetch bounds
-    and source parallelism."""
-    return pulsar_io.string_source(
+    """The pipeline's transactions topic, read with the job's subscription and fetch bounds, and
+    parsed (bad messages on the DEAD_LETTERS side output); both at the source's own parallelism."""
+    raw = pulsar_io.string_source(
         env,
         pulsar_io.PulsarEndpoint(config.pulsar.service_url, config.pulsar.admin_url),
         config.topics.transactions,
@@ -47,6 +49,8 @@ def transactions_source(
         max_fetch_time_ms=job.source.max_fetch_time_ms,
         max_fetch_records=job.source.max_fetch_records,
     ).set_parallelism(job.source.parallelism)
+    parse = ParseTransactions(config.topics.transactions, job_name)
+    return raw.process(parse).name("parse").set_parallelism(job.source.parallelism)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

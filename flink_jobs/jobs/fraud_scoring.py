@@ -15,9 +15,9 @@ from flink_jobs.clients import pulsar_io
 from flink_jobs.config import pipeline_config
 from flink_jobs.jobs import environment
 from flink_jobs.stages.inference.score_batches import ScoreBatches
-from flink_jobs.stages.input.parse import DEAD_LETTERS, ParseTransactions
+from flink_jobs.stages.input.parse import DEAD_LETTERS
 from flink_jobs.stages.output.alerts import ALERTS
-from flink_jobs.subtask_keys import subtask_keys
+from flink_jobs.subtask_keys import bucket_key
 
 JOB_NAME = "inference-job"
 
@@ -25,13 +25,10 @@ JOB_NAME = "inference-job"
 def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.inference_job
     endpoint = pulsar_io.PulsarEndpoint(config.pulsar.service_url, config.pulsar.admin_url)
-    raw = environment.transactions_source(env, config, job)
-    parse = ParseTransactions(config.topics.transactions, JOB_NAME)
-    parsed = raw.process(parse).name("parse").set_parallelism(job.source.parallelism)
-    # One batching key per subtask, each routed to its own subtask; a card always to the same one.
-    buckets = subtask_keys(job.parallelism, job.max_parallelism)
+    parsed = environment.parsed_transactions(env, config, job, JOB_NAME)
+    bucket = bucket_key(job.parallelism, job.max_parallelism)
     predictions = (
-        parsed.key_by(lambda event: buckets[event.card_id % len(buckets)], key_type=Types.INT())
+        parsed.key_by(lambda event: bucket(event.card_id), key_type=Types.INT())
         .process(ScoreBatches(config), output_type=Types.STRING())
         .name("enrich-and-score")
     )

@@ -33,6 +33,13 @@ def test_the_shipped_fraud_pipeline_loads_with_its_rules_and_cached_views():
             "inference_job.transaction_timeout_ms: must be at least twice checkpoint_interval_ms (40000)",
         ),
         ("[inference_job.triton]\nmax_in_flight = 0", "inference_job.triton.max_in_flight: must be at least 1"),
+        ("[inference_job]\nparallelism = 0", "inference_job.parallelism: must be at least 1, got 0"),
+        ("[inference_job]\nparallelism = 4\nmax_parallelism = 2", "inference_job.max_parallelism: must be in"),
+        (
+            "[inference_job]\nmax_parallelism = 2\n[inference_job.source]\nparallelism = 3",
+            "inference_job.source.parallelism: must be at most max_parallelism (2), got 3",
+        ),
+        ("[inference_job]\nrestart_delay_ms = -1", "inference_job.restart_delay_ms: must be >= 0, got -1"),
         ("[inference_job.feast]\ntimeout_s = 0", "inference_job.feast.timeout_s: must be positive, got 0"),
         ("[inference_job.feast]\nretires = 3", "inference_job.feast.retires: unknown key"),
         (

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from flink_jobs.subtask_keys import key_group, subtask_keys, subtask_of
+from flink_jobs.subtask_keys import bucket_key, key_group, subtask_keys, subtask_of
 
 FLINK_KEY_GROUPS = [
     *(33, 44, 97, 104, 17, 17, 125, 17, 80, 119, 45, 37),
@@ -42,3 +42,10 @@ def test_another_max_parallelism_and_a_bad_parallelism():
     assert [subtask_of(k, 6, 256) for k in keys] == list(range(6))
     with pytest.raises(ValueError, match=r"must be in 1\.\.max_parallelism"):
         subtask_keys(200, 128)
+
+
+def test_an_entity_always_gets_the_same_bucket_and_every_subtask_gets_some():
+    bucket = bucket_key(4, 128)
+    keys = [bucket(card) for card in range(1000)]
+    assert keys == [bucket(card) for card in range(1000)]
+    assert sorted({subtask_of(k, 4, 128) for k in keys}) == [0, 1, 2, 3]

@@ -70,13 +70,14 @@ class ScoreBatches(KeyedBatchFunction):
         self._count_cache_lookups()
         scores = self.scorer.score(model_inputs(events, enriched))
         times = BatchTimes(started, enriched_at, time.time())
-        for (event, received_ms), features, score in zip(batch, enriched, scores, strict=True):
-            record = prediction(event, received_ms, features, float(score), self.model, len(batch), times)
+        for (event, received_ms), features, raw_score in zip(batch, enriched, scores, strict=True):
+            score = float(raw_score)
+            record = prediction(event, received_ms, features, score, self.model, len(batch), times)
             self.predictions.inc()
             if features.missing:
                 self.defaults_used.inc()
             yield json.dumps(record)
-            fired = fired_rules(self.config.rules, float(score), event.amount)
+            fired = fired_rules(self.config.rules, score, event.amount)
             if fired:
                 self.alerts.inc()
                 yield ALERTS, alert(record, fired)
