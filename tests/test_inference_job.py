@@ -26,6 +26,7 @@ from flink_jobs.stages.features.card_windows import FEATURE_NAMES
 from flink_jobs.stages.features.defaults import MISSING_FLAG, default
 from flink_jobs.stages.inference.request_features import REQUEST_FEATURES, request_features
 from rtai import pulsar_client, toml_text
+from rtai.features import backfill
 from rtai.features.batch_stats import CARD_STATS, MERCHANT_STATS
 from rtai.jobs import launcher
 from rtai.stack import processes
@@ -121,6 +122,7 @@ def write_pipeline(
     parallelism: int = 1,
     rules=(),
     cached_views=(),
+    realtime_features: str = "job",
 ) -> tuple[Path, dict[str, str]]:
     """A pipeline config on fresh topics against the session's Pulsar and the isolated Feast and Triton."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -138,6 +140,7 @@ def write_pipeline(
             "max_wait_ms": 50,
             "restart_delay_ms": restart_delay_ms,
             "parallelism": parallelism,
+            "realtime_features": realtime_features,
             "feast": {"url": isolated.config.feast_url},
             "triton": {"url": isolated.config.triton_grpc_url, "retries": triton_retries, "backoff_ms": 200},
         },
@@ -169,7 +172,9 @@ def receive_all(consumer, count: int, timeout_s: float) -> list[dict]:
 
 def test_predictions_match_onnxruntime_alerts_follow_the_rules_and_bad_input_is_dead_lettered(stack, servers, tmp_path):
     isolated, _, model, realtime = servers
-    pipeline, topics = write_pipeline(tmp_path, stack, isolated, rules=RULES, cached_views=CACHED_VIEWS)
+    pipeline, topics = write_pipeline(
+        tmp_path, stack, isolated, rules=RULES, cached_views=CACHED_VIEWS, realtime_features="feast"
+    )
     rng = np.random.default_rng(9)
     events = [
         event(
@@ -231,6 +236,57 @@ def test_predictions_match_onnxruntime_alerts_follow_the_rules_and_bad_input_is_
         if fired:
             expected_alerts[e["event_id"]] = fired
     assert {a["event_id"]: a["rules"] for a in alerts} == expected_alerts
+
+
+def test_the_real_time_view_computed_in_the_job_equals_the_training_sets_and_is_scored_with(stack, servers, tmp_path):
+    """Training and serving agree: with realtime_features = "job", every event is scored with the
+    card features the backfill computes for it (the rows a lag-0 training set reads), the other views
+    from Feast."""
+    isolated, _, model, _ = servers
+    pipeline, topics = write_pipeline(tmp_path, stack, isolated, cached_views=CACHED_VIEWS)
+    rng = np.random.default_rng(11)
+    events, moment = [], NOW - timedelta(hours=2)
+    for i in range(80):
+        moment += timedelta(seconds=float(rng.uniform(1, 180)))
+        card, merchant = int(rng.choice([1, 2, UNKNOWN_CARD])), int(rng.choice([7, 8]))
+        events.append(event(i, card, merchant, float(round(rng.uniform(1, 900), 2))))
+        events[-1]["event_time"] = moment.isoformat(timespec="milliseconds")
+    history = pd.DataFrame(
+        {k: [e[k] for e in events] for k in ("event_id", "card_id", "merchant_id", "amount")}
+        | {"event_timestamp": pd.to_datetime([e["event_time"] for e in events])}
+    )
+    backfilled = backfill.card_realtime(history)  # ordered by card, then time
+    in_backfill_order = sorted(events, key=lambda e: (e["card_id"], e["event_time"]))
+    training_rows = {
+        e["event_id"]: row for e, row in zip(in_backfill_order, backfilled.to_dict("records"), strict=True)
+    }
+
+    client = pulsar_client.connect(stack.pulsar_service_url)
+    consumer = client.subscribe(topics["predictions"], "test")
+    job = launcher.start_local("flink_jobs.jobs.fraud_scoring", ["--pipeline", str(pipeline)], tmp_path / "job.log")
+    try:
+        producer = client.create_producer(topics["transactions"])
+        for e in events:
+            producer.send(json.dumps(e).encode())
+        predictions = {p["event_id"]: p for p in receive_all(consumer, len(events), 180)}
+    finally:
+        launcher.stop_local(job)
+        client.close()
+
+    assert len(predictions) == len(events), (tmp_path / "job.log").read_text()[-3000:]
+    rows, flags = [], []
+    for e in events:
+        other_views, _ = expected_features(e["card_id"], e["merchant_id"], {})
+        card_view = {name: training_rows[e["event_id"]][name] for name in FEATURE_NAMES}
+        rows.append(request_features(e["amount"], e["channel"], e["merchant_country"], e["card_country"]))
+        rows[-1] |= other_views | card_view
+        flags.append(e["card_id"] == UNKNOWN_CARD or e["merchant_id"] != 7)
+    assert {training_rows[e["event_id"]]["txn_count_1h"] for e in events} > {1}  # the windows hold several
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    expected = session.run(["score"], {n: np.array([[r[n]] for r in rows], np.float32) for n in COLUMNS})[0][:, 0]
+    served = np.array([predictions[e["event_id"]]["score"] for e in events])
+    np.testing.assert_allclose(served, expected, atol=1e-5)
+    assert [predictions[e["event_id"]][MISSING_FLAG] for e in events] == flags
 
 
 # Flink waits this long before it restarts a failed job: time enough to bring Triton back, so
@@ -339,6 +395,26 @@ def test_cached_views_serve_the_same_features_as_feast_and_count_their_hits(serv
     assert [row.cached_views for row in served[1]] == [both, ("merchant_stats",), both]
     # Every pair of the last batch misses a view: one request for all views instead of a second one.
     assert [row.cached_views for row in served[2]] == [(), ()]
+
+
+def test_a_computed_view_replaces_feasts_values_and_must_match_the_views_features(servers):
+    isolated, _, _, _ = servers
+    feast = FeastClient(isolated.config.feast_url, timeout_s=10, retries=0, backoff_ms=1)
+    direct = Enricher(feast, "fraud_scoring_v1")
+    computed_view = Enricher(feast, "fraud_scoring_v1", computed_view="card_realtime")
+    wrong = Enricher(feast, "fraud_scoring_v1", computed_view="card_realtime")
+    events = [parse(json.dumps(event(i, card, 7, 20.0))) for i, card in enumerate([1, 2, 1])]
+    computed = [{name: float(10 * i + k) for k, name in enumerate(FEATURE_NAMES)} for i in range(len(events))]
+    try:
+        for _ in range(2):  # the first batch learns the layout, the next ones fetch only the other views
+            from_feast = direct.enrich(events)
+            served = computed_view.enrich(events, computed)
+            for row, feast_row, features in zip(served, from_feast, computed, strict=True):
+                assert row.features == feast_row.features | features
+        with pytest.raises(ValueError, match=r"features\.realtime_view: the job computes"):
+            wrong.enrich(events, [{"txn_count_1m": 1.0}] * len(events))
+    finally:
+        feast.close()
 
 
 def prediction_ids(consumer, expected: int, timeout_s: float) -> list[str]:

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
+from flink_jobs.stages.features.card_windows import FEATURE_NAMES
 from flink_jobs.stages.features.defaults import MISSING_FLAG
 from rtai.features import backfill
 from rtai.generator import records
@@ -50,7 +51,7 @@ def write_history(path) -> None:
 
 
 @pytest.fixture(scope="module")
-def training_set(tmp_path_factory):
+def training_sets(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("training")
     repo = copy_of_feature_repo(tmp)
     env = isolated_env(tmp, isolated_stack_toml({"feast": {"feature_repo": str(repo)}}))
@@ -68,15 +69,35 @@ def training_set(tmp_path_factory):
     trap["txn_count_1m"] = 999
     pd.concat([realtime, trap], ignore_index=True).to_parquet(realtime_file, index=False)
 
-    pipeline = tmp / "pipeline.toml"
-    pipeline.write_text(f'[features]\nservice = "fraud_scoring_v1"\ntraining_feature_lag_ms = {LAG_MS}\n')
-    out = tmp / "training.parquet"
-    result = cli(
-        "features", "training-set", "--history", str(history), "--pipeline", str(pipeline), "--out", str(out), env=env
-    )
-    assert result.returncode == 0, result.stderr
-    assert "label rate 25.00%" in result.stdout, result.stdout
-    return pd.read_parquet(out).set_index("event_id")
+    sets = {}
+    # Lag 1 s pairs with the real-time view read from Feast; lag 0 with the view the inference job computes.
+    for lag_ms, realtime_features in ((LAG_MS, "feast"), (0, "job")):
+        pipeline = tmp / f"pipeline-{lag_ms}.toml"
+        pipeline.write_text(
+            f'[features]\nservice = "fraud_scoring_v1"\ntraining_feature_lag_ms = {lag_ms}\n'
+            f'[inference_job]\nrealtime_features = "{realtime_features}"\n'
+        )
+        out = tmp / f"training-{lag_ms}.parquet"
+        command = (
+            "features",
+            "training-set",
+            "--history",
+            str(history),
+            "--pipeline",
+            str(pipeline),
+            "--out",
+            str(out),
+        )
+        result = cli(*command, env=env)
+        assert result.returncode == 0, result.stderr
+        assert "label rate 25.00%" in result.stdout, result.stdout
+        sets[lag_ms] = pd.read_parquet(out).set_index("event_id")
+    return sets, pd.read_parquet(history)
+
+
+@pytest.fixture(scope="module")
+def training_set(training_sets):
+    return training_sets[0][LAG_MS]
 
 
 def test_every_transaction_is_a_row_with_its_label(training_set):
@@ -112,3 +133,19 @@ def test_batch_statistics_come_from_the_snapshot_before_the_row(training_set):
     assert d["card_txn_count_30d"] == 0
     assert d["merchant_txn_count_7d"] == 2
     assert d["merchant_foreign_card_share_7d"] == 0.0
+
+
+def test_at_lag_zero_each_row_has_the_card_features_as_of_itself_as_the_inference_job_computes_them(training_sets):
+    sets, history = training_sets
+    at_zero = sets[0]
+    # What the job's keyed state computes for each transaction (the same CardHistory, in time order).
+    computed = backfill.card_realtime(history.sort_values("event_timestamp"))
+    ordered = history.sort_values(["card_id", "event_timestamp", "event_id"])["event_id"]
+    for event_id, row in zip(ordered, computed.to_dict("records"), strict=True):
+        assert {name: at_zero.loc[event_id][name] for name in FEATURE_NAMES} == pytest.approx(
+            {name: row[name] for name in FEATURE_NAMES}
+        ), event_id
+    # b sees itself and a, half a second before; c is the card's third transaction, the next day.
+    assert (at_zero.loc["b"]["txn_count_1m"], at_zero.loc["b"]["seconds_since_prev_txn"]) == (2, 0.5)
+    assert at_zero.loc["c"]["txn_count_1h"] == 1
+    assert at_zero.loc["a"]["txn_count_1m"] == 1

@@ -42,13 +42,16 @@ class TopicsSection:
 @dataclass(frozen=True)
 class FeaturesSection:
     service: str = "fraud_scoring_v1"
-    training_feature_lag_ms: int = 1000
+    realtime_view: str = "card_realtime"  # the service's view of the card window features (card_windows.py)
+    training_feature_lag_ms: int = 0
 
     def validate(self) -> tuple[str, str] | None:
         if not self.service:
             return "service", "must name a Feast FeatureService"
-        if self.training_feature_lag_ms < 1:
-            return "training_feature_lag_ms", f"must be at least 1, got {self.training_feature_lag_ms}"
+        if not self.realtime_view:
+            return "realtime_view", "must name the FeatureService's view of the card window features"
+        if self.training_feature_lag_ms < 0:
+            return "training_feature_lag_ms", f"must be >= 0, got {self.training_feature_lag_ms}"
         return None
 
 
@@ -259,6 +262,9 @@ class InferenceJobSection(JobRuntime):
     transaction_timeout_ms: int = 60_000
     max_batch_size: int = 512
     max_wait_ms: int = 20
+    # job: the real-time view computed in the job's keyed state (realtime_features.py);
+    # feast: read from Feast, as the feature job pushed it (seconds behind the event).
+    realtime_features: Literal["job", "feast"] = "job"
     feast: FeastCalls = field(default_factory=FeastCalls)
     triton: TritonCalls = field(default_factory=TritonCalls)
     cached_views: tuple[CachedView, ...] = ()
@@ -309,6 +315,15 @@ class PipelineConfig:
     feature_job: FeatureJobSection = field(default_factory=FeatureJobSection)
     inference_job: InferenceJobSection = field(default_factory=InferenceJobSection)
     rules: tuple[Rule, ...] = ()
+
+    def validate(self) -> tuple[str, str] | None:
+        # Training must see what serving sees: a job-computed view is as of the event itself.
+        if self.inference_job.realtime_features == "job" and self.features.training_feature_lag_ms != 0:
+            return "features.training_feature_lag_ms", (
+                "must be 0 when inference_job.realtime_features is 'job' (the job scores each event with "
+                f"its card's features as of the event itself), got {self.features.training_feature_lag_ms}"
+            )
+        return None
 
 
 def load(path: Path) -> PipelineConfig:

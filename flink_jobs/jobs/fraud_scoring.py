@@ -1,8 +1,9 @@
 """Inference job: card transactions from Pulsar, enriched from Feast, scored on Triton, back to Pulsar.
 
-transactions (Pulsar) -> parse (bad -> dead-letter topic) -> one batching key per subtask ->
-batches of up to max_batch_size or max_wait_ms -> one Feast request per batch (the pipeline's
-FeatureService) -> Triton -> predictions topic, and the alerts topic for the events a rule selects.
+transactions (Pulsar) -> parse (bad -> dead-letter topic) -> per card: its real-time window
+features in keyed state (unless read from Feast) -> one batching key per subtask -> batches of up
+to max_batch_size or max_wait_ms -> one Feast request per batch for the FeatureService's other
+views (cached) -> Triton -> predictions topic, and the alerts topic for the events a rule selects.
 """
 
 from __future__ import annotations
@@ -13,7 +14,9 @@ from pyflink.datastream.connectors.pulsar import PulsarSink
 
 from flink_jobs.clients import pulsar_io
 from flink_jobs.config import pipeline_config
+from flink_jobs.events import Transaction
 from flink_jobs.jobs import environment
+from flink_jobs.stages.enrich.realtime_features import RealtimeCardFeatures
 from flink_jobs.stages.inference.score_batches import ScoreBatches
 from flink_jobs.stages.input.parse import DEAD_LETTERS
 from flink_jobs.stages.output.alerts import ALERTS
@@ -27,8 +30,15 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
     endpoint = pulsar_io.PulsarEndpoint(config.pulsar.service_url, config.pulsar.admin_url)
     parsed = environment.parsed_transactions(env, config, job, JOB_NAME)
     bucket = bucket_key(job.parallelism, job.max_parallelism)
+    to_score = parsed
+    if job.realtime_features == "job":
+        to_score = (
+            parsed.key_by(lambda event: event.card_id, key_type=Types.LONG())
+            .process(RealtimeCardFeatures())
+            .name("card-realtime-features")
+        )
     predictions = (
-        parsed.key_by(lambda event: bucket(event.card_id), key_type=Types.INT())
+        to_score.key_by(lambda item: bucket(_card_of(item)), key_type=Types.INT())
         .process(ScoreBatches(config), output_type=Types.STRING())
         .name("enrich-and-score")
     )
@@ -41,6 +51,10 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
     predictions.sink_to(sink(config.topics.predictions)).name("predictions")
     predictions.get_side_output(ALERTS).sink_to(sink(config.topics.alerts)).name("alerts")
     parsed.get_side_output(DEAD_LETTERS).sink_to(sink(config.topics.dead_letter)).name("dead-letters")
+
+
+def _card_of(item: Transaction | tuple[Transaction, dict]) -> int:
+    return item[0].card_id if isinstance(item, tuple) else item.card_id
 
 
 def main(argv: list[str] | None = None) -> None:

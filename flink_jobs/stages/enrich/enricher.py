@@ -4,7 +4,9 @@ Keys are de-duplicated within the batch ((card, merchant) pairs). One Feast requ
 views that are not cached for every pair; the cached views (pipeline config
 `[[inference_job.cached_views]]`) are served from memory, and one more request fetches only the
 entities they miss; when more than half of the pairs miss, a single request for every view
-replaces the two. A feature Feast has no value for (NOT_FOUND, or a null, as Redis answers)
+replaces the two. A view the job computes itself (the real-time card view, see
+realtime_features.py) is never requested after the first batch: each event brings its values.
+A feature Feast has no value for (NOT_FOUND, or a null, as Redis answers)
 gets the documented default (flink_jobs/features/defaults.py) and the row is flagged
 `features_missing`.
 """
@@ -45,27 +47,38 @@ class Enriched:
 
 
 class Enricher:
-    def __init__(self, feast: FeastClient, feature_service: str, cached_views: Sequence[CachedView] = ()) -> None:
+    def __init__(
+        self,
+        feast: FeastClient,
+        feature_service: str,
+        cached_views: Sequence[CachedView] = (),
+        computed_view: str | None = None,
+    ) -> None:
         self.feast = feast
         self.feature_service = feature_service
+        self.computed_view = computed_view
         self.caches = {
             c.view: (JOIN_KEYS.index(c.join_key), TtlCache[ViewRow](c.ttl_s, c.max_entries)) for c in cached_views
         }
         self.layout: dict[str, list[str]] = {}  # view -> its features, in the FeatureService's order
 
-    def enrich(self, events: list[Transaction]) -> list[Enriched]:
+    def enrich(self, events: list[Transaction], computed: Sequence[dict[str, float]] | None = None) -> list[Enriched]:
+        """`computed`: per event, the computed view's features (when the Enricher has one)."""
+        if (computed is None) != (self.computed_view is None):
+            raise ValueError(f"the computed view {self.computed_view!r} needs its features with every event")
         pairs = sorted({(e.card_id, e.merchant_id) for e in events})
         from_cache: dict[str, set[Pair]] = {view: set() for view in self.caches}
         if not self.layout:
             rows = self._fetch(pairs, feature_service=self.feature_service)
-            self._learn_layout(rows)
+            self._learn_layout(rows, computed[0] if computed else None)
         else:
             found, missed_views, missed_pairs = self._look_up(pairs)
+            fetched_views = [view for view in self.layout if view != self.computed_view]
             if 2 * len(missed_pairs) > len(pairs):
                 # Mostly misses: one request for every view costs less than a second one for the misses.
-                rows = self._fetch(pairs, features=self._refs(list(self.layout)))
+                rows = self._fetch(pairs, features=self._refs(fetched_views))
             else:
-                live = [view for view in self.layout if view not in self.caches]
+                live = [view for view in fetched_views if view not in self.caches]
                 rows = self._fetch(pairs, features=self._refs(live)) if live else {}
                 fetched = self._fetch(sorted(missed_pairs), features=self._refs(missed_views)) if missed_views else {}
                 for view in self.caches:
@@ -77,18 +90,35 @@ class Enricher:
                 if pair not in from_cache[view] and row.complete:
                     cache.put(pair[key_index], row)
         by_pair = {pair: self._combine(pair, rows, from_cache) for pair in pairs}
-        return [by_pair[(e.card_id, e.merchant_id)] for e in events]
+        if computed is None:
+            return [by_pair[(e.card_id, e.merchant_id)] for e in events]
+        return [
+            _with_computed(by_pair[(e.card_id, e.merchant_id)], features)
+            for e, features in zip(events, computed, strict=True)
+        ]
 
     def cache_stats(self) -> dict[str, TtlCache[ViewRow]]:
         return {view: cache for view, (_, cache) in self.caches.items()}
 
-    def _learn_layout(self, rows: dict[str, dict[Pair, ViewRow]]) -> None:
+    def _learn_layout(self, rows: dict[str, dict[Pair, ViewRow]], computed: dict[str, float] | None) -> None:
         self.layout = {view: list(next(iter(by_pair.values())).values) for view, by_pair in rows.items()}
         unknown = sorted(set(self.caches) - set(self.layout))
         if unknown:
             raise ValueError(
                 f"inference_job.cached_views: {unknown[0]!r} is not a view of the FeatureService "
                 f"{self.feature_service!r} (its views: {', '.join(self.layout)})"
+            )
+        if self.computed_view is None or computed is None:
+            return
+        if self.computed_view not in self.layout:
+            raise ValueError(
+                f"features.realtime_view: {self.computed_view!r} is not a view of the FeatureService "
+                f"{self.feature_service!r} (its views: {', '.join(self.layout)})"
+            )
+        if set(self.layout[self.computed_view]) != set(computed):
+            raise ValueError(
+                f"features.realtime_view: the job computes {sorted(computed)}, but the view "
+                f"{self.computed_view!r} serves {sorted(self.layout[self.computed_view])}"
             )
 
     def _look_up(self, pairs: list[Pair]) -> tuple[dict[str, dict[Pair, ViewRow]], list[str], set[Pair]]:
@@ -137,6 +167,8 @@ class Enricher:
     def _combine(self, pair: Pair, rows: dict[str, dict[Pair, ViewRow]], from_cache: dict[str, set[Pair]]) -> Enriched:
         features, stamps, missing = {}, {}, False
         for view in self.layout:
+            if view == self.computed_view:
+                continue
             row = rows[view][pair]
             for name, value in row.values.items():
                 if value is None:
@@ -146,3 +178,9 @@ class Enricher:
                 stamps[view] = row.timestamp
         cached = tuple(view for view in self.layout if pair in from_cache.get(view, ()))
         return Enriched(features, missing, stamps, cached)
+
+
+def _with_computed(fetched: Enriched, computed: dict[str, float]) -> Enriched:
+    """A row's fetched views and the event's computed one (never missing: a card's first
+    transaction has the documented first-transaction values, not gaps)."""
+    return Enriched({**fetched.features, **computed}, fetched.missing, fetched.feature_timestamps, fetched.cached_views)

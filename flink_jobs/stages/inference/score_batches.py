@@ -40,7 +40,8 @@ class ScoreBatches(KeyedBatchFunction):
         self.alerts = metrics.counter("alerts")
         self.defaults_used = metrics.counter("predictions_with_default_features")
         self.feast = FeastClient.from_calls(job.feast)
-        self.enricher = Enricher(self.feast, self.config.features.service, job.cached_views)
+        computed = self.config.features.realtime_view if job.realtime_features == "job" else None
+        self.enricher = Enricher(self.feast, self.config.features.service, job.cached_views, computed)
         self.cache_metrics = {
             view: (
                 metrics.add_group("view", view).counter("feature_cache_hits"),
@@ -57,20 +58,23 @@ class ScoreBatches(KeyedBatchFunction):
         self.feast.close()
         self.scorer.close()
 
-    def entry(self, value: Transaction) -> tuple[Transaction, float]:
+    def entry(self, value: Transaction | tuple[Transaction, dict[str, float]]) -> tuple:
+        """(event, its computed real-time features or None, when it reached the operator)."""
         # The connector hands on a message's event time, not its publish time: the job's own
         # clock stamps when an event reached it; consumers read publish times from Pulsar.
-        return value, time.time() * 1000
+        event, computed = value if isinstance(value, tuple) else (value, None)
+        return event, computed, time.time() * 1000
 
-    def process_batch(self, batch: list[tuple[Transaction, float]]):
-        events = [event for event, _ in batch]
+    def process_batch(self, batch: list[tuple[Transaction, dict[str, float] | None, float]]):
+        events = [event for event, _, _ in batch]
+        computed = [features for _, features, _ in batch] if self.enricher.computed_view else None
         started = time.time()
-        enriched = self.enricher.enrich(events)
+        enriched = self.enricher.enrich(events, computed)
         enriched_at = time.time()
         self._count_cache_lookups()
         scores = self.scorer.score(model_inputs(events, enriched))
         times = BatchTimes(started, enriched_at, time.time())
-        for (event, received_ms), features, raw_score in zip(batch, enriched, scores, strict=True):
+        for (event, _, received_ms), features, raw_score in zip(batch, enriched, scores, strict=True):
             score = float(raw_score)
             record = prediction(event, received_ms, features, score, self.model, len(batch), times)
             self.predictions.inc()
