@@ -24,12 +24,14 @@ the payload and also set as the message's event timestamp.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import orjson
+
 MAX_EVENT_BYTES = 16 * 1024
+MAX_ID = 2**63 - 1  # ids are Flink LONG keys: a larger one could not be keyed
 MERCHANT_CATEGORIES = (
     "grocery",
     "restaurant",
@@ -85,8 +87,8 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 
 def _non_negative_int(payload: dict, name: str) -> int:
     value = _require(payload, name, int)
-    if value < 0:
-        raise InvalidEvent(f"invalid {name}: must be >= 0, got {value}")
+    if not 0 <= value <= MAX_ID:
+        raise InvalidEvent(f"invalid {name}: must be in 0..2^63-1, got {value}")
     return value
 
 
@@ -107,8 +109,8 @@ def parse(raw: bytes | str) -> Transaction:
     if size > MAX_EVENT_BYTES:
         raise InvalidEvent(f"oversize payload: {size} bytes > {MAX_EVENT_BYTES}")
     try:
-        payload = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as err:
+        payload = orjson.loads(raw)
+    except (orjson.JSONDecodeError, UnicodeDecodeError) as err:
         raise InvalidEvent(f"malformed JSON: {err}") from None
     if not isinstance(payload, dict):
         raise InvalidEvent(f"malformed event: expected a JSON object, got {type(payload).__name__}")

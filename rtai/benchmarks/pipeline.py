@@ -9,15 +9,15 @@ For each contender, on fresh topics with a copy of the pipeline config:
   when every event got its prediction and latency did not grow across the window (the input
   backlog did not grow); higher rates are skipped after the first one that is not.
 For the job, a per-stage breakdown from its own timings in each prediction: source (input
-publish -> received_at), waiting for the batch, Feast, Triton, sink (scored_at -> publish).
+publish -> received_at_ms), waiting for the batch, Feast, Triton, sink (scored_at_ms -> publish).
 """
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -30,9 +30,11 @@ from rtai.generator import population, stream
 from rtai.generator.cli import DEFAULT_CUSTOMERS, DEFAULT_SEED
 from rtai.jobs import launcher
 from rtai.output_reader import OutputReader, Outputs
-from rtai.stack import processes
+from rtai.stack import config as stack_config
+from rtai.stack import manager, processes, registry
 
 from . import drain, report
+from .cpu_time import CpuMeter, jvm_of
 
 SUBSCRIPTION = "bench"
 WARMUP_S = 10.0
@@ -62,6 +64,8 @@ class Contender:
 
 JOB = Contender("inference job", "flink_jobs.jobs.fraud_scoring", "inference-job", keeps_checkpoints=True)
 BASELINE = Contender("naive baseline", "rtai.benchmarks.naive_baseline", "naive-baseline", keeps_checkpoints=False)
+FLOOR = Contender("parse relay", "flink_jobs.jobs.parse_relay", "parse-relay", keeps_checkpoints=True)
+ASYNCIO = Contender("asyncio consumer", "rtai.benchmarks.asyncio_consumer", "asyncio-consumer", keeps_checkpoints=False)
 
 
 def fresh_pipeline(base: Path, folder: Path, label: str) -> tuple[Path, pipeline_config.PipelineConfig]:
@@ -73,20 +77,16 @@ def fresh_pipeline(base: Path, folder: Path, label: str) -> tuple[Path, pipeline
     return path, toml_text.derive_pipeline(base, changes, path)
 
 
-def _ms(iso: str) -> float:
-    return datetime.fromisoformat(iso).timestamp() * 1000
-
-
 def stages(out: Outputs, ids: list[str]) -> dict[str, dict[str, float]]:
     """p50/p99 of each stage of the job, from its timings in the predictions."""
     spans: dict[str, list[float]] = {k: [] for k in ("source", "batch_wait", "feast", "triton", "sink")}
     for event_id in ids:
         published_ms, body = out.predictions[event_id]
-        spans["source"].append(_ms(body["received_at"]) - out.published[event_id])
+        spans["source"].append(body["received_at_ms"] - out.published[event_id])
         spans["batch_wait"].append(body["wait_ms"])
         spans["feast"].append(body["enrich_ms"])
         spans["triton"].append(body["infer_ms"])
-        spans["sink"].append(published_ms - _ms(body["scored_at"]))
+        spans["sink"].append(published_ms - body["scored_at_ms"])
     return {
         name: {"p50": round(float(np.percentile(v, 50)), 1), "p99": round(float(np.percentile(v, 99)), 1)}
         for name, v in spans.items()
@@ -191,8 +191,25 @@ def max_rate(contender: Contender, base: Path, folder: Path, events: int) -> dic
     process = contender.start(pipeline, folder, f"{contender.slug}-drain")
     try:
         what = f"the {contender.name} (log: {folder / f'{contender.slug}-drain.log'})"
-        return drain.drain_rate(lambda: len(reader.outputs.predictions), events, process, what=what)
+        return drain.drain_rate(
+            lambda: len(reader.outputs.predictions),
+            events,
+            process,
+            what=what,
+            meter=lambda: cpu_meter(contender, process),
+        )
     finally:
         launcher.stop_local(process)
         reader.stop()
         client.close()
+
+
+def cpu_meter(contender: Contender, process: processes.PidRecord) -> CpuMeter:
+    """The stack's services, the contender (a job: its JVM, which runs its Python operators in
+    thread mode) and this process (the output reader; the backlog was published before)."""
+    services = registry.selected(stack_config.load())
+    pids = {s.name: record.pid for s in services if (record := manager.running_record(s))}
+    jvm = jvm_of(process.pid)
+    pids[contender.name] = jvm or process.pid
+    pids["bench reader"] = os.getpid()
+    return CpuMeter(pids, threads_of=contender.name if jvm else None, alone=frozenset({"bench reader"}))

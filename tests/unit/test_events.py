@@ -47,6 +47,10 @@ def test_valid_event_parses_with_event_time_in_ms():
         (json.dumps(VALID | {"channel": "atm"}), "invalid channel: 'atm'"),
         (json.dumps(VALID | {"padding": "x" * MAX_EVENT_BYTES}), "oversize payload"),
         (b"\xff\xfe", "malformed JSON"),
+        # Past Flink's LONG: a key that could not be keyed must not reach the job's key_by.
+        (json.dumps(VALID | {"card_id": 2**63}), "invalid card_id: must be in 0..2^63-1"),
+        (json.dumps(VALID | {"merchant_id": 10**30}), "wrong type for merchant_id: expected integer, got float"),
+        (json.dumps(VALID | {"amount": float("nan")}), "malformed JSON"),
     ],
 )
 def test_bad_events_are_rejected_with_a_reason(raw, reason):

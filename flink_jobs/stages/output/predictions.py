@@ -47,10 +47,10 @@ def prediction(
         "feature_timestamps": features.feature_timestamps,
         "cached_views": list(features.cached_views),
         "event_time": iso_ms(event.event_time_ms),
-        "received_at": iso_ms(received_ms),
+        "received_at_ms": round(received_ms),
         "batch_size": batch_size,
         "wait_ms": round(times.started * 1000 - received_ms, 2),
         "enrich_ms": round((times.enriched - times.started) * 1000, 2),
         "infer_ms": round((times.scored - times.enriched) * 1000, 2),
-        "scored_at": iso_ms(times.scored * 1000),
+        "scored_at_ms": round(times.scored * 1000),
     }
