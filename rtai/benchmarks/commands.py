@@ -26,8 +26,10 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--batch", type=int, default=256, help="rows per request (default 256)")
     model.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8], help="(default 1 2 4 8)")
     text = (
-        "everything in one run (make bench): the inference job and the naive baseline end to end, the serving "
-        "ceiling, the feature job; results in bench/results/<date>-<host>.json/.png and a row in bench/README.md"
+        "everything in one run (make bench): the inference job, its floor (the parse relay) and its peers (the "
+        "asyncio consumer, the naive baseline) end to end with CPU seconds per process, the serving ceiling, the "
+        "feature job's maximum and freshness; results in bench/results/<date>-<host>.json/.png and a row in "
+        "bench/README.md"
     )
     everything = kinds.add_parser("all", help=text, description=text)
     everything.add_argument("--pipeline", type=Path, default=paths.DEFAULT_PIPELINE, help="pipeline config")
@@ -36,6 +38,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     )
     everything.add_argument("--measure-s", type=float, default=30.0, help="measured seconds per rate (default 30)")
     everything.add_argument("--job-backlog", type=int, default=100_000, help="events drained by the job (100,000)")
+    everything.add_argument("--peer-backlog", type=int, default=30_000, help="drained by the asyncio consumer (30,000)")
     everything.add_argument("--baseline-backlog", type=int, default=3_000, help="drained by the baseline (3,000)")
     everything.add_argument("--feature-backlog", type=int, default=100_000, help="drained by the feature job")
     bench.set_defaults(func=run)
@@ -50,6 +53,7 @@ def run(args: argparse.Namespace) -> None:
             rates=args.rates,
             measure_s=args.measure_s,
             job_backlog=args.job_backlog,
+            peer_backlog=args.peer_backlog,
             baseline_backlog=args.baseline_backlog,
             feature_backlog=args.feature_backlog,
         )

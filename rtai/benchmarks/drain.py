@@ -10,6 +10,7 @@ import time
 from collections.abc import Callable
 
 from flink_jobs.errors import UserFacingError
+from rtai.benchmarks.cpu_time import CpuMeter
 from rtai.console import ProgressBar
 from rtai.stack import processes
 
@@ -17,10 +18,19 @@ DRAIN_WINDOW = (0.2, 0.9)
 
 
 def drain_rate(
-    progress: Callable[[], int], events: int, consumer: processes.PidRecord, *, what: str, timeout_s: float = 900
+    progress: Callable[[], int],
+    events: int,
+    consumer: processes.PidRecord,
+    *,
+    what: str,
+    timeout_s: float = 900,
+    meter: Callable[[], CpuMeter] | None = None,
 ) -> dict[str, object]:
-    """`progress()`: how many of the `events` are through so far. `what` names the consumer and its log."""
+    """`progress()`: how many of the `events` are through so far. `what` names the consumer and its log.
+    `meter`: makes the CPU meter read over the measured window (its processes are up by then)."""
     marks: dict[float, float] = {}
+    cpu: dict[str, object] = {}
+    running: CpuMeter | None = None
     bar = ProgressBar("drained", events)
     started = time.monotonic()
     try:
@@ -30,6 +40,11 @@ def drain_rate(
             for share in DRAIN_WINDOW:
                 if done >= share * events and share not in marks:
                     marks[share] = time.monotonic()
+                    if meter is not None and share == DRAIN_WINDOW[0]:
+                        running = meter()
+                        running.start()
+                    if running is not None and share == DRAIN_WINDOW[1]:
+                        cpu = running.stop()
             if len(marks) == len(DRAIN_WINDOW):
                 break
             time.sleep(0.25)
@@ -40,4 +55,6 @@ def drain_rate(
     low, high = DRAIN_WINDOW
     seconds = marks[high] - marks[low]
     rate = round((high - low) * events / seconds)
-    return {"backlog_events": events, "window_s": round(seconds, 1), "events_per_s": rate}
+    return {"backlog_events": events, "window_s": round(seconds, 1), "events_per_s": rate} | (
+        {"cpu": cpu} if cpu else {}
+    )

@@ -1,9 +1,9 @@
 """The naive baseline: the pipeline written the way one would without this project.
 
 One Python process: a pulsar-client consumer, and for each event one Feast
-`/get-online-features` request for the FeatureService, one synchronous Triton gRPC request with
-one row, one synchronous send of the prediction, then the acknowledgement. Bad events go to the
-dead-letter topic. It runs until stopped (SIGTERM):
+`/get-online-features` request for the FeatureService and one synchronous Triton gRPC request with
+one row; the prediction is sent asynchronously (the producer batches sends) and the event is
+acknowledged when the broker has it. Bad events go to the dead-letter topic. It runs until stopped (SIGTERM):
 
     python -m rtai.benchmarks.naive_baseline --pipeline pipelines/fraud.toml
 """
@@ -42,6 +42,16 @@ def features(feast: FeastClient, service: str, card_id: int, merchant_id: int) -
     return values
 
 
+def acknowledge_when_sent(consumer: pulsar.Consumer, message: pulsar.Message):
+    def sent(result: pulsar.Result, _message_id: object) -> None:
+        if result == pulsar.Result.Ok:
+            consumer.acknowledge(message)
+        else:  # redelivered after a restart
+            consumer.negative_acknowledge(message)
+
+    return sent
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pipeline", type=Path, default=paths.DEFAULT_PIPELINE)
@@ -52,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     consumer = client.subscribe(
         full_name(config.topics.transactions), job.subscription, initial_position=pulsar.InitialPosition.Earliest
     )
-    predictions = client.create_producer(full_name(config.topics.predictions))
+    predictions = client.create_producer(full_name(config.topics.predictions), batching_max_publish_delay_ms=1)
     dead_letters = client.create_producer(full_name(config.topics.dead_letter))
     feast = FeastClient.from_calls(job.feast)
     triton = grpcclient.InferenceServerClient(job.triton.url)
@@ -66,8 +76,7 @@ def main(argv: list[str] | None = None) -> None:
         except InvalidEvent as err:
             payload = message.data().decode("utf-8", "replace")
             record = dead_letter(payload, str(err), source_topic=config.topics.transactions, job=JOB_NAME)
-            dead_letters.send(record.encode())
-            consumer.acknowledge(message)
+            dead_letters.send_async(record.encode(), acknowledge_when_sent(consumer, message))
             continue
         started = time.time()
         row = request_features(event.amount, event.channel, event.merchant_country, event.card_country)
@@ -88,8 +97,7 @@ def main(argv: list[str] | None = None) -> None:
             "enrich_ms": round((enriched - started) * 1000, 2),
             "infer_ms": round((scored - enriched) * 1000, 2),
         }
-        predictions.send(json.dumps(prediction).encode())
-        consumer.acknowledge(message)
+        predictions.send_async(json.dumps(prediction).encode(), acknowledge_when_sent(consumer, message))
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The benchmark plot: end-to-end latency percentiles against the input rate, job and baseline.
+"""The benchmark plot: end-to-end latency percentiles against the input rate, the job, its floor and its peers.
 
 Runs in the model environment (matplotlib), started by `make bench`:
     python -m rtai.benchmarks.plot bench/results/<date>-<host>.json out.png
@@ -15,7 +15,12 @@ import matplotlib
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
 
-SERIES = {"inference_job": ("inference job", "tab:blue"), "naive_baseline": ("naive baseline", "tab:red")}
+SERIES = {
+    "inference_job": ("inference job", "tab:blue"),
+    "parse_relay": ("parse relay (floor)", "tab:gray"),
+    "asyncio_consumer": ("asyncio consumer", "tab:green"),
+    "naive_baseline": ("naive baseline", "tab:red"),
+}
 PERCENTILES = {"p50": "-", "p99": "--"}
 
 
@@ -27,6 +32,8 @@ def main(argv: list[str] | None = None) -> None:
     result = json.loads(args.result.read_text())
     figure, axes = plt.subplots(figsize=(8, 5))
     for key, (label, colour) in SERIES.items():
+        if key not in result:  # results of runs before the floor and the peers were measured
+            continue
         rows = [r for r in result[key]["fixed_rates"] if r["latency_ms"].get("count")]
         for percentile, style in PERCENTILES.items():
             axes.plot(

@@ -60,12 +60,17 @@ def _plain(value: object) -> object:
 
 def write(name: str, result: dict[str, object]) -> Path:
     """bench/results/<date>-<host>-<name>.json (<date>-<host>.json without a name), with the
-    machine and versions added."""
+    machine and versions added; a later run the same day gets -2, -3, ... (never overwritten)."""
     now = datetime.now(UTC)
     stamp = now.isoformat(timespec="seconds")
     document = {"benchmark": name or "end-to-end", "at": stamp, "machine": machine(), **result}
     document.setdefault("versions", versions())
     RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-    path = RESULTS_DIR / f"{now:%Y-%m-%d}-{socket.gethostname()}{f'-{name}' if name else ''}.json"
+    stem = f"{now:%Y-%m-%d}-{socket.gethostname()}{f'-{name}' if name else ''}"
+    path = RESULTS_DIR / f"{stem}.json"
+    run = 1
+    while path.exists():
+        run += 1
+        path = RESULTS_DIR / f"{stem}-{run}.json"
     path.write_text(json.dumps(document, indent=2, default=_plain) + "\n")
     return path

@@ -1,0 +1,86 @@
+"""Where the cores go: CPU seconds of each process (with its children) over a phase, from /proc.
+
+A JVM's threads are also split by name, so the Flink task threads that run the Python operators
+(thread mode: CPython inside the task thread) are told from the source, sink, GC and JIT threads.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from pathlib import Path
+
+from rtai.stack import processes
+
+TICKS_PER_S = os.sysconf("SC_CLK_TCK")
+
+
+def _ticks(stat_path: Path) -> int:
+    try:
+        raw = stat_path.read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return 0
+    fields = raw[raw.rindex(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def process_tree_ticks(pid: int) -> int:
+    return sum(_ticks(Path(f"/proc/{p}/stat")) for p in [pid, *processes.descendants(pid)])
+
+
+def thread_ticks(pid: int) -> Counter[str]:
+    """CPU ticks per thread name (threads of one name, like GC workers, added up)."""
+    ticks: Counter[str] = Counter()
+    for task in Path(f"/proc/{pid}/task").glob("*"):
+        try:
+            name = (task / "comm").read_text().strip()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        ticks[name] += _ticks(task / "stat")
+    return ticks
+
+
+def jvm_of(pid: int) -> int | None:
+    """The java process `pid` is or started (a PyFlink job's client starts its MiniCluster JVM)."""
+    for candidate in [pid, *processes.descendants(pid)]:
+        try:
+            if Path(f"/proc/{candidate}/comm").read_text().strip() == "java":
+                return candidate
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return None
+
+
+class CpuMeter:
+    """CPU seconds per named process between start() and stop(); `threads_of` names the one
+    process whose threads are reported too."""
+
+    def __init__(
+        self, pids: dict[str, int], threads_of: str | None = None, alone: frozenset[str] = frozenset()
+    ) -> None:
+        """`alone`: the names measured without their children (this process, which started the job)."""
+        self.pids, self.threads_of, self.alone = pids, threads_of, alone
+
+    def _ticks(self, name: str) -> int:
+        pid = self.pids[name]
+        return _ticks(Path(f"/proc/{pid}/stat")) if name in self.alone else process_tree_ticks(pid)
+
+    def start(self) -> None:
+        self.before = {name: self._ticks(name) for name in self.pids}
+        self.threads_before = thread_ticks(self.pids[self.threads_of]) if self.threads_of else Counter()
+        self.started = os.times().elapsed
+
+    def stop(self, top_threads: int = 8) -> dict[str, object]:
+        seconds = os.times().elapsed - self.started
+        used = {name: round((self._ticks(name) - self.before[name]) / TICKS_PER_S, 1) for name in self.pids}
+        figures: dict[str, object] = {
+            "window_s": round(seconds, 1),
+            "cores_available_s": round(seconds * (os.cpu_count() or 1), 1),
+            "cpu_s": used,
+        }
+        if self.threads_of:
+            grown = thread_ticks(self.pids[self.threads_of]) - self.threads_before
+            figures[f"{self.threads_of}_threads_cpu_s"] = {
+                name: round(ticks / TICKS_PER_S, 1) for name, ticks in grown.most_common(top_threads)
+            }
+        return figures
