@@ -265,6 +265,7 @@ class InferenceJobSection(JobRuntime):
     # job: the real-time view computed in the job's keyed state (realtime_features.py);
     # feast: read from Feast, as the feature job pushed it (seconds behind the event).
     realtime_features: Literal["job", "feast"] = "job"
+    batches_in_flight: int = 1  # started and not yet emitted, per subtask; the operator takes events meanwhile
     feast: FeastCalls = field(default_factory=FeastCalls)
     triton: TritonCalls = field(default_factory=TritonCalls)
     cached_views: tuple[CachedView, ...] = ()
@@ -282,6 +283,8 @@ class InferenceJobSection(JobRuntime):
             return "max_batch_size", f"must be at least 1, got {self.max_batch_size}"
         if self.max_wait_ms < 1:
             return "max_wait_ms", f"must be at least 1, got {self.max_wait_ms}"
+        if self.batches_in_flight < 1:
+            return "batches_in_flight", f"must be at least 1, got {self.batches_in_flight}"
         return super().validate()
 
 

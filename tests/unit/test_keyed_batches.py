@@ -7,6 +7,8 @@ integration tests run the same operator inside real Flink jobs."""
 
 from __future__ import annotations
 
+from concurrent.futures import Future
+
 from flink_jobs.keyed_batches import KeyedBatchFunction
 
 
@@ -23,28 +25,37 @@ class MapState:
     def items(self):
         return list(self.data.items())
 
+    def remove(self, key) -> None:
+        del self.data[key]
+
     def clear(self) -> None:
         self.data.clear()
 
 
 class KeyedRuntime:
-    """Map state per key, one clock, the registered processing-time timers per key."""
+    """Map states per name and key, one clock, the registered processing-time timers per key."""
 
     def __init__(self) -> None:
-        self.states: dict[object, MapState] = {}
+        self.states: dict[str, dict[object, MapState]] = {}
         self.timers: dict[object, set[int]] = {}
         self.now = 1_000
         self.key: object = None
 
     # RuntimeContext
     def get_map_state(self, descriptor):
-        runtime = self
+        runtime, by_key = self, self.states.setdefault(descriptor.get_name(), {})
 
         class Current:
             def __getattr__(self, name):
-                return getattr(runtime.states.setdefault(runtime.key, MapState()), name)
+                return getattr(by_key.setdefault(runtime.key, MapState()), name)
 
         return Current()
+
+    def waiting(self, key) -> dict:
+        return self.states["waiting"].get(key, MapState()).data
+
+    def in_flight(self, key) -> dict:
+        return self.states["in_flight"].get(key, MapState()).data
 
     # Context and TimerService
     def get_current_key(self):
@@ -64,8 +75,23 @@ class KeyedRuntime:
 
 
 class Collect(KeyedBatchFunction):
-    def process_batch(self, batch: list):
+    def finish_batch(self, batch: list, result: None):
         yield list(batch)
+
+
+class CollectLater(KeyedBatchFunction):
+    """Each started batch's work is a Future the test completes."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.work: list[Future] = []
+
+    def start_batch(self, batch: list) -> Future:
+        self.work.append(Future())
+        return self.work[-1]
+
+    def finish_batch(self, batch: list, result: str):
+        yield (result, list(batch))
 
 
 def started(max_size: int, max_wait_ms: int, runtime: KeyedRuntime) -> Collect:
@@ -93,7 +119,8 @@ def test_a_batch_goes_at_max_size_in_arrival_order_and_its_deadline_is_dropped()
     assert send(function, runtime, "a", 2) == []
     assert send(function, runtime, "a", 3) == [[1, 2, 3]]
     assert runtime.timers["a"] == set()
-    assert runtime.states["a"].data == {}
+    assert runtime.waiting("a") == {}
+    assert runtime.in_flight("a") == {}  # done at once: never in the in-flight state
 
 
 def test_a_partial_batch_goes_at_its_deadline():
@@ -114,7 +141,7 @@ def test_keys_batch_independently():
     assert send(function, runtime, "a", 1) == []
     assert send(function, runtime, "b", 10) == []
     assert send(function, runtime, "a", 2) == [[1, 2]]
-    assert runtime.states["b"].data != {}
+    assert runtime.waiting("b") != {}
     assert fire(function, runtime, "b", 1_050) == [[10]]
 
 
@@ -135,3 +162,50 @@ def test_a_timer_with_nothing_waiting_emits_nothing():
     send(function, runtime, "a", 2)  # flushed by size; a timer restored from a checkpoint may still fire
     runtime.timers["a"] = {1_050}
     assert fire(function, runtime, "a", 1_050) == []
+
+
+def test_the_operator_takes_elements_while_batches_are_in_flight_and_emits_them_in_start_order():
+    runtime = KeyedRuntime()
+    function = CollectLater(2, 50, max_in_flight=3, poll_ms=1)
+    function.open(runtime)
+    assert send(function, runtime, "a", 1) == []
+    assert send(function, runtime, "a", 2) == []  # batch [1, 2] started, not done
+    assert list(runtime.in_flight("a").values()) == [[1, 2]]
+    assert 1_001 in runtime.timers["a"]  # a poll timer looks for its end
+    assert send(function, runtime, "a", 3) == []
+    assert send(function, runtime, "a", 4) == []  # batch [3, 4] started too
+    function.work[1].set_result("second")
+    assert fire(function, runtime, "a", 1_001) == []  # the second is done, but the first goes first
+    function.work[0].set_result("first")
+    assert fire(function, runtime, "a", 1_002) == [("first", [1, 2]), ("second", [3, 4])]
+    assert runtime.in_flight("a") == {}
+    assert runtime.timers["a"] == set()  # nothing in flight: no more polling
+
+
+def test_at_max_in_flight_the_next_batch_waits_for_the_oldest():
+    runtime = KeyedRuntime()
+    function = CollectLater(1, 50, max_in_flight=1)
+    function.open(runtime)
+    send(function, runtime, "a", 1)
+    function.work[0].set_result("done")
+    # The second batch can start only once the first is emitted.
+    assert send(function, runtime, "a", 2) == [("done", [1])]
+    assert list(runtime.in_flight("a").values()) == [[2]]
+
+
+def test_a_batch_in_flight_at_a_checkpoint_is_started_again_after_a_restore():
+    runtime = KeyedRuntime()
+    before = CollectLater(2, 50, max_in_flight=2)
+    before.open(runtime)
+    send(before, runtime, "a", 1)
+    send(before, runtime, "a", 2)
+    send(before, runtime, "a", 3)
+    # Killed here: [1, 2] in flight, 3 waiting. A new instance over the same state:
+    after = CollectLater(2, 50, max_in_flight=2)
+    after.open(runtime)
+    assert fire(after, runtime, "a", 1_050) == []  # restarts [1, 2]; 3 becomes a batch of its own
+    assert len(after.work) == 2
+    after.work[0].set_result("again")
+    after.work[1].set_result("last")
+    assert fire(after, runtime, "a", 1_051) == [("again", [1, 2]), ("last", [3])]
+    assert runtime.in_flight("a") == {} and runtime.waiting("a") == {}

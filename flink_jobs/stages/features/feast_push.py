@@ -28,7 +28,7 @@ class PushToFeast(KeyedBatchFunction):
     def close(self) -> None:
         self.client.close()
 
-    def process_batch(self, batch: list[dict]):
+    def finish_batch(self, batch: list[dict], result: None):
         columns = {name: [row[name] for row in batch] for name in ("card_id", "event_timestamp", *FEATURE_NAMES)}
         self.client.push(self.push.push_source, columns, to=self.push.to)
         self.rows_pushed.inc(len(batch))

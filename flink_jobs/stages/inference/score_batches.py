@@ -3,15 +3,18 @@ inputs, infer, then predictions and alerts out.
 
 PyFlink 1.20 has no Python AsyncFunction, so batching lives here: transactions wait in keyed
 state (a checkpoint holds them) until max_batch_size are there or max_wait_ms has passed; then
-one Feast request enriches the whole batch and Triton scores it. The stages are fused in one
-operator so a batch crosses no serialization hop between them. A Feast or Triton failure past its
-retry budget fails the job, and Flink restarts it from the last checkpoint with the waiting
+one Feast request enriches the whole batch and Triton scores it, off the operator's thread, while
+the operator takes the next events (up to batches_in_flight batches; a started batch stays in
+keyed state until its predictions are emitted). The stages are fused in one operator so a batch
+crosses no serialization hop between them. A Feast or Triton failure past its retry budget fails
+the job, and Flink restarts it from the last checkpoint with the waiting and the started
 transactions restored.
 """
 
 from __future__ import annotations
 
 import time
+from concurrent.futures import Future
 
 import orjson
 from pyflink.datastream import RuntimeContext
@@ -21,15 +24,20 @@ from flink_jobs.config.pipeline_config import PipelineConfig
 from flink_jobs.events import Transaction
 from flink_jobs.keyed_batches import KeyedBatchFunction
 from flink_jobs.stages.enrich.enricher import Enricher
-from flink_jobs.stages.inference.infer import Scorer
-from flink_jobs.stages.inference.model_inputs import model_inputs
+from flink_jobs.stages.inference.infer import BatchScoring, ScoredBatch
 from flink_jobs.stages.output.alerts import ALERTS, alert, fired_rules
-from flink_jobs.stages.output.predictions import BatchTimes, ModelInfo, prediction
+from flink_jobs.stages.output.predictions import ModelInfo, prediction
+
+# How often the operator looks for a finished batch when no event arrives to trigger it (each
+# look is a timer: a call from the JVM). Events arriving look too, so this bounds only a lull.
+POLL_MS = 5
+Entry = tuple[Transaction, dict[str, float] | None, float]
 
 
 class ScoreBatches(KeyedBatchFunction):
     def __init__(self, config: PipelineConfig) -> None:
-        super().__init__(config.inference_job.max_batch_size, config.inference_job.max_wait_ms)
+        job = config.inference_job
+        super().__init__(job.max_batch_size, job.max_wait_ms, max_in_flight=job.batches_in_flight, poll_ms=POLL_MS)
         self.config = config
 
     def open(self, runtime_context: RuntimeContext) -> None:
@@ -50,34 +58,32 @@ class ScoreBatches(KeyedBatchFunction):
             for view in self.enricher.cache_stats()
         }
         self.cache_reported: dict[str, tuple[int, int]] = {}
-        self.scorer = Scorer(job.triton, self.config.model.name)
-        self.scorer.open()
-        self.model = ModelInfo(self.config.model.name, self.scorer.version, self.config.model.alert_threshold)
+        self.scoring = BatchScoring(self.enricher, job.triton, self.config.model.name)
+        self.scoring.open()
+        self.model = ModelInfo(self.config.model.name, self.scoring.version, self.config.model.alert_threshold)
 
     def close(self) -> None:
+        self.scoring.close()
         self.feast.close()
-        self.scorer.close()
 
-    def entry(self, value: Transaction | tuple[Transaction, dict[str, float]]) -> tuple:
+    def entry(self, value: Transaction | tuple[Transaction, dict[str, float]]) -> Entry:
         """(event, its computed real-time features or None, when it reached the operator)."""
         # The connector hands on a message's event time, not its publish time: the job's own
         # clock stamps when an event reached it; consumers read publish times from Pulsar.
         event, computed = value if isinstance(value, tuple) else (value, None)
         return event, computed, time.time() * 1000
 
-    def process_batch(self, batch: list[tuple[Transaction, dict[str, float] | None, float]]):
+    def start_batch(self, batch: list[Entry]) -> Future[ScoredBatch]:
         events = [event for event, _, _ in batch]
         computed = [features for _, features, _ in batch] if self.enricher.computed_view else None
-        started = time.time()
-        enriched = self.enricher.enrich(events, computed)
-        enriched_at = time.time()
+        return self.scoring.submit(events, computed)
+
+    def finish_batch(self, batch: list[Entry], result: ScoredBatch):
         self._count_cache_lookups()
-        scores = self.scorer.score(model_inputs(events, enriched))
-        times = BatchTimes(started, enriched_at, time.time())
         defaults_used = alerts = 0
-        for (event, _, received_ms), features, raw_score in zip(batch, enriched, scores, strict=True):
+        for (event, _, received_ms), features, raw_score in zip(batch, result.enriched, result.scores, strict=True):
             score = float(raw_score)
-            record = prediction(event, received_ms, features, score, self.model, len(batch), times)
+            record = prediction(event, received_ms, features, score, self.model, len(batch), result.times)
             defaults_used += features.missing
             yield orjson.dumps(record).decode()
             fired = fired_rules(self.config.rules, score, event.amount)
