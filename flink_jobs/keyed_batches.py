@@ -19,7 +19,6 @@ nothing is emitted twice.
 
 from __future__ import annotations
 
-import time
 from collections import deque
 from collections.abc import Hashable, Iterable
 from concurrent.futures import Future
@@ -28,6 +27,8 @@ from dataclasses import dataclass
 from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor
+
+from flink_jobs.entry_ids import EntryIds
 
 
 @dataclass
@@ -55,7 +56,7 @@ class KeyedBatchFunction(KeyedProcessFunction):
         self.deadlines: dict[Hashable, int] = {}
         self.polls: dict[Hashable, int] = {}
         self.started: dict[Hashable, deque[_Started]] = {}
-        self.last_sequence = 0
+        self.entry_ids = EntryIds()
 
     def entry(self, value: object) -> object:
         """What waits in the batch for an element; the element itself unless a subclass adds to it."""
@@ -73,11 +74,6 @@ class KeyedBatchFunction(KeyedProcessFunction):
         result (a failed Future raises here and fails the job)."""
         raise NotImplementedError
 
-    def _next_sequence(self) -> int:
-        # Increasing across restarts too (a clock), so a restored entry is never overwritten.
-        self.last_sequence = max(time.time_ns(), self.last_sequence + 1)
-        return self.last_sequence
-
     def _resume(self, key: Hashable) -> None:
         """First sight of a key in this run: counts what waits, restarts what was in flight."""
         if key in self.counts:
@@ -91,7 +87,7 @@ class KeyedBatchFunction(KeyedProcessFunction):
         key = ctx.get_current_key()
         self._resume(key)
         yield from self._emit_done(key)
-        self.waiting.put(self._next_sequence(), self.entry(value))
+        self.waiting.put(self.entry_ids.next(), self.entry(value))
         self.counts[key] += 1
         if self.counts[key] >= self.max_size:
             yield from self._start(key, ctx)
@@ -136,7 +132,7 @@ class KeyedBatchFunction(KeyedProcessFunction):
         if result.done() and not started:  # done at once, nothing before it: no state to keep
             yield from self.finish_batch(batch, result.result())
             return
-        batch_id = self._next_sequence()
+        batch_id = self.entry_ids.next()
         self.in_flight.put(batch_id, batch)
         started.append(_Started(batch_id, batch, result))
         yield from self._emit_done(key)

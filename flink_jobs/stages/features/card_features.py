@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
 from pyflink.common import Types
 from pyflink.common.watermark_strategy import TimestampAssigner
 from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
-from pyflink.datastream.state import ValueStateDescriptor
+from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
+from flink_jobs.entry_ids import EntryIds
 from flink_jobs.events import Transaction, iso_ms
 from flink_jobs.stages.features.card_windows import CardHistory
 from flink_jobs.stages.input.parse import DEAD_LETTERS
@@ -21,19 +21,14 @@ class EventTime(TimestampAssigner):
         return value.event_time_ms
 
 
-@dataclass
-class CardState:
-    """One card's keyed state, as one value: a single state read and write per bundle and key
-    (a list state costs a round trip to the JVM per access)."""
-
-    history: CardHistory = field(default_factory=CardHistory)
-    pending: list[Transaction] = field(default_factory=list)  # held back until the watermark passes them
-
-
 class CardFeatures(KeyedProcessFunction):
     """Holds each card's transactions back until the watermark passes them, then computes its
     features in event-time order. A transaction is late, and dead-lettered, when it is behind
-    the watermark on arrival or older than a transaction of the card already processed."""
+    the watermark on arrival or older than a transaction of the card already processed.
+
+    A transaction waits as one entry of a map state (one small write), so the card's history,
+    a value state, is read and written once per timer firing, for every transaction of the card
+    it releases, not on arrival too."""
 
     LATE_REASON = "late event: event_time is behind the watermark (max_out_of_orderness_ms)"
 
@@ -41,8 +36,12 @@ class CardFeatures(KeyedProcessFunction):
         self.source_topic, self.job_name = source_topic, job_name
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.card = runtime_context.get_state(ValueStateDescriptor("card", Types.PICKLED_BYTE_ARRAY()))
+        self.history = runtime_context.get_state(ValueStateDescriptor("history", Types.PICKLED_BYTE_ARRAY()))
+        self.pending = runtime_context.get_map_state(
+            MapStateDescriptor("pending", Types.LONG(), Types.PICKLED_BYTE_ARRAY())
+        )
         self.late = runtime_context.get_metrics_group().counter("events_late")
+        self.entry_ids = EntryIds()
 
     def _dead_letter(self, event: Transaction) -> tuple[OutputTag, str]:
         self.late.inc()
@@ -54,25 +53,27 @@ class CardFeatures(KeyedProcessFunction):
         if value.event_time_ms <= ctx.timer_service().current_watermark():
             yield self._dead_letter(value)
             return
-        card = self.card.value() or CardState()
-        card.pending.append(value)
-        self.card.update(card)
+        self.pending.put(self.entry_ids.next(), value)
         ctx.timer_service().register_event_time_timer(value.event_time_ms)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
-        card = self.card.value()
-        ready = sorted(
-            (e for e in card.pending if e.event_time_ms <= timestamp), key=lambda e: (e.event_time_ms, e.event_id)
-        )
-        card.pending = [e for e in card.pending if e.event_time_ms > timestamp]
-        history = card.history
-        for event in ready:
+        waiting = list(self.pending.items())
+        ready = [(sequence, e) for sequence, e in waiting if e.event_time_ms <= timestamp]
+        if not ready:
+            return
+        history = self.history.value() or CardHistory()
+        for _, event in sorted(ready, key=lambda item: (item[1].event_time_ms, item[1].event_id)):
             if history.last_time_ms is not None and event.event_time_ms < history.last_time_ms:
                 yield self._dead_letter(event)
                 continue
             features = history.add(event.event_time_ms, event.amount, event.merchant_id)
             yield {"card_id": event.card_id, "event_timestamp": iso_ms(event.event_time_ms), **features}
-        self.card.update(card)
+        self.history.update(history)
+        if len(ready) == len(waiting):
+            self.pending.clear()
+        else:
+            for sequence, _ in ready:
+                self.pending.remove(sequence)
 
 
 def _as_json(event: Transaction) -> str:
