@@ -165,8 +165,9 @@ def targets(result: dict) -> dict[str, object]:
     met = {}
     for name, value in figures.items():
         goal = TARGETS[name]
-        met[name] = value is not None and (value >= goal if name.endswith("events_per_s") else value <= goal)
-    met["beats_asyncio_consumer"] = figures["max_events_per_s"] > _max(result, "asyncio_consumer")
+        # Percentiles are numpy numbers: plain bools for the JSON.
+        met[name] = bool(value is not None and (value >= goal if name.endswith("events_per_s") else value <= goal))
+    met["beats_asyncio_consumer"] = bool(figures["max_events_per_s"] > _max(result, "asyncio_consumer"))
     return {"figures": figures, "goals": TARGETS, "met": met}
 
 

@@ -2,9 +2,11 @@
 
 Starts the stack, makes sure there are features (history, batch tables, feast apply and
 materialize) and a registered model (training set, training, registration), starts the feature
-job and the inference job on the embedded MiniCluster, publishes generated transactions for a
-while, and summarises what came out, timed by Pulsar's publish times read back by a consumer.
-Every preparation step is skipped when its result is already there.
+job and the inference job on the embedded MiniCluster, waits until the inference job has
+answered a probe transaction (so the stream starts when the jobs are ready, and nothing of it is
+left out of the figures), publishes generated transactions for a while, and summarises what came
+out, timed by Pulsar's publish times read back by a consumer. Every preparation step is skipped
+when its result is already there.
 """
 
 from __future__ import annotations
@@ -15,14 +17,16 @@ from collections import Counter
 from pathlib import Path
 
 import numpy as np
+import pulsar
 
 from flink_jobs.config import pipeline_config
 from flink_jobs.config.topics import full_name
 from flink_jobs.errors import UserFacingError
+from flink_jobs.events import Transaction
 from flink_jobs.jobs.fraud_scoring import JOB_NAME
 from rtai import paths, pipeline_assets, pulsar_client, subscription_stats, toml_text
 from rtai.console import ProgressBar, step
-from rtai.generator import population, stream
+from rtai.generator import population, records, stream
 from rtai.generator.cli import DEFAULT_CUSTOMERS, DEFAULT_SEED
 from rtai.jobs import launcher
 from rtai.output_reader import OutputReader, Outputs
@@ -30,6 +34,8 @@ from rtai.stack import processes
 
 JOBS = {"feature job": "flink_jobs.jobs.card_features", "inference job": "flink_jobs.jobs.fraud_scoring"}
 JOB_READY_TIMEOUT_S = 180
+PROBE_CARD = 999_999_998  # the readiness probe's card: no generated card has this id
+PROBE_EVERY_S = 0.5
 DRAIN_TIMEOUT_S = 120
 # Bad events sent after the stream, to show the dead-letter path: malformed JSON, a missing field
 # and a wrong type.
@@ -47,6 +53,29 @@ BAD_EVENTS = (
 
 def record_log(name: str) -> Path:
     return paths.RUN_DIR / "logs" / f"demo-{name.replace(' ', '-')}.log"
+
+
+def wait_until_answering(client: pulsar.Client, topic: str, reader: OutputReader, job: processes.PidRecord) -> float:
+    """Sends probe transactions until the inference job has predicted one; then the reader
+    starts over (the probes are not the demo's). Seconds it took."""
+    producer = client.create_producer(topic)
+    started, probes = time.monotonic(), []
+    try:
+        while not any(probe in reader.outputs.predictions for probe in probes):
+            if time.monotonic() - started > JOB_READY_TIMEOUT_S or processes.exit_code(job) is not None:
+                raise UserFacingError(
+                    f"the inference job answered no probe in {JOB_READY_TIMEOUT_S} s; its log: "
+                    f"{record_log('inference job')}"
+                )
+            probes.append(f"demo-ready-{len(probes)}")
+            now_ms = time.time_ns() // 1_000_000
+            probe = Transaction(probes[-1], now_ms, PROBE_CARD, 0, 0, "grocery", "DE", "DE", 1.0, "EUR", "pos")
+            producer.send(records.to_json(probe))
+            time.sleep(PROBE_EVERY_S)
+    finally:
+        producer.close()
+    reader.outputs = Outputs()
+    return time.monotonic() - started
 
 
 def wait_for_outputs(reader: OutputReader, expected: int, jobs: dict[str, processes.PidRecord]) -> None:
@@ -146,6 +175,8 @@ def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool) -> Non
         subscription_stats.wait_until_consuming(
             config.pulsar.admin_url, topic, subscriptions, consumers, JOB_READY_TIMEOUT_S
         )
+        ready_s = wait_until_answering(client, topic, reader, jobs["inference job"])
+        step(f"the inference job answered a probe transaction after {ready_s:.1f} s")
         count = max(1, round(rate * duration_s))
         step(f"publishing {count:,} transactions at {rate:,g}/s for {duration_s:g} s to {config.topics.transactions}")
         people = population.build(DEFAULT_SEED, DEFAULT_CUSTOMERS)
