@@ -118,9 +118,9 @@ def test_columns_are_read_by_the_answers_own_names(server):
     assert script.bodies[0]["features"] == ["card_realtime:count", "card_stats:spend"]
 
 
-def test_a_request_logs_nothing_at_info(server, caplog):
+def test_a_request_logs_nothing_below_warning_even_with_the_root_logger_at_debug(server, caplog):
     url, script = server
-    caplog.set_level(logging.INFO)
+    caplog.set_level(logging.DEBUG)
     client = FeastClient(url, timeout_s=2, retries=0, backoff_ms=1)
     client.push("src", {"card_id": [1]}, to="online")
     client.close()
