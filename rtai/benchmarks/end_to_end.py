@@ -1,6 +1,7 @@
 """`make bench`: every figure of the stack in one run, on the same machine and data.
 
-The inference job; its floor, the parse relay (the same source, parse stage, sink and settings,
+The inference job (and once more, at its maximum and 1,000/s, reading the real-time view from
+Feast: the config switch); its floor, the parse relay (the same source, parse stage, sink and settings,
 nothing in between); its peers, a batched asyncio consumer and the naive per-event consumer
 (maximum sustained rate with CPU seconds per process in the drain window, then fixed rates);
 Triton's perf_analyzer and the onnxruntime ceiling on the served model; the feature job's maximum
@@ -18,7 +19,7 @@ import time
 from pathlib import Path
 
 from flink_jobs.config import pipeline_config
-from rtai import env_python, paths, pipeline_assets
+from rtai import env_python, paths, pipeline_assets, toml_text
 from rtai.console import step
 from rtai.stack import config as stack_config
 
@@ -28,6 +29,8 @@ BENCH_README = paths.PROJECT_ROOT / "bench" / "README.md"
 LATEST_PLOT = paths.PROJECT_ROOT / "bench" / "latency-vs-rate.png"  # the plot bench/README.md shows
 PEER_SHARES = (0.25, 0.5, 0.8)  # a slower peer's fixed rates, as shares of its maximum
 FRESHNESS_RATE = 1000.0
+# The config switch benchmarked too: the real-time view read from Feast, with its training lag.
+FEAST_VIEW_CHANGES = {"inference_job": {"realtime_features": "feast"}, "features": {"training_feature_lag_ms": 1000}}
 # Issue 12's targets, on two cores with the whole stack on them.
 TARGETS = {
     "max_events_per_s": 10_000,
@@ -82,6 +85,9 @@ def run(
     folder.mkdir(parents=True)  # configs, logs and checkpoints of every phase stay for a look afterwards
 
     job = _contender(pipeline.JOB, base, folder, job_backlog, rates, measure_s)
+    feast_view = folder / "feast-view.toml"
+    toml_text.derive_pipeline(base, FEAST_VIEW_CHANGES, feast_view)
+    job_feast_view = _contender(pipeline.JOB_FEAST_VIEW, feast_view, folder, job_backlog, [1000.0], measure_s)
     floor = _contender(pipeline.FLOOR, base, folder, job_backlog, rates, measure_s)
     peer = _contender(pipeline.ASYNCIO, base, folder, peer_backlog, rates, measure_s, slower=True)
     baseline = _contender(pipeline.BASELINE, base, folder, baseline_backlog, rates, measure_s, slower=True)
@@ -112,6 +118,7 @@ def run(
             "measured_s": measure_s,
         },
         "inference_job": job,
+        "inference_job_feast_view": job_feast_view,
         "parse_relay": floor,
         "asyncio_consumer": peer,
         "naive_baseline": baseline,
@@ -171,16 +178,16 @@ def targets(result: dict) -> dict[str, object]:
     return {"figures": figures, "goals": TARGETS, "met": met}
 
 
-CONTENDERS = ("inference_job", "parse_relay", "asyncio_consumer", "naive_baseline")
+CONTENDERS = ("inference_job", "inference_job_feast_view", "parse_relay", "asyncio_consumer", "naive_baseline")
 
 
 def summary(result: dict) -> str:
-    lines = [f"{'':18}{'rate':>8}{'out/s':>9}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>9}  sustained"]
+    lines = [f"{'':26}{'rate':>8}{'out/s':>9}{'p50':>8}{'p95':>8}{'p99':>8}{'max':>9}  sustained"]
     for name in CONTENDERS:
         for row in result[name]["fixed_rates"]:
             lat = row["latency_ms"]
             lines.append(
-                f"{name:18}{row['rate']:>8,.0f}{row['events_per_s']:>9,.0f}{lat.get('p50', 0):>8}{lat.get('p95', 0):>8}"
+                f"{name:26}{row['rate']:>8,.0f}{row['events_per_s']:>9,.0f}{lat.get('p50', 0):>8}{lat.get('p95', 0):>8}"
                 f"{lat.get('p99', 0):>8}{lat.get('max', 0):>9}  {row['sustained']}"
             )
     maxima = ", ".join(f"{name} {_max(result, name):,}/s" for name in CONTENDERS)

@@ -66,6 +66,10 @@ class Contender:
 
 
 JOB = Contender("inference job", "flink_jobs.jobs.fraud_scoring", "inference-job", keeps_checkpoints=True)
+# The same job reading the real-time card view from Feast (realtime_features = "feast").
+JOB_FEAST_VIEW = Contender(
+    "inference job with the Feast view", "flink_jobs.jobs.fraud_scoring", "inference-job", keeps_checkpoints=True
+)
 BASELINE = Contender("naive baseline", "rtai.benchmarks.naive_baseline", "naive-baseline", keeps_checkpoints=False)
 FLOOR = Contender("parse relay", "flink_jobs.jobs.parse_relay", "parse-relay", keeps_checkpoints=True)
 ASYNCIO = Contender("asyncio consumer", "rtai.benchmarks.asyncio_consumer", "asyncio-consumer", keeps_checkpoints=False)
@@ -171,7 +175,7 @@ def fixed_rates(
             measured_from_ms = started_ms + stream.START_LEAD_MS + round(WARMUP_S * 1000)
             figures = window_figures(reader.outputs, measured_from_ms, ended_ms)
             answered = figures.pop("answered_ids")
-            if contender is JOB and answered:
+            if contender.module == JOB.module and answered:
                 figures["stages_ms"] = stages(reader.outputs, answered)
             reader.outputs = Outputs()  # the next rate starts from nothing
             lat = figures["latency_ms"]

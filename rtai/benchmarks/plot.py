@@ -17,6 +17,7 @@ import matplotlib.pyplot as plt
 
 SERIES = {
     "inference_job": ("inference job", "tab:blue"),
+    "inference_job_feast_view": ("inference job, view from Feast", "tab:purple"),
     "parse_relay": ("parse relay (floor)", "tab:gray"),
     "asyncio_consumer": ("asyncio consumer", "tab:green"),
     "naive_baseline": ("naive baseline", "tab:red"),
