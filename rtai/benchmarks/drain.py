@@ -1,7 +1,9 @@
 """Maximum sustained rate by draining a backlog: the rate between 20 % and 90 % of it.
 
 Start-up and the tail are left out; backpressure paces delivery to processing, so the rate
-in between is what the consumer sustains.
+in between is what the consumer sustains. Progress is watched as outputs are read back; where
+their publish times are known, the rate is taken from those (a reader that falls behind and
+catches up would otherwise show its own catching up as the consumer's rate).
 """
 
 from __future__ import annotations
@@ -58,3 +60,13 @@ def drain_rate(
     return {"backlog_events": events, "window_s": round(seconds, 1), "events_per_s": rate} | (
         {"cpu": cpu} if cpu else {}
     )
+
+
+def rate_from_publish_times(publish_ms: list[int], events: int) -> dict[str, object]:
+    """The drain window and rate from the outputs' own publish times (epoch ms): from the output
+    at 20 % of the backlog to the one at 90 %."""
+    ordered = sorted(publish_ms)
+    low, high = DRAIN_WINDOW
+    first, last = ordered[int(low * events)], ordered[int(high * events) - 1]
+    seconds = max(last - first, 1) / 1000
+    return {"window_s": round(seconds, 1), "events_per_s": round((high - low) * events / seconds)}

@@ -204,13 +204,16 @@ def max_rate(contender: Contender, base: Path, folder: Path, events: int) -> dic
     process = contender.start(pipeline, folder, f"{contender.slug}-drain")
     try:
         what = f"the {contender.name} (log: {folder / f'{contender.slug}-drain.log'})"
-        return drain.drain_rate(
+        watched = drain.drain_rate(
             lambda: len(reader.outputs.predictions),
             events,
             process,
             what=what,
             meter=lambda: cpu_meter(contender, process),
         )
+        published = [at for at, _ in reader.outputs.predictions.values()]
+        # The rate by the predictions' publish times; the reader's own view of the window kept beside it.
+        return {**watched, "reader_window_s": watched["window_s"], **drain.rate_from_publish_times(published, events)}
     finally:
         launcher.stop_local(process)
         reader.stop()
