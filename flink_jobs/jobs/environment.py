@@ -13,6 +13,7 @@ from pathlib import Path
 from pyflink.common import Configuration
 from pyflink.common.restart_strategy import RestartStrategies
 from pyflink.datastream import CheckpointingMode, DataStream, StreamExecutionEnvironment
+from pyflink.datastream.connectors.pulsar import PulsarSink
 
 import flink_jobs
 from flink_jobs.clients import pulsar_io
@@ -51,6 +52,20 @@ def parsed_transactions(
     ).set_parallelism(job.source.parallelism)
     parse = ParseTransactions(config.topics.transactions, job_name)
     return raw.process(parse).name("parse").set_parallelism(job.source.parallelism)
+
+
+def output_sinks(
+    config: pipeline_config.PipelineConfig, job: pipeline_config.InferenceJobSection
+) -> Callable[[str], PulsarSink]:
+    """A sink to one of the pipeline's output topics, with the job's delivery guarantee."""
+    endpoint = pulsar_io.PulsarEndpoint(config.pulsar.service_url, config.pulsar.admin_url)
+
+    def sink(topic: str) -> PulsarSink:
+        return pulsar_io.string_sink(
+            endpoint, topic, guarantee=job.delivery, transaction_timeout_ms=job.transaction_timeout_ms
+        )
+
+    return sink
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

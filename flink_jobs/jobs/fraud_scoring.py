@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from pyflink.common import Types
 from pyflink.datastream import StreamExecutionEnvironment
-from pyflink.datastream.connectors.pulsar import PulsarSink
 
-from flink_jobs.clients import pulsar_io
 from flink_jobs.config import pipeline_config
 from flink_jobs.events import Transaction
 from flink_jobs.jobs import environment
@@ -27,7 +25,6 @@ JOB_NAME = "inference-job"
 
 def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.inference_job
-    endpoint = pulsar_io.PulsarEndpoint(config.pulsar.service_url, config.pulsar.admin_url)
     parsed = environment.parsed_transactions(env, config, job, JOB_NAME)
     bucket = bucket_key(job.parallelism, job.max_parallelism)
     to_score = parsed
@@ -42,12 +39,7 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
         .process(ScoreBatches(config), output_type=Types.STRING())
         .name("enrich-and-score")
     )
-
-    def sink(topic: str) -> PulsarSink:
-        return pulsar_io.string_sink(
-            endpoint, topic, guarantee=job.delivery, transaction_timeout_ms=job.transaction_timeout_ms
-        )
-
+    sink = environment.output_sinks(config, job)
     predictions.sink_to(sink(config.topics.predictions)).name("predictions")
     predictions.get_side_output(ALERTS).sink_to(sink(config.topics.alerts)).name("alerts")
     parsed.get_side_output(DEAD_LETTERS).sink_to(sink(config.topics.dead_letter)).name("dead-letters")

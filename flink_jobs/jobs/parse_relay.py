@@ -13,7 +13,6 @@ import json
 from pyflink.common import Types
 from pyflink.datastream import StreamExecutionEnvironment
 
-from flink_jobs.clients import pulsar_io
 from flink_jobs.config import pipeline_config
 from flink_jobs.events import Transaction
 from flink_jobs.jobs import environment
@@ -24,14 +23,8 @@ JOB_NAME = "parse-relay"
 
 def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.inference_job
-    endpoint = pulsar_io.PulsarEndpoint(config.pulsar.service_url, config.pulsar.admin_url)
     parsed = environment.parsed_transactions(env, config, job, JOB_NAME)
-
-    def sink(topic: str):
-        return pulsar_io.string_sink(
-            endpoint, topic, guarantee=job.delivery, transaction_timeout_ms=job.transaction_timeout_ms
-        )
-
+    sink = environment.output_sinks(config, job)
     parsed.map(_record, output_type=Types.STRING()).name("relay").sink_to(sink(config.topics.predictions)).name(
         "predictions"
     )
