@@ -108,7 +108,7 @@ class Enricher:
                 f"inference_job.cached_views: {unknown[0]!r} is not a view of the FeatureService "
                 f"{self.feature_service!r} (its views: {', '.join(self.layout)})"
             )
-        if self.computed_view is None or computed is None:
+        if computed is None:  # (enrich checked it comes exactly when there is a computed view)
             return
         if self.computed_view not in self.layout:
             raise ValueError(
