@@ -211,7 +211,8 @@ def max_rate(contender: Contender, base: Path, folder: Path, events: int) -> dic
             what=what,
             meter=lambda: cpu_meter(contender, process),
         )
-        published = [at for at, _ in reader.outputs.predictions.values()]
+        # A copy first: the reader thread still adds predictions the job sends after the 90 % mark.
+        published = [at for at, _ in list(reader.outputs.predictions.values())]
         # The rate by the predictions' publish times; the reader's own view of the window kept beside it.
         return {**watched, "reader_window_s": watched["window_s"], **drain.rate_from_publish_times(published, events)}
     finally:
