@@ -283,8 +283,9 @@ class InferenceJobSection(JobRuntime):
             return "max_batch_size", f"must be at least 1, got {self.max_batch_size}"
         if self.max_wait_ms < 1:
             return "max_wait_ms", f"must be at least 1, got {self.max_wait_ms}"
-        if self.batches_in_flight < 1:
-            return "batches_in_flight", f"must be at least 1, got {self.batches_in_flight}"
+        # Each in-flight batch is held in memory and in keyed state until emitted.
+        if not 1 <= self.batches_in_flight <= 64:
+            return "batches_in_flight", f"must be in 1..64, got {self.batches_in_flight}"
         return super().validate()
 
 

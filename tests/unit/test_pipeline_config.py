@@ -53,6 +53,12 @@ def test_the_shipped_fraud_pipeline_loads_with_its_rules_and_cached_views():
         ("[feature_job.source]\nmax_fetch_records = 0", "feature_job.source.max_fetch_records: must be at least 1"),
         ("[[rules]]\nname = 'r'\nmin_score = 2.0", "rules[0].min_score: must be between 0 and 1, got 2.0"),
         ("[features]\nservice = ''", "features.service: must name a Feast FeatureService"),
+        ("[features]\nrealtime_view = ''", "features.realtime_view: must name the FeatureService's view"),
+        ("[features]\ntraining_feature_lag_ms = -1", "features.training_feature_lag_ms: must be >= 0, got -1"),
+        ("[features]\ntraining_feature_lag_ms = 1000", "features.training_feature_lag_ms: must be 0 when"),
+        ("[inference_job]\nrealtime_features = 'redis'", "inference_job.realtime_features: must be one of"),
+        ("[inference_job]\nbatches_in_flight = 0", "inference_job.batches_in_flight: must be in 1..64, got 0"),
+        ("[inference_job]\nbatches_in_flight = 65", "inference_job.batches_in_flight: must be in 1..64, got 65"),
         ("[model\n", "not valid TOML"),
     ],
 )
