@@ -3,20 +3,25 @@
 One event per Pulsar message, UTF-8 JSON, on the transactions topic:
 
     {
-      "event_id": "c0a8012e-000000000042",     string, unique
+      "event_id": "c0a8012e-000000000042",     string, 1..128 characters, unique
       "event_time": "2026-11-26T13:40:00.123Z", ISO-8601 with a UTC offset: when the card was used
-      "card_id": 104233,                      integer >= 0
-      "customer_id": 52110,                   integer >= 0
-      "merchant_id": 8812,                    integer >= 0
-      "merchant_category": "grocery",         string (see MERCHANT_CATEGORIES)
-      "merchant_country": "DE",               ISO 3166 alpha-2
-      "card_country": "DE",                   ISO 3166 alpha-2, the card holder's home
-      "amount": 42.17,                        number > 0, in `currency`
-      "currency": "EUR",                      ISO 4217
+      "card_id": 104233,                      integer in 0..2^63-1
+      "customer_id": 52110,                   integer in 0..2^63-1
+      "merchant_id": 8812,                    integer in 0..2^63-1
+      "merchant_category": "grocery",         one of MERCHANT_CATEGORIES
+      "merchant_country": "DE",               ISO 3166 alpha-2 form: two letters A-Z
+      "card_country": "DE",                   the same form, the card holder's home
+      "amount": 42.17,                        number, 0 < amount <= MAX_AMOUNT, in `currency`
+      "currency": "EUR",                      ISO 4217 form: three letters A-Z
       "channel": "pos",                       "pos" | "ecom"
       "is_fraud": false,                      boolean label, optional (the generator sets it)
-      "fraud_pattern": null                   string or null, optional (which pattern, for evaluation)
+      "fraud_pattern": null                   string of at most 64 characters or null, optional
     }
+
+Codes are checked for their form, not against the ISO lists (a new country code must not stop
+scoring); categories and channels are closed sets the model and the features were built on.
+Other fields are ignored. The jobs also refuse an event time too far from their own clock
+(`check_event_time`, the pipeline's [events] window).
 
 The publish time is Pulsar's own (message publish timestamp); the event time is in
 the payload and also set as the message's event timestamp.
@@ -25,13 +30,20 @@ the payload and also set as the message's event timestamp.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import orjson
 
 MAX_EVENT_BYTES = 16 * 1024
-MAX_ID = 2**63 - 1  # ids are Flink LONG keys: a larger one could not be keyed
+MAX_ID = 2**63 - 1  # ids are Flink LONG keys and Feast INT64 entity keys: a larger one fits neither
+# Far above any card payment, far below float32's range: the model reads amounts as float32.
+MAX_AMOUNT = 1e9
+MAX_EVENT_ID_CHARS = 128
+MAX_FRAUD_PATTERN_CHARS = 64
+COUNTRY_CODE = re.compile(r"[A-Z]{2}")
+CURRENCY_CODE = re.compile(r"[A-Z]{3}")
 MERCHANT_CATEGORIES = (
     "grocery",
     "restaurant",
@@ -88,8 +100,14 @@ def _kind_name(kind: type | tuple[type, ...]) -> str:
 def _non_negative_int(payload: dict, name: str) -> int:
     value = _require(payload, name, int)
     if not 0 <= value <= MAX_ID:
-        raise InvalidEvent(f"invalid {name}: must be in 0..2^63-1, got {value}")
+        raise InvalidEvent(f"invalid {name}: must be in 0..2^63-1, got {_shown(value)}")
     return value
+
+
+def _shown(value: object, limit: int = 40) -> str:
+    """A rejected value in a reason, cut short: a reason must stay small whatever the input."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _event_time_ms(payload: dict) -> int:
@@ -97,15 +115,48 @@ def _event_time_ms(payload: dict) -> int:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidEvent(f"invalid event_time: not ISO-8601: {text!r}") from None
+        raise InvalidEvent(f"invalid event_time: not ISO-8601: {_shown(text)}") from None
     if moment.tzinfo is None:
-        raise InvalidEvent(f"invalid event_time: no UTC offset: {text!r}")
+        raise InvalidEvent(f"invalid event_time: no UTC offset: {_shown(text)}")
     return round(moment.timestamp() * 1000)
+
+
+def _code(payload: dict, name: str, form: re.Pattern[str], what: str) -> str:
+    value = _require(payload, name, str)
+    if not form.fullmatch(value):
+        raise InvalidEvent(f"invalid {name}: expected {what}, got {_shown(value)}")
+    return value
+
+
+def _one_of(payload: dict, name: str, allowed: tuple[str, ...]) -> str:
+    value = _require(payload, name, str)
+    if value not in allowed:
+        raise InvalidEvent(f"invalid {name}: {_shown(value)} (expected one of {', '.join(allowed)})")
+    return value
+
+
+def _text(payload: dict, name: str, max_chars: int) -> str:
+    value = _require(payload, name, str)
+    if not 0 < len(value) <= max_chars:
+        raise InvalidEvent(f"invalid {name}: must be 1..{max_chars} characters, got {len(value)}")
+    return value
+
+
+def _fraud_pattern(payload: dict) -> str | None:
+    value = payload.get("fraud_pattern")
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidEvent(f"wrong type for fraud_pattern: expected string or null, got {type(value).__name__}")
+    if len(value) > MAX_FRAUD_PATTERN_CHARS:
+        raise InvalidEvent(f"invalid fraud_pattern: at most {MAX_FRAUD_PATTERN_CHARS} characters, got {len(value)}")
+    return value
 
 
 def parse(raw: bytes | str) -> Transaction:
     """The transaction in `raw`, or InvalidEvent naming the first problem found."""
-    size = len(raw.encode() if isinstance(raw, str) else raw)
+    # surrogatepass: a str may carry lone surrogates; orjson then rejects it as malformed.
+    size = len(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
     if size > MAX_EVENT_BYTES:
         raise InvalidEvent(f"oversize payload: {size} bytes > {MAX_EVENT_BYTES}")
     try:
@@ -115,32 +166,45 @@ def parse(raw: bytes | str) -> Transaction:
     if not isinstance(payload, dict):
         raise InvalidEvent(f"malformed event: expected a JSON object, got {type(payload).__name__}")
     amount = _require(payload, "amount", (int, float))
-    if not math.isfinite(amount) or amount <= 0:
-        raise InvalidEvent(f"invalid amount: must be > 0, got {amount}")
-    channel = _require(payload, "channel", str)
-    if channel not in CHANNELS:
-        raise InvalidEvent(f"invalid channel: {channel!r} (expected one of {', '.join(CHANNELS)})")
+    # An integer amount may be any size JSON allows: compare before converting it to a float.
+    if not (math.isfinite(amount) and 0 < amount <= MAX_AMOUNT):
+        raise InvalidEvent(f"invalid amount: must be > 0 and <= {MAX_AMOUNT:g}, got {_shown(amount)}")
     is_fraud = payload.get("is_fraud")
     if is_fraud is not None and not isinstance(is_fraud, bool):
         raise InvalidEvent(f"wrong type for is_fraud: expected boolean, got {type(is_fraud).__name__}")
-    event_id = _require(payload, "event_id", str)
-    if not event_id:
-        raise InvalidEvent("invalid event_id: empty")
     return Transaction(
-        event_id=event_id,
+        event_id=_text(payload, "event_id", MAX_EVENT_ID_CHARS),
         event_time_ms=_event_time_ms(payload),
         card_id=_non_negative_int(payload, "card_id"),
         customer_id=_non_negative_int(payload, "customer_id"),
         merchant_id=_non_negative_int(payload, "merchant_id"),
-        merchant_category=_require(payload, "merchant_category", str),
-        merchant_country=_require(payload, "merchant_country", str),
-        card_country=_require(payload, "card_country", str),
+        merchant_category=_one_of(payload, "merchant_category", MERCHANT_CATEGORIES),
+        merchant_country=_code(payload, "merchant_country", COUNTRY_CODE, "an ISO 3166 alpha-2 code (two letters A-Z)"),
+        card_country=_code(payload, "card_country", COUNTRY_CODE, "an ISO 3166 alpha-2 code (two letters A-Z)"),
         amount=float(amount),
-        currency=_require(payload, "currency", str),
-        channel=channel,
+        currency=_code(payload, "currency", CURRENCY_CODE, "an ISO 4217 code (three letters A-Z)"),
+        channel=_one_of(payload, "channel", CHANNELS),
         is_fraud=is_fraud,
-        fraud_pattern=payload.get("fraud_pattern"),
+        fraud_pattern=_fraud_pattern(payload),
     )
+
+
+def check_event_time(event: Transaction, now_ms: int, max_ahead_ms: int, max_behind_ms: int) -> None:
+    """InvalidEvent when the event time is more than max_ahead_ms after now_ms (it would move
+    the feature job's watermark past every later event) or more than max_behind_ms before it."""
+    offset_ms = event.event_time_ms - now_ms
+    if offset_ms > max_ahead_ms:
+        raise InvalidEvent(f"invalid event_time: {offset_ms} ms ahead of the job's clock (max_ahead_ms {max_ahead_ms})")
+    if -offset_ms > max_behind_ms:
+        raise InvalidEvent(
+            f"invalid event_time: {-offset_ms} ms behind the job's clock (max_behind_ms {max_behind_ms})"
+        )
+
+
+def to_json(event: Transaction) -> str:
+    """The event in the documented schema (the dead letters of events rejected after parsing)."""
+    fields = {k: v for k, v in vars(event).items() if k != "event_time_ms"}
+    return orjson.dumps({**fields, "event_time": iso_ms(event.event_time_ms)}).decode()
 
 
 def iso_ms(epoch_ms: float) -> str:

@@ -40,6 +40,23 @@ class TopicsSection:
 
 
 @dataclass(frozen=True)
+class EventsSection:
+    """The event times both jobs accept, relative to their own clock when the event arrives; an
+    event outside the window is a dead letter. Ahead: producers' clock skew (an event far ahead
+    would hold the feature job's timers back and skew a card's windows). Behind: the oldest
+    backlog a restarted job still scores, within the topic's retention."""
+
+    max_ahead_ms: int = 60_000
+    max_behind_ms: int = 7 * 86_400_000
+
+    def validate(self) -> tuple[str, str] | None:
+        for name in ("max_ahead_ms", "max_behind_ms"):
+            if getattr(self, name) < 0:
+                return name, f"must be >= 0, got {getattr(self, name)}"
+        return None
+
+
+@dataclass(frozen=True)
 class FeaturesSection:
     service: str = "fraud_scoring_v1"
     realtime_view: str = "card_realtime"  # the service's view of the card window features (card_windows.py)
@@ -162,7 +179,11 @@ class JobRuntime:
     checkpoint_interval_ms: int = 10000
     parallelism: int = 1
     max_parallelism: int = 128  # key groups (pipeline.max-parallelism): the most a job can be rescaled to
-    restart_attempts: int = 3  # Flink's fixed-delay restart strategy: restarts before the job fails for good
+    # Flink's failure-rate restart strategy: the job fails for good at more than
+    # restart_max_failures failures within restart_failure_interval_ms (a rate, not a lifetime
+    # budget: a job that fails once a day restarts every time), restarting restart_delay_ms after each.
+    restart_max_failures: int = 5
+    restart_failure_interval_ms: int = 600_000
     restart_delay_ms: int = 10_000
     watermark_interval_ms: int = 200
     buffer_timeout_ms: int = 100
@@ -175,9 +196,15 @@ class JobRuntime:
     def validate(self) -> tuple[str, str] | None:
         if self.checkpoint_interval_ms < 100:
             return "checkpoint_interval_ms", f"must be at least 100, got {self.checkpoint_interval_ms}"
-        for name in ("restart_attempts", "restart_delay_ms"):
-            if getattr(self, name) < 0:
-                return name, f"must be >= 0, got {getattr(self, name)}"
+        if self.restart_max_failures < 0:
+            return "restart_max_failures", f"must be >= 0, got {self.restart_max_failures}"
+        if self.restart_delay_ms < 0:
+            return "restart_delay_ms", f"must be >= 0, got {self.restart_delay_ms}"
+        if self.restart_failure_interval_ms <= self.restart_delay_ms:
+            return "restart_failure_interval_ms", (
+                f"must be longer than restart_delay_ms ({self.restart_delay_ms}), "
+                f"got {self.restart_failure_interval_ms}"
+            )
         for name in (
             "parallelism",
             "watermark_interval_ms",
@@ -197,9 +224,18 @@ class JobRuntime:
             )
         return None
 
+    def restart_settings(self) -> dict[str, str]:
+        return {
+            "restart-strategy.type": "failure-rate",
+            "restart-strategy.failure-rate.max-failures-per-interval": str(self.restart_max_failures),
+            "restart-strategy.failure-rate.failure-rate-interval": f"{self.restart_failure_interval_ms} ms",
+            "restart-strategy.failure-rate.delay": f"{self.restart_delay_ms} ms",
+        }
+
     def flink_settings(self) -> dict[str, str]:
         """The Flink configuration keys these fields stand for."""
         return {
+            **self.restart_settings(),
             "pipeline.max-parallelism": str(self.max_parallelism),
             "pipeline.auto-watermark-interval": f"{self.watermark_interval_ms} ms",
             "execution.buffer-timeout.interval": f"{self.buffer_timeout_ms} ms",
@@ -314,6 +350,7 @@ class Rule:
 class PipelineConfig:
     pulsar: PulsarSection = field(default_factory=PulsarSection)
     topics: TopicsSection = field(default_factory=TopicsSection)
+    events: EventsSection = field(default_factory=EventsSection)
     features: FeaturesSection = field(default_factory=FeaturesSection)
     model: ModelSection = field(default_factory=ModelSection)
     feature_job: FeatureJobSection = field(default_factory=FeatureJobSection)

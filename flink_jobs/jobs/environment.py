@@ -1,6 +1,6 @@
 """What every job sets up the same way: its command-line flags for the connector and for
 checkpoint storage and recovery, and the execution environment (connector jars, parallelism,
-checkpoints, a bounded restart strategy)."""
+checkpoints, the restart strategy)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from pyflink.common import Configuration
-from pyflink.common.restart_strategy import RestartStrategies
 from pyflink.datastream import CheckpointingMode, DataStream, StreamExecutionEnvironment
 from pyflink.datastream.connectors.pulsar import PulsarSink
 
@@ -19,6 +18,7 @@ import flink_jobs
 from flink_jobs.clients import pulsar_io
 from flink_jobs.config import pipeline_config
 from flink_jobs.errors import UserFacingError
+from flink_jobs.jobs import job_exit
 from flink_jobs.stages.input.parse import ParseTransactions
 
 LATEST = "latest"
@@ -50,7 +50,7 @@ def parsed_transactions(
         max_fetch_time_ms=job.source.max_fetch_time_ms,
         max_fetch_records=job.source.max_fetch_records,
     ).set_parallelism(job.source.parallelism)
-    parse = ParseTransactions(config.topics.transactions, job_name)
+    parse = ParseTransactions(config.topics.transactions, job_name, config.events)
     return raw.process(parse).name("parse").set_parallelism(job.source.parallelism)
 
 
@@ -151,12 +151,11 @@ def create(
     *,
     parallelism: int,
     checkpoint_interval_ms: int,
-    restart_attempts: int = 3,
-    restart_delay_ms: int = 10_000,
-    settings: dict[str, str] | None = None,
+    settings: dict[str, str],
 ) -> StreamExecutionEnvironment:
-    """`settings`: more Flink configuration keys, as strings (-D on the command line wins)."""
-    settings = {**(settings or {}), **_flink_conf(args.flink_conf)}
+    """`settings`: Flink configuration keys, as strings (-D on the command line wins), the
+    restart strategy's among them (JobRuntime.flink_settings)."""
+    settings = {**settings, **_flink_conf(args.flink_conf)}
     if settings.get("python.execution-mode") == "thread":
         _python_path_for_thread_mode()
     env = StreamExecutionEnvironment.get_execution_environment(_configuration(args, settings))
@@ -164,8 +163,6 @@ def create(
         pulsar_io.add_connector_jars(env, args.connector_jars)
     env.set_parallelism(parallelism)
     env.enable_checkpointing(checkpoint_interval_ms, CheckpointingMode.EXACTLY_ONCE)
-    # With checkpoints on, Flink's default is to restart forever: a broken job would hang silently.
-    env.set_restart_strategy(RestartStrategies.fixed_delay_restart(restart_attempts, restart_delay_ms))
     return env
 
 
@@ -184,9 +181,7 @@ def run_pipeline_job(
         args,
         parallelism=runtime.parallelism,
         checkpoint_interval_ms=runtime.checkpoint_interval_ms,
-        restart_attempts=runtime.restart_attempts,
-        restart_delay_ms=runtime.restart_delay_ms,
         settings=runtime.flink_settings(),
     )
     build(env, config)
-    env.execute(job_name)
+    job_exit.execute(env, job_name)

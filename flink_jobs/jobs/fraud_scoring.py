@@ -3,7 +3,8 @@
 transactions (Pulsar) -> parse (bad -> dead-letter topic) -> per card: its real-time window
 features in keyed state (unless read from Feast) -> one batching key per subtask -> batches of up
 to max_batch_size or max_wait_ms -> one Feast request per batch for the FeatureService's other
-views (cached) -> Triton -> predictions topic, and the alerts topic for the events a rule selects.
+views (cached) -> Triton -> predictions topic, and the alerts topic for the events a rule selects (an event whose
+score is not a finite number: the dead-letter topic).
 """
 
 from __future__ import annotations
@@ -36,13 +37,14 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
         )
     predictions = (
         to_score.key_by(lambda item: bucket(_card_of(item)), key_type=Types.INT())
-        .process(ScoreBatches(config), output_type=Types.STRING())
+        .process(ScoreBatches(config, JOB_NAME), output_type=Types.STRING())
         .name("enrich-and-score")
     )
     sink = environment.output_sinks(config, job)
     predictions.sink_to(sink(config.topics.predictions)).name("predictions")
     predictions.get_side_output(ALERTS).sink_to(sink(config.topics.alerts)).name("alerts")
-    parsed.get_side_output(DEAD_LETTERS).sink_to(sink(config.topics.dead_letter)).name("dead-letters")
+    dead_letters = parsed.get_side_output(DEAD_LETTERS).union(predictions.get_side_output(DEAD_LETTERS))
+    dead_letters.sink_to(sink(config.topics.dead_letter)).name("dead-letters")
 
 
 def _card_of(item: Transaction | tuple[Transaction, dict]) -> int:

@@ -12,7 +12,8 @@ import argparse
 from pyflink.common import Types
 
 from flink_jobs.clients import pulsar_io
-from flink_jobs.jobs import environment
+from flink_jobs.config import pipeline_config
+from flink_jobs.jobs import environment, job_exit
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -31,14 +32,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    env = environment.create(args, parallelism=args.parallelism, checkpoint_interval_ms=args.checkpoint_interval_ms)
+    # The pipelines' default restart strategy: with checkpoints on, Flink's own restarts forever.
+    settings = pipeline_config.JobRuntime().restart_settings()
+    env = environment.create(
+        args, parallelism=args.parallelism, checkpoint_interval_ms=args.checkpoint_interval_ms, settings=settings
+    )
     endpoint = pulsar_io.PulsarEndpoint(args.service_url, args.admin_url)
     events = pulsar_io.string_source(env, endpoint, args.input_topic, args.subscription)
     # output_type makes the sink receive Java strings rather than pickled Python bytes.
     events.map(lambda value: value, output_type=Types.STRING()).name("relay").sink_to(
         pulsar_io.string_sink(endpoint, args.output_topic, guarantee=args.guarantee)
     ).name("pulsar-sink")
-    env.execute(f"relay {args.input_topic} -> {args.output_topic}")
+    job_exit.execute(env, f"relay {args.input_topic} -> {args.output_topic}")
 
 
 if __name__ == "__main__":

@@ -79,7 +79,8 @@ def publish(
 ) -> StreamReport:
     """Sends `count` events at `rate` per second, each when the wall clock reaches its event time,
     keyed by card id with the event time as the message's event timestamp. Unpaced, it sends as
-    fast as Pulsar takes them (event times still `rate` apart): a backlog for a job to drain.
+    fast as Pulsar takes them, event times still `rate` apart and ending now: the backlog a job
+    finds after an outage (the jobs refuse event times far ahead of their clock).
     `on_sent(event, epoch ms)` is called as each event is handed to the producer."""
     topic = full_name(topic)
     client = pulsar_client.connect(service_url)
@@ -95,11 +96,13 @@ def publish(
         except pulsar.PulsarException as err:
             raise UserFacingError(f"cannot publish to {topic} at {service_url}: {err}") from None
         acks = _Acks()
-        start_ms = time.time_ns() // 1_000_000 + START_LEAD_MS
-        started = time.monotonic() + START_LEAD_MS / 1000  # the same moment on the monotonic clock
+        lead_ms = START_LEAD_MS if paced else -round(count * 1000 / rate)
+        start_ms = time.time_ns() // 1_000_000 + lead_ms
+        started = time.monotonic() + lead_ms / 1000  # the same moment on the monotonic clock
         source = events(population, seed, start_ms, rate)
         first = next(source)  # plans the fraud warm-up and the first block before the first event is due
         time.sleep(max(0.0, started - time.monotonic()))
+        sending_since = time.monotonic()
         bar = ProgressBar("published", count)
         max_lag = 0.0
         for tx in itertools.islice(itertools.chain([first], source), count):
@@ -115,7 +118,7 @@ def publish(
                 on_sent(tx, time.time_ns() // 1_000_000)
             bar.advance()
         producer.flush()
-        seconds = time.monotonic() - started
+        seconds = time.monotonic() - sending_since
         bar.close()
     finally:
         client.close()

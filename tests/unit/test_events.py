@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from flink_jobs.events import MAX_EVENT_BYTES, InvalidEvent, parse
+from flink_jobs.events import MAX_EVENT_BYTES, InvalidEvent, check_event_time, parse, to_json
 
 VALID = {
     "event_id": "e-1",
@@ -40,8 +40,19 @@ def test_valid_event_parses_with_event_time_in_ms():
         (json.dumps({k: v for k, v in VALID.items() if k != "card_id"}), "missing field: card_id"),
         (json.dumps(VALID | {"card_id": "104233"}), "wrong type for card_id: expected integer, got str"),
         (json.dumps(VALID | {"card_id": True}), "wrong type for card_id: expected integer, got boolean"),
-        (json.dumps(VALID | {"amount": -3}), "invalid amount: must be > 0, got -3"),
-        (json.dumps(VALID | {"amount": 0}), "invalid amount: must be > 0, got 0"),
+        (json.dumps(VALID | {"amount": -3}), "invalid amount: must be > 0 and <= 1e+09, got -3"),
+        (json.dumps(VALID | {"amount": 0}), "invalid amount: must be > 0 and <= 1e+09, got 0"),
+        # float32 (the model's input) would turn it into infinity.
+        (json.dumps(VALID | {"amount": 1e39}), "invalid amount: must be > 0 and <= 1e+09, got 1e+39"),
+        (json.dumps(VALID | {"amount": 2**64 - 1}), "invalid amount: must be > 0 and <= 1e+09"),
+        (json.dumps(VALID | {"event_id": ""}), "invalid event_id: must be 1..128 characters, got 0"),
+        (json.dumps(VALID | {"event_id": "e" * 129}), "invalid event_id: must be 1..128 characters, got 129"),
+        (json.dumps(VALID | {"merchant_category": "casino"}), "invalid merchant_category: 'casino' (expected one of"),
+        (json.dumps(VALID | {"merchant_country": "de"}), "invalid merchant_country: expected an ISO 3166 alpha-2"),
+        (json.dumps(VALID | {"card_country": "DEU"}), "invalid card_country: expected an ISO 3166 alpha-2"),
+        (json.dumps(VALID | {"currency": "€"}), "invalid currency: expected an ISO 4217 code"),
+        (json.dumps(VALID | {"fraud_pattern": {"a": 1}}), "wrong type for fraud_pattern: expected string or null"),
+        (json.dumps(VALID | {"fraud_pattern": "p" * 65}), "invalid fraud_pattern: at most 64 characters, got 65"),
         (json.dumps(VALID | {"event_time": "yesterday"}), "invalid event_time: not ISO-8601"),
         (json.dumps(VALID | {"event_time": "2026-11-26T13:40:00"}), "invalid event_time: no UTC offset"),
         (json.dumps(VALID | {"channel": "atm"}), "invalid channel: 'atm'"),
@@ -57,3 +68,26 @@ def test_bad_events_are_rejected_with_a_reason(raw, reason):
     with pytest.raises(InvalidEvent) as err:
         parse(raw)
     assert str(err.value).startswith(reason)
+
+
+def test_a_long_rejected_value_is_cut_short_in_the_reason():
+    with pytest.raises(InvalidEvent) as err:
+        parse(json.dumps(VALID | {"channel": "x" * 10_000}))
+    assert len(str(err.value)) < 200
+    assert "10002 characters" in str(err.value)
+
+
+def test_the_event_time_window_is_inclusive_at_both_bounds():
+    event = parse(json.dumps(VALID))
+    now = event.event_time_ms
+    check_event_time(event, now - 1000, max_ahead_ms=1000, max_behind_ms=0)
+    check_event_time(event, now + 1000, max_ahead_ms=0, max_behind_ms=1000)
+    with pytest.raises(InvalidEvent, match="1001 ms ahead of the job's clock"):
+        check_event_time(event, now - 1001, max_ahead_ms=1000, max_behind_ms=0)
+    with pytest.raises(InvalidEvent, match="1001 ms behind the job's clock"):
+        check_event_time(event, now + 1001, max_ahead_ms=0, max_behind_ms=1000)
+
+
+def test_an_event_written_back_as_json_parses_to_itself():
+    event = parse(json.dumps(VALID | {"fraud_pattern": "card_testing", "is_fraud": True}))
+    assert parse(to_json(event)) == event

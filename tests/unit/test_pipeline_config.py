@@ -40,6 +40,14 @@ def test_the_shipped_fraud_pipeline_loads_with_its_rules_and_cached_views():
             "inference_job.source.parallelism: must be at most max_parallelism (2), got 3",
         ),
         ("[inference_job]\nrestart_delay_ms = -1", "inference_job.restart_delay_ms: must be >= 0, got -1"),
+        ("[feature_job]\nrestart_max_failures = -1", "feature_job.restart_max_failures: must be >= 0, got -1"),
+        (
+            "[feature_job]\nrestart_failure_interval_ms = 5000\nrestart_delay_ms = 5000",
+            "feature_job.restart_failure_interval_ms: must be longer than restart_delay_ms (5000), got 5000",
+        ),
+        ("[feature_job]\nrestart_attempts = 3", "feature_job.restart_attempts: unknown key"),
+        ("[events]\nmax_ahead_ms = -1", "events.max_ahead_ms: must be >= 0, got -1"),
+        ("[events]\nmax_behind_ms = 'a week'", "events.max_behind_ms: expected int, got 'a week'"),
         ("[inference_job.feast]\ntimeout_s = 0", "inference_job.feast.timeout_s: must be positive, got 0"),
         ("[inference_job.feast]\nretires = 3", "inference_job.feast.retires: unknown key"),
         (

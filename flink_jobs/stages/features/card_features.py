@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import time
 
 from pyflink.common import Types
 from pyflink.common.watermark_strategy import TimestampAssigner
@@ -10,15 +10,19 @@ from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from flink_jobs.entry_ids import EntryIds
-from flink_jobs.events import Transaction, iso_ms
+from flink_jobs.events import Transaction, iso_ms, to_json
 from flink_jobs.stages.features.card_windows import CardHistory
 from flink_jobs.stages.input.parse import DEAD_LETTERS
 from flink_jobs.stages.output.dead_letters import dead_letter
 
 
 class EventTime(TimestampAssigner):
+    """The event time, but never past the job's clock: the watermark follows these timestamps,
+    and an event ahead of the clock (up to [events] max_ahead_ms) must not make every event
+    after it late. Its features still wait for its own event time (its timer)."""
+
     def extract_timestamp(self, value: Transaction, record_timestamp: int) -> int:
-        return value.event_time_ms
+        return min(value.event_time_ms, time.time_ns() // 1_000_000)
 
 
 class CardFeatures(KeyedProcessFunction):
@@ -46,7 +50,7 @@ class CardFeatures(KeyedProcessFunction):
     def _dead_letter(self, event: Transaction) -> tuple[OutputTag, str]:
         self.late.inc()
         return DEAD_LETTERS, dead_letter(
-            _as_json(event), self.LATE_REASON, source_topic=self.source_topic, job=self.job_name
+            to_json(event), self.LATE_REASON, source_topic=self.source_topic, job=self.job_name
         )
 
     def process_element(self, value: Transaction, ctx: KeyedProcessFunction.Context):
@@ -74,9 +78,3 @@ class CardFeatures(KeyedProcessFunction):
         else:
             for sequence, _ in ready:
                 self.pending.remove(sequence)
-
-
-def _as_json(event: Transaction) -> str:
-    """A late event's dead letter carries the event again, as JSON in the documented schema."""
-    fields = {k: v for k, v in vars(event).items() if k != "event_time_ms"}
-    return json.dumps({**fields, "event_time": iso_ms(event.event_time_ms)})

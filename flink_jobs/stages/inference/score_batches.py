@@ -13,6 +13,7 @@ transactions restored.
 
 from __future__ import annotations
 
+import math
 import time
 from concurrent.futures import Future
 
@@ -21,11 +22,13 @@ from pyflink.datastream import RuntimeContext
 
 from flink_jobs.clients.feast_client import FeastClient
 from flink_jobs.config.pipeline_config import PipelineConfig
-from flink_jobs.events import Transaction
+from flink_jobs.events import Transaction, to_json
 from flink_jobs.keyed_batches import KeyedBatchFunction
 from flink_jobs.stages.enrich.enricher import Enricher
 from flink_jobs.stages.inference.infer import BatchScoring, ScoredBatch
+from flink_jobs.stages.input.parse import DEAD_LETTERS
 from flink_jobs.stages.output.alerts import ALERTS, alert, fired_rules
+from flink_jobs.stages.output.dead_letters import dead_letter
 from flink_jobs.stages.output.predictions import ModelInfo, prediction
 
 # How often the operator looks for a finished batch when no event arrives to trigger it (each
@@ -35,10 +38,10 @@ Entry = tuple[Transaction, dict[str, float] | None, float]
 
 
 class ScoreBatches(KeyedBatchFunction):
-    def __init__(self, config: PipelineConfig) -> None:
+    def __init__(self, config: PipelineConfig, job_name: str) -> None:
         job = config.inference_job
         super().__init__(job.max_batch_size, job.max_wait_ms, max_in_flight=job.batches_in_flight, poll_ms=POLL_MS)
-        self.config = config
+        self.config, self.job_name = config, job_name
 
     def open(self, runtime_context: RuntimeContext) -> None:
         super().open(runtime_context)
@@ -47,6 +50,7 @@ class ScoreBatches(KeyedBatchFunction):
         self.predictions = metrics.counter("predictions")
         self.alerts = metrics.counter("alerts")
         self.defaults_used = metrics.counter("predictions_with_default_features")
+        self.not_finite = metrics.counter("scores_not_finite")
         self.feast = FeastClient.from_calls(job.feast)
         computed = self.config.features.realtime_view if job.realtime_features == "job" else None
         self.enricher = Enricher(self.feast, self.config.features.service, job.cached_views, computed)
@@ -80,9 +84,19 @@ class ScoreBatches(KeyedBatchFunction):
 
     def finish_batch(self, batch: list[Entry], result: ScoredBatch):
         self._count_cache_lookups()
-        defaults_used = alerts = 0
+        defaults_used = alerts = not_finite = 0
         for (event, _, received_ms), features, raw_score in zip(batch, result.enriched, result.scores, strict=True):
             score = float(raw_score)
+            if not math.isfinite(score):  # JSON has no NaN or infinity, and no rule can judge one
+                not_finite += 1
+                reason = f"model output not finite: {score} ({self.model.name} version {self.model.version})"
+                yield (
+                    DEAD_LETTERS,
+                    dead_letter(
+                        to_json(event), reason, source_topic=self.config.topics.transactions, job=self.job_name
+                    ),
+                )
+                continue
             record = prediction(event, received_ms, features, score, self.model, len(batch), result.times)
             defaults_used += features.missing
             yield orjson.dumps(record).decode()
@@ -91,9 +105,10 @@ class ScoreBatches(KeyedBatchFunction):
                 alerts += 1
                 yield ALERTS, alert(record, fired)
         # Once per batch: each inc() is a call into the JVM in thread mode.
-        self.predictions.inc(len(batch))
+        self.predictions.inc(len(batch) - not_finite)
         self.defaults_used.inc(defaults_used)
         self.alerts.inc(alerts)
+        self.not_finite.inc(not_finite)
 
     def _count_cache_lookups(self) -> None:
         """Adds the lookups since the last batch to the Flink counters (hit rate = hits / (hits + misses))."""
