@@ -56,7 +56,7 @@ training-set: setup
 
 # The feature job on the embedded MiniCluster, against the running stack, until Ctrl-C.
 feature-job: up
-	@$(VENV)/bin/python -m flink_jobs.jobs.card_features --pipeline pipelines/fraud.toml \
+	@mkdir -p .run/data/$@/tmp && TMPDIR=$(CURDIR)/.run/data/$@/tmp $(VENV)/bin/python -m flink_jobs.jobs.card_features --pipeline pipelines/fraud.toml \
 		--connector-jars .cache/jars/flink-connectors \
 		--checkpoint-dir .run/checkpoints/feature-job
 
@@ -66,7 +66,7 @@ bench-model: up
 
 # The inference job on the embedded MiniCluster, against the running stack, until Ctrl-C.
 inference-job: up
-	@$(VENV)/bin/python -m flink_jobs.jobs.fraud_scoring --pipeline pipelines/fraud.toml \
+	@mkdir -p .run/data/$@/tmp && TMPDIR=$(CURDIR)/.run/data/$@/tmp $(VENV)/bin/python -m flink_jobs.jobs.fraud_scoring --pipeline pipelines/fraud.toml \
 		--connector-jars .cache/jars/flink-connectors \
 		--checkpoint-dir .run/checkpoints/inference-job
 

@@ -14,15 +14,19 @@ the operator goes on taking elements meanwhile, up to `max_in_flight` batches pe
 outputs are emitted (`finish_batch`, in start order, from the next element or a poll timer every
 `poll_ms`), a started batch stays in a second map state, so a checkpoint taken while it is in
 flight holds it and a restored job starts it again: nothing is lost, and with exactly-once sinks
-nothing is emitted twice.
+nothing is emitted twice. A batch not done `timeout_s` after it started fails the job (BatchTimeout):
+the operator never waits longer than that, so checkpoints keep completing, and no batch hangs
+unnoticed.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from collections.abc import Hashable, Iterable
 from concurrent.futures import Future
-from dataclasses import dataclass
+from concurrent.futures import TimeoutError as FutureTimeout
+from dataclasses import dataclass, field
 
 from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
@@ -31,19 +35,27 @@ from pyflink.datastream.state import MapStateDescriptor
 from flink_jobs.entry_ids import EntryIds
 
 
+class BatchTimeout(RuntimeError):
+    """A started batch was not done within its time."""
+
+
 @dataclass
 class _Started:
     batch_id: int  # its key in the in-flight state
     batch: list
     result: Future
+    started_at: float = field(default_factory=time.monotonic)
 
 
 class KeyedBatchFunction(KeyedProcessFunction):
-    def __init__(self, max_size: int, max_wait_ms: int, *, max_in_flight: int = 1, poll_ms: int = 1) -> None:
+    def __init__(
+        self, max_size: int, max_wait_ms: int, *, max_in_flight: int = 1, poll_ms: int = 1, timeout_s: float = 60.0
+    ) -> None:
         self.max_size = max_size
         self.max_wait_ms = max_wait_ms
         self.max_in_flight = max_in_flight
         self.poll_ms = poll_ms
+        self.timeout_s = timeout_s
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.waiting = runtime_context.get_map_state(
@@ -141,9 +153,24 @@ class KeyedBatchFunction(KeyedProcessFunction):
         started = self.started[key]
         while started and started[0].result.done():
             yield from self._emit_oldest(key)
+        if started and time.monotonic() - started[0].started_at > self.timeout_s:
+            raise self._timed_out(started[0])
 
     def _emit_oldest(self, key: Hashable):
-        """Emits the oldest started batch, waiting for it if it is not done (backpressure)."""
-        oldest = self.started[key].popleft()
-        yield from self.finish_batch(oldest.batch, oldest.result.result())
+        """Emits the oldest started batch, waiting for it if it is not done (backpressure), at
+        most until its timeout."""
+        oldest = self.started[key][0]
+        remaining = self.timeout_s - (time.monotonic() - oldest.started_at)
+        try:
+            result = oldest.result.result(timeout=max(0.0, remaining))
+        except FutureTimeout:
+            raise self._timed_out(oldest) from None
+        self.started[key].popleft()
+        yield from self.finish_batch(oldest.batch, result)
         self.in_flight.remove(oldest.batch_id)
+
+    def _timed_out(self, batch: _Started) -> BatchTimeout:
+        return BatchTimeout(
+            f"a batch of {len(batch.batch)} was not done {self.timeout_s:g} s after it started: failing the job, "
+            "which restarts from its last checkpoint with the batch"
+        )

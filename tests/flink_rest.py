@@ -50,12 +50,16 @@ class LocalJobRest:
 
     def num_restarts(self) -> int:
         """Flink's `numRestarts` job metric: the failures it handled with a restart."""
+        return int(self.job_metric("numRestarts"))
+
+    def job_metric(self, name: str) -> float:
+        """A job-level metric (numRestarts, uptime in ms since the job last started running, ...)."""
         deadline = time.monotonic() + 30
         while True:
-            values = self._get(f"/jobs/{self.job_id()}/metrics?get=numRestarts")
+            values = self._get(f"/jobs/{self.job_id()}/metrics?get={name}")
             if values:
-                return int(values[0]["value"])
-            assert time.monotonic() < deadline, "the job reports no numRestarts metric"
+                return float(values[0]["value"])
+            assert time.monotonic() < deadline, f"the job reports no {name} metric"
             time.sleep(0.2)
 
     def wait_for_restarts(self, count: int, timeout_s: float) -> None:

@@ -25,11 +25,7 @@ def write_logistic_model(path: Path, features: int, seed: int) -> None:
         [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
         initializer=[numpy_helper.from_array(weights, "W"), numpy_helper.from_array(bias, "b")],
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8  # readable by the onnxruntime of every environment
-    onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
+    _save(graph, path)
 
 
 def logistic_config(name: str, features: int, max_batch_size: int = 256) -> str:
@@ -61,8 +57,35 @@ def write_columns_model(path: Path, columns: list[str], seed: int) -> None:
         [helper.make_tensor_value_info("score", TensorProto.FLOAT, [None, 1])],
         initializer=[numpy_helper.from_array(weights, "W"), numpy_helper.from_array(bias, "b")],
     )
+    _save(graph, path)
+
+
+def write_square_root_model(path: Path, columns: list[str], column: str, limit: float) -> None:
+    """The fraud model's inputs, "score" = sqrt(limit - the input `column`): not a number for a
+    value above `limit` (a model whose output a job must not pass on as a score)."""
+    selector = np.zeros((len(columns), 1), np.float32)
+    selector[columns.index(column), 0] = 1.0
+    graph = helper.make_graph(
+        [
+            helper.make_node("Concat", columns, ["features"], axis=1),
+            helper.make_node("MatMul", ["features", "selector"], ["value"]),
+            helper.make_node("Sub", ["limit", "value"], ["headroom"]),
+            helper.make_node("Sqrt", ["headroom"], ["score"]),
+        ],
+        "square_root",
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, 1]) for name in columns],
+        [helper.make_tensor_value_info("score", TensorProto.FLOAT, [None, 1])],
+        initializer=[
+            numpy_helper.from_array(selector, "selector"),
+            numpy_helper.from_array(np.array([limit], np.float32), "limit"),
+        ],
+    )
+    _save(graph, path)
+
+
+def _save(graph: onnx.GraphProto, path: Path) -> None:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
-    model.ir_version = 8
+    model.ir_version = 8  # readable by the onnxruntime of every environment
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))

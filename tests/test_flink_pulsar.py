@@ -1,8 +1,11 @@
-"""A PyFlink DataStream job reads a Pulsar topic through the Flink connector and writes another."""
+"""A PyFlink DataStream job reads a Pulsar topic through the Flink connector and writes another,
+and leaves nothing in the system's temp folder."""
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import time
 import uuid
 
@@ -19,7 +22,8 @@ TIMEOUT_S = 180
 QUIET_PERIOD_S = 5  # after the last expected message, so a late duplicate would still be seen
 
 
-def test_relay_job_moves_every_message_exactly_once(stack, tmp_path):
+def test_relay_job_moves_every_message_exactly_once_and_leaves_no_temp_files(stack, tmp_path):
+    system_tmp = set(os.listdir(tempfile.gettempdir()))
     run_id = uuid.uuid4().hex[:8]
     input_topic, output_topic = full_name(f"test-relay-in-{run_id}"), full_name(f"test-relay-out-{run_id}")
     sent = {f"{run_id}-{i}": json.dumps({"id": f"{run_id}-{i}", "n": i, "text": "é✓"}) for i in range(MESSAGES)}
@@ -45,6 +49,8 @@ def test_relay_job_moves_every_message_exactly_once(stack, tmp_path):
                 continue
             received.append(msg.data().decode())
             consumer.acknowledge(msg)
+        # The running job's temp folder holds more than its owner file: the JVM's and Flink's.
+        run_folders = [f for f in launcher.tmp_root().glob("relay-*") if len(list(f.iterdir())) > 1]
     finally:
         launcher.stop_local(job)
         client.close()
@@ -52,3 +58,7 @@ def test_relay_job_moves_every_message_exactly_once(stack, tmp_path):
     ids = [json.loads(body)["id"] for body in received]
     assert len(ids) == len(set(ids)), "a message arrived twice"
     assert sorted(received) == sorted(sent.values())
+    # Flink's RPC jar, io, netty, blob and Python folders went to the run's own folder, now gone.
+    assert len(run_folders) == 1
+    assert not run_folders[0].exists()
+    assert sorted(set(os.listdir(tempfile.gettempdir())) - system_tmp) == []

@@ -31,12 +31,13 @@ from rtai.features.batch_stats import CARD_STATS, MERCHANT_STATS
 from rtai.jobs import launcher
 from rtai.stack import processes
 from tests.flink_rest import LocalJobRest, free_port
-from tests.onnx_models import write_columns_model
+from tests.onnx_models import write_columns_model, write_square_root_model
 from tests.stack_helpers import cli, copy_of_feature_repo, crash, isolated_env, isolated_stack, isolated_stack_toml
 
 COLUMNS = [*REQUEST_FEATURES, *FEATURE_NAMES, *CARD_STATS, *MERCHANT_STATS]
 NOW = datetime.now(UTC).replace(microsecond=0)
 UNKNOWN_CARD = 999
+SQUARE_ROOT_LIMIT = 500.0  # the fraud_sqrt model scores sqrt(500 - amount): no number above 500
 RULES = [("high_score", 0.7, 0.0), ("medium_score_large_amount", 0.4, 500.0)]
 
 
@@ -67,6 +68,10 @@ def servers(tmp_path_factory):
     toml = isolated_stack_toml({"feast": {"feature_repo": str(repo)}, "triton": {"model_repository": str(tmp / "tr")}})
     env = isolated_env(tmp, toml)
     registered = cli("model", "register", "--model", str(model), "--name", "fraud_mlp", env=env)
+    assert registered.returncode == 0, registered.stderr
+    square_root = tmp / "square_root.onnx"
+    write_square_root_model(square_root, COLUMNS, "amount", SQUARE_ROOT_LIMIT)
+    registered = cli("model", "register", "--model", str(square_root), "--name", "fraud_sqrt", env=env)
     assert registered.returncode == 0, registered.stderr
     with isolated_stack(tmp, ["feast", "triton"], toml) as stack:
         materialized = cli("features", "materialize", env=env)
@@ -123,6 +128,9 @@ def write_pipeline(
     rules=(),
     cached_views=(),
     realtime_features: str = "job",
+    model: str = "fraud_mlp",
+    restart: dict[str, int] | None = None,
+    feast: dict[str, object] | None = None,
 ) -> tuple[Path, dict[str, str]]:
     """A pipeline config on fresh topics against the session's Pulsar and the isolated Feast and Triton."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -131,7 +139,7 @@ def write_pipeline(
     table = {
         "pulsar": {"service_url": stack.pulsar_service_url, "admin_url": stack.pulsar_admin_url},
         "topics": topics,
-        "model": {"name": "fraud_mlp"},
+        "model": {"name": model},
         "inference_job": {
             "subscription": "test",
             "delivery": delivery,
@@ -145,6 +153,8 @@ def write_pipeline(
             "triton": {"url": isolated.config.triton_grpc_url, "retries": triton_retries, "backoff_ms": 200},
         },
     }
+    table["inference_job"] |= restart or {}
+    table["inference_job"]["feast"] |= feast or {}
     table["rules"] = [{"name": n, "min_score": s, "min_amount": a} for n, s, a in rules]
     table["inference_job"]["cached_views"] = [{"view": v, "join_key": k, "ttl_s": 600} for v, k in cached_views]
     path = folder / "pipeline.toml"
@@ -573,3 +583,90 @@ def job_cli(*args: str, env: dict[str, str]) -> str:
     result = cli("job", *args, env=env)
     assert result.returncode == 0, f"rtai job {' '.join(args)}:\n{result.stderr}"
     return result.stdout
+
+
+def test_a_score_that_is_not_a_number_is_a_dead_letter_and_the_job_goes_on(stack, servers, tmp_path):
+    isolated, _, _, _ = servers
+    pipeline, topics = write_pipeline(tmp_path, stack, isolated, model="fraud_sqrt")
+    events = [event(i, 1 + i % 2, 7, 100.0 if i % 3 else 900.0) for i in range(30)]
+    not_a_number = {e["event_id"] for e in events if e["amount"] > SQUARE_ROOT_LIMIT}
+    client = pulsar_client.connect(stack.pulsar_service_url)
+    consumers = {k: client.subscribe(topics[k], "test") for k in ("predictions", "dead_letter")}
+    job, rest = start_with_rest(tmp_path / "job.log", "--pipeline", str(pipeline))
+    try:
+        producer = client.create_producer(topics["transactions"])
+        for e in events:
+            producer.send(json.dumps(e).encode())
+        predictions = receive_all(consumers["predictions"], len(events) - len(not_a_number), 180)
+        dead_letters = receive_all(consumers["dead_letter"], len(not_a_number), 30)
+        late = receive_all(consumers["predictions"], 10**6, 3)
+        restarts = rest.num_restarts()
+    finally:
+        launcher.stop_local(job)
+        client.close()
+
+    assert len(predictions) == len(events) - len(not_a_number), (tmp_path / "job.log").read_text()[-3000:]
+    assert late == []
+    assert {p["event_id"] for p in predictions} == {e["event_id"] for e in events} - not_a_number
+    assert all(p["score"] == pytest.approx(20.0) for p in predictions)  # sqrt(500 - 100)
+    assert {parse(d["payload"]).event_id for d in dead_letters} == not_a_number
+    assert {d["reason"] for d in dead_letters} == {"model output not finite: nan (fraud_sqrt version 1)"}
+    assert restarts == 0
+
+
+def test_a_job_failing_faster_than_its_restart_rate_exits_with_status_1_and_says_why(stack, servers, tmp_path):
+    """Triton unreachable: every start fails at open; past one failure a minute Flink gives up,
+    and the process ends on its own with one line naming the strategy and the root cause."""
+    isolated, _, _, _ = servers
+    restart = {"restart_max_failures": 1, "restart_failure_interval_ms": 60_000, "restart_delay_ms": 500}
+    pipeline, _ = write_pipeline(tmp_path, stack, isolated, triton_retries=0, restart=restart)
+    unreachable = f"127.0.0.1:{free_port()}"
+    pipeline.write_text(pipeline.read_text().replace(isolated.config.triton_grpc_url, unreachable))
+    job = launcher.start_local("flink_jobs.jobs.fraud_scoring", ["--pipeline", str(pipeline)], tmp_path / "job.log")
+    deadline = time.monotonic() + 180
+    while (code := processes.exit_code(job)) is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    if code is None:
+        launcher.stop_local(job)
+    log = (tmp_path / "job.log").read_text()
+    assert code == 1, log[-3000:]
+    verdict = [line for line in log.splitlines() if "failed for good" in line]
+    assert len(verdict) == 1, log[-3000:]
+    assert "Recovery is suppressed by FailureRateRestartBackoffTimeStrategy" in verdict[0]
+    assert "maxFailuresPerInterval=1" in verdict[0]
+    assert "root cause:" in verdict[0]
+
+
+def test_feast_down_the_job_serves_defaults_without_restarting_and_reads_feast_again_once_back(
+    stack, servers, tmp_path
+):
+    isolated, _, _, _ = servers
+    cooldown = {"on_unavailable": "degrade", "breaker_cooldown_s": 2.0}
+    pipeline, topics = write_pipeline(tmp_path, stack, isolated, feast=cooldown)
+    client = pulsar_client.connect(stack.pulsar_service_url)
+    predictions_in = client.subscribe(topics["predictions"], "test")
+    job, rest = start_with_rest(tmp_path / "job.log", "--pipeline", str(pipeline))
+    producer = client.create_producer(topics["transactions"])
+    phases = {}
+    try:
+        for phase in ("up", "down", "back"):
+            if phase == "down":
+                assert cli("stack", "down", "feast", env=isolated.env).returncode == 0
+            if phase == "back":
+                assert cli("stack", "up", "feast", env=isolated.env).returncode == 0
+                time.sleep(cooldown["breaker_cooldown_s"] + 1)  # the breaker lets a probe through
+            sent = [event(1000 * len(phases) + i, 1, 7, 20.0 + i) for i in range(20)]
+            for e in sent:
+                producer.send(json.dumps(e).encode())
+            phases[phase] = receive_all(predictions_in, len(sent), 120)
+        restarts = rest.num_restarts()
+    finally:
+        launcher.stop_local(job)
+        client.close()
+
+    log = (tmp_path / "job.log").read_text()[-3000:]
+    assert [len(p) for p in phases.values()] == [20, 20, 20], log
+    assert not any(p["features_missing"] for p in phases["up"])
+    assert all(p["features_missing"] for p in phases["down"])
+    assert not any(p["features_missing"] for p in phases["back"])  # the first batch's request was the probe
+    assert restarts == 0

@@ -11,7 +11,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from flink_jobs.clients.triton_client import TritonClient
+from flink_jobs.clients.triton_client import TritonClient, TritonRejected
 from rtai.benchmarks.model import perf_analyzer
 from rtai.stack.probes import http_get
 from tests.onnx_models import write_columns_model
@@ -100,6 +100,24 @@ def test_a_missing_input_column_is_named(served):
 
     with pytest.raises(ValueError, match="needs input\\(s\\) is_ecom, txn_count_1m"):
         asyncio.run(run())
+
+
+def test_an_unknown_model_is_refused_at_once_not_retried(served):
+    """NOT_FOUND cannot change on retry: with a budget of 5 retries and 2 s backoff, the client
+    still answers at once, naming the model."""
+    stack, _ = served
+
+    async def run():
+        client = TritonClient(stack.config.triton_grpc_url, "no_such_model", retries=5, backoff_ms=2000)
+        try:
+            await client.connect()
+        finally:
+            await client.close()
+
+    started = time.monotonic()
+    with pytest.raises(TritonRejected, match=r"model metadata refused: .*unknown model: 'no_such_model'"):
+        asyncio.run(run())
+    assert time.monotonic() - started < 2
 
 
 # Served rows/s against the same model in-process: Triton's cost per request here (gRPC through the

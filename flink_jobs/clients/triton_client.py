@@ -5,7 +5,8 @@ types, shapes, max batch size), maps the caller's columns to the model's inputs 
 converts a column's dtype only when no value changes (an error otherwise), splits a large
 batch into chunks of the model's max batch size, keeps up to max_in_flight chunks in flight
 (only a batch larger than the model's max batch size has more than one), and retries a failed
-call with backoff within a budget; past it, TritonUnavailable.
+call with backoff within a budget; past it, TritonUnavailable. An answer no retry can change
+(an unknown model, an invalid argument: NO_RETRY) is TritonRejected at once, naming the cause.
 """
 
 from __future__ import annotations
@@ -29,6 +30,25 @@ _EXACT_INTEGERS = {np.dtype(np.float16): 2**11, np.dtype(np.float32): 2**24, np.
 
 class TritonUnavailable(RuntimeError):
     """The server did not answer within the retry budget."""
+
+
+class TritonRejected(RuntimeError):
+    """The server answered with an error a retry cannot change."""
+
+
+# gRPC statuses of a request the server understood and refused: the same request fails again.
+NO_RETRY = frozenset(
+    f"StatusCode.{name}"
+    for name in (
+        "INVALID_ARGUMENT",
+        "NOT_FOUND",
+        "FAILED_PRECONDITION",
+        "OUT_OF_RANGE",
+        "UNIMPLEMENTED",
+        "PERMISSION_DENIED",
+        "UNAUTHENTICATED",
+    )
+)
 
 
 @dataclass(frozen=True)
@@ -110,8 +130,12 @@ class TritonClient:
         for attempt in range(self.retries + 1):
             try:
                 return await asyncio.wait_for(call(), self.timeout_s)
-            except (InferenceServerException, TimeoutError) as err:
-                problem = str(err) or type(err).__name__
+            except InferenceServerException as err:
+                if err.status() in NO_RETRY:
+                    raise TritonRejected(f"Triton at {self.url}: {what} refused: {err}") from None
+                problem = str(err)
+            except TimeoutError:
+                problem = f"no answer within timeout_s ({self.timeout_s} s)"
             if attempt < self.retries:
                 log.warning(
                     "triton %s failed (%s); retry %d/%d in %.2f s", what, problem, attempt + 1, self.retries, delay

@@ -127,10 +127,38 @@ class ServiceCalls:
                 return name, f"must be >= 0, got {getattr(self, name)}"
         return None
 
+    def worst_case_s(self) -> float:
+        """The longest one call can take: every attempt timing out, and the backoffs between them."""
+        return self.timeout_s * (self.retries + 1) + self.backoff_ms / 1000 * (2**self.retries - 1)
+
 
 @dataclass(frozen=True)
 class FeastCalls(ServiceCalls):
     url: str = "http://127.0.0.1:6566"
+
+
+@dataclass(frozen=True)
+class FeastReads(FeastCalls):
+    """The inference job's Feast reads. on_unavailable = "degrade": a request that fails past its
+    retries serves the documented defaults (features_missing set) and opens a circuit breaker:
+    after breaker_failures such requests in a row, no request for breaker_cooldown_s, then one
+    probe. "fail": the job fails and Flink restarts it from the last checkpoint. Either way the
+    first batch must reach Feast (it learns the FeatureService's layout from the answer)."""
+
+    # Short: a scoring batch waits for it (at most 1 x 3 + 0.1 + 0.2 = 3.3 s per request).
+    timeout_s: float = 1.0
+    retries: int = 2
+    backoff_ms: int = 100
+    on_unavailable: Literal["degrade", "fail"] = "degrade"
+    breaker_failures: int = 1
+    breaker_cooldown_s: float = 10.0
+
+    def validate(self) -> tuple[str, str] | None:
+        if self.breaker_failures < 1:
+            return "breaker_failures", f"must be at least 1, got {self.breaker_failures}"
+        if self.breaker_cooldown_s <= 0:
+            return "breaker_cooldown_s", f"must be positive, got {self.breaker_cooldown_s}"
+        return super().validate()
 
 
 @dataclass(frozen=True)
@@ -262,6 +290,8 @@ class FeatureJobSection(JobRuntime):
 @dataclass(frozen=True)
 class TritonCalls(ServiceCalls):
     url: str = "127.0.0.1:8001"
+    timeout_s: float = 2.0
+    retries: int = 3
     max_in_flight: int = 4
 
     def validate(self) -> tuple[str, str] | None:
@@ -302,7 +332,10 @@ class InferenceJobSection(JobRuntime):
     # feast: read from Feast, as the feature job pushed it (seconds behind the event).
     realtime_features: Literal["job", "feast"] = "job"
     batches_in_flight: int = 1  # started and not yet emitted, per subtask; the operator takes events meanwhile
-    feast: FeastCalls = field(default_factory=FeastCalls)
+    # A started batch not done within this fails the job (restart from the checkpoint): the
+    # operator never waits longer, so checkpoints keep completing.
+    batch_timeout_ms: int = 30_000
+    feast: FeastReads = field(default_factory=FeastReads)
     triton: TritonCalls = field(default_factory=TritonCalls)
     cached_views: tuple[CachedView, ...] = ()
 
@@ -322,6 +355,13 @@ class InferenceJobSection(JobRuntime):
         # Each in-flight batch is held in memory and in keyed state until emitted.
         if not 1 <= self.batches_in_flight <= 64:
             return "batches_in_flight", f"must be in 1..64, got {self.batches_in_flight}"
+        # A batch's calls in a row, each with its retries: a shorter bound would cut them short.
+        calls_s = self.feast.worst_case_s() + self.triton.worst_case_s()
+        if self.batch_timeout_ms / 1000 <= calls_s:
+            return "batch_timeout_ms", (
+                f"must exceed the Feast and Triton calls' worst case with their retries ({calls_s:g} s: "
+                f"timeout_s x (retries + 1) + the backoffs), got {self.batch_timeout_ms}"
+            )
         return super().validate()
 
 

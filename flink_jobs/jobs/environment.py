@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import os
 import site
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
@@ -146,6 +147,15 @@ def _python_path_for_thread_mode() -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(entry for entry in entries if entry)
 
 
+def _jvm_temp_follows_tmpdir() -> None:
+    """The local JVM's java.io.tmpdir (and so Flink's io.tmp.dirs, the MiniCluster's RPC jar,
+    blob and Python staging folders) where this process's temp files go: TMPDIR when set,
+    which the launcher points into the checkout's .run/tmp. PyFlink passes JVM_ARGS to the JVM
+    it starts; the JVM itself ignores TMPDIR."""
+    option = f"-Djava.io.tmpdir={tempfile.gettempdir()}"
+    os.environ["JVM_ARGS"] = " ".join(part for part in (os.environ.get("JVM_ARGS", ""), option) if part)
+
+
 def create(
     args: argparse.Namespace,
     *,
@@ -158,6 +168,7 @@ def create(
     settings = {**settings, **_flink_conf(args.flink_conf)}
     if settings.get("python.execution-mode") == "thread":
         _python_path_for_thread_mode()
+    _jvm_temp_follows_tmpdir()
     env = StreamExecutionEnvironment.get_execution_environment(_configuration(args, settings))
     if not args.connector_from_classpath:
         pulsar_io.add_connector_jars(env, args.connector_jars)

@@ -21,7 +21,7 @@ from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 from tritonclient.utils import InferenceServerException
 
-from flink_jobs.clients.triton_client import TritonClient, TritonUnavailable
+from flink_jobs.clients.triton_client import TritonClient, TritonRejected, TritonUnavailable
 from flink_jobs.errors import UserFacingError
 from rtai import env_python
 from rtai.models import triton_config
@@ -79,7 +79,7 @@ def validate(repository: Path, name: str, version: int, triton_grpc_url: str, to
         client.load_model(name, config=json_format.MessageToJson(both))
         inputs = {t.name: data[t.name] for t in config.input}
         served_outputs = asyncio.run(_infer(triton_grpc_url, name, version, inputs))
-    except (InferenceServerException, TritonUnavailable, ValueError) as err:
+    except (InferenceServerException, TritonRejected, TritonUnavailable, ValueError) as err:
         raise UserFacingError(
             f"Triton at {triton_grpc_url} could not load or run {name} version {version}: {err}"
         ) from None

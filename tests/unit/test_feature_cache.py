@@ -3,18 +3,11 @@
 from __future__ import annotations
 
 from flink_jobs.stages.enrich.feature_cache import TtlCache
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.unit.manual_clock import ManualClock
 
 
 def test_an_entry_is_served_until_its_ttl_then_asked_for_again():
-    clock = Clock()
+    clock = ManualClock()
     cache = TtlCache[str](ttl_s=10, max_entries=5, clock=clock)
     cache.put(1, "a")
     clock.now += 9.9
@@ -26,7 +19,7 @@ def test_an_entry_is_served_until_its_ttl_then_asked_for_again():
 
 
 def test_the_least_recently_used_entry_goes_first_past_max_entries():
-    cache = TtlCache[str](ttl_s=60, max_entries=2, clock=Clock())
+    cache = TtlCache[str](ttl_s=60, max_entries=2, clock=ManualClock())
     cache.put(1, "a")
     cache.put(2, "b")
     assert cache.get(1) == "a"  # 2 is now the least recently used
@@ -36,7 +29,7 @@ def test_the_least_recently_used_entry_goes_first_past_max_entries():
 
 
 def test_a_new_value_restarts_the_ttl():
-    clock = Clock()
+    clock = ManualClock()
     cache = TtlCache[str](ttl_s=10, max_entries=5, clock=clock)
     cache.put(1, "old")
     clock.now += 8

@@ -7,9 +7,13 @@ integration tests run the same operator inside real Flink jobs."""
 
 from __future__ import annotations
 
+import re
+import time
 from concurrent.futures import Future
 
-from flink_jobs.keyed_batches import KeyedBatchFunction
+import pytest
+
+from flink_jobs.keyed_batches import BatchTimeout, KeyedBatchFunction
 
 
 class MapState:
@@ -209,3 +213,26 @@ def test_a_batch_in_flight_at_a_checkpoint_is_started_again_after_a_restore():
     after.work[1].set_result("last")
     assert fire(after, runtime, "a", 1_051) == [("again", [1, 2]), ("last", [3])]
     assert runtime.in_flight("a") == {} and runtime.waiting("a") == {}
+
+
+def test_a_batch_not_done_in_time_fails_the_operator_even_when_nothing_arrives():
+    runtime = KeyedRuntime()
+    function = CollectLater(1, 50, max_in_flight=2, poll_ms=1, timeout_s=0.05)
+    function.open(runtime)
+    send(function, runtime, "a", 1)  # started; its work never ends
+    assert fire(function, runtime, "a", 1_001) == []  # polled within its time: nothing yet
+    time.sleep(0.06)
+    with pytest.raises(BatchTimeout, match=re.escape("a batch of 1 was not done 0.05 s after it started")):
+        fire(function, runtime, "a", 1_002)
+    assert list(runtime.in_flight("a").values()) == [[1]]  # kept for the restart from the checkpoint
+
+
+def test_at_max_in_flight_the_operator_waits_for_the_oldest_at_most_its_timeout():
+    runtime = KeyedRuntime()
+    function = CollectLater(1, 50, max_in_flight=1, timeout_s=0.2)
+    function.open(runtime)
+    send(function, runtime, "a", 1)
+    waited_from = time.monotonic()
+    with pytest.raises(BatchTimeout):
+        send(function, runtime, "a", 2)
+    assert 0.15 < time.monotonic() - waited_from < 1.0

@@ -8,20 +8,25 @@ replaces the two. A view the job computes itself (the real-time card view, see
 realtime_features.py) is never requested after the first batch: each event brings its values.
 A feature Feast has no value for (NOT_FOUND, or a null, as Redis answers)
 gets the documented default (flink_jobs/features/defaults.py) and the row is flagged
-`features_missing`.
+`features_missing`. With a circuit breaker (`on_unavailable = "degrade"`), a request that fails
+past its retries, or one the open breaker holds back, is answered the same way: every feature it
+asked for missing; only the first batch, which learns the FeatureService's layout, must reach Feast.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from flink_jobs.clients.feast_client import FeastClient
+from flink_jobs.clients.circuit_breaker import CircuitBreaker
+from flink_jobs.clients.feast_client import FeastClient, FeastUnavailable
 from flink_jobs.config.pipeline_config import CachedView
 from flink_jobs.events import Transaction
 from flink_jobs.stages.enrich.feature_cache import TtlCache
 from flink_jobs.stages.features.defaults import default
 
+log = logging.getLogger(__name__)
 JOIN_KEYS = ("card_id", "merchant_id")
 Pair = tuple[int, int]
 
@@ -53,8 +58,11 @@ class Enricher:
         feature_service: str,
         cached_views: Sequence[CachedView] = (),
         computed_view: str | None = None,
+        breaker: CircuitBreaker | None = None,
     ) -> None:
         self.feast = feast
+        self.breaker = breaker
+        self.degraded_requests = 0  # answered with every feature missing: Feast failed or the breaker was open
         self.feature_service = feature_service
         self.computed_view = computed_view
         self.caches = {
@@ -76,11 +84,11 @@ class Enricher:
             fetched_views = [view for view in self.layout if view != self.computed_view]
             if 2 * len(missed_pairs) > len(pairs):
                 # Mostly misses: one request for every view costs less than a second one for the misses.
-                rows = self._fetch(pairs, features=self._refs(fetched_views))
+                rows = self._fetch_views(pairs, fetched_views)
             else:
                 live = [view for view in fetched_views if view not in self.caches]
-                rows = self._fetch(pairs, features=self._refs(live)) if live else {}
-                fetched = self._fetch(sorted(missed_pairs), features=self._refs(missed_views)) if missed_views else {}
+                rows = self._fetch_views(pairs, live) if live else {}
+                fetched = self._fetch_views(sorted(missed_pairs), missed_views) if missed_views else {}
                 for view in self.caches:
                     rows[view] = {**fetched.get(view, {}), **found[view]}
                     from_cache[view] = set(found[view])
@@ -135,8 +143,22 @@ class Enricher:
                 missed_pairs.update(missing)
         return found, missed_views, missed_pairs
 
-    def _refs(self, views: list[str]) -> list[str]:
-        return [f"{view}:{name}" for view in views for name in self.layout[view]]
+    def _fetch_views(self, pairs: list[Pair], views: list[str]) -> dict[str, dict[Pair, ViewRow]]:
+        """view -> pair -> its row for these views; with a breaker, all missing when Feast fails."""
+        refs = [f"{view}:{name}" for view in views for name in self.layout[view]]
+        if self.breaker is None:
+            return self._fetch(pairs, features=refs)
+        if self.breaker.allows_call():
+            try:
+                rows = self._fetch(pairs, features=refs)
+            except FeastUnavailable as err:
+                self.breaker.failed()
+                log.warning("feast unavailable, serving defaults (breaker %s): %s", self.breaker.state, err)
+            else:
+                self.breaker.succeeded()
+                return rows
+        self.degraded_requests += 1
+        return {view: {pair: ViewRow(dict.fromkeys(self.layout[view]), "") for pair in pairs} for view in views}
 
     def _fetch(self, pairs: list[Pair], **request: object) -> dict[str, dict[Pair, ViewRow]]:
         """view -> pair -> its row, from one /get-online-features request for `pairs`."""

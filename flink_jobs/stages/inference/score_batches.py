@@ -6,9 +6,10 @@ state (a checkpoint holds them) until max_batch_size are there or max_wait_ms ha
 one Feast request enriches the whole batch and Triton scores it, off the operator's thread, while
 the operator takes the next events (up to batches_in_flight batches; a started batch stays in
 keyed state until its predictions are emitted). The stages are fused in one operator so a batch
-crosses no serialization hop between them. A Feast or Triton failure past its retry budget fails
-the job, and Flink restarts it from the last checkpoint with the waiting and the started
-transactions restored.
+crosses no serialization hop between them. A Triton failure past its retry budget, or a batch
+not done within batch_timeout_ms, fails the job, and Flink restarts it from the last checkpoint
+with the waiting and the started transactions restored; a Feast failure too, unless
+`[inference_job.feast] on_unavailable = "degrade"` (then defaults and a circuit breaker).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from concurrent.futures import Future
 import orjson
 from pyflink.datastream import RuntimeContext
 
+from flink_jobs.clients.circuit_breaker import CircuitBreaker
 from flink_jobs.clients.feast_client import FeastClient
 from flink_jobs.config.pipeline_config import PipelineConfig
 from flink_jobs.events import Transaction, to_json
@@ -40,7 +42,13 @@ Entry = tuple[Transaction, dict[str, float] | None, float]
 class ScoreBatches(KeyedBatchFunction):
     def __init__(self, config: PipelineConfig, job_name: str) -> None:
         job = config.inference_job
-        super().__init__(job.max_batch_size, job.max_wait_ms, max_in_flight=job.batches_in_flight, poll_ms=POLL_MS)
+        super().__init__(
+            job.max_batch_size,
+            job.max_wait_ms,
+            max_in_flight=job.batches_in_flight,
+            poll_ms=POLL_MS,
+            timeout_s=job.batch_timeout_ms / 1000,
+        )
         self.config, self.job_name = config, job_name
 
     def open(self, runtime_context: RuntimeContext) -> None:
@@ -51,9 +59,16 @@ class ScoreBatches(KeyedBatchFunction):
         self.alerts = metrics.counter("alerts")
         self.defaults_used = metrics.counter("predictions_with_default_features")
         self.not_finite = metrics.counter("scores_not_finite")
+        self.degraded = metrics.counter("feast_degraded_requests")
+        self.degraded_reported = 0
         self.feast = FeastClient.from_calls(job.feast)
         computed = self.config.features.realtime_view if job.realtime_features == "job" else None
-        self.enricher = Enricher(self.feast, self.config.features.service, job.cached_views, computed)
+        breaker = (
+            CircuitBreaker(job.feast.breaker_failures, job.feast.breaker_cooldown_s)
+            if job.feast.on_unavailable == "degrade"
+            else None
+        )
+        self.enricher = Enricher(self.feast, self.config.features.service, job.cached_views, computed, breaker)
         self.cache_metrics = {
             view: (
                 metrics.add_group("view", view).counter("feature_cache_hits"),
@@ -109,6 +124,8 @@ class ScoreBatches(KeyedBatchFunction):
         self.defaults_used.inc(defaults_used)
         self.alerts.inc(alerts)
         self.not_finite.inc(not_finite)
+        self.degraded.inc(self.enricher.degraded_requests - self.degraded_reported)
+        self.degraded_reported = self.enricher.degraded_requests
 
     def _count_cache_lookups(self) -> None:
         """Adds the lookups since the last batch to the Flink counters (hit rate = hits / (hits + misses))."""
