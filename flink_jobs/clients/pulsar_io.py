@@ -77,7 +77,8 @@ def string_source(
             }
         )
     )
-    return env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), name)
+    # The uid keys the source's state (its splits and positions) in checkpoints and savepoints.
+    return env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), name).uid(name)
 
 
 def string_sink(

@@ -34,15 +34,18 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
         .key_by(lambda event: event.card_id, key_type=Types.LONG())
         .process(CardFeatures(config.topics.transactions, JOB_NAME))
         .name("card-features")
+        .uid("card-features")
     )
     # One push buffer per subtask; a card's rows always go through the same one, in order.
     bucket = bucket_key(job.parallelism, job.max_parallelism)
     features.key_by(lambda row: bucket(row["card_id"]), key_type=Types.INT()).process(
         PushToFeast(job.feast, job.push)
-    ).name("feast-push")
+    ).name("feast-push").uid("feast-push")
 
     dead_letters = parsed.get_side_output(DEAD_LETTERS).union(features.get_side_output(DEAD_LETTERS))
-    dead_letters.sink_to(pulsar_io.string_sink(endpoint, config.topics.dead_letter)).name("dead-letters")
+    dead_letters.sink_to(pulsar_io.string_sink(endpoint, config.topics.dead_letter)).name("dead-letters").uid(
+        "dead-letters"
+    )
 
 
 def main(argv: list[str] | None = None) -> None:

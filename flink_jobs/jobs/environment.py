@@ -52,7 +52,7 @@ def parsed_transactions(
         max_fetch_records=job.source.max_fetch_records,
     ).set_parallelism(job.source.parallelism)
     parse = ParseTransactions(config.topics.transactions, job_name, config.events)
-    return raw.process(parse).name("parse").set_parallelism(job.source.parallelism)
+    return raw.process(parse).name("parse").uid("parse").set_parallelism(job.source.parallelism)
 
 
 def output_sinks(

@@ -34,17 +34,19 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
             parsed.key_by(lambda event: event.card_id, key_type=Types.LONG())
             .process(RealtimeCardFeatures())
             .name("card-realtime-features")
+            .uid("card-realtime-features")
         )
     predictions = (
         to_score.key_by(lambda item: bucket(_card_of(item)), key_type=Types.INT())
         .process(ScoreBatches(config, JOB_NAME), output_type=Types.STRING())
         .name("enrich-and-score")
+        .uid("enrich-and-score")
     )
     sink = environment.output_sinks(config, job)
-    predictions.sink_to(sink(config.topics.predictions)).name("predictions")
-    predictions.get_side_output(ALERTS).sink_to(sink(config.topics.alerts)).name("alerts")
+    predictions.sink_to(sink(config.topics.predictions)).name("predictions").uid("predictions")
+    predictions.get_side_output(ALERTS).sink_to(sink(config.topics.alerts)).name("alerts").uid("alerts")
     dead_letters = parsed.get_side_output(DEAD_LETTERS).union(predictions.get_side_output(DEAD_LETTERS))
-    dead_letters.sink_to(sink(config.topics.dead_letter)).name("dead-letters")
+    dead_letters.sink_to(sink(config.topics.dead_letter)).name("dead-letters").uid("dead-letters")
 
 
 def _card_of(item: Transaction | tuple[Transaction, dict]) -> int:

@@ -25,10 +25,12 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
     job = config.inference_job
     parsed = environment.parsed_transactions(env, config, job, JOB_NAME)
     sink = environment.output_sinks(config, job)
-    parsed.map(_record, output_type=Types.STRING()).name("relay").sink_to(sink(config.topics.predictions)).name(
-        "predictions"
+    parsed.map(_record, output_type=Types.STRING()).name("relay").uid("relay").sink_to(
+        sink(config.topics.predictions)
+    ).name("predictions").uid("predictions")
+    parsed.get_side_output(DEAD_LETTERS).sink_to(sink(config.topics.dead_letter)).name("dead-letters").uid(
+        "dead-letters"
     )
-    parsed.get_side_output(DEAD_LETTERS).sink_to(sink(config.topics.dead_letter)).name("dead-letters")
 
 
 def _record(event: Transaction) -> str:

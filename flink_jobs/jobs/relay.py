@@ -40,9 +40,9 @@ def main(argv: list[str] | None = None) -> None:
     endpoint = pulsar_io.PulsarEndpoint(args.service_url, args.admin_url)
     events = pulsar_io.string_source(env, endpoint, args.input_topic, args.subscription)
     # output_type makes the sink receive Java strings rather than pickled Python bytes.
-    events.map(lambda value: value, output_type=Types.STRING()).name("relay").sink_to(
+    events.map(lambda value: value, output_type=Types.STRING()).name("relay").uid("relay").sink_to(
         pulsar_io.string_sink(endpoint, args.output_topic, guarantee=args.guarantee)
-    ).name("pulsar-sink")
+    ).name("pulsar-sink").uid("pulsar-sink")
     job_exit.execute(env, f"relay {args.input_topic} -> {args.output_topic}")
 
 
