@@ -1,9 +1,13 @@
-"""Apache Pulsar standalone (4.0 LTS, the binary distribution fetched by `mvn`), transactions on."""
+"""Apache Pulsar standalone (4.0 LTS, the binary distribution fetched by `mvn`), transactions on.
+
+Its data survives an unclean stop: killed with SIGKILL (idle, under a producer, during its own
+start), it restarts on the same data in 6-10 s here with every acknowledged message there
+(tests/test_pulsar.py). The journal is fsynced before a message is acknowledged (standalone.conf
+journalSyncData, its measured cost there): a machine crash loses nothing acknowledged either."""
 
 from __future__ import annotations
 
 import re
-import sys
 
 from rtai import paths
 from rtai.bootstrap import java_artifacts, prereqs
@@ -14,10 +18,6 @@ from rtai.stack.service import Service, data_dir
 
 CONF_TEMPLATE = paths.INFRA_DIR / "pulsar" / "standalone.conf"
 LOG4J_CONFIG = paths.INFRA_DIR / "pulsar" / "log4j2.xml"
-# Written on a clean stop, removed at start: a broker killed with SIGKILL leaves a bookie
-# registration behind that makes the next start on the same data spin (seen with 4.0.8).
-CLEAN_STOP_MARKER = "clean-stop"
-
 # The JVM options of the distribution's own bin/pulsar for Java 17.
 JVM_OPTIONS = [
     "-Djava.net.preferIPv4Stack=true",
@@ -62,20 +62,8 @@ def prepare(config: StackConfig) -> list[str]:
     home = java_artifacts.pulsar_home()
     if not (home / "lib").is_dir():
         raise PrerequisiteError(f"Pulsar not found at {home}: run the set-up first (`make setup`)")
-    data = data_dir("pulsar")
-    (data / "standalone.conf").write_text(render_config(config))
-    marker = data / CLEAN_STOP_MARKER
-    wipe = (data / "metadata").exists() and not marker.exists()
-    marker.unlink(missing_ok=True)
-    if wipe:
-        print(f"    pulsar was not stopped cleanly last time: its data in {data} is wiped", file=sys.stderr)
-        return ["--wipe-data"]
+    (data_dir("pulsar") / "standalone.conf").write_text(render_config(config))
     return []
-
-
-def mark_stopped(clean: bool) -> None:
-    if clean:
-        (data_dir("pulsar") / CLEAN_STOP_MARKER).touch()
 
 
 def command(config: StackConfig) -> list[str]:
@@ -117,5 +105,4 @@ def service(config: StackConfig) -> Service:
         ready_timeout_s=pulsar.ready_timeout_s,
         stop_timeout_s=30,
         prepare=lambda: prepare(config),
-        after_stop=mark_stopped,
     )
