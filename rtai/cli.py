@@ -7,6 +7,7 @@ before any environment exists.
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -118,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
     from rtai.console import configure_logging
 
     configure_logging(args.verbose)
+    # SIGTERM as Ctrl-C: KeyboardInterrupt in the main thread, so every command's cleanup (the
+    # jobs it started, its clients) runs; the Pulsar client turns any signal there into one anyway.
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         args.func(args)
     except UserFacingError as err:
