@@ -5,9 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -15,7 +12,7 @@ import uuid
 import pulsar
 
 from flink_jobs.config.topics import full_name
-from rtai import paths, pulsar_client
+from rtai import pulsar_client
 from rtai.demo.smoke import relay_args
 from rtai.jobs import launcher
 from rtai.stack import processes
@@ -65,32 +62,3 @@ def test_relay_job_moves_every_message_exactly_once_and_leaves_no_temp_files(sta
     assert len(run_folders) == 1
     assert not run_folders[0].exists()
     assert sorted(set(os.listdir(tempfile.gettempdir())) - system_tmp) == []
-
-
-def test_a_terminated_command_stops_the_job_it_started_and_its_temp_folder(stack, tmp_path):
-    """SIGTERM to `rtai smoke` while its relay job runs: the command's cleanup still runs (the
-    job and its JVM stopped, its temp folder removed), no orphan is left."""
-    before = set(paths.RUN_DIR.joinpath("logs").glob("smoke-relay-*.pid"))
-    command = subprocess.Popen(
-        [sys.executable, "-m", "rtai", "smoke", "--events", "2000000"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not (pid_files := set(paths.RUN_DIR.joinpath("logs").glob("smoke-relay-*.pid")) - before):
-            assert time.monotonic() < deadline and command.poll() is None, "the smoke command started no job"
-            time.sleep(0.5)
-        job = processes.read_pid_file(pid_files.pop())
-        time.sleep(10)  # the MiniCluster and its JVM are up, events flowing
-        family = [job.pid, *processes.descendants(job.pid)]
-        assert len(family) > 1
-        command.send_signal(signal.SIGTERM)
-        code = command.wait(timeout=60)
-    finally:
-        if command.poll() is None:
-            command.kill()
-    assert code == 130, command.stderr.read()[-2000:]  # handled as Ctrl-C: "interrupted"
-    assert processes.alive(family) == []
-    assert not [f for f in launcher.tmp_root().glob("smoke-relay-*") if f.exists()]
