@@ -34,10 +34,6 @@ def lib_dir() -> Path:
     return data_dir("flink") / "lib"
 
 
-def tmp_dir() -> Path:
-    return data_dir("flink") / "tmp"
-
-
 def prepare(config: StackConfig) -> list[str]:
     prereqs.check_java()
     home = flink_home()
@@ -60,9 +56,6 @@ def prepare(config: StackConfig) -> list[str]:
             site_packages=flink_home().parent,
         )
     )
-    # The cluster's temp folder (JVM, io.tmp.dirs, Python workers): emptied at every start.
-    shutil.rmtree(tmp_dir(), ignore_errors=True)
-    tmp_dir().mkdir(parents=True)
     shutil.rmtree(lib_dir(), ignore_errors=True)
     lib_dir().mkdir(parents=True)
     # flink-python on the class path of the cluster (not shipped per job): thread mode's embedded
@@ -77,7 +70,6 @@ def environment() -> dict[str, str]:
         "FLINK_HOME": str(flink_home()),
         "FLINK_CONF_DIR": str(conf_dir()),
         "FLINK_LIB_DIR": str(lib_dir()),
-        "TMPDIR": str(tmp_dir()),
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import time
 from collections import deque
@@ -75,13 +76,18 @@ def start(service: Service) -> None:
                 f"{service.name} cannot start: port {port} ({role}) is already in use by another process"
             )
     service.data_dir.mkdir(parents=True, exist_ok=True)
+    # Each service's temp files (Feast's metrics folders, Triton's Python backend environments)
+    # under its data folder, emptied at start: nothing of the stack's in the system temp folder.
+    tmp = service.data_dir / "tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir()
     extra_args = service.prepare() if service.prepare is not None else []
     step(f"starting {service.name} (log: {service.log_file})")
     processes.spawn(
         [*service.command, *extra_args],
         log_file=service.log_file,
         pid_file=service.pid_file,
-        env={**os.environ, **service.env},
+        env={**os.environ, "TMPDIR": str(tmp), **service.env},
         cwd=service.cwd,
     )
     wait_ready(service)

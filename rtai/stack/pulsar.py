@@ -77,6 +77,8 @@ def command(config: StackConfig) -> list[str]:
         "-cp",
         f"{java_artifacts.pulsar_home() / 'lib'}/*",
         *JVM_OPTIONS,
+        # The JVM ignores TMPDIR: RocksDB's and netty's native libraries go to the service's tmp too.
+        f"-Djava.io.tmpdir={data / 'tmp'}",
         f"-Dlog4j.configurationFile={LOG4J_CONFIG}",
         "org.apache.pulsar.PulsarStandaloneStarter",
         "--config",
