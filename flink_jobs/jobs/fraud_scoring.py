@@ -3,8 +3,8 @@
 transactions (Pulsar) -> parse (bad -> dead-letter topic) -> per card: its real-time window
 features in keyed state (unless read from Feast) -> one batching key per subtask -> batches of up
 to max_batch_size or max_wait_ms -> one Feast request per batch for the FeatureService's other
-views (cached) -> Triton -> predictions topic, and the alerts topic for the events a rule selects (an event whose
-score is not a finite number: the dead-letter topic).
+views (cached) -> Triton -> predictions topic, and the alerts topic for the events a rule selects
+(an event whose score is not a finite number: the dead-letter topic).
 """
 
 from __future__ import annotations

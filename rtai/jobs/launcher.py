@@ -47,7 +47,7 @@ def start_local(module: str, args: list[str], log_file: Path) -> processes.PidRe
         env={**os.environ, "TMPDIR": str(tmp)},
         cwd=paths.PROJECT_ROOT,
     )
-    (tmp / OWNER_FILE).write_text(f"{record.pid} {record.start_ticks}\n")
+    processes.write_pid_file(tmp / OWNER_FILE, record)
     return record
 
 
@@ -56,14 +56,11 @@ def stop_local(record: processes.PidRecord) -> None:
     remove_abandoned_tmp()
 
 
-def remove_abandoned_tmp() -> list[Path]:
-    """Removes the run folders under .run/tmp whose process is gone; returns them."""
-    removed = []
+def remove_abandoned_tmp() -> None:
+    """Removes the run folders under .run/tmp whose process is gone."""
     for folder in sorted(tmp_root().glob("*")) if tmp_root().is_dir() else []:
         owner = processes.read_pid_file(folder / OWNER_FILE)
         if owner is None and time.time() - folder.stat().st_mtime < UNOWNED_GRACE_S:
             continue
         if owner is None or not processes.is_running(owner):
             shutil.rmtree(folder, ignore_errors=True)
-            removed.append(folder)
-    return removed

@@ -43,6 +43,10 @@ def is_running(record: PidRecord) -> bool:
     return int(fields[19]) == record.start_ticks
 
 
+def write_pid_file(pid_file: Path, record: PidRecord) -> None:
+    pid_file.write_text(f"{record.pid} {record.start_ticks}\n")
+
+
 def read_pid_file(pid_file: Path) -> PidRecord | None:
     try:
         pid, ticks = pid_file.read_text().split()
@@ -69,7 +73,7 @@ def spawn(command: list[str], *, log_file: Path, pid_file: Path, env: dict[str, 
         )
     ticks = start_ticks(proc.pid)
     record = PidRecord(proc.pid, ticks if ticks is not None else -1)
-    pid_file.write_text(f"{record.pid} {record.start_ticks}\n")
+    write_pid_file(pid_file, record)
     return record
 
 
