@@ -45,6 +45,7 @@ def isolated_stack_toml(overrides: dict[str, dict[str, object]] | None = None) -
         "feast": {"port": 6566 + o, "workers": 1},
         "redis": {"port": 6379 + o},
         "flink": {"rest_port": 8081 + o, "rpc_port": 6123 + o, "taskmanager_slots": 2},
+        "zookeeper": {"port": 2181 + o},
     }
     for name, values in (overrides or {}).items():
         sections[name].update(values)

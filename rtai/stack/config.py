@@ -81,18 +81,33 @@ class RedisConfig:
         return _port_problem(port=self.port)
 
 
+HIGH_AVAILABILITY = ("zookeeper", "none")
+
+
 @dataclass(frozen=True)
 class FlinkConfig:
     enabled: bool = False
     rest_port: int = 8081
     rpc_port: int = 6123
     taskmanager_slots: int = 4
+    high_availability: str = "zookeeper"
     ready_timeout_s: float = 120.0
 
     def validate(self) -> tuple[str, str] | None:
         if self.taskmanager_slots < 1:
             return "taskmanager_slots", f"must be at least 1, got {self.taskmanager_slots}"
+        if self.high_availability not in HIGH_AVAILABILITY:
+            return "high_availability", f"must be one of {', '.join(HIGH_AVAILABILITY)}, got {self.high_availability!r}"
         return _port_problem(rest_port=self.rest_port, rpc_port=self.rpc_port)
+
+
+@dataclass(frozen=True)
+class ZookeeperConfig:
+    port: int = 2181
+    ready_timeout_s: float = 60.0
+
+    def validate(self) -> tuple[str, str] | None:
+        return _port_problem(port=self.port)
 
 
 @dataclass(frozen=True)
@@ -102,6 +117,7 @@ class StackConfig:
     feast: FeastConfig = field(default_factory=FeastConfig)
     redis: RedisConfig = field(default_factory=RedisConfig)
     flink: FlinkConfig = field(default_factory=FlinkConfig)
+    zookeeper: ZookeeperConfig = field(default_factory=ZookeeperConfig)
 
     @property
     def pulsar_service_url(self) -> str:

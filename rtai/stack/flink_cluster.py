@@ -4,11 +4,19 @@ The JobManager and the TaskManager run in the foreground through the wheel's
 bin/jobmanager.sh and bin/taskmanager.sh (the scripts start-cluster.sh calls),
 so the stack owns their pids, logs and stop. FLINK_CONF_DIR and FLINK_LIB_DIR
 point under .run/data/flink/: the wheel itself is never modified.
+
+Both run under the stack's supervisor (a killed one is started again) and, with
+`high_availability = "zookeeper"`, the JobManager keeps its leader and job pointers in the
+stack's ZooKeeper and its job graphs and checkpoint metadata under .run/data/flink/ha: a
+restarted JobManager recovers the running jobs from their last checkpoint. Each start of the
+JobManager by `rtai stack up` is a new cluster (its own cluster-id): jobs of an earlier stack are
+not resurrected (stop them with a savepoint to carry them over).
 """
 
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 from string import Template
 
@@ -34,6 +42,21 @@ def lib_dir() -> Path:
     return data_dir("flink") / "lib"
 
 
+def high_availability_settings(config: StackConfig) -> str:
+    """The config.yaml lines of ZooKeeper high availability ("" without it)."""
+    if config.flink.high_availability != "zookeeper":
+        return ""
+    return (
+        "high-availability.type: zookeeper\n"
+        f"high-availability.zookeeper.quorum: 127.0.0.1:{config.zookeeper.port}\n"
+        f"high-availability.storageDir: file://{data_dir('flink') / 'ha'}\n"
+        f"high-availability.cluster-id: /rtai-{time.strftime('%Y%m%d-%H%M%S')}\n"
+        # A dead JobManager's leadership ends when its ZooKeeper session expires (Flink's default:
+        # 60 s); the new one takes over after this.
+        "high-availability.zookeeper.client.session-timeout: 10000\n"
+    )
+
+
 def prepare(config: StackConfig) -> list[str]:
     prereqs.check_java()
     home = flink_home()
@@ -55,7 +78,9 @@ def prepare(config: StackConfig) -> list[str]:
             python=paths.venv_python("flink"),
             site_packages=flink_home().parent,
         )
+        + high_availability_settings(config)
     )
+    shutil.rmtree(data_dir("flink") / "ha", ignore_errors=True)
     shutil.rmtree(lib_dir(), ignore_errors=True)
     lib_dir().mkdir(parents=True)
     # flink-python on the class path of the cluster (not shipped per job): thread mode's embedded
@@ -91,6 +116,7 @@ def services(config: StackConfig) -> list[Service]:
             ready_timeout_s=flink.ready_timeout_s,
             stop_timeout_s=30,
             prepare=lambda: prepare(config),
+            supervised=True,
         ),
         Service(
             name="flink-taskmanager",
@@ -100,5 +126,6 @@ def services(config: StackConfig) -> list[Service]:
             ready=lambda: _taskmanager_registered(config),
             ready_timeout_s=flink.ready_timeout_s,
             stop_timeout_s=30,
+            supervised=True,
         ),
     ]

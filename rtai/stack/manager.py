@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from flink_jobs.errors import UserFacingError
 from rtai.console import done, step
-from rtai.stack import processes
+from rtai.stack import processes, supervisor
 from rtai.stack.probes import port_in_use
 from rtai.stack.service import Service
 
@@ -83,8 +83,9 @@ def start(service: Service) -> None:
     tmp.mkdir()
     extra_args = service.prepare() if service.prepare is not None else []
     step(f"starting {service.name} (log: {service.log_file})")
+    command = [*service.command, *extra_args]
     processes.spawn(
-        [*service.command, *extra_args],
+        supervisor.command_line(service.name, command) if service.supervised else command,
         log_file=service.log_file,
         pid_file=service.pid_file,
         env={**os.environ, "TMPDIR": str(tmp), **service.env},

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from rtai.stack import feast_server, flink_cluster, pulsar, redis, triton
+from rtai.stack import feast_server, flink_cluster, pulsar, redis, triton, zookeeper
 from rtai.stack.config import StackConfig
 from rtai.stack.service import Service
 
 CORE = ("pulsar", "feast", "triton")
-OPTIONAL = ("redis", "flink-jobmanager", "flink-taskmanager")
 
 
 def all_services(config: StackConfig) -> list[Service]:
@@ -17,6 +16,7 @@ def all_services(config: StackConfig) -> list[Service]:
         pulsar.service(config),
         feast_server.service(config),
         triton.service(config),
+        zookeeper.service(config),
         *flink_cluster.services(config),
     ]
 
@@ -29,10 +29,14 @@ def selected(
         unknown = sorted(set(only) - {s.name for s in services})
         if unknown:
             raise ValueError(f"unknown service {unknown[0]!r} (known: {', '.join(s.name for s in services)})")
+        if config.flink.high_availability == "zookeeper" and "flink-jobmanager" in only:
+            only = [*only, "zookeeper"]  # the JobManager's high availability needs it
         return [s for s in services if s.name in only]
     wanted = set(CORE)
     if with_redis or config.redis.enabled or config.feast.online_store == "redis":
         wanted.add("redis")
     if with_flink or config.flink.enabled:
         wanted.update(("flink-jobmanager", "flink-taskmanager"))
+        if config.flink.high_availability == "zookeeper":
+            wanted.add("zookeeper")
     return [s for s in services if s.name in wanted]

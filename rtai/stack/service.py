@@ -24,6 +24,8 @@ class Service:
     prepare: Callable[[], list[str]] | None = None
     # Runs after a stop, told whether the service exited by itself within the timeout.
     after_stop: Callable[[bool], None] | None = None
+    # Started under rtai.stack.supervisor: restarted when it exits without a stop.
+    supervised: bool = False
 
     @property
     def log_file(self) -> Path:
