@@ -33,6 +33,7 @@ from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor
 
 from flink_jobs.entry_ids import EntryIds
+from flink_jobs.state_layout import JSON_ENTRIES, STATE_TYPE, EntryLayout
 
 
 class BatchTimeout(RuntimeError):
@@ -48,6 +49,10 @@ class _Started:
 
 
 class KeyedBatchFunction(KeyedProcessFunction):
+    # How entries are written to the state (flink_jobs/state_layout.py); a subclass whose entries
+    # are not JSON values names its own.
+    entry_layout: EntryLayout = JSON_ENTRIES
+
     def __init__(
         self, max_size: int, max_wait_ms: int, *, max_in_flight: int = 1, poll_ms: int = 1, timeout_s: float = 60.0
     ) -> None:
@@ -58,12 +63,8 @@ class KeyedBatchFunction(KeyedProcessFunction):
         self.timeout_s = timeout_s
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.waiting = runtime_context.get_map_state(
-            MapStateDescriptor("waiting", Types.LONG(), Types.PICKLED_BYTE_ARRAY())
-        )
-        self.in_flight = runtime_context.get_map_state(
-            MapStateDescriptor("in_flight", Types.LONG(), Types.PICKLED_BYTE_ARRAY())
-        )
+        self.waiting = runtime_context.get_map_state(MapStateDescriptor("waiting", Types.LONG(), STATE_TYPE))
+        self.in_flight = runtime_context.get_map_state(MapStateDescriptor("in_flight", Types.LONG(), STATE_TYPE))
         self.counts: dict[Hashable, int] = {}
         self.deadlines: dict[Hashable, int] = {}
         self.polls: dict[Hashable, int] = {}
@@ -92,14 +93,15 @@ class KeyedBatchFunction(KeyedProcessFunction):
             return
         self.counts[key] = sum(1 for _ in self.waiting.keys())  # noqa: SIM118 (a MapState, not a dict)
         self.started[key] = deque()
-        for batch_id, batch in sorted(self.in_flight.items()):
+        for batch_id, raw in sorted(self.in_flight.items()):
+            batch = self.entry_layout.decode_batch(raw)
             self.started[key].append(_Started(batch_id, batch, self.start_batch(batch)))
 
     def process_element(self, value: object, ctx: KeyedProcessFunction.Context):
         key = ctx.get_current_key()
         self._resume(key)
         yield from self._emit_done(key)
-        self.waiting.put(self.entry_ids.next(), self.entry(value))
+        self.waiting.put(self.entry_ids.next(), self.entry_layout.encode(self.entry(value)))
         self.counts[key] += 1
         if self.counts[key] >= self.max_size:
             yield from self._start(key, ctx)
@@ -129,7 +131,7 @@ class KeyedBatchFunction(KeyedProcessFunction):
             self.polls[key] = at
 
     def _start(self, key: Hashable, ctx: KeyedProcessFunction.Context):
-        batch = [entry for _, entry in sorted(self.waiting.items())]
+        batch = [self.entry_layout.decode(raw) for _, raw in sorted(self.waiting.items())]
         self.waiting.clear()
         self.counts[key] = 0
         pending = self.deadlines.pop(key, None)
@@ -145,7 +147,7 @@ class KeyedBatchFunction(KeyedProcessFunction):
             yield from self.finish_batch(batch, result.result())
             return
         batch_id = self.entry_ids.next()
-        self.in_flight.put(batch_id, batch)
+        self.in_flight.put(batch_id, self.entry_layout.encode_batch(batch))
         started.append(_Started(batch_id, batch, result))
         yield from self._emit_done(key)
 

@@ -14,6 +14,7 @@ from concurrent.futures import Future
 import pytest
 
 from flink_jobs.keyed_batches import BatchTimeout, KeyedBatchFunction
+from flink_jobs.state_layout import JSON_ENTRIES
 
 
 class MapState:
@@ -59,7 +60,9 @@ class KeyedRuntime:
         return self.states["waiting"].get(key, MapState()).data
 
     def in_flight(self, key) -> dict:
-        return self.states["in_flight"].get(key, MapState()).data
+        """The batches in flight, as their state entries decode."""
+        stored = self.states["in_flight"].get(key, MapState()).data
+        return {batch_id: JSON_ENTRIES.decode_batch(raw) for batch_id, raw in stored.items()}
 
     # Context and TimerService
     def get_current_key(self):

@@ -11,22 +11,23 @@ histories, so a restored job goes on with the same windows.
 
 from __future__ import annotations
 
-from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
 from flink_jobs.events import Transaction
 from flink_jobs.stages.features.card_windows import CardHistory
+from flink_jobs.state_layout import STATE_TYPE, decode_history, encode_history
 
 
 class RealtimeCardFeatures(KeyedProcessFunction):
     """Transaction in, (transaction, its card's window features) out; keyed by card_id."""
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.history = runtime_context.get_state(ValueStateDescriptor("card_history", Types.PICKLED_BYTE_ARRAY()))
+        self.history = runtime_context.get_state(ValueStateDescriptor("card_history", STATE_TYPE))
 
     def process_element(self, value: Transaction, ctx: KeyedProcessFunction.Context):
-        history = self.history.value() or CardHistory()
+        stored = self.history.value()
+        history = decode_history(stored) if stored is not None else CardHistory()
         features = history.add(value.event_time_ms, value.amount, value.merchant_id)
-        self.history.update(history)
+        self.history.update(encode_history(history))
         yield value, features

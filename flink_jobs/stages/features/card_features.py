@@ -14,6 +14,7 @@ from flink_jobs.events import Transaction, iso_ms, to_json
 from flink_jobs.stages.features.card_windows import CardHistory
 from flink_jobs.stages.input.parse import DEAD_LETTERS
 from flink_jobs.stages.output.dead_letters import dead_letter
+from flink_jobs.state_layout import STATE_TYPE, decode_history, decode_transaction, encode_history, encode_transaction
 
 
 class EventTime(TimestampAssigner):
@@ -40,10 +41,8 @@ class CardFeatures(KeyedProcessFunction):
         self.source_topic, self.job_name = source_topic, job_name
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        self.history = runtime_context.get_state(ValueStateDescriptor("history", Types.PICKLED_BYTE_ARRAY()))
-        self.pending = runtime_context.get_map_state(
-            MapStateDescriptor("pending", Types.LONG(), Types.PICKLED_BYTE_ARRAY())
-        )
+        self.history = runtime_context.get_state(ValueStateDescriptor("history", STATE_TYPE))
+        self.pending = runtime_context.get_map_state(MapStateDescriptor("pending", Types.LONG(), STATE_TYPE))
         self.late = runtime_context.get_metrics_group().counter("events_late")
         self.entry_ids = EntryIds()
 
@@ -57,22 +56,23 @@ class CardFeatures(KeyedProcessFunction):
         if value.event_time_ms <= ctx.timer_service().current_watermark():
             yield self._dead_letter(value)
             return
-        self.pending.put(self.entry_ids.next(), value)
+        self.pending.put(self.entry_ids.next(), encode_transaction(value))
         ctx.timer_service().register_event_time_timer(value.event_time_ms)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
-        waiting = list(self.pending.items())
+        waiting = [(sequence, decode_transaction(raw)) for sequence, raw in self.pending.items()]
         ready = [(sequence, e) for sequence, e in waiting if e.event_time_ms <= timestamp]
         if not ready:
             return
-        history = self.history.value() or CardHistory()
+        stored = self.history.value()
+        history = decode_history(stored) if stored is not None else CardHistory()
         for _, event in sorted(ready, key=lambda item: (item[1].event_time_ms, item[1].event_id)):
             if history.last_time_ms is not None and event.event_time_ms < history.last_time_ms:
                 yield self._dead_letter(event)
                 continue
             features = history.add(event.event_time_ms, event.amount, event.merchant_id)
             yield {"card_id": event.card_id, "event_timestamp": iso_ms(event.event_time_ms), **features}
-        self.history.update(history)
+        self.history.update(encode_history(history))
         if len(ready) == len(waiting):
             self.pending.clear()
         else:

@@ -32,14 +32,16 @@ from flink_jobs.stages.input.parse import DEAD_LETTERS
 from flink_jobs.stages.output.alerts import ALERTS, alert, fired_rules
 from flink_jobs.stages.output.dead_letters import dead_letter
 from flink_jobs.stages.output.predictions import ModelInfo, prediction
+from flink_jobs.state_layout import SCORING_ENTRIES, Entry
 
 # How often the operator looks for a finished batch when no event arrives to trigger it (each
 # look is a timer: a call from the JVM). Events arriving look too, so this bounds only a lull.
 POLL_MS = 5
-Entry = tuple[Transaction, dict[str, float] | None, float]
 
 
 class ScoreBatches(KeyedBatchFunction):
+    entry_layout = SCORING_ENTRIES
+
     def __init__(self, config: PipelineConfig, job_name: str) -> None:
         job = config.inference_job
         super().__init__(
