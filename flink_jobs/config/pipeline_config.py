@@ -343,10 +343,14 @@ class InferenceJobSection(JobRuntime):
         views = [cached.view for cached in self.cached_views]
         if len(views) != len(set(views)):
             return "cached_views", f"each view at most once, got {views}"
-        if self.transaction_timeout_ms < 2 * self.checkpoint_interval_ms:
+        # A transaction stays open from one checkpoint to the next and, when the job fails after
+        # the checkpoint that pre-committed it, until the restored job commits it: aborted by the
+        # broker before that, its outputs are lost.
+        least = 2 * self.checkpoint_interval_ms + self.restart_delay_ms
+        if self.transaction_timeout_ms < least:
             return "transaction_timeout_ms", (
-                f"must be at least twice checkpoint_interval_ms ({self.checkpoint_interval_ms}): a transaction "
-                f"stays open from one checkpoint to the next, got {self.transaction_timeout_ms}"
+                f"must be at least twice checkpoint_interval_ms plus restart_delay_ms ({least}), "
+                f"and above the time a restart takes, got {self.transaction_timeout_ms}"
             )
         if self.max_batch_size < 1:
             return "max_batch_size", f"must be at least 1, got {self.max_batch_size}"

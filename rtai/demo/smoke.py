@@ -44,7 +44,7 @@ def run(events: int) -> None:
         # Subscribe first so no output can be missed.
         consumer = client.subscribe(output_topic, f"smoke-{run_id}")
         step(f"publishing {events} events to {input_topic}")
-        producer = client.create_producer(input_topic, batching_enabled=True)
+        producer = pulsar_client.input_producer(client, input_topic)
         bar = ProgressBar("published", events)
         for i in range(events):
             event = {"event_id": f"{run_id}-{i}", "seq": i, "amount": round(1 + i * 0.37 % 500, 2)}

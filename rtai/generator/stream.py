@@ -86,10 +86,9 @@ def publish(
     client = pulsar_client.connect(service_url)
     try:
         try:
-            producer = client.create_producer(
+            producer = pulsar_client.input_producer(
+                client,
                 topic,
-                batching_enabled=True,
-                batching_max_publish_delay_ms=5,
                 block_if_queue_full=True,  # a slow broker slows the loop down instead of failing sends
                 max_pending_messages=10_000,
             )

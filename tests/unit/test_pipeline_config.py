@@ -30,7 +30,8 @@ def test_the_shipped_fraud_pipeline_loads_with_its_rules_and_cached_views():
         ("[inference_job]\nmax_wait_ms = 'soon'", "inference_job.max_wait_ms: expected int, got 'soon'"),
         (
             "[inference_job]\ncheckpoint_interval_ms = 40000",
-            "inference_job.transaction_timeout_ms: must be at least twice checkpoint_interval_ms (40000)",
+            "inference_job.transaction_timeout_ms: must be at least twice checkpoint_interval_ms plus "
+            "restart_delay_ms (90000)",
         ),
         ("[inference_job.triton]\nmax_in_flight = 0", "inference_job.triton.max_in_flight: must be at least 1"),
         ("[inference_job]\nparallelism = 0", "inference_job.parallelism: must be at least 1, got 0"),
