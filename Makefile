@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: setup setup-redis up down status logs demo test test-fast lint lock clean feast-apply feast-materialize feast-views \
+.PHONY: setup setup-redis up down status logs demo test test-fast faults lint lock clean feast-apply feast-materialize feast-views \
 	features training-set feature-job inference-job bench bench-features bench-model
 HISTORY := .run/data/generator/transactions.parquet
 
@@ -91,7 +91,13 @@ test-fast: setup
 # Every test: the fast tier first, so a broken unit fails in seconds; then the integration tests
 # against the real servers they start (the whole stack, Redis included).
 test: setup-redis test-fast
-	@$(VENV)/bin/python -m pytest -rs --ignore=tests/unit $(PYTEST_ARGS)
+	@$(VENV)/bin/python -m pytest -rs --ignore=tests/unit --ignore=tests/faults $(PYTEST_ARGS)
+
+# Faults under load (about 20 minutes): both jobs on a Flink cluster at 1,000 events/s, one fault
+# per phase (TaskManager and JobManager kill -9, Pulsar restart and kill -9, Feast and Triton down
+# 30 s, a 10x burst); figures in .run/data/faults/.
+faults: setup
+	@$(VENV)/bin/python -m pytest -rs -s tests/faults $(PYTEST_ARGS)
 
 lint: setup
 	@$(VENV)/bin/ruff check flink_jobs rtai tests infra feature_repo

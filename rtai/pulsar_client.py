@@ -3,13 +3,17 @@ the tests); the jobs themselves reach Pulsar through the Flink connector."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pulsar
 
 
-def connect(service_url: str) -> pulsar.Client:
+def connect(service_url: str, log_file: Path | None = None) -> pulsar.Client:
     """A client of the broker at service_url (a pipeline's `[pulsar] service_url` or the stack's),
-    logging only warnings and errors."""
-    return pulsar.Client(service_url, logger=pulsar.ConsoleLogger(pulsar.LoggerLevel.Warn))
+    logging only warnings and errors, to the console or to `log_file`."""
+    level = pulsar.LoggerLevel.Warn
+    logger = pulsar.FileLogger(level, str(log_file)) if log_file else pulsar.ConsoleLogger(level)
+    return pulsar.Client(service_url, logger=logger)
 
 
 def input_producer(client: pulsar.Client, topic: str, **options: object) -> pulsar.Producer:

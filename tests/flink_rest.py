@@ -1,10 +1,12 @@
-"""A local job's own Flink REST API (`-D rest.bind-port=PORT` on its command line): its id, state,
-restart count and checkpoints, as a test reads them from outside the job."""
+"""A job's Flink REST API, as a test reads it from outside the job: its id, state, restart count
+and checkpoints. A local job serves its own (`-D rest.bind-port=PORT` on its command line); a
+cluster's JobManager serves every job it runs."""
 
 from __future__ import annotations
 
 import socket
 import time
+from pathlib import Path
 
 import httpx
 
@@ -18,10 +20,11 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-class LocalJobRest:
-    def __init__(self, port: int) -> None:
+class JobRest:
+    def __init__(self, port: int, job_id: str = "") -> None:
+        """The job `job_id` (default: the only one there) at the REST API on this port."""
         self.url = f"http://127.0.0.1:{port}"
-        self._job_id = ""
+        self._job_id = job_id
 
     def args(self) -> list[str]:
         """The job's command-line flags that serve this API."""
@@ -80,3 +83,18 @@ class LocalJobRest:
         answer = self._get(f"/jobs/{self.job_id()}/vertices/{vertex['id']}/metrics?get={names}")
         values = {m["id"]: int(float(m["value"])) for m in answer}
         return [values.get(f"{index}.{metric}", 0) for index in range(vertex["parallelism"])]
+
+    def stop_with_savepoint(self, folder: Path, timeout_s: float = 120) -> str:
+        """Stops the job with a final savepoint in `folder` (Flink's stop: sources first, nothing in
+        flight lost); the savepoint's path."""
+        body = {"targetDirectory": folder.resolve().as_uri(), "drain": False}
+        answer = httpx.post(f"{self.url}/jobs/{self.job_id()}/stop", json=body, timeout=10).raise_for_status().json()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            status = self._get(f"/jobs/{self.job_id()}/savepoints/{answer['request-id']}")
+            if status["status"]["id"] == "COMPLETED":
+                operation = status["operation"]
+                assert "location" in operation, f"the savepoint failed: {operation}"
+                return operation["location"]
+            assert time.monotonic() < deadline, f"no savepoint after {timeout_s} s"
+            time.sleep(0.5)

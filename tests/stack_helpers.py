@@ -17,6 +17,7 @@ from pathlib import Path
 from rtai import paths
 from rtai.stack import config as stack_config
 from rtai.stack import processes
+from tests.onnx_models import write_columns_model
 
 # An isolated stack listens on the default ports plus this offset, so it can run beside the
 # session's stack (and beside a developer's `make up`).
@@ -67,6 +68,18 @@ def isolated_env(tmp: Path, toml: str | None = None) -> dict[str, str]:
     config_file = tmp / "stack.toml"
     config_file.write_text(toml if toml is not None else isolated_stack_toml())
     return {"RTAI_STACK_CONFIG": str(config_file), "RTAI_RUN_DIR": str(tmp / "run")}
+
+
+def served_model_toml(tmp: Path, columns: list[str], seed: int) -> str:
+    """A stack.toml (offset ports) whose Feast serves a copy of the feature repository and whose
+    Triton serves a generated model over `columns`, registered as fraud_mlp, both under tmp."""
+    repo = copy_of_feature_repo(tmp)
+    model = tmp / "model.onnx"
+    write_columns_model(model, columns, seed=seed)
+    toml = isolated_stack_toml({"feast": {"feature_repo": str(repo)}, "triton": {"model_repository": str(tmp / "tr")}})
+    registered = cli("model", "register", "--model", str(model), "--name", "fraud_mlp", env=isolated_env(tmp, toml))
+    assert registered.returncode == 0, registered.stderr
+    return toml
 
 
 def copy_of_feature_repo(tmp: Path) -> Path:

@@ -7,6 +7,7 @@ pushed) and compared with the same features computed independently here with pan
 from __future__ import annotations
 
 import json
+import shutil
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -16,10 +17,12 @@ import httpx
 import pandas as pd
 import pytest
 
+import flink_jobs
 from flink_jobs.config.topics import full_name
 from rtai import pulsar_client
 from rtai.jobs import launcher
 from rtai.stack import processes
+from tests.flink_rest import JobRest, free_port
 from tests.stack_helpers import copy_of_feature_repo, crash, isolated_stack, isolated_stack_toml
 
 OUT_OF_ORDERNESS_S = 2
@@ -200,11 +203,16 @@ def pipeline_file(path: Path, stack, feast_url: str, topic: str, dead_letter: st
     return path
 
 
-def test_a_killed_job_resumes_from_its_checkpoint_and_no_window_loses_events(stack, feature_repo_copy, tmp_path):
-    feast_stack, repo = feature_repo_copy
+def fresh_pipeline(folder: Path, stack, feast_stack, name: str) -> tuple[Path, str]:
+    """A pipeline file on topics of this run's own; its input topic."""
     run_id = uuid.uuid4().hex[:8]
-    topic, dead_letter_topic = full_name(f"test-restart-{run_id}"), full_name(f"test-restart-dl-{run_id}")
-    pipeline = pipeline_file(tmp_path / "pipeline.toml", stack, feast_stack.config.feast_url, topic, dead_letter_topic)
+    topic, dead_letter_topic = full_name(f"test-{name}-{run_id}"), full_name(f"test-{name}-dl-{run_id}")
+    return pipeline_file(folder / "pipeline.toml", stack, feast_stack.config.feast_url, topic, dead_letter_topic), topic
+
+
+def test_a_killed_job_resumes_from_its_checkpoint_and_no_window_loses_events(stack, feature_repo_copy, tmp_path):
+    repo = feature_repo_copy[1]
+    pipeline, topic = fresh_pipeline(tmp_path, stack, feature_repo_copy[0], "restart")
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
     cards = {21, 22, 23, 24, 25}
     # 160 transactions 15 s apart over 5 cards: every card's 1 h window fills up across the crash.
@@ -243,6 +251,73 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_no_window_loses_events(sta
     # (all covered by a checkpoint) are not pushed a second time.
     raw = pd.read_parquet(repo / "data" / "card_realtime_features.parquet")
     assert raw["card_id"].isin(cards).sum() - len(after) < 10
+    pd.testing.assert_frame_equal(
+        after[expected.columns], expected, check_dtype=False, check_exact=False, rtol=1e-6, atol=1e-6
+    )
+
+
+def next_version_of_the_package(folder: Path, marker: Path) -> Path:
+    """A copy of flink_jobs as a later version might change it: CardHistory renamed (and moved to
+    a module of another name), Transaction with a new field. Every process that imports the copy
+    appends to `marker`. The folder to run the job from."""
+    package = folder / "flink_jobs"
+    shutil.copytree(Path(flink_jobs.__file__).parent, package, ignore=shutil.ignore_patterns("__pycache__"))
+    features = package / "stages" / "features"
+    (features / "card_windows.py").rename(features / "card_window_history.py")
+    for source in package.rglob("*.py"):
+        text = source.read_text()
+        text = text.replace("card_windows", "card_window_history").replace("CardHistory", "CardWindowHistory")
+        source.write_text(text)
+    events = package / "events.py"
+    last_field = "    fraud_pattern: str | None = None\n"
+    assert last_field in events.read_text()
+    events.write_text(events.read_text().replace(last_field, last_field + "    device_id: str | None = None\n"))
+    init = package / "__init__.py"
+    announce = f"\nwith open({str(marker)!r}, 'a') as _marker:\n    _marker.write('imported\\n')\n"
+    init.write_text(init.read_text() + announce)
+    return folder
+
+
+def test_a_savepoint_restores_after_the_state_classes_are_renamed_and_gain_a_field(stack, feature_repo_copy, tmp_path):
+    repo = feature_repo_copy[1]
+    pipeline, topic = fresh_pipeline(tmp_path, stack, feature_repo_copy[0], "layout")
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
+    cards = {31, 32, 33}
+    events = [event(f"s{i}", 31 + i % 3, start + timedelta(seconds=20 * i), 2.0 + i, i % 4) for i in range(60)]
+    tick = event("tick", 97, start + timedelta(hours=1, minutes=50), 1.0, 1)
+    client = pulsar_client.connect(stack.pulsar_service_url)
+    producer = client.create_producer(topic)
+    rest = JobRest(free_port())
+    first = launcher.start_local(
+        "flink_jobs.jobs.card_features", ["--pipeline", str(pipeline), *rest.args()], tmp_path / "first.log"
+    )
+    second = None
+    try:
+        for scripted in events[:30]:
+            producer.send(json.dumps(scripted).encode())
+        assert len(wait_for_rows(repo, cards, 25)) >= 25, (tmp_path / "first.log").read_text()[-3000:]
+        savepoint = rest.stop_with_savepoint(tmp_path / "savepoints")
+        launcher.stop_local(first)
+        for scripted in [*events[30:], tick]:
+            producer.send(json.dumps(scripted).encode())
+        marker = tmp_path / "next-version-imported"
+        second = launcher.start_local(
+            "flink_jobs.jobs.card_features",
+            ["--pipeline", str(pipeline), "--from-savepoint", savepoint],
+            tmp_path / "second.log",
+            cwd=next_version_of_the_package(tmp_path / "next", marker),
+        )
+        after = wait_for_rows(repo, cards, len(events))
+    finally:
+        launcher.stop_local(first)
+        if second is not None:
+            launcher.stop_local(second)
+        client.close()
+
+    assert marker.is_file()  # the second job ran the renamed code
+    expected = expected_features(events)
+    assert len(after) == len(expected), (tmp_path / "second.log").read_text()[-3000:]
+    # The windows of the events after the savepoint count those before it: the histories restored.
     pd.testing.assert_frame_equal(
         after[expected.columns], expected, check_dtype=False, check_exact=False, rtol=1e-6, atol=1e-6
     )

@@ -30,7 +30,7 @@ from rtai.features import backfill
 from rtai.features.batch_stats import CARD_STATS, MERCHANT_STATS
 from rtai.jobs import launcher
 from rtai.stack import processes
-from tests.flink_rest import LocalJobRest, free_port
+from tests.flink_rest import JobRest, free_port
 from tests.onnx_models import write_columns_model, write_square_root_model
 from tests.stack_helpers import cli, copy_of_feature_repo, crash, isolated_env, isolated_stack, isolated_stack_toml
 
@@ -162,9 +162,9 @@ def write_pipeline(
     return path, topics
 
 
-def start_with_rest(log: Path, *args: str) -> tuple[processes.PidRecord, LocalJobRest]:
+def start_with_rest(log: Path, *args: str) -> tuple[processes.PidRecord, JobRest]:
     """The inference job on the MiniCluster, serving its REST API on a free port."""
-    rest = LocalJobRest(free_port())
+    rest = JobRest(free_port())
     return launcher.start_local("flink_jobs.jobs.fraud_scoring", [*args, *rest.args()], log), rest
 
 
@@ -457,7 +457,7 @@ def publish_paced(producer, events: list[dict], rate: float, published: list[flo
     assert failed == [], failed
 
 
-def checkpoint_after(rest: LocalJobRest, moment: float, timeout_s: float) -> dict:
+def checkpoint_after(rest: JobRest, moment: float, timeout_s: float) -> dict:
     """The newest completed checkpoint once one was triggered after `moment` (epoch s)."""
     deadline = time.monotonic() + timeout_s
     while True:

@@ -24,10 +24,9 @@ from flink_jobs.stages.inference.request_features import REQUEST_FEATURES
 from rtai import pulsar_client, toml_text
 from rtai.features.batch_stats import CARD_STATS, MERCHANT_STATS
 from rtai.jobs import launcher
-from tests.flink_rest import LocalJobRest, free_port
+from tests.flink_rest import JobRest, free_port
 from tests.fuzz_inputs import good_event, mutated
-from tests.onnx_models import write_columns_model
-from tests.stack_helpers import cli, copy_of_feature_repo, isolated_env, isolated_stack, isolated_stack_toml
+from tests.stack_helpers import isolated_stack, served_model_toml
 
 GOOD, BROKEN, GOOD_AFTER = 1500, 1500, 100  # GOOD_AFTER of the good ones come after the last broken one
 CARD_OFFSET = 10_000_000  # cards no other test's Feast rows use
@@ -39,13 +38,7 @@ DEAD_LETTER_BYTES = 20 * 1024  # the payload's 16 KiB, the reason's 1,000 charac
 @pytest.fixture(scope="module")
 def servers(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fuzz")
-    repo = copy_of_feature_repo(tmp)
-    model = tmp / "model.onnx"
-    write_columns_model(model, COLUMNS, seed=5)
-    toml = isolated_stack_toml({"feast": {"feature_repo": str(repo)}, "triton": {"model_repository": str(tmp / "tr")}})
-    registered = cli("model", "register", "--model", str(model), "--name", "fraud_mlp", env=isolated_env(tmp, toml))
-    assert registered.returncode == 0, registered.stderr
-    with isolated_stack(tmp, ["feast", "triton"], toml) as stack:
+    with isolated_stack(tmp, ["feast", "triton"], served_model_toml(tmp, COLUMNS, seed=5)) as stack:
         yield stack
 
 
@@ -103,7 +96,7 @@ def drain(consumer, until, timeout_s: float) -> list[pulsar.Message]:
 
 def test_every_message_ends_as_one_outcome_and_neither_job_restarts(stack, servers, tmp_path):
     pipeline, topics = write_pipeline(tmp_path, stack, servers)
-    rests = {"inference-job": LocalJobRest(free_port()), "feature-job": LocalJobRest(free_port())}
+    rests = {"inference-job": JobRest(free_port()), "feature-job": JobRest(free_port())}
     modules = {"inference-job": "flink_jobs.jobs.fraud_scoring", "feature-job": "flink_jobs.jobs.card_features"}
     client = pulsar_client.connect(stack.pulsar_service_url)
     predictions_in = client.subscribe(topics["predictions"], "test")
@@ -187,14 +180,14 @@ def _is_utf8(raw: bytes) -> bool:
     return True
 
 
-def wait_until_running(rest: LocalJobRest, timeout_s: float = 120) -> None:
+def wait_until_running(rest: JobRest, timeout_s: float = 120) -> None:
     deadline = time.monotonic() + timeout_s
     while rest.state() != "RUNNING":
         assert time.monotonic() < deadline, f"the job at {rest.url} is not RUNNING after {timeout_s} s"
         time.sleep(0.5)
 
 
-def wait_for_metric(rest: LocalJobRest, vertex: str, expected: int, timeout_s: float) -> int:
+def wait_for_metric(rest: JobRest, vertex: str, expected: int, timeout_s: float) -> int:
     """numRecordsIn of the vertex over its subtasks, once it reaches `expected` or the time is up."""
     deadline = time.monotonic() + timeout_s
     while (value := sum(rest.subtask_metric(vertex, "numRecordsIn"))) < expected and time.monotonic() < deadline:

@@ -34,7 +34,9 @@ def tmp_root() -> Path:
     return paths.RUN_DIR / "tmp"
 
 
-def start_local(module: str, args: list[str], log_file: Path) -> processes.PidRecord:
+def start_local(module: str, args: list[str], log_file: Path, cwd: Path = paths.PROJECT_ROOT) -> processes.PidRecord:
+    """Starts `python -m module args` detached, logging to `log_file`; run from `cwd`, whose
+    `flink_jobs` (if any) is the one imported."""
     if module.startswith(FLINK_JOBS):
         args = [*args, "--connector-jars", str(java_artifacts.CONNECTORS_DIR)]
     remove_abandoned_tmp()
@@ -45,7 +47,7 @@ def start_local(module: str, args: list[str], log_file: Path) -> processes.PidRe
         log_file=log_file,
         pid_file=log_file.with_suffix(".pid"),
         env={**os.environ, "TMPDIR": str(tmp)},
-        cwd=paths.PROJECT_ROOT,
+        cwd=cwd,
     )
     processes.write_pid_file(tmp / OWNER_FILE, record)
     return record
