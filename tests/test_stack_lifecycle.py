@@ -6,7 +6,7 @@ from rtai.stack import processes
 from rtai.stack.probes import port_in_use
 from tests.stack_helpers import cli, isolated_stack
 
-SERVICES = ["redis", "pulsar", "feast", "triton", "flink-jobmanager", "flink-taskmanager"]
+SERVICES = ["redis", "pulsar", "feast", "triton", "zookeeper", "flink-jobmanager", "flink-taskmanager"]
 
 
 def _ports(config) -> list[int]:
@@ -19,6 +19,7 @@ def _ports(config) -> list[int]:
         config.triton.http_port,
         config.triton.grpc_port,
         config.triton.metrics_port,
+        config.zookeeper.port,
         config.flink.rest_port,
         config.flink.rpc_port,
     ]
@@ -34,7 +35,8 @@ def test_up_status_down_leaves_no_process_and_no_port(tmp_path):
             assert "pid=-" not in lines[name]
         records = [processes.read_pid_file(stack.run_dir / "pids" / f"{name}.pid") for name in SERVICES]
         assert all(records)
-        # Everything the services spawned (Triton's python stubs, gunicorn workers, Flink JVMs).
+        # Everything the services spawned (Triton's python stubs, gunicorn workers, the JVMs under
+        # the supervisor).
         spawned = {pid for r in records for pid in [r.pid, *processes.descendants(r.pid)]}
         assert len(spawned) > len(SERVICES)
         ports = _ports(stack.config)

@@ -51,6 +51,8 @@ def high_availability_settings(config: StackConfig) -> str:
         f"high-availability.zookeeper.quorum: 127.0.0.1:{config.zookeeper.port}\n"
         f"high-availability.storageDir: file://{data_dir('flink') / 'ha'}\n"
         f"high-availability.cluster-id: /rtai-{time.strftime('%Y%m%d-%H%M%S')}\n"
+        # With high availability the JobManager's RPC port is this key's (Flink's default: random).
+        f"high-availability.jobmanager.port: {config.flink.rpc_port}\n"
         # A dead JobManager's leadership ends when its ZooKeeper session expires (Flink's default:
         # 60 s); the new one takes over after this.
         "high-availability.zookeeper.client.session-timeout: 10000\n"
