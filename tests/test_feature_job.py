@@ -203,6 +203,15 @@ def pipeline_file(path: Path, stack, feast_url: str, topic: str, dead_letter: st
     return path
 
 
+def assert_rows_equal_pandas(pushed: pd.DataFrame, events: list[dict], log: Path) -> None:
+    """One pushed row per event, each equal to the features pandas computes for it."""
+    expected = expected_features(events)
+    assert len(pushed) == len(expected), log.read_text()[-3000:]
+    pd.testing.assert_frame_equal(
+        pushed[expected.columns], expected, check_dtype=False, check_exact=False, rtol=1e-6, atol=1e-6
+    )
+
+
 def fresh_pipeline(folder: Path, stack, feast_stack, name: str) -> tuple[Path, str]:
     """A pipeline file on topics of this run's own; its input topic."""
     run_id = uuid.uuid4().hex[:8]
@@ -245,15 +254,11 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_no_window_loses_events(sta
             launcher.stop_local(second)
         client.close()
 
-    expected = expected_features(events)
-    assert len(after) == len(expected), (tmp_path / "second.log").read_text()[-3000:]
+    assert_rows_equal_pandas(after, events, tmp_path / "second.log")
     # Resumed from the checkpoint, not replayed from the start: the rows pushed before the crash
     # (all covered by a checkpoint) are not pushed a second time.
     raw = pd.read_parquet(repo / "data" / "card_realtime_features.parquet")
     assert raw["card_id"].isin(cards).sum() - len(after) < 10
-    pd.testing.assert_frame_equal(
-        after[expected.columns], expected, check_dtype=False, check_exact=False, rtol=1e-6, atol=1e-6
-    )
 
 
 def next_version_of_the_package(folder: Path, marker: Path) -> Path:
@@ -315,9 +320,5 @@ def test_a_savepoint_restores_after_the_state_classes_are_renamed_and_gain_a_fie
         client.close()
 
     assert marker.is_file()  # the second job ran the renamed code
-    expected = expected_features(events)
-    assert len(after) == len(expected), (tmp_path / "second.log").read_text()[-3000:]
     # The windows of the events after the savepoint count those before it: the histories restored.
-    pd.testing.assert_frame_equal(
-        after[expected.columns], expected, check_dtype=False, check_exact=False, rtol=1e-6, atol=1e-6
-    )
+    assert_rows_equal_pandas(after, events, tmp_path / "second.log")
