@@ -34,6 +34,7 @@ class PhaseFigures:
     seconds: float  # the phase's length
     lost: int  # sent events with neither a prediction nor an inference dead letter
     duplicates: int  # predictions beyond the first for an event
+    rescored: int  # of the duplicates, those scored again (another scored_at_ms); the rest are resends
     dead_letters: int  # of the phase's (good) events, by either job
     longest_gap_s: float  # the longest time without any prediction, from the fault's start
     catch_up_s: float  # from the fault's end to the last late prediction (0: never behind)
@@ -41,6 +42,7 @@ class PhaseFigures:
     fault_s: float  # how long the fault lasted (kill to back up, or the burst)
     restarts: dict[str, int | None]  # Flink's numRestarts over the phase, per job (None: new JobManager)
     feature_rows_wrong: int  # the phase's cards whose pushed txn_count_1h is not their event count
+    redelivered: int  # predictions Pulsar delivered to the suite's subscription again (not in the topic twice)
 
 
 def compute(
@@ -53,6 +55,7 @@ def compute(
     times: PhaseTimes,
     restarts: dict[str, int | None],
     feature_rows_wrong: int,
+    redelivered: int,
 ) -> PhaseFigures:
     prefix = f"{tag}-"
     mine = [p for p in predictions if p.event_id.startswith(prefix)]
@@ -86,6 +89,7 @@ def compute(
         seconds=round(seconds, 1),
         lost=lost,
         duplicates=sum(count - 1 for count in predicted.values()),
+        rescored=rescored(mine),
         dead_letters=len(letters),
         longest_gap_s=round(longest_gap_ms / 1000, 1),
         catch_up_s=round(catch_up_ms / 1000, 1),
@@ -93,20 +97,29 @@ def compute(
         fault_s=round((times.fault_end_ms - times.fault_start_ms) / 1000, 1),
         restarts=restarts,
         feature_rows_wrong=feature_rows_wrong,
+        redelivered=redelivered,
     )
+
+
+def rescored(predictions: list[Outcome]) -> int:
+    """Predictions of an event beyond the first with a scoring time of their own."""
+    times: dict[str, set[int]] = {}
+    for p in predictions:
+        times.setdefault(p.event_id, set()).add(p.scored_at_ms)
+    return sum(len(scored) - 1 for scored in times.values())
 
 
 def table(results: list[PhaseFigures]) -> str:
     head = (
-        "| fault | events sent (rate/s) | lost | duplicates | dead letters | fault lasted | longest output gap "
-        "| catch-up | max latency | restarts (inference, features) | feature rows wrong |\n"
+        "| fault | events sent (rate/s) | lost | duplicates (scored again) | dead letters | fault lasted "
+        "| longest output gap | catch-up | max latency | restarts (inference, features) | feature rows wrong |\n"
         "|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     rows = []
     for r in results:
         restarts = ", ".join("new JM" if v is None else str(v) for v in r.restarts.values())
         rows.append(
-            f"| {r.fault} | {r.sent:,} ({r.rate:,.0f}) | {r.lost} | {r.duplicates} | {r.dead_letters} "
+            f"| {r.fault} | {r.sent:,} ({r.rate:,.0f}) | {r.lost} | {r.duplicates} ({r.rescored}) | {r.dead_letters} "
             f"| {r.fault_s} s | {r.longest_gap_s} s | {r.catch_up_s} s | {r.max_latency_s} s | {restarts} "
             f"| {r.feature_rows_wrong} |"
         )

@@ -126,15 +126,21 @@ class Outcome:
     event_id: str
     published_ms: int
     job: str  # "prediction" or the dead letter's job
+    scored_at_ms: int = 0  # a prediction's: equal in two copies of one send, unequal if scored twice
 
 
 class Collector(threading.Thread):
-    """Reads one output topic from its start: every outcome with its publish time."""
+    """Reads one output topic from its start: every outcome with its publish time, once per
+    message stored in the topic. A broker restart makes Pulsar redeliver to this subscription what
+    it had received since its last acknowledgement; those messages are counted in `redelivered`,
+    not as outcomes, so a duplicate outcome is one the job wrote twice."""
 
     def __init__(self, client: pulsar.Client, topic: str, kind: str) -> None:
         super().__init__(name=f"fault-load-{kind}", daemon=True)
         self.kind = kind
         self.outcomes: list[Outcome] = []
+        self.redelivered = 0
+        self._seen: set[bytes] = set()
         self._stopping = threading.Event()
         self._consumer = client.subscribe(
             topic, "fault-suite", initial_position=pulsar.InitialPosition.Earliest, receiver_queue_size=5000
@@ -147,9 +153,14 @@ class Collector(threading.Thread):
                 message = self._consumer.receive(timeout_millis=500)
             except pulsar.Timeout:
                 continue
+            stored_as = message.message_id().serialize()
+            if stored_as in self._seen:
+                self.redelivered += 1
+                continue
+            self._seen.add(stored_as)
             record = json.loads(message.data())
             if self.kind == "prediction":
-                outcome = Outcome(record["event_id"], message.publish_timestamp(), "prediction")
+                outcome = Outcome(record["event_id"], message.publish_timestamp(), "prediction", record["scored_at_ms"])
             else:
                 outcome = Outcome(_original_id(record), message.publish_timestamp(), record.get("job", "?"))
             self.outcomes.append(outcome)
