@@ -45,7 +45,13 @@ def isolated_stack_toml(overrides: dict[str, dict[str, object]] | None = None) -
         "triton": {"http_port": 8000 + o, "grpc_port": 8001 + o, "metrics_port": 8002 + o},
         "feast": {"port": 6566 + o, "workers": 1},
         "redis": {"port": 6379 + o},
-        "flink": {"rest_port": 8081 + o, "rpc_port": 6123 + o, "taskmanager_slots": 2},
+        "flink": {
+            "rest_port": 8081 + o,
+            "rpc_port": 6123 + o,
+            "jobmanager_metrics_port": 9249 + o,
+            "taskmanager_metrics_port": 9250 + o,
+            "taskmanager_slots": 2,
+        },
         "zookeeper": {"port": 2181 + o},
     }
     for name, values in (overrides or {}).items():

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from flink_jobs.clients.call_stats import CallStats
 from flink_jobs.config.pipeline_config import ServiceCalls
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ class FeastClient:
         self.retries = retries
         self.backoff_s = backoff_ms / 1000
         self._http = httpx.Client(timeout=timeout_s)
+        self.stats = CallStats()
 
     @classmethod
     def from_calls(cls, calls: ServiceCalls) -> FeastClient:
@@ -56,17 +58,22 @@ class FeastClient:
         delay = self.backoff_s
         problem = ""
         for attempt in range(self.retries + 1):
+            started = time.perf_counter()
             try:
                 response = self._http.post(f"{self.url}{path}", json=body)
             except httpx.HTTPError as err:
+                self.stats.errors += 1
                 problem = f"{type(err).__name__}: {err}"
             else:
                 if response.status_code < 400:
+                    self.stats.answered(time.perf_counter() - started)
                     return response
+                self.stats.errors += 1
                 if response.status_code < 500:
                     raise ValueError(f"Feast {path} rejected the request ({response.status_code}): {response.text}")
                 problem = f"HTTP {response.status_code}: {response.text[:200]}"
             if attempt < self.retries:
+                self.stats.retried += 1
                 log.warning(
                     "feast %s failed (%s); retry %d/%d in %.2f s", path, problem, attempt + 1, self.retries, delay
                 )

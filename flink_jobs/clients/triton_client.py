@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -20,6 +21,7 @@ import numpy as np
 import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype, triton_to_np_dtype
 
+from flink_jobs.clients.call_stats import CallStats
 from flink_jobs.config.pipeline_config import TritonCalls
 
 log = logging.getLogger(__name__)
@@ -100,6 +102,7 @@ class TritonClient:
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._grpc: grpcclient.InferenceServerClient | None = None
         self.signature: ModelSignature | None = None
+        self.stats = CallStats()
 
     @property
     def _client(self) -> grpcclient.InferenceServerClient:
@@ -128,15 +131,22 @@ class TritonClient:
         """`await call()` with retries and doubling backoff; TritonUnavailable past the budget."""
         delay = self.backoff_s
         for attempt in range(self.retries + 1):
+            started = time.perf_counter()
             try:
-                return await asyncio.wait_for(call(), self.timeout_s)
+                answer = await asyncio.wait_for(call(), self.timeout_s)
             except InferenceServerException as err:
+                self.stats.errors += 1
                 if err.status() in NO_RETRY:
                     raise TritonRejected(f"Triton at {self.url}: {what} refused: {err}") from None
                 problem = str(err)
             except TimeoutError:
+                self.stats.errors += 1
                 problem = f"no answer within timeout_s ({self.timeout_s} s)"
+            else:
+                self.stats.answered(time.perf_counter() - started)
+                return answer
             if attempt < self.retries:
+                self.stats.retried += 1
                 log.warning(
                     "triton %s failed (%s); retry %d/%d in %.2f s", what, problem, attempt + 1, self.retries, delay
                 )

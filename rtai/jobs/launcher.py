@@ -22,7 +22,8 @@ from pathlib import Path
 
 from rtai import paths
 from rtai.bootstrap import java_artifacts
-from rtai.stack import processes
+from rtai.monitoring import flink_reporter
+from rtai.stack import flink_cluster, processes
 
 STOP_TIMEOUT_S = 20
 FLINK_JOBS = "flink_jobs.jobs."
@@ -36,17 +37,28 @@ def tmp_root() -> Path:
 
 def start_local(module: str, args: list[str], log_file: Path, cwd: Path = paths.PROJECT_ROOT) -> processes.PidRecord:
     """Starts `python -m module args` detached, logging to `log_file`; run from `cwd`, whose
-    `flink_jobs` (if any) is the one imported."""
-    if module.startswith(FLINK_JOBS):
-        args = [*args, "--connector-jars", str(java_artifacts.CONNECTORS_DIR)]
+    `flink_jobs` (if any) is the one imported. A Flink job serves its metrics to Prometheus on a
+    free port, announced in Prometheus's file_sd folder for as long as its run folder exists."""
     remove_abandoned_tmp()
     tmp_root().mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{log_file.stem}-", dir=tmp_root()))
+    env = {**os.environ, "TMPDIR": str(tmp)}
+    if module.startswith(FLINK_JOBS):
+        port = flink_reporter.free_port()
+        args = [*args, "--connector-jars", str(java_artifacts.CONNECTORS_DIR), *flink_reporter.dynamic_properties(port)]
+        flink_reporter.announce(tmp.name, port)
+        # The JVM's own log in a folder beside the job's log (PyFlink's default: the wheel's log/).
+        # PyFlink reads FLINK_LIB_DIR only when FLINK_HOME is set.
+        env |= {
+            "FLINK_HOME": str(flink_cluster.flink_home()),
+            "FLINK_LIB_DIR": str(flink_reporter.local_lib_dir()),
+            "FLINK_LOG_DIR": str(log_file.parent / f"{log_file.stem}-jvm"),
+        }
     record = processes.spawn(
         [sys.executable, "-m", module, *args],
         log_file=log_file,
         pid_file=log_file.with_suffix(".pid"),
-        env={**os.environ, "TMPDIR": str(tmp)},
+        env=env,
         cwd=cwd,
     )
     processes.write_pid_file(tmp / OWNER_FILE, record)
@@ -66,3 +78,4 @@ def remove_abandoned_tmp() -> None:
             continue
         if owner is None or not processes.is_running(owner):
             shutil.rmtree(folder, ignore_errors=True)
+            (flink_reporter.targets_dir() / f"{folder.name}.json").unlink(missing_ok=True)

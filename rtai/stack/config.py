@@ -89,6 +89,8 @@ class FlinkConfig:
     enabled: bool = False
     rest_port: int = 8081
     rpc_port: int = 6123
+    jobmanager_metrics_port: int = 9249
+    taskmanager_metrics_port: int = 9250
     taskmanager_slots: int = 4
     high_availability: str = "zookeeper"
     ready_timeout_s: float = 120.0
@@ -98,7 +100,12 @@ class FlinkConfig:
             return "taskmanager_slots", f"must be at least 1, got {self.taskmanager_slots}"
         if self.high_availability not in HIGH_AVAILABILITY:
             return "high_availability", f"must be one of {', '.join(HIGH_AVAILABILITY)}, got {self.high_availability!r}"
-        return _port_problem(rest_port=self.rest_port, rpc_port=self.rpc_port)
+        return _port_problem(
+            rest_port=self.rest_port,
+            rpc_port=self.rpc_port,
+            jobmanager_metrics_port=self.jobmanager_metrics_port,
+            taskmanager_metrics_port=self.taskmanager_metrics_port,
+        )
 
 
 @dataclass(frozen=True)

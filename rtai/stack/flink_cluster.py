@@ -23,6 +23,7 @@ from string import Template
 from rtai import paths
 from rtai.bootstrap import java_artifacts, prereqs
 from rtai.errors import PrerequisiteError
+from rtai.monitoring import flink_reporter
 from rtai.stack.config import StackConfig
 from rtai.stack.probes import http_json, http_ok
 from rtai.stack.service import Service, data_dir
@@ -111,8 +112,13 @@ def services(config: StackConfig) -> list[Service]:
     return [
         Service(
             name="flink-jobmanager",
-            ports={"rest": flink.rest_port, "rpc": flink.rpc_port},
-            command=["bash", str(scripts / "jobmanager.sh"), "start-foreground"],
+            ports={"rest": flink.rest_port, "rpc": flink.rpc_port, "metrics": flink.jobmanager_metrics_port},
+            command=[
+                "bash",
+                str(scripts / "jobmanager.sh"),
+                "start-foreground",
+                *flink_reporter.dynamic_properties(flink.jobmanager_metrics_port),
+            ],
             env=environment(),
             ready=lambda: http_ok(f"{config.flink_rest_url}/config"),
             ready_timeout_s=flink.ready_timeout_s,
@@ -122,8 +128,13 @@ def services(config: StackConfig) -> list[Service]:
         ),
         Service(
             name="flink-taskmanager",
-            ports={},
-            command=["bash", str(scripts / "taskmanager.sh"), "start-foreground"],
+            ports={"metrics": flink.taskmanager_metrics_port},
+            command=[
+                "bash",
+                str(scripts / "taskmanager.sh"),
+                "start-foreground",
+                *flink_reporter.dynamic_properties(flink.taskmanager_metrics_port),
+            ],
             env=environment(),
             ready=lambda: _taskmanager_registered(config),
             ready_timeout_s=flink.ready_timeout_s,

@@ -126,3 +126,15 @@ def test_a_request_logs_nothing_below_warning_even_with_the_root_logger_at_debug
     client.close()
     assert len(script.arrivals) == 1
     assert [r.getMessage() for r in caplog.records if r.levelno < logging.WARNING] == []
+
+
+def test_failed_attempts_retries_and_answer_times_are_counted_for_the_metrics(server):
+    url, script = server
+    script.statuses = [503, 502]
+    client = FeastClient(url, timeout_s=2, retries=3, backoff_ms=1)
+    client.push("src", {"card_id": [1]}, to="online")
+    client.push("src", {"card_id": [2]}, to="online")
+    assert (client.stats.errors, client.stats.retried) == (2, 2)
+    durations = client.stats.take_durations()
+    assert len(durations) == 2 and all(0 < d < 2 for d in durations)
+    assert client.stats.take_durations() == []

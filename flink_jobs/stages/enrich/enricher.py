@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 from flink_jobs.clients.circuit_breaker import CircuitBreaker
 from flink_jobs.clients.feast_client import FeastClient, FeastUnavailable
@@ -206,3 +207,18 @@ def _with_computed(fetched: Enriched, computed: dict[str, float]) -> Enriched:
     """A row's fetched views and the event's computed one (never missing: a card's first
     transaction has the documented first-transaction values, not gaps)."""
     return Enriched({**fetched.features, **computed}, fetched.missing, fetched.feature_timestamps, fetched.cached_views)
+
+
+def feature_ages_s(rows: Sequence[Enriched], now_s: float) -> dict[str, list[float]]:
+    """Per view, how old each row's newest feature of the view was at now_s (epoch seconds); rows
+    the view had no feature for are left out."""
+    ages: dict[str, list[float]] = {}
+    epoch_s: dict[str, float] = {}  # a batch's rows share few timestamps: parse each once
+    for row in rows:
+        for view, stamp in row.feature_timestamps.items():
+            at = epoch_s.get(stamp)
+            if at is None:
+                parsed = datetime.fromisoformat(stamp)
+                at = epoch_s[stamp] = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+            ages.setdefault(view, []).append(now_s - at)
+    return ages

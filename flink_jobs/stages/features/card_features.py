@@ -9,6 +9,7 @@ from pyflink.common.watermark_strategy import TimestampAssigner
 from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
+from flink_jobs import metrics
 from flink_jobs.entry_ids import EntryIds
 from flink_jobs.events import Transaction, iso_ms, to_json
 from flink_jobs.stages.features.card_windows import CardHistory
@@ -43,11 +44,11 @@ class CardFeatures(KeyedProcessFunction):
     def open(self, runtime_context: RuntimeContext) -> None:
         self.history = runtime_context.get_state(ValueStateDescriptor("history", STATE_TYPE))
         self.pending = runtime_context.get_map_state(MapStateDescriptor("pending", Types.LONG(), STATE_TYPE))
-        self.late = runtime_context.get_metrics_group().counter("events_late")
+        self.dead_lettered = metrics.dead_letters(runtime_context.get_metrics_group())
         self.entry_ids = EntryIds()
 
     def _dead_letter(self, event: Transaction) -> tuple[OutputTag, str]:
-        self.late.inc()
+        self.dead_lettered.inc(metrics.reason_kind(self.LATE_REASON))
         return DEAD_LETTERS, dead_letter(
             to_json(event), self.LATE_REASON, source_topic=self.source_topic, job=self.job_name
         )

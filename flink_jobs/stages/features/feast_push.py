@@ -7,6 +7,7 @@ from pyflink.datastream import RuntimeContext
 from flink_jobs.clients.feast_client import FeastClient
 from flink_jobs.config.pipeline_config import FeastCalls, PushSection
 from flink_jobs.keyed_batches import KeyedBatchFunction
+from flink_jobs.metrics import PushMetrics
 from flink_jobs.stages.features.card_windows import FEATURE_NAMES
 
 
@@ -20,9 +21,7 @@ class PushToFeast(KeyedBatchFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         super().open(runtime_context)
-        metrics = runtime_context.get_metrics_group()
-        self.rows_pushed = metrics.counter("feature_rows_pushed")
-        self.pushes = metrics.counter("feast_pushes")
+        self.metrics = PushMetrics(runtime_context.get_metrics_group())
         self.client = FeastClient.from_calls(self.feast)
 
     def close(self) -> None:
@@ -30,7 +29,10 @@ class PushToFeast(KeyedBatchFunction):
 
     def finish_batch(self, batch: list[dict], result: None):
         columns = {name: [row[name] for row in batch] for name in ("card_id", "event_timestamp", *FEATURE_NAMES)}
-        self.client.push(self.push.push_source, columns, to=self.push.to)
-        self.rows_pushed.inc(len(batch))
-        self.pushes.inc()
+        try:
+            self.client.push(self.push.push_source, columns, to=self.push.to)
+        finally:
+            self.metrics.feast.report(self.client.stats)
+        self.metrics.rows_pushed.inc(len(batch))
+        self.metrics.pushes.inc()
         yield from ()

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections import Counter
 from concurrent.futures import Future
 
 import orjson
@@ -26,7 +27,8 @@ from flink_jobs.clients.feast_client import FeastClient
 from flink_jobs.config.pipeline_config import PipelineConfig
 from flink_jobs.events import Transaction, to_json
 from flink_jobs.keyed_batches import KeyedBatchFunction
-from flink_jobs.stages.enrich.enricher import Enricher
+from flink_jobs.metrics import ScoringMetrics, reason_kind
+from flink_jobs.stages.enrich.enricher import Enricher, feature_ages_s
 from flink_jobs.stages.inference.infer import BatchScoring, ScoredBatch
 from flink_jobs.stages.input.parse import DEAD_LETTERS
 from flink_jobs.stages.output.alerts import ALERTS, alert, fired_rules
@@ -56,13 +58,6 @@ class ScoreBatches(KeyedBatchFunction):
     def open(self, runtime_context: RuntimeContext) -> None:
         super().open(runtime_context)
         job = self.config.inference_job
-        metrics = runtime_context.get_metrics_group()
-        self.predictions = metrics.counter("predictions")
-        self.alerts = metrics.counter("alerts")
-        self.defaults_used = metrics.counter("predictions_with_default_features")
-        self.not_finite = metrics.counter("scores_not_finite")
-        self.degraded = metrics.counter("feast_degraded_requests")
-        self.degraded_reported = 0
         self.feast = FeastClient.from_calls(job.feast)
         computed = self.config.features.realtime_view if job.realtime_features == "job" else None
         breaker = (
@@ -71,13 +66,8 @@ class ScoreBatches(KeyedBatchFunction):
             else None
         )
         self.enricher = Enricher(self.feast, self.config.features.service, job.cached_views, computed, breaker)
-        self.cache_metrics = {
-            view: (
-                metrics.add_group("view", view).counter("feature_cache_hits"),
-                metrics.add_group("view", view).counter("feature_cache_misses"),
-            )
-            for view in self.enricher.cache_stats()
-        }
+        self.metrics = ScoringMetrics(runtime_context.get_metrics_group(), self.enricher.cache_stats())
+        self.degraded_reported = 0
         self.cache_reported: dict[str, tuple[int, int]] = {}
         self.scoring = BatchScoring(self.enricher, job.triton, self.config.model.name)
         self.scoring.open()
@@ -100,8 +90,9 @@ class ScoreBatches(KeyedBatchFunction):
         return self.scoring.submit(events, computed)
 
     def finish_batch(self, batch: list[Entry], result: ScoredBatch):
-        self._count_cache_lookups()
-        defaults_used = alerts = not_finite = 0
+        defaults_used = not_finite = 0
+        fired_counts: Counter[str] = Counter()
+        scores, event_times_ms, received_ms_all = [], [], []
         for (event, _, received_ms), features, raw_score in zip(batch, result.enriched, result.scores, strict=True):
             score = float(raw_score)
             if not math.isfinite(score):  # JSON has no NaN or infinity, and no rule can judge one
@@ -117,23 +108,50 @@ class ScoreBatches(KeyedBatchFunction):
             record = prediction(event, received_ms, features, score, self.model, len(batch), result.times)
             defaults_used += features.missing
             yield orjson.dumps(record).decode()
+            scores.append(score)
+            event_times_ms.append(event.event_time_ms)
+            received_ms_all.append(received_ms)
             fired = fired_rules(self.config.rules, score, event.amount)
             if fired:
-                alerts += 1
+                fired_counts.update(fired)
                 yield ALERTS, alert(record, fired)
-        # Once per batch: each inc() is a call into the JVM in thread mode.
-        self.predictions.inc(len(batch) - not_finite)
-        self.defaults_used.inc(defaults_used)
-        self.alerts.inc(alerts)
-        self.not_finite.inc(not_finite)
-        self.degraded.inc(self.enricher.degraded_requests - self.degraded_reported)
+        self._record(batch, result, scores, event_times_ms, received_ms_all, fired_counts, defaults_used, not_finite)
+
+    def _record(
+        self,
+        batch: list[Entry],
+        result: ScoredBatch,
+        scores: list[float],
+        event_times_ms: list[int],
+        received_ms: list[float],
+        fired: Counter[str],
+        defaults_used: int,
+        not_finite: int,
+    ) -> None:
+        """The batch's metrics, once per batch: each update is a call into the JVM in thread mode."""
+        metrics = self.metrics
+        emitted_ms = time.time() * 1000
+        metrics.predictions.inc(len(scores))
+        metrics.defaults_used.inc(defaults_used)
+        metrics.dead_lettered.inc(reason_kind("model output not finite"), not_finite)
+        for rule, count in fired.items():
+            metrics.alerts.inc(rule, count)
+        metrics.batch_size.observe((len(batch),))
+        metrics.score.observe(scores)
+        metrics.end_to_end.observe([(emitted_ms - t) / 1000 for t in event_times_ms])
+        metrics.in_job.observe([(emitted_ms - t) / 1000 for t in received_ms])
+        for view, ages in feature_ages_s(result.enriched, emitted_ms / 1000).items():
+            metrics.feature_age(view).observe(ages)
+        metrics.feast.report(self.feast.stats)
+        metrics.triton.report(self.scoring.client.stats)
+        metrics.feast_degraded.inc(self.enricher.degraded_requests - self.degraded_reported)
         self.degraded_reported = self.enricher.degraded_requests
+        self._count_cache_lookups()
 
     def _count_cache_lookups(self) -> None:
         """Adds the lookups since the last batch to the Flink counters (hit rate = hits / (hits + misses))."""
         for view, cache in self.enricher.cache_stats().items():
-            hits, misses = self.cache_metrics[view]
             reported_hits, reported_misses = self.cache_reported.get(view, (0, 0))
-            hits.inc(cache.hits - reported_hits)
-            misses.inc(cache.misses - reported_misses)
+            self.metrics.cache_hits[view].inc(cache.hits - reported_hits)
+            self.metrics.cache_misses[view].inc(cache.misses - reported_misses)
             self.cache_reported[view] = (cache.hits, cache.misses)

@@ -9,6 +9,7 @@ from pyflink.datastream import OutputTag, ProcessFunction, RuntimeContext
 
 from flink_jobs.config.pipeline_config import EventsSection
 from flink_jobs.events import InvalidEvent, check_event_time, parse
+from flink_jobs.metrics import ParseMetrics
 from flink_jobs.stages.output.dead_letters import dead_letter
 
 DEAD_LETTERS = OutputTag("dead-letters", Types.STRING())
@@ -22,17 +23,15 @@ class ParseTransactions(ProcessFunction):
         self.source_topic, self.job_name, self.window = source_topic, job_name, window
 
     def open(self, runtime_context: RuntimeContext) -> None:
-        metrics = runtime_context.get_metrics_group()
-        self.valid = metrics.counter("events_valid")
-        self.invalid = metrics.counter("events_invalid")
+        self.metrics = ParseMetrics(runtime_context.get_metrics_group())
 
     def process_element(self, value: str, ctx: ProcessFunction.Context):
         try:
             event = parse(value)
             check_event_time(event, time.time_ns() // 1_000_000, self.window.max_ahead_ms, self.window.max_behind_ms)
         except InvalidEvent as err:
-            self.invalid.inc()
+            self.metrics.invalid(str(err))
             yield DEAD_LETTERS, dead_letter(value, str(err), source_topic=self.source_topic, job=self.job_name)
             return
-        self.valid.inc()
+        self.metrics.valid()
         yield event
