@@ -7,7 +7,8 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: setup setup-redis up down status logs demo test test-fast faults lint lock clean feast-apply feast-materialize feast-views \
+.PHONY: setup setup-redis setup-monitoring setup-services up monitor down status logs demo test test-fast faults lint lock clean feast-apply \
+	feast-materialize feast-views \
 	features training-set feature-job inference-job bench bench-features bench-model
 HISTORY := .run/data/generator/transactions.parquet
 
@@ -17,8 +18,20 @@ setup:
 setup-redis:
 	@$(PYTHON) -m rtai setup --with-redis
 
+# Prometheus and Alertmanager from Debian's packages (apt-get; as root).
+setup-monitoring:
+	@$(PYTHON) -m rtai setup --with-monitoring
+
+# Everything the integration tests start: the set-up, Redis, Prometheus and Alertmanager.
+setup-services:
+	@$(PYTHON) -m rtai setup --with-redis --with-monitoring
+
 up: setup
 	@$(RTAI) stack up
+
+# Prometheus, Alertmanager and the alert webhook receiver against the running stack (loopback).
+monitor: setup-monitoring
+	@$(RTAI) stack up alert-webhook alertmanager prometheus
 
 down:
 	@if [ -x $(RTAI) ]; then $(RTAI) stack down; fi
@@ -90,7 +103,7 @@ test-fast: setup
 
 # Every test: the fast tier first, so a broken unit fails in seconds; then the integration tests
 # against the real servers they start (the whole stack, Redis included).
-test: setup-redis test-fast
+test: setup-services test-fast
 	@$(VENV)/bin/python -m pytest -rs --ignore=tests/unit --ignore=tests/faults $(PYTEST_ARGS)
 
 # Faults under load (about 27 minutes here): both jobs on a Flink cluster at 1,000 events/s, one fault

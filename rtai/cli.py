@@ -17,7 +17,7 @@ from flink_jobs.errors import UserFacingError
 def _cmd_setup(args: argparse.Namespace) -> None:
     from rtai.bootstrap import setup
 
-    setup.run(with_redis=args.with_redis)
+    setup.run(with_redis=args.with_redis, with_monitoring=args.with_monitoring)
 
 
 def _cmd_stack(args: argparse.Namespace) -> None:
@@ -51,6 +51,11 @@ def build_parser() -> argparse.ArgumentParser:
         help="check prerequisites, create the flink/feast/triton environments, fetch the Java artifacts",
     )
     setup.add_argument("--with-redis", action="store_true", help="also install redis-server with apt-get")
+    setup.add_argument(
+        "--with-monitoring",
+        action="store_true",
+        help="also install Prometheus and Alertmanager (prometheus, prometheus-alertmanager) with apt-get",
+    )
     setup.set_defaults(func=_cmd_setup)
 
     stack = commands.add_parser("stack", help="run the local stack (Pulsar, Feast, Triton, Redis, Flink)")
@@ -70,6 +75,11 @@ def build_parser() -> argparse.ArgumentParser:
         if name == "up":
             sub.add_argument("--with-redis", action="store_true", help="also start Redis")
             sub.add_argument("--with-flink", action="store_true", help="also start a standalone Flink cluster")
+            sub.add_argument(
+                "--with-monitoring",
+                action="store_true",
+                help="also start Prometheus, Alertmanager and the alert webhook receiver",
+            )
         if name == "logs":
             sub.add_argument("-n", "--lines", type=int, default=30, help="lines per service (default 30)")
     stack.set_defaults(func=_cmd_stack)

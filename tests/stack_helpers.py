@@ -43,7 +43,7 @@ def isolated_stack_toml(overrides: dict[str, dict[str, object]] | None = None) -
     sections: dict[str, dict[str, object]] = {
         "pulsar": {"broker_port": 6650 + o, "web_port": 8080 + o, "bookie_port": 3181 + o},
         "triton": {"http_port": 8000 + o, "grpc_port": 8001 + o, "metrics_port": 8002 + o},
-        "feast": {"port": 6566 + o, "workers": 1},
+        "feast": {"port": 6566 + o, "metrics_port": 6567 + o, "workers": 1},
         "redis": {"port": 6379 + o},
         "flink": {
             "rest_port": 8081 + o,
@@ -53,6 +53,7 @@ def isolated_stack_toml(overrides: dict[str, dict[str, object]] | None = None) -
             "taskmanager_slots": 2,
         },
         "zookeeper": {"port": 2181 + o},
+        "monitoring": {"prometheus_port": 9090 + o, "alertmanager_port": 9093 + o, "webhook_port": 9095 + o},
     }
     for name, values in (overrides or {}).items():
         sections[name].update(values)

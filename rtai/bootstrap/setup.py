@@ -10,20 +10,38 @@ from rtai.bootstrap import java_artifacts, prereqs, venvs
 from rtai.console import step
 from rtai.errors import PrerequisiteError
 
+# Host programs some services need, from Debian's packages: program -> package.
+REDIS = {"redis-server": "redis-server"}
+# Debian's packages also register system services (ports 9090 and 9093); the stack runs its own.
+MONITORING = {
+    "prometheus": "prometheus",
+    "promtool": "prometheus",
+    "prometheus-alertmanager": "prometheus-alertmanager",
+    "amtool": "prometheus-alertmanager",
+}
 
-def install_redis() -> None:
-    if shutil.which("redis-server"):
+
+def install_with_apt(programs: dict[str, str]) -> None:
+    """Installs the packages of the programs not on PATH (nothing when all are there)."""
+    missing = sorted({package for program, package in programs.items() if shutil.which(program) is None})
+    if not missing:
         return
     if os.geteuid() != 0:
-        raise PrerequisiteError("redis-server not found: install it with `sudo apt-get install redis-server`")
-    step("installing redis-server with apt-get")
-    subprocess.run(["apt-get", "update", "-qq"], check=True)
-    subprocess.run(["apt-get", "install", "-y", "-qq", "redis-server"], check=True)
+        raise PrerequisiteError(
+            f"{', '.join(p for p in programs if shutil.which(p) is None)} not found: "
+            f"install with `sudo apt-get install {' '.join(missing)}`"
+        )
+    step(f"installing {' '.join(missing)} with apt-get")
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    subprocess.run(["apt-get", "update", "-qq"], check=True, env=env)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=env)
 
 
-def run(*, with_redis: bool = False) -> None:
+def run(*, with_redis: bool = False, with_monitoring: bool = False) -> None:
     prereqs.check_all()
     venvs.ensure_all()
     java_artifacts.ensure_all()
     if with_redis:
-        install_redis()
+        install_with_apt(REDIS)
+    if with_monitoring:
+        install_with_apt(MONITORING)

@@ -17,6 +17,7 @@ def _services(args: argparse.Namespace, config: stack_config.StackConfig) -> lis
             config,
             with_redis=getattr(args, "with_redis", False),
             with_flink=getattr(args, "with_flink", False),
+            with_monitoring=getattr(args, "with_monitoring", False),
             only=args.services,
         )
     except ValueError as err:

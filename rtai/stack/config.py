@@ -53,6 +53,7 @@ FEATURE_STORE_YAML = {"sqlite": "feature_store.yaml", "redis": "feature_store.re
 @dataclass(frozen=True)
 class FeastConfig:
     port: int = 6566
+    metrics_port: int = 6567
     workers: int = 2
     feature_repo: str = "feature_repo"
     online_store: str = "sqlite"
@@ -63,7 +64,7 @@ class FeastConfig:
             return "workers", f"must be at least 1, got {self.workers}"
         if self.online_store not in FEATURE_STORE_YAML:
             return "online_store", f"must be one of {', '.join(FEATURE_STORE_YAML)}, got {self.online_store!r}"
-        return _port_problem(port=self.port)
+        return _port_problem(port=self.port, metrics_port=self.metrics_port)
 
     def repo_path(self) -> Path:
         return (paths.PROJECT_ROOT / self.feature_repo).resolve()
@@ -118,6 +119,31 @@ class ZookeeperConfig:
 
 
 @dataclass(frozen=True)
+class MonitoringConfig:
+    enabled: bool = False
+    prometheus_port: int = 9090
+    alertmanager_port: int = 9093
+    webhook_port: int = 9095
+    scrape_interval_s: float = 5.0
+    evaluation_interval_s: float = 5.0
+    group_wait_s: float = 5.0
+    group_interval_s: float = 10.0
+    repeat_interval_s: float = 4 * 3600.0
+    retention: str = "2d"
+    ready_timeout_s: float = 60.0
+
+    def validate(self) -> tuple[str, str] | None:
+        for name in ("scrape_interval_s", "evaluation_interval_s", "group_wait_s", "group_interval_s"):
+            if getattr(self, name) <= 0:
+                return name, f"must be positive, got {getattr(self, name)}"
+        return _port_problem(
+            prometheus_port=self.prometheus_port,
+            alertmanager_port=self.alertmanager_port,
+            webhook_port=self.webhook_port,
+        )
+
+
+@dataclass(frozen=True)
 class StackConfig:
     pulsar: PulsarConfig = field(default_factory=PulsarConfig)
     triton: TritonConfig = field(default_factory=TritonConfig)
@@ -125,6 +151,7 @@ class StackConfig:
     redis: RedisConfig = field(default_factory=RedisConfig)
     flink: FlinkConfig = field(default_factory=FlinkConfig)
     zookeeper: ZookeeperConfig = field(default_factory=ZookeeperConfig)
+    monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
 
     @property
     def pulsar_service_url(self) -> str:
@@ -153,6 +180,18 @@ class StackConfig:
     @property
     def triton_http_url(self) -> str:
         return f"http://127.0.0.1:{self.triton.http_port}"
+
+    @property
+    def prometheus_url(self) -> str:
+        return f"http://127.0.0.1:{self.monitoring.prometheus_port}"
+
+    @property
+    def alertmanager_url(self) -> str:
+        return f"http://127.0.0.1:{self.monitoring.alertmanager_port}"
+
+    @property
+    def alert_webhook_url(self) -> str:
+        return f"http://127.0.0.1:{self.monitoring.webhook_port}"
 
 
 def stack_config_path() -> Path:

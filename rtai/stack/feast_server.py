@@ -6,7 +6,10 @@ from rtai import paths
 from rtai.features.feast_repo import FeastRepo, feast_cli
 from rtai.stack.config import StackConfig
 from rtai.stack.probes import http_ok
-from rtai.stack.service import Service, data_dir
+from rtai.stack.service import Scrape, Service, data_dir
+
+# `feast serve --metrics` with its metrics endpoint on [feast] metrics_port (see the script).
+SERVE_WITH_METRICS = paths.INFRA_DIR / "feast" / "serve_with_metrics.py"
 
 
 def apply_if_needed(config: StackConfig) -> list[str]:
@@ -22,12 +25,15 @@ def service(config: StackConfig) -> Service:
     feast = config.feast
     return Service(
         name="feast",
-        ports={"http": feast.port},
+        ports={"http": feast.port, "metrics": feast.metrics_port},
         command=[
-            str(paths.venv_bin("feast", "feast")),
+            str(paths.venv_python("feast")),
+            str(SERVE_WITH_METRICS),
+            str(feast.metrics_port),
             "-f",
             str(feast.feature_store_yaml()),
             "serve",
+            "--metrics",
             "--host",
             "127.0.0.1",
             "--port",
@@ -43,6 +49,7 @@ def service(config: StackConfig) -> Service:
         # gunicorn keeps a control socket under $XDG_RUNTIME_DIR (default ~/.gunicorn): one per stack.
         env={"XDG_RUNTIME_DIR": str(data_dir("feast")), "REDIS_CONNECTION_STRING": config.redis_connection_string},
         ready=lambda: http_ok(f"http://127.0.0.1:{feast.port}/health"),
+        metrics=Scrape("metrics", job="feast"),
         ready_timeout_s=feast.ready_timeout_s,
         stop_timeout_s=20,
         prepare=lambda: apply_if_needed(config),

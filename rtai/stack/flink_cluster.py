@@ -26,7 +26,7 @@ from rtai.errors import PrerequisiteError
 from rtai.monitoring import flink_reporter
 from rtai.stack.config import StackConfig
 from rtai.stack.probes import http_json, http_ok
-from rtai.stack.service import Service, data_dir
+from rtai.stack.service import Scrape, Service, data_dir
 
 CONFIG_TEMPLATE = paths.INFRA_DIR / "flink" / "config.yaml"
 
@@ -125,6 +125,7 @@ def services(config: StackConfig) -> list[Service]:
             stop_timeout_s=30,
             prepare=lambda: prepare(config),
             supervised=True,
+            metrics=Scrape("metrics", job="flink"),
         ),
         Service(
             name="flink-taskmanager",
@@ -140,5 +141,6 @@ def services(config: StackConfig) -> list[Service]:
             ready_timeout_s=flink.ready_timeout_s,
             stop_timeout_s=30,
             supervised=True,
+            metrics=Scrape("metrics", job="flink"),
         ),
     ]

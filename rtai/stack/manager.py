@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from flink_jobs.errors import UserFacingError
 from rtai.console import done, step
-from rtai.stack import processes, supervisor
+from rtai.stack import processes, scrape_targets, supervisor
 from rtai.stack.probes import port_in_use
 from rtai.stack.service import Service
 
@@ -67,6 +67,7 @@ def start(service: Service) -> None:
     if running_record(service) is not None:
         if service.ready():
             step(f"{service.name} already up")
+            scrape_targets.announce(service)
             return
         wait_ready(service)
         return
@@ -101,6 +102,7 @@ def wait_ready(service: Service) -> None:
     while time.monotonic() < deadline:
         if service.ready():
             done(f"{service.name} ready", started)
+            scrape_targets.announce(service)
             return
         if record is None or processes.exit_code(record) is not None or not processes.is_running(record):
             stop(service, quiet=True)

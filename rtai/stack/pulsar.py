@@ -14,7 +14,7 @@ from rtai.bootstrap import java_artifacts, prereqs
 from rtai.errors import PrerequisiteError
 from rtai.stack.config import StackConfig
 from rtai.stack.probes import http_ok
-from rtai.stack.service import Service, data_dir
+from rtai.stack.service import Scrape, Service, data_dir
 
 CONF_TEMPLATE = paths.INFRA_DIR / "pulsar" / "standalone.conf"
 LOG4J_CONFIG = paths.INFRA_DIR / "pulsar" / "log4j2.xml"
@@ -104,6 +104,7 @@ def service(config: StackConfig) -> Service:
         command=command(config),
         cwd=data_dir("pulsar"),
         ready=lambda: http_ok(f"{config.pulsar_admin_url}/admin/v2/brokers/health"),
+        metrics=Scrape("http", job="pulsar"),
         ready_timeout_s=pulsar.ready_timeout_s,
         stop_timeout_s=30,
         prepare=lambda: prepare(config),

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from rtai.stack import feast_server, flink_cluster, pulsar, redis, triton, zookeeper
+from rtai.stack import feast_server, flink_cluster, monitoring, pulsar, redis, triton, zookeeper
 from rtai.stack.config import StackConfig
 from rtai.stack.service import Service
 
 CORE = ("pulsar", "feast", "triton")
+MONITORING = ("alert-webhook", "alertmanager", "prometheus")
 
 
 def all_services(config: StackConfig) -> list[Service]:
@@ -18,11 +19,17 @@ def all_services(config: StackConfig) -> list[Service]:
         triton.service(config),
         zookeeper.service(config),
         *flink_cluster.services(config),
+        *monitoring.services(config, lambda: all_services(config)),
     ]
 
 
 def selected(
-    config: StackConfig, *, with_redis: bool = False, with_flink: bool = False, only: list[str] | None = None
+    config: StackConfig,
+    *,
+    with_redis: bool = False,
+    with_flink: bool = False,
+    with_monitoring: bool = False,
+    only: list[str] | None = None,
 ) -> list[Service]:
     services = all_services(config)
     if only:
@@ -39,4 +46,6 @@ def selected(
         wanted.update(("flink-jobmanager", "flink-taskmanager"))
         if config.flink.high_availability == "zookeeper":
             wanted.add("zookeeper")
+    if with_monitoring or config.monitoring.enabled:
+        wanted.update(MONITORING)
     return [s for s in services if s.name in wanted]

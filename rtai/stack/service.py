@@ -10,6 +10,15 @@ from rtai import paths
 
 
 @dataclass(frozen=True)
+class Scrape:
+    """Where Prometheus reads a service's metrics: one of its ports, a path, the `job` label."""
+
+    port_role: str
+    job: str
+    path: str = "/metrics"
+
+
+@dataclass(frozen=True)
 class Service:
     name: str
     ports: dict[str, int]  # role -> port, e.g. {"broker": 6650, "http": 8080}
@@ -26,6 +35,8 @@ class Service:
     after_stop: Callable[[bool], None] | None = None
     # Started under rtai.stack.supervisor: restarted when it exits without a stop.
     supervised: bool = False
+    # Announced to the stack's Prometheus once ready (rtai.stack.scrape_targets).
+    metrics: Scrape | None = None
 
     @property
     def log_file(self) -> Path:

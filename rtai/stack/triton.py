@@ -16,7 +16,7 @@ from rtai import paths
 from rtai.errors import PrerequisiteError
 from rtai.stack.config import StackConfig
 from rtai.stack.probes import http_ok
-from rtai.stack.service import Service, data_dir
+from rtai.stack.service import Scrape, Service, data_dir
 
 PROJECT_BACKENDS = paths.INFRA_DIR / "triton" / "backends"
 EXIT_TIMEOUT_S = 5
@@ -106,6 +106,7 @@ def service(config: StackConfig) -> Service:
         command=command(config),
         env=environment(),
         ready=lambda: http_ok(f"{config.triton_http_url}/v2/health/ready"),
+        metrics=Scrape("metrics", job="triton"),
         ready_timeout_s=triton.ready_timeout_s,
         # The server waits up to its exit timeout for open connections, then the stubs exit.
         stop_timeout_s=EXIT_TIMEOUT_S + 10,
