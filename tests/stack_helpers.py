@@ -9,12 +9,17 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtai import paths
+from flink_jobs.config.topics import full_name
+from flink_jobs.stages.features.card_windows import FEATURE_NAMES
+from flink_jobs.stages.inference.request_features import REQUEST_FEATURES
+from rtai import paths, toml_text
+from rtai.features.batch_stats import CARD_STATS, MERCHANT_STATS
 from rtai.stack import config as stack_config
 from rtai.stack import processes
 from tests.onnx_models import write_columns_model
@@ -117,3 +122,34 @@ def crash(record: processes.PidRecord) -> None:
     while processes.is_running(record) and time.monotonic() < deadline:
         processes.exit_code(record)
         time.sleep(0.1)
+
+
+# The columns of a generated model that scores what the inference job assembles.
+MODEL_COLUMNS = [*REQUEST_FEATURES, *FEATURE_NAMES, *CARD_STATS, *MERCHANT_STATS]
+
+
+def cluster_pipeline(
+    folder: Path, stack: IsolatedStack, name: str, *, checkpoint_interval_ms: int, features: bool
+) -> tuple[Path, dict[str, str]]:
+    """A pipeline config on fresh `name-...` topics against the isolated stack's servers: the
+    inference job exactly-once (subscription `name-inference`) and, with `features`, the feature
+    job (`name-features`); the topics by role."""
+    run = uuid.uuid4().hex[:8]
+    topics = {k: full_name(f"{name}-{k}-{run}") for k in ("transactions", "dead_letter", "predictions", "alerts")}
+    config = stack.config
+    common = {"checkpoint_interval_ms": checkpoint_interval_ms, "feast": {"url": config.feast_url}}
+    table: dict[str, object] = {
+        "pulsar": {"service_url": config.pulsar_service_url, "admin_url": config.pulsar_admin_url},
+        "topics": topics,
+        "inference_job": {
+            "subscription": f"{name}-inference",
+            "delivery": "exactly-once",
+            "triton": {"url": config.triton_grpc_url},
+            **common,
+        },
+    }
+    if features:
+        table["feature_job"] = {"subscription": f"{name}-features", **common}
+    path = folder / "pipeline.toml"
+    path.write_text(toml_text.dumps(table))
+    return path, topics

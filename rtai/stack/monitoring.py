@@ -79,6 +79,7 @@ def _prepare_prometheus(config: StackConfig, running: Callable[[], list[Service]
         f"--storage.tsdb.path={data_dir('prometheus') / 'tsdb'}",
         f"--storage.tsdb.retention.time={config.monitoring.retention}",
         f"--web.listen-address=127.0.0.1:{config.monitoring.prometheus_port}",
+        f"--web.external-url={config.prometheus_url}/",  # alerts link here, not to the host's name
         "--log.level=warn",
     ]
 
@@ -90,6 +91,7 @@ def _prepare_alertmanager(config: StackConfig) -> list[str]:
         f"--config.file={write_alertmanager_config(config)}",
         f"--storage.path={data_dir('alertmanager') / 'data'}",
         f"--web.listen-address=127.0.0.1:{config.monitoring.alertmanager_port}",
+        f"--web.external-url={config.alertmanager_url}/",
         "--cluster.listen-address=",  # a single Alertmanager: no gossip port
         "--log.level=warn",
     ]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import signal
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -24,16 +23,20 @@ import httpx
 import pytest
 
 from flink_jobs.clients.feast_client import FeastClient
-from flink_jobs.config.topics import full_name
-from flink_jobs.stages.features.card_windows import FEATURE_NAMES
-from flink_jobs.stages.inference.request_features import REQUEST_FEATURES
-from rtai import paths, pulsar_client, toml_text
-from rtai.features.batch_stats import CARD_STATS, MERCHANT_STATS
+from rtai import paths, pulsar_client
 from rtai.stack import processes
 from tests.faults import figures
 from tests.faults.load import Collector, Publisher
 from tests.flink_rest import JobRest
-from tests.stack_helpers import IsolatedStack, cli, crash, isolated_stack, served_model_toml
+from tests.stack_helpers import (
+    MODEL_COLUMNS,
+    IsolatedStack,
+    cli,
+    cluster_pipeline,
+    crash,
+    isolated_stack,
+    served_model_toml,
+)
 
 RATE = 1000.0  # transactions per second, all the time
 PHASE_S = 60.0  # load per phase, at least
@@ -43,7 +46,6 @@ OUTAGE_S = 30.0
 BURST_FACTOR, BURST_S = 10, 60.0
 DRAIN_TIMEOUT_S = 900.0
 CHECKPOINT_INTERVAL_MS = 5000
-COLUMNS = [*REQUEST_FEATURES, *FEATURE_NAMES, *CARD_STATS, *MERCHANT_STATS]
 SERVICES = ["pulsar", "feast", "triton", "zookeeper", "flink-jobmanager", "flink-taskmanager"]
 SETTINGS = {
     "rate": RATE,
@@ -164,32 +166,13 @@ def wait_running(jobs: dict[str, JobRest], timeout_s: float = 300) -> None:
         time.sleep(1)
 
 
-def write_pipeline(folder, stack: IsolatedStack) -> tuple:
-    run = uuid.uuid4().hex[:8]
-    topics = {k: full_name(f"faults-{k}-{run}") for k in ("transactions", "dead_letter", "predictions", "alerts")}
-    config = stack.config
-    common = {"checkpoint_interval_ms": CHECKPOINT_INTERVAL_MS, "feast": {"url": config.feast_url}}
-    table = {
-        "pulsar": {"service_url": config.pulsar_service_url, "admin_url": config.pulsar_admin_url},
-        "topics": topics,
-        "feature_job": {"subscription": "faults-features", **common},
-        "inference_job": {
-            "subscription": "faults-inference",
-            "delivery": "exactly-once",
-            "triton": {"url": config.triton_grpc_url},
-            **common,
-        },
-    }
-    path = folder / "pipeline.toml"
-    path.write_text(toml_text.dumps(table))
-    return path, topics
-
-
 @pytest.fixture(scope="module")
 def suite(tmp_path_factory) -> Iterator[Suite]:
     tmp = tmp_path_factory.mktemp("faults")
-    with isolated_stack(tmp, SERVICES, served_model_toml(tmp, COLUMNS, seed=9)) as stack:
-        pipeline, topics = write_pipeline(tmp, stack)
+    with isolated_stack(tmp, SERVICES, served_model_toml(tmp, MODEL_COLUMNS, seed=9)) as stack:
+        pipeline, topics = cluster_pipeline(
+            tmp, stack, "faults", checkpoint_interval_ms=CHECKPOINT_INTERVAL_MS, features=True
+        )
         rest_port = stack.config.flink.rest_port
         jobs = {}
         for name, job in (("inference", "inference"), ("features", "features")):

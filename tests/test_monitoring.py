@@ -1,0 +1,174 @@
+"""Monitoring live: the inference job on the stack's Flink cluster under load, scraped by the
+stack's Prometheus (Flink's reporter on the TaskManager, Pulsar, Feast, Triton), alerts through
+Alertmanager to the stack's webhook receiver.
+
+- the job's own metrics reach Prometheus, and their counts match what was sent;
+- Triton killed: TritonDown reaches the webhook firing, and resolved once Triton is back;
+- the job cancelled under load: InputBacklogGrowing reaches the webhook for its subscription.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import httpx
+import pytest
+
+from rtai import pulsar_client
+from rtai.stack import processes
+from tests.faults.load import Publisher
+from tests.flink_rest import JobRest
+from tests.stack_helpers import (
+    MODEL_COLUMNS,
+    IsolatedStack,
+    cli,
+    cluster_pipeline,
+    crash,
+    isolated_stack,
+    served_model_toml,
+)
+
+SERVICES = [
+    "pulsar",
+    "feast",
+    "triton",
+    "zookeeper",
+    "flink-jobmanager",
+    "flink-taskmanager",
+    "alert-webhook",
+    "alertmanager",
+    "prometheus",
+]
+RATE = 50.0  # events per second while the suite runs
+# The job's metrics, as flink_jobs/metrics.py names them and Flink's reporter serves them (but
+# feature age: this stack's Feast has no materialized batch features, so no feature timestamps).
+JOB_METRICS = [
+    "flink_taskmanager_job_task_operator_events_received_total",
+    "flink_taskmanager_job_task_operator_events_valid_total",
+    "flink_taskmanager_job_task_operator_predictions_total",
+    "flink_taskmanager_job_task_operator_le_batch_size_events_bucket",
+    "flink_taskmanager_job_task_operator_le_end_to_end_latency_seconds_bucket",
+    "flink_taskmanager_job_task_operator_le_in_job_latency_seconds_bucket",
+    "flink_taskmanager_job_task_operator_le_feast_request_duration_seconds_bucket",
+    "flink_taskmanager_job_task_operator_le_triton_request_duration_seconds_bucket",
+    "flink_taskmanager_job_task_operator_le_prediction_score_bucket",
+    "flink_taskmanager_job_task_operator_feast_errors_total",
+    "flink_taskmanager_job_task_operator_triton_retries_total",
+]
+
+
+@dataclass
+class Live:
+    stack: IsolatedStack
+    publisher: Publisher
+    job: JobRest
+    topics: dict[str, str]
+
+    def query(self, promql: str) -> list[dict]:
+        answer = httpx.get(f"{self.stack.config.prometheus_url}/api/v1/query", params={"query": promql}, timeout=10)
+        answer.raise_for_status()
+        return answer.json()["data"]["result"]
+
+    def value(self, promql: str) -> float | None:
+        result = self.query(promql)
+        return float(result[0]["value"][1]) if result else None
+
+    def received(self) -> list[dict]:
+        return httpx.get(f"{self.stack.config.alert_webhook_url}/alerts", timeout=10).json()
+
+    def wait_for_alert(self, name: str, status: str, timeout_s: float, since: float) -> dict:
+        """The first `status` notification of alert `name` the webhook received after `since`."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            for alert in self.received():
+                if alert["labels"]["alertname"] == name and alert["status"] == status and alert["received_at"] > since:
+                    return alert
+            assert time.monotonic() < deadline, f"no {status} {name} at the webhook within {timeout_s} s"
+            time.sleep(2)
+
+
+def wait_running(job: JobRest, timeout_s: float = 300) -> None:
+    deadline = time.monotonic() + timeout_s
+    while job.state() != "RUNNING":
+        assert time.monotonic() < deadline, f"the job is not RUNNING after {timeout_s} s: {job.state()}"
+        time.sleep(1)
+
+
+@pytest.fixture(scope="module")
+def live(tmp_path_factory) -> Iterator[Live]:
+    tmp = tmp_path_factory.mktemp("monitoring")
+    with isolated_stack(tmp, SERVICES, served_model_toml(tmp, MODEL_COLUMNS, seed=11)) as stack:
+        pipeline, topics = cluster_pipeline(tmp, stack, "monitoring", checkpoint_interval_ms=2000, features=False)
+        submitted = cli("job", "submit", "inference", "--pipeline", str(pipeline), env=stack.env)
+        assert submitted.returncode == 0, submitted.stderr
+        job = JobRest(stack.config.flink.rest_port, submitted.stdout.split()[3])
+        wait_running(job)
+        client = pulsar_client.connect(stack.config.pulsar_service_url, tmp / "client.log")
+        publisher = Publisher(client, topics["transactions"], RATE)
+        publisher.start()
+        try:
+            yield Live(stack, publisher, job, topics)
+        finally:
+            publisher.stop()
+            client.close()
+
+
+def test_the_jobs_metrics_reach_prometheus_and_count_what_was_sent(live, record_property):
+    deadline = time.monotonic() + 240
+    while (live.value("sum(rtai:predictions:rate1m)") or 0) <= 0:
+        assert time.monotonic() < deadline, "no prediction rate in Prometheus within 240 s"
+        time.sleep(3)
+    missing = [name for name in JOB_METRICS if not live.query(f'{name}{{job="flink"}}')]
+    assert not missing, missing
+    # The counters follow the load: received grows at the publisher's rate (once a minute of
+    # samples fills rate()'s window), every event valid.
+    deadline = time.monotonic() + 120
+    while True:
+        rate = live.value('sum(rate(flink_taskmanager_job_task_operator_events_received_total{job="flink"}[1m]))')
+        if rate is not None and 0.8 * RATE <= rate <= 1.2 * RATE:
+            break
+        assert time.monotonic() < deadline, f"events received at {rate}/s, sent at {RATE}/s"
+        time.sleep(5)
+    received = live.value('sum(flink_taskmanager_job_task_operator_events_received_total{job="flink"})')
+    valid = live.value('sum(flink_taskmanager_job_task_operator_events_valid_total{job="flink"})')
+    assert received == valid and received > 0
+    p99 = live.value("max(rtai:end_to_end_latency_seconds:p99)")
+    assert p99 is not None and 0 < p99 < 60, p99
+    # Every target the stack announced answers, Feast's and Triton's own endpoints among them.
+    targets = {r["metric"]["job"]: r["value"][1] for r in live.query("up")}
+    assert {"pulsar", "feast", "triton", "flink", "prometheus", "alertmanager", "alert-webhook"} <= set(targets)
+    assert set(targets.values()) == {"1"}, targets
+    record_property("end-to-end p99 (s)", round(p99, 3))
+
+
+def test_triton_down_reaches_the_webhook_and_resolves_when_it_is_back(live, record_property):
+    record = processes.read_pid_file(live.stack.run_dir / "pids" / "triton.pid")
+    assert record is not None
+    killed_at = time.time()
+    crash(record)
+    firing = live.wait_for_alert("TritonDown", "firing", timeout_s=180, since=killed_at)
+    fired_after = firing["received_at"] - killed_at
+    started = cli("stack", "up", "triton", env=live.stack.env)
+    assert started.returncode == 0, started.stderr
+    back_at = time.time()
+    resolved = live.wait_for_alert("TritonDown", "resolved", timeout_s=180, since=back_at)
+    assert resolved["labels"]["job"] == "triton"
+    assert resolved["startsAt"] == firing["startsAt"]
+    record_property("TritonDown firing after kill (s)", round(fired_after, 1))
+    record_property("TritonDown resolved after start (s)", round(resolved["received_at"] - back_at, 1))
+    record_property("TritonDown notifications", json.dumps([firing, resolved], sort_keys=True))
+    wait_running(live.job)
+
+
+def test_a_stopped_job_under_load_fires_the_backlog_alert(live, record_property):
+    cancelled = cli("job", "cancel", live.job.job_id(), env=live.stack.env)
+    assert cancelled.returncode == 0, cancelled.stderr
+    stopped_at = time.time()
+    firing = live.wait_for_alert("InputBacklogGrowing", "firing", timeout_s=300, since=stopped_at)
+    assert firing["labels"]["subscription"] == "monitoring-inference"
+    assert firing["labels"]["topic"] == live.topics["transactions"]
+    record_property("InputBacklogGrowing firing after cancel (s)", round(firing["received_at"] - stopped_at, 1))
+    record_property("InputBacklogGrowing notification", json.dumps(firing, sort_keys=True))
