@@ -28,8 +28,10 @@ def _cmd_stack(args: argparse.Namespace) -> None:
 
 def _cmd_demo(args: argparse.Namespace) -> None:
     from rtai.demo import fraud
+    from rtai.monitoring import process_metrics
 
-    fraud.run(args.pipeline, duration_s=args.duration_s, rate=args.rate, keep_up=args.keep_up)
+    with process_metrics.serving("demo"):
+        fraud.run(args.pipeline, duration_s=args.duration_s, rate=args.rate, keep_up=args.keep_up)
 
 
 def _cmd_smoke(args: argparse.Namespace) -> None:

@@ -10,6 +10,9 @@ Alertmanager to the stack's webhook receiver.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -142,6 +145,25 @@ def test_the_jobs_metrics_reach_prometheus_and_count_what_was_sent(live, record_
     assert {"pulsar", "feast", "triton", "flink", "prometheus", "alertmanager", "alert-webhook"} <= set(targets)
     assert set(targets.values()) == {"1"}, targets
     record_property("end-to-end p99 (s)", round(p99, 3))
+
+
+def test_the_generator_serves_its_metrics_while_it_runs(live):
+    """A project process (`rtai generate stream`) is a Prometheus target while it runs, not after."""
+    topic = f"{live.topics['transactions']}-generator"
+    command = [sys.executable, "-m", "rtai", "generate", "stream", "--topic", topic, "--rate", "20", "--count", "600"]
+    generator = subprocess.Popen(command, env={**os.environ, **live.stack.env}, stdout=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        query = 'sum(rtai_generator_events_published_total{job="rtai",process="generator"})'
+        while (published := live.value(query) or 0) <= 0:
+            assert time.monotonic() < deadline, "the generator's metrics did not reach Prometheus within 60 s"
+            time.sleep(2)
+        assert live.value('max(rtai_generator_target_rate_events_per_second{job="rtai"})') == 20
+        assert generator.wait(timeout=60) == 0
+    finally:
+        generator.kill()
+    assert 0 < published <= 600
+    assert not list((live.stack.run_dir / "data" / "prometheus" / "processes").glob("generator-*.json"))
 
 
 def test_triton_down_reaches_the_webhook_and_resolves_when_it_is_back(live, record_property):

@@ -45,6 +45,13 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from rtai.monitoring import process_metrics
+
+    with process_metrics.serving(f"bench-{args.bench_command}"):
+        _run(args)
+
+
+def _run(args: argparse.Namespace) -> None:
     if args.bench_command == "all":
         from rtai.benchmarks import end_to_end
 

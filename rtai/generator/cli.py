@@ -70,13 +70,15 @@ def _cmd_history(args: argparse.Namespace) -> None:
 def _cmd_stream(args: argparse.Namespace) -> None:
     from rtai.console import step
     from rtai.generator import population, stream
+    from rtai.monitoring import process_metrics
     from rtai.stack import config as stack_config
 
     service_url = args.service_url or stack_config.load().pulsar_service_url
     count = args.count if args.count is not None else max(1, round(args.rate * args.duration_s))
     people = population.build(args.seed, args.customers)
     step(f"publishing {count:,} transactions at {args.rate:,g}/s to {args.topic} at {service_url}")
-    report = stream.publish(service_url, args.topic, people, seed=args.seed, rate=args.rate, count=count)
+    with process_metrics.serving("generator"):
+        report = stream.publish(service_url, args.topic, people, seed=args.seed, rate=args.rate, count=count)
     print(
         f"published {report.sent:,} events to {report.topic} in {report.seconds:.1f} s: "
         f"{report.rate:,.0f} events/s (target {args.rate:,g}/s), at most {report.max_lag_ms:.0f} ms behind schedule"

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pulsar
+from prometheus_client import Counter, Gauge
 
 from flink_jobs.config.topics import full_name
 from flink_jobs.errors import UserFacingError
@@ -53,17 +54,29 @@ class StreamReport:
         return self.sent / self.seconds if self.seconds else 0.0
 
 
+# Served by the process that publishes (rtai.monitoring.process_metrics: generator, demo, benchmarks).
+PUBLISHED = Counter("rtai_generator_events_published", "Events handed to the Pulsar producer", ["topic"])
+ACKNOWLEDGED = Counter("rtai_generator_events_acknowledged", "Events Pulsar acknowledged", ["topic"])
+FAILED = Counter("rtai_generator_publish_failures", "Events Pulsar did not accept", ["topic"])
+TARGET_RATE = Gauge("rtai_generator_target_rate_events_per_second", "The rate the generator paces to", ["topic"])
+LAG = Gauge("rtai_generator_lag_seconds", "How far sending is behind the events' times", ["topic"])
+
+
 class _Acks:
     """Counts the broker's answers; pulsar-client calls it from its own thread."""
 
-    def __init__(self) -> None:
+    def __init__(self, topic: str) -> None:
         self.failed = 0
         self.first_error: pulsar.Result | None = None
+        self.acknowledged, self.failures = ACKNOWLEDGED.labels(topic), FAILED.labels(topic)
 
     def __call__(self, result: pulsar.Result, _message_id: pulsar.MessageId) -> None:
         if result != pulsar.Result.Ok:
             self.failed += 1
+            self.failures.inc()
             self.first_error = self.first_error or result
+        else:
+            self.acknowledged.inc()
 
 
 def publish(
@@ -94,7 +107,9 @@ def publish(
             )
         except pulsar.PulsarException as err:
             raise UserFacingError(f"cannot publish to {topic} at {service_url}: {err}") from None
-        acks = _Acks()
+        acks = _Acks(topic)
+        published, lag = PUBLISHED.labels(topic), LAG.labels(topic)
+        TARGET_RATE.labels(topic).set(rate)
         lead_ms = START_LEAD_MS if paced else -round(count * 1000 / rate)
         start_ms = time.time_ns() // 1_000_000 + lead_ms
         started = time.monotonic() + lead_ms / 1000  # the same moment on the monotonic clock
@@ -108,11 +123,14 @@ def publish(
             wait = started + (tx.event_time_ms - start_ms) / 1000 - time.monotonic()
             if wait > 0 and paced:
                 time.sleep(wait)
+                lag.set(0)
             else:
                 max_lag = max(max_lag, -wait)
+                lag.set(-wait)
             producer.send_async(
                 records.to_json(tx), acks, partition_key=str(tx.card_id), event_timestamp=tx.event_time_ms
             )
+            published.inc()
             if on_sent is not None:
                 on_sent(tx, time.time_ns() // 1_000_000)
             bar.advance()
