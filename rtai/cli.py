@@ -106,6 +106,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench_commands.add_subcommand(commands)
 
+    from rtai.monitoring import commands as monitor_commands
+
+    monitor_commands.add_subcommand(commands)
+
     from rtai.paths import DEFAULT_PIPELINE
 
     text = (

@@ -129,11 +129,17 @@ MODEL_COLUMNS = [*REQUEST_FEATURES, *FEATURE_NAMES, *CARD_STATS, *MERCHANT_STATS
 
 
 def cluster_pipeline(
-    folder: Path, stack: IsolatedStack, name: str, *, checkpoint_interval_ms: int, features: bool
+    folder: Path,
+    stack: IsolatedStack,
+    name: str,
+    *,
+    checkpoint_interval_ms: int,
+    features: bool,
+    inference: dict[str, object] | None = None,
 ) -> tuple[Path, dict[str, str]]:
     """A pipeline config on fresh `name-...` topics against the isolated stack's servers: the
-    inference job exactly-once (subscription `name-inference`) and, with `features`, the feature
-    job (`name-features`); the topics by role."""
+    inference job exactly-once (subscription `name-inference`, and the keys of `inference`) and,
+    with `features`, the feature job (`name-features`); the topics by role."""
     run = uuid.uuid4().hex[:8]
     topics = {k: full_name(f"{name}-{k}-{run}") for k in ("transactions", "dead_letter", "predictions", "alerts")}
     config = stack.config
@@ -146,6 +152,7 @@ def cluster_pipeline(
             "delivery": "exactly-once",
             "triton": {"url": config.triton_grpc_url},
             **common,
+            **(inference or {}),
         },
     }
     if features:

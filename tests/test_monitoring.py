@@ -1,15 +1,20 @@
-"""Monitoring live: the inference job on the stack's Flink cluster under load, scraped by the
-stack's Prometheus (Flink's reporter on the TaskManager, Pulsar, Feast, Triton), alerts through
-Alertmanager to the stack's webhook receiver.
+"""Monitoring live: both jobs on the stack's Flink cluster under load (the inference job reading
+the feature job's real-time features from Feast, with cached views), scraped by the stack's
+Prometheus (Flink's reporter on the TaskManager, Pulsar, Feast, Triton, the project's processes),
+alerts through Alertmanager to the stack's webhook receiver.
 
 - the job's own metrics reach Prometheus, and their counts match what was sent;
+- the generator is a target while it runs;
 - Triton killed: TritonDown reaches the webhook firing, and resolved once Triton is back;
-- the job cancelled under load: InputBacklogGrowing reaches the webhook for its subscription.
+- the inference job cancelled under load: InputBacklogGrowing reaches the webhook;
+- every dashboard panel's queries return data over the run (`rtai monitor render`, which draws
+  them to a PNG), and the terminal view shows every panel and the alerts.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -20,7 +25,9 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from flink_jobs.jobs.fraud_scoring import JOB_NAME
 from rtai import pulsar_client
+from rtai.monitoring import dashboard
 from rtai.stack import processes
 from tests.faults.load import Publisher
 from tests.flink_rest import JobRest
@@ -46,6 +53,13 @@ SERVICES = [
     "prometheus",
 ]
 RATE = 50.0  # events per second while the suite runs
+INFERENCE = {
+    "realtime_features": "feast",  # read from Feast, where the feature job pushes them: features with ages
+    "cached_views": [
+        {"view": "card_stats", "join_key": "card_id", "ttl_s": 600},
+        {"view": "merchant_stats", "join_key": "merchant_id", "ttl_s": 600},
+    ],
+}
 # The job's metrics, as flink_jobs/metrics.py names them and Flink's reporter serves them (but
 # feature age: this stack's Feast has no materialized batch features, so no feature timestamps).
 JOB_METRICS = [
@@ -104,14 +118,23 @@ def wait_running(job: JobRest, timeout_s: float = 300) -> None:
 def live(tmp_path_factory) -> Iterator[Live]:
     tmp = tmp_path_factory.mktemp("monitoring")
     with isolated_stack(tmp, SERVICES, served_model_toml(tmp, MODEL_COLUMNS, seed=11)) as stack:
-        pipeline, topics = cluster_pipeline(tmp, stack, "monitoring", checkpoint_interval_ms=2000, features=False)
-        submitted = cli("job", "submit", "inference", "--pipeline", str(pipeline), env=stack.env)
-        assert submitted.returncode == 0, submitted.stderr
-        job = JobRest(stack.config.flink.rest_port, submitted.stdout.split()[3])
-        wait_running(job)
+        pipeline, topics = cluster_pipeline(
+            tmp, stack, "monitoring", checkpoint_interval_ms=2000, features=True, inference=INFERENCE
+        )
+        jobs = {}
+        for name in ("features", "inference"):
+            submitted = cli("job", "submit", name, "--pipeline", str(pipeline), env=stack.env)
+            assert submitted.returncode == 0, submitted.stderr
+            jobs[name] = JobRest(stack.config.flink.rest_port, submitted.stdout.split()[3])
+            wait_running(jobs[name])
+        job = jobs["inference"]
         client = pulsar_client.connect(stack.config.pulsar_service_url, tmp / "client.log")
         publisher = Publisher(client, topics["transactions"], RATE)
         publisher.start()
+        malformed = pulsar_client.input_producer(client, topics["transactions"])
+        for payload in (b"{not json", b'{"event_id": "x"}', b"[]"):  # dead letters, for their panel
+            malformed.send(payload)
+        malformed.close()
         try:
             yield Live(stack, publisher, job, topics)
         finally:
@@ -126,18 +149,22 @@ def test_the_jobs_metrics_reach_prometheus_and_count_what_was_sent(live, record_
         time.sleep(3)
     missing = [name for name in JOB_METRICS if not live.query(f'{name}{{job="flink"}}')]
     assert not missing, missing
-    # The counters follow the load: received grows at the publisher's rate (once a minute of
-    # samples fills rate()'s window), every event valid.
+    # The counters follow the load: the inference job receives at the publisher's rate (once a
+    # minute of samples fills rate()'s window), and every event it received is valid or dead-lettered.
+    job = f'job="flink",job_name="{JOB_NAME}"'
     deadline = time.monotonic() + 120
     while True:
-        rate = live.value('sum(rate(flink_taskmanager_job_task_operator_events_received_total{job="flink"}[1m]))')
+        rate = live.value(f"sum(rate(flink_taskmanager_job_task_operator_events_received_total{{{job}}}[1m]))")
         if rate is not None and 0.8 * RATE <= rate <= 1.2 * RATE:
             break
         assert time.monotonic() < deadline, f"events received at {rate}/s, sent at {RATE}/s"
         time.sleep(5)
-    received = live.value('sum(flink_taskmanager_job_task_operator_events_received_total{job="flink"})')
-    valid = live.value('sum(flink_taskmanager_job_task_operator_events_valid_total{job="flink"})')
-    assert received == valid and received > 0
+    counts = {
+        name: live.value(f"sum(flink_taskmanager_job_task_operator_{name}{{{job}}})")
+        for name in ("events_received_total", "events_valid_total", "reason_events_dead_lettered_total")
+    }
+    assert counts["events_received_total"] == counts["events_valid_total"] + counts["reason_events_dead_lettered_total"]
+    assert counts["reason_events_dead_lettered_total"] == 3, counts
     p99 = live.value("max(rtai:end_to_end_latency_seconds:p99)")
     assert p99 is not None and 0 < p99 < 60, p99
     # Every target the stack announced answers, Feast's and Triton's own endpoints among them.
@@ -194,3 +221,26 @@ def test_a_stopped_job_under_load_fires_the_backlog_alert(live, record_property)
     assert firing["labels"]["topic"] == live.topics["transactions"]
     record_property("InputBacklogGrowing firing after cancel (s)", round(firing["received_at"] - stopped_at, 1))
     record_property("InputBacklogGrowing notification", json.dumps(firing, sort_keys=True))
+
+
+def test_every_dashboard_panel_has_data_and_renders_to_a_png(live, tmp_path):
+    out = tmp_path / "dashboard.png"
+    rendered = cli("monitor", "render", "--minutes", "15", "--out", str(out), env=live.stack.env)
+    assert rendered.returncode == 0, rendered.stderr
+    series = json.loads(out.with_suffix(".json").read_text())
+    empty = [
+        panel["title"]
+        for panel in series["panels"]
+        if not any(math.isfinite(v) for s in panel["series"] for _, v in s["points"])
+    ]
+    assert not empty, f"panels without data: {empty}"
+    assert len(series["panels"]) == len(dashboard.panels()) >= 10
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and out.stat().st_size > 30_000
+
+
+def test_the_terminal_view_shows_every_panel_and_the_alerts(live):
+    shown = cli("monitor", "top", "--once", env=live.stack.env)
+    assert shown.returncode == 0, shown.stderr
+    for panel in dashboard.panels():
+        assert f"{panel.title}: " in shown.stdout
+    assert "InputBacklogGrowing" in shown.stdout  # the inference job is cancelled: still firing

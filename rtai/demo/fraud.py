@@ -5,8 +5,9 @@ materialize) and a registered model (training set, training, registration), star
 job and the inference job on the embedded MiniCluster, waits until the inference job has
 answered a probe transaction (so the stream starts when the jobs are ready, and nothing of it is
 left out of the figures), publishes generated transactions for a while, and summarises what came
-out, timed by Pulsar's publish times read back by a consumer. Every preparation step is skipped
-when its result is already there.
+out, timed by Pulsar's publish times read back by a consumer, with a PNG of the dashboard's
+panels over the run from the stack's Prometheus (started with the stack). Every preparation step
+is skipped when its result is already there.
 """
 
 from __future__ import annotations
@@ -29,12 +30,15 @@ from rtai.console import ProgressBar, step
 from rtai.generator import population, records, stream
 from rtai.generator.cli import DEFAULT_CUSTOMERS, DEFAULT_SEED
 from rtai.jobs import launcher
+from rtai.monitoring import commands as monitor_commands
 from rtai.output_reader import OutputReader, Outputs
-from rtai.stack import processes
+from rtai.stack import config as stack_config
+from rtai.stack import processes, registry
 
 JOBS = {"feature job": "flink_jobs.jobs.card_features", "inference job": "flink_jobs.jobs.fraud_scoring"}
 JOB_READY_TIMEOUT_S = 180
 PROBE_CARD = 999_999_998  # the readiness probe's card: no generated card has this id
+PROBE_ID = "demo-ready-"  # a probe's event id, then its number
 PROBE_EVERY_S = 0.5
 DRAIN_TIMEOUT_S = 120
 # Bad events sent after the stream, to show the dead-letter path: malformed JSON, a missing field
@@ -67,7 +71,7 @@ def wait_until_answering(client: pulsar.Client, topic: str, reader: OutputReader
                     f"the inference job answered no probe in {JOB_READY_TIMEOUT_S} s; its log: "
                     f"{record_log('inference job')}"
                 )
-            probes.append(f"demo-ready-{len(probes)}")
+            probes.append(f"{PROBE_ID}{len(probes)}")
             now_ms = time.time_ns() // 1_000_000
             probe = Transaction(probes[-1], now_ms, PROBE_CARD, 0, 0, "grocery", "DE", "DE", 1.0, "EUR", "pos")
             producer.send(records.to_json(probe))
@@ -83,7 +87,8 @@ def wait_for_outputs(reader: OutputReader, expected: int, jobs: dict[str, proces
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     out = reader.outputs
     while time.monotonic() < deadline:
-        done = len(out.predictions) + len(out.dead_letters)
+        # Probes still in flight when the reader started over are answered too: not the run's outputs.
+        done = sum(1 for event_id in list(out.predictions) if not event_id.startswith(PROBE_ID)) + len(out.dead_letters)
         bar.advance(done - bar.count)
         if done >= expected:
             break
@@ -143,6 +148,7 @@ def show(result: dict[str, object]) -> None:
             f"alert            {alert['event_id']} card {alert['card_id']} amount {alert['amount']:,.2f} "
             f"score {alert['score']:.3f} rules {', '.join(alert['rules'])}"
         )
+    lines.append(f"dashboard        {result['dashboard_png']} (the run as Prometheus saw it)")
     print("\n".join(lines))
 
 
@@ -159,6 +165,8 @@ def demo_pipeline(pipeline: Path, run_id: str) -> tuple[Path, pipeline_config.Pi
 
 def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool) -> None:
     pipeline_assets.ensure(pipeline_config.load(pipeline), pipeline)
+    pipeline_assets.rtai("stack", "up", *registry.MONITORING)
+    started = time.time()
     run_id = time.strftime("%Y%m%d-%H%M%S")
     pipeline, config = demo_pipeline(pipeline, run_id)
     topic = full_name(config.topics.transactions)
@@ -191,6 +199,9 @@ def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool) -> Non
         wait_for_outputs(reader, report.sent + len(BAD_EVENTS), jobs)
         reader.stop()
         result = summary(reader.outputs, report.sent, report.seconds, len(BAD_EVENTS))
+        step("drawing the dashboard's panels over the run from Prometheus")
+        minutes = (time.time() - started) / 60
+        result["dashboard_png"] = str(monitor_commands.render_png(stack_config.load().prometheus_url, minutes))
     finally:
         for record in jobs.values():
             launcher.stop_local(record)
