@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
-from flink_jobs.jobs.fraud_scoring import JOB_NAME
+from flink_jobs.jobs.fraud_scoring import FLINK_JOB_NAME
 from rtai import pulsar_client
 from rtai.monitoring import dashboard
 from rtai.stack import processes
@@ -151,7 +151,7 @@ def test_the_jobs_metrics_reach_prometheus_and_count_what_was_sent(live, record_
     assert not missing, missing
     # The counters follow the load: the inference job receives at the publisher's rate (once a
     # minute of samples fills rate()'s window), and every event it received is valid or dead-lettered.
-    job = f'job="flink",job_name="{JOB_NAME}"'
+    job = f'job="flink",job_name="{FLINK_JOB_NAME}"'
     deadline = time.monotonic() + 120
     while True:
         rate = live.value(f"sum(rate(flink_taskmanager_job_task_operator_events_received_total{{{job}}}[1m]))")

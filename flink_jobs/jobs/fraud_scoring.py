@@ -21,7 +21,8 @@ from flink_jobs.stages.input.parse import DEAD_LETTERS
 from flink_jobs.stages.output.alerts import ALERTS
 from flink_jobs.subtask_keys import bucket_key
 
-JOB_NAME = "inference-job"
+JOB_NAME = "inference-job"  # in its dead letters
+FLINK_JOB_NAME = "fraud scoring"  # Flink's name of the job (the metrics' job_name label)
 
 
 def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
@@ -54,7 +55,7 @@ def _card_of(item: Transaction | tuple[Transaction, dict]) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    environment.run_pipeline_job(__doc__.splitlines()[0], argv, lambda c: c.inference_job, build, "fraud scoring")
+    environment.run_pipeline_job(__doc__.splitlines()[0], argv, lambda c: c.inference_job, build, FLINK_JOB_NAME)
 
 
 if __name__ == "__main__":
