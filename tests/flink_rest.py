@@ -51,6 +51,19 @@ class JobRest:
     def state(self) -> str:
         return self._get(f"/jobs/{self.job_id()}")["state"]
 
+    def wait_running(self, timeout_s: float = 300) -> None:
+        """Until the job is RUNNING (a JobManager that does not answer yet counts as not running)."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            try:
+                state = self.state()
+            except httpx.HTTPError as error:
+                state = str(error)
+            if state == "RUNNING":
+                return
+            assert time.monotonic() < deadline, f"job not RUNNING after {timeout_s} s: {state}"
+            time.sleep(1)
+
     def num_restarts(self) -> int:
         """Flink's `numRestarts` job metric: the failures it handled with a restart."""
         return int(self.job_metric("numRestarts"))

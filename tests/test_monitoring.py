@@ -107,13 +107,6 @@ class Live:
             time.sleep(2)
 
 
-def wait_running(job: JobRest, timeout_s: float = 300) -> None:
-    deadline = time.monotonic() + timeout_s
-    while job.state() != "RUNNING":
-        assert time.monotonic() < deadline, f"the job is not RUNNING after {timeout_s} s: {job.state()}"
-        time.sleep(1)
-
-
 @pytest.fixture(scope="module")
 def live(tmp_path_factory) -> Iterator[Live]:
     tmp = tmp_path_factory.mktemp("monitoring")
@@ -126,7 +119,7 @@ def live(tmp_path_factory) -> Iterator[Live]:
             submitted = cli("job", "submit", name, "--pipeline", str(pipeline), env=stack.env)
             assert submitted.returncode == 0, submitted.stderr
             jobs[name] = JobRest(stack.config.flink.rest_port, submitted.stdout.split()[3])
-            wait_running(jobs[name])
+            jobs[name].wait_running()
         job = jobs["inference"]
         client = pulsar_client.connect(stack.config.pulsar_service_url, tmp / "client.log")
         publisher = Publisher(client, topics["transactions"], RATE)
@@ -209,7 +202,7 @@ def test_triton_down_reaches_the_webhook_and_resolves_when_it_is_back(live, reco
     record_property("TritonDown firing after kill (s)", round(fired_after, 1))
     record_property("TritonDown resolved after start (s)", round(resolved["received_at"] - back_at, 1))
     record_property("TritonDown notifications", json.dumps([firing, resolved], sort_keys=True))
-    wait_running(live.job)
+    live.job.wait_running()
 
 
 def test_a_stopped_job_under_load_fires_the_backlog_alert(live, record_property):

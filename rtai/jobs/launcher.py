@@ -22,8 +22,7 @@ from pathlib import Path
 
 from rtai import paths
 from rtai.bootstrap import java_artifacts
-from rtai.monitoring import flink_reporter
-from rtai.stack import flink_cluster, processes
+from rtai.stack import flink_cluster, flink_reporter, processes, scrape_targets
 
 STOP_TIMEOUT_S = 20
 FLINK_JOBS = "flink_jobs.jobs."
@@ -51,7 +50,7 @@ def start_local(module: str, args: list[str], log_file: Path, cwd: Path = paths.
         # PyFlink reads FLINK_LIB_DIR only when FLINK_HOME is set.
         env |= {
             "FLINK_HOME": str(flink_cluster.flink_home()),
-            "FLINK_LIB_DIR": str(flink_reporter.local_lib_dir()),
+            "FLINK_LIB_DIR": str(local_lib_dir()),
             "FLINK_LOG_DIR": str(log_file.parent / f"{log_file.stem}-jvm"),
         }
     record = processes.spawn(
@@ -63,6 +62,20 @@ def start_local(module: str, args: list[str], log_file: Path, cwd: Path = paths.
     )
     processes.write_pid_file(tmp / OWNER_FILE, record)
     return record
+
+
+def local_lib_dir() -> Path:
+    """FLINK_LIB_DIR for local jobs: links to the wheel's lib/ jars and its Prometheus reporter
+    (the MiniCluster loads metric reporters from its class path only, not from plugins/)."""
+    home = flink_cluster.flink_home()
+    folder = paths.RUN_DIR / "data" / "flink-local" / "lib"
+    folder.mkdir(parents=True, exist_ok=True)
+    for jar in [*(home / "lib").glob("*.jar"), *(home / "plugins" / "metrics-prometheus").glob("*.jar")]:
+        link = folder / jar.name
+        if not link.is_symlink() or link.resolve() != jar.resolve():
+            link.unlink(missing_ok=True)
+            link.symlink_to(jar)
+    return folder
 
 
 def stop_local(record: processes.PidRecord) -> None:
@@ -78,4 +91,4 @@ def remove_abandoned_tmp() -> None:
             continue
         if owner is None or not processes.is_running(owner):
             shutil.rmtree(folder, ignore_errors=True)
-            (flink_reporter.targets_dir() / f"{folder.name}.json").unlink(missing_ok=True)
+            (scrape_targets.local_jobs_dir() / f"{folder.name}.json").unlink(missing_ok=True)

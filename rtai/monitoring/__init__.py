@@ -1,2 +1,3 @@
-"""Monitoring: the jobs' Prometheus endpoints, Prometheus and Alertmanager's config, the alert
-webhook receiver, and views of the running pipeline."""
+"""Monitoring tools: the project's processes' own metrics, the alert webhook receiver, and the
+dashboard without Grafana (a PNG of its panels, a terminal view). Prometheus and Alertmanager
+run as stack services (rtai.stack.monitoring)."""

@@ -8,15 +8,10 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 from prometheus_client import start_http_server
 
-from rtai import paths
-
-
-def targets_dir() -> Path:
-    return paths.RUN_DIR / "data" / "prometheus" / "processes"
+from rtai.stack import scrape_targets
 
 
 @contextmanager
@@ -24,8 +19,8 @@ def serving(process: str) -> Iterator[int]:
     """Serves the default registry's metrics while the block runs; the port."""
     server, thread = start_http_server(0, addr="127.0.0.1")
     port = server.server_port
-    target = targets_dir() / f"{process}-{os.getpid()}.json"
-    targets_dir().mkdir(parents=True, exist_ok=True)
+    target = scrape_targets.processes_dir() / f"{process}-{os.getpid()}.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(json.dumps([{"targets": [f"127.0.0.1:{port}"], "labels": {"process": process}}]))
     try:
         yield port

@@ -23,7 +23,7 @@ from string import Template
 from rtai import paths
 from rtai.bootstrap import java_artifacts, prereqs
 from rtai.errors import PrerequisiteError
-from rtai.monitoring import flink_reporter
+from rtai.stack import flink_reporter
 from rtai.stack.config import StackConfig
 from rtai.stack.probes import http_json, http_ok
 from rtai.stack.service import Scrape, Service, data_dir

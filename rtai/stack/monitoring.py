@@ -2,8 +2,8 @@
 
 Their config comes from infra/prometheus/ (prometheus.yml and alertmanager.yml are templates
 filled from infra/stack.toml's [monitoring]; the rule files are read where they are). Prometheus
-scrapes what the stack announces (rtai.stack.scrape_targets), the local jobs
-(rtai.monitoring.flink_reporter) and the project's own processes (rtai.monitoring.process_metrics).
+scrapes the file_sd folders of rtai.stack.scrape_targets: the stack's services, the local jobs and
+the project's own processes.
 """
 
 from __future__ import annotations
@@ -15,7 +15,6 @@ from string import Template
 
 from rtai import paths
 from rtai.errors import PrerequisiteError
-from rtai.monitoring import flink_reporter, process_metrics
 from rtai.stack import processes, scrape_targets
 from rtai.stack.config import StackConfig
 from rtai.stack.probes import http_ok
@@ -46,8 +45,8 @@ def write_prometheus_config(config: StackConfig) -> str:
         rules_dir=RULES_DIR,
         alertmanager_port=m.alertmanager_port,
         targets_dir=scrape_targets.targets_dir(),
-        local_jobs_dir=flink_reporter.targets_dir(),
-        processes_dir=process_metrics.targets_dir(),
+        local_jobs_dir=scrape_targets.local_jobs_dir(),
+        processes_dir=scrape_targets.processes_dir(),
     )
     path = data_dir("prometheus") / "prometheus.yml"
     path.write_text(text)
@@ -70,7 +69,7 @@ def write_alertmanager_config(config: StackConfig) -> str:
 def _prepare_prometheus(config: StackConfig, running: Callable[[], list[Service]]) -> list[str]:
     program = _program("prometheus")
     conf = write_prometheus_config(config)
-    for folder in (scrape_targets.targets_dir(), flink_reporter.targets_dir(), process_metrics.targets_dir()):
+    for folder in (scrape_targets.targets_dir(), scrape_targets.local_jobs_dir(), scrape_targets.processes_dir()):
         folder.mkdir(parents=True, exist_ok=True)
     scrape_targets.forget_all_but(running())
     return [

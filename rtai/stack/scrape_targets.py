@@ -1,8 +1,10 @@
-"""The stack's services as Prometheus targets (file_sd files under .run/data/prometheus/targets).
+"""Prometheus's file_sd folders, and the stack's services as targets in the first.
 
-A service announces itself when it is ready and stays a target when it stops or dies, so a
-service that is down while Prometheus runs shows as `up == 0` and pages. Prometheus's own start
-forgets the targets of services that do not run then (an earlier stack's)."""
+- targets/: a service announces itself when it is ready and stays a target when it stops or
+  dies, so a service that is down while Prometheus runs shows as `up == 0` and pages.
+  Prometheus's own start forgets the targets of services that do not run then (an earlier stack's).
+- local-jobs/: the local (MiniCluster) jobs while they run (rtai.jobs.launcher, rtai.stack.flink_reporter).
+- processes/: the project's own processes while they run (rtai.monitoring.process_metrics)."""
 
 from __future__ import annotations
 
@@ -17,6 +19,14 @@ from rtai.stack.service import Service
 
 def targets_dir() -> Path:
     return paths.RUN_DIR / "data" / "prometheus" / "targets"
+
+
+def local_jobs_dir() -> Path:
+    return paths.RUN_DIR / "data" / "prometheus" / "local-jobs"
+
+
+def processes_dir() -> Path:
+    return paths.RUN_DIR / "data" / "prometheus" / "processes"
 
 
 def target_file(service: Service) -> Path:

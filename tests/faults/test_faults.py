@@ -153,17 +153,9 @@ def now_ms() -> float:
     return time.time() * 1000
 
 
-def wait_running(jobs: dict[str, JobRest], timeout_s: float = 300) -> None:
-    deadline = time.monotonic() + timeout_s
-    while True:
-        try:
-            states = {name: rest.state() for name, rest in jobs.items()}
-        except httpx.HTTPError as error:
-            states = {"rest": str(error)}
-        if all(state == "RUNNING" for state in states.values()):
-            return
-        assert time.monotonic() < deadline, f"jobs not RUNNING after {timeout_s} s: {states}"
-        time.sleep(1)
+def wait_running(jobs: dict[str, JobRest]) -> None:
+    for rest in jobs.values():
+        rest.wait_running()
 
 
 @pytest.fixture(scope="module")
