@@ -29,9 +29,10 @@ setup-services:
 up: setup
 	@$(RTAI) stack up
 
-# Prometheus, Alertmanager and the alert webhook receiver against the running stack (loopback).
+# The stack (if not up) with Prometheus, Alertmanager, the alert webhook receiver and, with Redis,
+# its exporter (loopback).
 monitor: setup-monitoring
-	@$(RTAI) stack up alert-webhook alertmanager prometheus
+	@$(RTAI) stack up --with-monitoring
 
 down:
 	@if [ -x $(RTAI) ]; then $(RTAI) stack down; fi

@@ -49,7 +49,7 @@ def isolated_stack_toml(overrides: dict[str, dict[str, object]] | None = None) -
         "pulsar": {"broker_port": 6650 + o, "web_port": 8080 + o, "bookie_port": 3181 + o},
         "triton": {"http_port": 8000 + o, "grpc_port": 8001 + o, "metrics_port": 8002 + o},
         "feast": {"port": 6566 + o, "metrics_port": 6567 + o, "workers": 1},
-        "redis": {"port": 6379 + o},
+        "redis": {"port": 6379 + o, "exporter_port": 9121 + o},
         "flink": {
             "rest_port": 8081 + o,
             "rpc_port": 6123 + o,

@@ -6,7 +6,19 @@ from rtai.stack import processes
 from rtai.stack.probes import port_in_use
 from tests.stack_helpers import cli, isolated_stack
 
-SERVICES = ["redis", "pulsar", "feast", "triton", "zookeeper", "flink-jobmanager", "flink-taskmanager"]
+SERVICES = [
+    "redis",
+    "pulsar",
+    "feast",
+    "triton",
+    "zookeeper",
+    "flink-jobmanager",
+    "flink-taskmanager",
+    "redis-exporter",
+    "alert-webhook",
+    "alertmanager",
+    "prometheus",
+]
 
 
 def _ports(config) -> list[int]:

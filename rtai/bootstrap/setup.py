@@ -12,12 +12,13 @@ from rtai.errors import PrerequisiteError
 
 # Host programs some services need, from Debian's packages: program -> package.
 REDIS = {"redis-server": "redis-server"}
-# Debian's packages also register system services (ports 9090 and 9093); the stack runs its own.
+# Debian's packages also register system services (ports 9090, 9093, 9121); the stack runs its own.
 MONITORING = {
     "prometheus": "prometheus",
     "promtool": "prometheus",
     "prometheus-alertmanager": "prometheus-alertmanager",
     "amtool": "prometheus-alertmanager",
+    "prometheus-redis-exporter": "prometheus-redis-exporter",
 }
 
 

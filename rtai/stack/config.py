@@ -77,9 +77,10 @@ class FeastConfig:
 class RedisConfig:
     enabled: bool = False
     port: int = 6379
+    exporter_port: int = 9121
 
     def validate(self) -> tuple[str, str] | None:
-        return _port_problem(port=self.port)
+        return _port_problem(port=self.port, exporter_port=self.exporter_port)
 
 
 HIGH_AVAILABILITY = ("zookeeper", "none")

@@ -1,4 +1,5 @@
-"""Redis (Debian's redis-server) for the Redis online store profile."""
+"""Redis (Debian's redis-server) for the Redis online store profile, and its Prometheus exporter
+(Debian's prometheus-redis-exporter), started with it when the monitoring services run."""
 
 from __future__ import annotations
 
@@ -6,8 +7,8 @@ import shutil
 
 from rtai.errors import PrerequisiteError
 from rtai.stack.config import StackConfig
-from rtai.stack.probes import redis_ping
-from rtai.stack.service import Service, data_dir
+from rtai.stack.probes import http_ok, redis_ping
+from rtai.stack.service import Scrape, Service, data_dir
 
 
 def _check_installed() -> list[str]:
@@ -44,4 +45,34 @@ def service(config: StackConfig) -> Service:
         ready_timeout_s=30,
         stop_timeout_s=10,
         prepare=_check_installed,
+    )
+
+
+def _exporter_command(config: StackConfig) -> list[str]:
+    """The whole command (the program found at start, as the monitoring services' are)."""
+    found = shutil.which("prometheus-redis-exporter")
+    if found is None:
+        raise PrerequisiteError(
+            "prometheus-redis-exporter not found on PATH: run `make setup-monitoring` "
+            "(apt-get install prometheus-redis-exporter)"
+        )
+    return [
+        found,
+        f"--redis.addr=redis://127.0.0.1:{config.redis.port}",
+        f"--web.listen-address=127.0.0.1:{config.redis.exporter_port}",
+        "--log-format=json",
+    ]
+
+
+def exporter_service(config: StackConfig) -> Service:
+    port = config.redis.exporter_port
+    return Service(
+        name="redis-exporter",
+        ports={"http": port},
+        command=[],
+        ready=lambda: http_ok(f"http://127.0.0.1:{port}/health"),
+        ready_timeout_s=30,
+        stop_timeout_s=10,
+        prepare=lambda: _exporter_command(config),
+        metrics=Scrape("http", job="redis"),
     )

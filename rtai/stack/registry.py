@@ -19,6 +19,7 @@ def all_services(config: StackConfig) -> list[Service]:
         triton.service(config),
         zookeeper.service(config),
         *flink_cluster.services(config),
+        redis.exporter_service(config),
         *monitoring.services(config, lambda: all_services(config)),
     ]
 
@@ -48,4 +49,6 @@ def selected(
             wanted.add("zookeeper")
     if with_monitoring or config.monitoring.enabled:
         wanted.update(MONITORING)
+        if "redis" in wanted:
+            wanted.add("redis-exporter")
     return [s for s in services if s.name in wanted]
