@@ -107,7 +107,7 @@ test-fast: setup
 test: setup-services test-fast
 	@$(VENV)/bin/python -m pytest -rs --ignore=tests/unit --ignore=tests/faults $(PYTEST_ARGS)
 
-# Faults under load (about 27 minutes here): both jobs on a Flink cluster at 1,000 events/s, one fault
+# Faults under load (about 25 minutes here): both jobs on a Flink cluster at 1,000 events/s, one fault
 # per phase (TaskManager and JobManager kill -9, Pulsar restart and kill -9, Feast and Triton down
 # 30 s, a 10x burst); figures in .run/data/faults/.
 faults: setup

@@ -285,12 +285,10 @@ def restart_service(suite: Suite, service: str, *, kill: bool, down_s: float = 0
 
 
 # A broker that goes away while the jobs run (no job restart) leaves some predictions twice in the
-# predictions topic, under distinct message ids (700 and 2,313 at 1,000/s; the suite's own
-# subscription sees redeliveries besides, which are not counted). The likely cause: the sink's
-# Pulsar client resends, inside the open transaction, what the broker had stored without
-# acknowledging, and transactional messages bypass deduplication; the `rescored` figure tells a
-# resend (same scoring time) from a second scoring. Counted and reported, not prevented: see the
-# README's fault table.
+# predictions topic (700 and 2,313 at 1,000/s in one run, 824 after kill -9 in another), every
+# one scored a second time: the running source reads again what its subscription had not
+# acknowledged (Pulsar redelivers it when the broker is back; connector 4.1.0 does not drop
+# what it already emitted). Counted and reported, not prevented: see the README's fault table.
 def test_pulsar_clean_restart(suite):
     result = suite.phase("Pulsar restart (stop, start)", lambda: restart_service(suite, "pulsar", kill=False))
     check(result, suite, exactly_once=False)
