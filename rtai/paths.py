@@ -28,3 +28,8 @@ def venv_python(env: str) -> Path:
 
 def venv_bin(env: str, program: str) -> Path:
     return VENVS_DIR / env / "bin" / program
+
+
+def flink_home() -> Path:
+    """The Flink distribution inside the flink environment's PyFlink wheel (bin/, lib/, conf/)."""
+    return VENVS_DIR / "flink" / "lib" / "python3.11" / "site-packages" / "pyflink"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs with apt-get what `make setup` expects on the host and does not install itself:
-# Python 3.11 (with venv), Java 17 and Maven, on Debian 12 or any apt-based host whose packages
+# Python 3.11 (with venv), a Java 17 JDK and Maven, on Debian 12 or any apt-based host whose packages
 # include python3.11 and openjdk-17. Only what is missing is installed, so a second run changes
 # nothing. Run as root. Everything else (the Python environments, Pulsar, the Flink connector
 # jars) is installed by `make setup` into the checkout.
@@ -13,8 +13,9 @@ fi
 java_major() {
     java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -n 1
 }
-if ! command -v java >/dev/null 2>&1 || [ "$(java_major)" != "17" ]; then
-    if [ -z "${JAVA_HOME:-}" ] || [ ! -x "${JAVA_HOME}/bin/java" ]; then
+# The JDK, not only a runtime: the set-up compiles the project's Java classes with javac.
+if ! command -v javac >/dev/null 2>&1 || [ "$(java_major)" != "17" ]; then
+    if [ -z "${JAVA_HOME:-}" ] || [ ! -x "${JAVA_HOME}/bin/javac" ]; then
         missing+=(openjdk-17-jdk-headless)
     fi
 fi
@@ -23,7 +24,7 @@ if ! command -v mvn >/dev/null 2>&1; then
 fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "==> prerequisites present: python3.11, Java 17, Maven"
+    echo "==> prerequisites present: python3.11, Java 17 JDK, Maven"
     exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then

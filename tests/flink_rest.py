@@ -97,6 +97,17 @@ class JobRest:
         values = {m["id"]: int(float(m["value"])) for m in answer}
         return [values.get(f"{index}.{metric}", 0) for index in range(vertex["parallelism"])]
 
+    def operator_metric_total(self, metric: str) -> int:
+        """An operator metric (a source's pulsar_redeliveries_dropped_total, ...) summed over every
+        vertex and subtask that reports it; 0 where none does."""
+        total = 0
+        for vertex in self._get(f"/jobs/{self.job_id()}")["vertices"]:
+            path = f"/jobs/{self.job_id()}/vertices/{vertex['id']}/metrics"
+            names = [m["id"] for m in self._get(path) if m["id"].endswith(f".{metric}")]
+            if names:
+                total += sum(int(float(m["value"])) for m in self._get(f"{path}?get={','.join(names)}"))
+        return total
+
     def stop_with_savepoint(self, folder: Path, timeout_s: float = 120) -> str:
         """Stops the job with a final savepoint in `folder` (Flink's stop: sources first, nothing in
         flight lost); the savepoint's path."""

@@ -6,8 +6,9 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from py4j.java_gateway import JavaClass
 from pyflink.common import WatermarkStrategy
-from pyflink.common.serialization import SimpleStringSchema
+from pyflink.common.serialization import DeserializationSchema, SimpleStringSchema
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
 from pyflink.datastream.connectors.base import DeliveryGuarantee
 from pyflink.datastream.connectors.pulsar import (
@@ -16,10 +17,13 @@ from pyflink.datastream.connectors.pulsar import (
     StartCursor,
     TopicRoutingMode,
 )
+from pyflink.java_gateway import get_gateway
 
 from flink_jobs.config.topics import full_name
 from flink_jobs.errors import UserFacingError
 
+# The project's own deserializer (java/, built by `make setup` into the connector's jar folder).
+REDELIVERY_FILTER = "io.github.pyflinkrealtimeai.pulsar.RedeliveryFilteringStringSchema"
 START_CURSORS = {"earliest": StartCursor.earliest, "latest": StartCursor.latest}
 GUARANTEES = {
     "at-least-once": DeliveryGuarantee.AT_LEAST_ONCE,
@@ -48,6 +52,21 @@ def add_connector_jars(env: StreamExecutionEnvironment, jar_dir: Path) -> None:
     env.set_python_executable(sys.executable)
 
 
+def redelivery_filtering_strings() -> DeserializationSchema:
+    """Message values as UTF-8 strings, without what the broker delivers again to the running
+    reader after a reconnect (see the Java class): the connector itself would emit it twice."""
+    java_class = get_gateway().jvm
+    for part in REDELIVERY_FILTER.split("."):
+        java_class = getattr(java_class, part)
+    if not isinstance(java_class, JavaClass):
+        raise UserFacingError(
+            f"{REDELIVERY_FILTER} is not on the class path: run `make setup`, which builds it into "
+            "the Flink Pulsar connector's jar folder"
+        )
+    # py4j picks the builder's setDeserializationSchema(PulsarDeserializationSchema) for it.
+    return DeserializationSchema(java_class())
+
+
 def string_source(
     env: StreamExecutionEnvironment,
     endpoint: PulsarEndpoint,
@@ -59,7 +78,7 @@ def string_source(
     max_fetch_time_ms: int = 100,
     max_fetch_records: int = 500,
 ) -> DataStream:
-    """Message values as UTF-8 strings, unbounded. A fetch hands its records on after
+    """Message values as UTF-8 strings, each once per run, unbounded. A fetch hands its records on after
     max_fetch_records or max_fetch_time_ms, whichever comes first: the connector's default of
     10 s would hold a quiet topic's events back for up to 10 s."""
     builder = (
@@ -69,7 +88,7 @@ def string_source(
         .set_topics(full_name(topic))
         .set_subscription_name(subscription)
         .set_start_cursor(START_CURSORS[start]())
-        .set_deserialization_schema(SimpleStringSchema())
+        .set_deserialization_schema(redelivery_filtering_strings())
         .set_properties(
             {
                 "pulsar.source.maxFetchTime": str(max_fetch_time_ms),

@@ -1,7 +1,9 @@
 """Java artifacts resolved with `mvn` into the ignored .cache/ folder.
 
 - the Apache Pulsar binary distribution (infra/maven/pulsar/pom.xml), unpacked;
-- the Flink Pulsar connector and its dependencies (infra/maven/flink-connectors/pom.xml).
+- the Flink Pulsar connector and its dependencies (infra/maven/flink-connectors/pom.xml);
+- the project's own Java classes (java/), compiled with the JDK's javac against those jars and
+  Flink's, into a jar beside the connector's.
 
 Maven's own local repository is .cache/m2, so nothing lands in ~/.m2 and a second
 run downloads nothing (each step is skipped while its pom is unchanged).
@@ -12,6 +14,7 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -24,6 +27,8 @@ PULSAR_POM = paths.INFRA_DIR / "maven" / "pulsar" / "pom.xml"
 CONNECTORS_POM = paths.INFRA_DIR / "maven" / "flink-connectors" / "pom.xml"
 PULSAR_DIR = paths.CACHE_DIR / "pulsar"
 CONNECTORS_DIR = paths.JARS_DIR / "flink-connectors"
+JAVA_SOURCES = paths.PROJECT_ROOT / "java"
+PROJECT_JAR = CONNECTORS_DIR / "rtai-pulsar-source.jar"
 
 
 def pom_property(pom: Path, name: str) -> str:
@@ -96,7 +101,44 @@ def ensure_connectors() -> bool:
     return True
 
 
+def ensure_project_jar() -> bool:
+    """Compiles java/ into PROJECT_JAR, against the connector's jars and Flink's (the flink environment's)."""
+    sources = sorted(JAVA_SOURCES.rglob("*.java"))
+    class_path = [
+        *(jar for jar in connector_jars() if jar != PROJECT_JAR),
+        *sorted((paths.flink_home() / "lib").glob("flink-dist-*.jar")),
+    ]
+    stamp_file = CONNECTORS_DIR / ".project-jar.stamp"
+    expected = stamp.digest(*(s.read_bytes() for s in sources), *(jar.name for jar in class_path))
+    if stamp.is_current(stamp_file, expected) and PROJECT_JAR.is_file():
+        return False
+    step(f"compiling the project's Java classes ({len(sources)} files) into {PROJECT_JAR.name}")
+    started = time.monotonic()
+    javac, jar = prereqs.check_jdk()
+    with tempfile.TemporaryDirectory(dir=paths.CACHE_DIR) as classes:
+        subprocess.run(
+            [
+                str(javac),
+                "--release",
+                "11",
+                "-Xlint:all",
+                "-Werror",
+                "-proc:none",
+                "-d",
+                classes,
+                "-cp",
+                ":".join(map(str, class_path)),
+                *map(str, sources),
+            ],
+            check=True,
+        )
+        subprocess.run([str(jar), "--create", "--file", str(PROJECT_JAR), "-C", classes, "."], check=True)
+    stamp.write(stamp_file, expected)
+    done(f"{PROJECT_JAR}", started)
+    return True
+
+
 def ensure_all() -> None:
-    changed = [ensure_pulsar(), ensure_connectors()]
+    changed = [ensure_pulsar(), ensure_connectors(), ensure_project_jar()]
     if not any(changed):
-        step("Java artifacts up to date: Pulsar, Flink Pulsar connector")
+        step("Java artifacts up to date: Pulsar, Flink Pulsar connector, the project's jar")

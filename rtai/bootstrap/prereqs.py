@@ -65,6 +65,19 @@ def check_java() -> Path:
     return java
 
 
+def check_jdk() -> tuple[Path, Path]:
+    """javac and jar of the Java 17 that check_java finds: the project compiles a few classes."""
+    bin_dir = check_java().resolve().parent
+    tools = bin_dir / "javac", bin_dir / "jar"
+    missing = [tool.name for tool in tools if not tool.is_file()]
+    if missing:
+        raise PrerequisiteError(
+            f"the Java 17 at {bin_dir} is a runtime without {' and '.join(missing)}: install the JDK "
+            "(e.g. `apt-get install openjdk-17-jdk-headless`) or point JAVA_HOME at one"
+        )
+    return tools
+
+
 def check_maven() -> Path:
     found = shutil.which("mvn")
     if not found:
@@ -74,5 +87,5 @@ def check_maven() -> Path:
 
 def check_all() -> None:
     check_python()
-    check_java()
+    check_jdk()
     check_maven()

@@ -40,7 +40,7 @@ def package_zip() -> Path:
 def flink_cli(config: StackConfig, *args: str, timeout_s: float = 300) -> str:
     """Runs the wheel's bin/flink with the stack cluster's config (client side: the Python client
     executable); its output, or an error naming the command."""
-    program = flink_cluster.flink_home() / "bin" / "flink"
+    program = paths.flink_home() / "bin" / "flink"
     if not program.is_file():
         raise UserFacingError(f"Flink's CLI not found at {program}: run the set-up first (`make setup`)")
     if not (flink_cluster.conf_dir() / "config.yaml").is_file():

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from rtai import paths
 from rtai.bootstrap import java_artifacts
-from rtai.stack import flink_cluster, flink_reporter, processes, scrape_targets
+from rtai.stack import flink_reporter, processes, scrape_targets
 
 STOP_TIMEOUT_S = 20
 FLINK_JOBS = "flink_jobs.jobs."
@@ -49,7 +49,7 @@ def start_local(module: str, args: list[str], log_file: Path, cwd: Path = paths.
         # The JVM's own log in a folder beside the job's log (PyFlink's default: the wheel's log/).
         # PyFlink reads FLINK_LIB_DIR only when FLINK_HOME is set.
         env |= {
-            "FLINK_HOME": str(flink_cluster.flink_home()),
+            "FLINK_HOME": str(paths.flink_home()),
             "FLINK_LIB_DIR": str(local_lib_dir()),
             "FLINK_LOG_DIR": str(log_file.parent / f"{log_file.stem}-jvm"),
         }
@@ -67,7 +67,7 @@ def start_local(module: str, args: list[str], log_file: Path, cwd: Path = paths.
 def local_lib_dir() -> Path:
     """FLINK_LIB_DIR for local jobs: links to the wheel's lib/ jars and its Prometheus reporter
     (the MiniCluster loads metric reporters from its class path only, not from plugins/)."""
-    home = flink_cluster.flink_home()
+    home = paths.flink_home()
     folder = paths.RUN_DIR / "data" / "flink-local" / "lib"
     folder.mkdir(parents=True, exist_ok=True)
     for jar in [*(home / "lib").glob("*.jar"), *(home / "plugins" / "metrics-prometheus").glob("*.jar")]:

@@ -31,10 +31,6 @@ from rtai.stack.service import Scrape, Service, data_dir
 CONFIG_TEMPLATE = paths.INFRA_DIR / "flink" / "config.yaml"
 
 
-def flink_home() -> Path:
-    return paths.VENVS_DIR / "flink" / "lib" / "python3.11" / "site-packages" / "pyflink"
-
-
 def conf_dir() -> Path:
     return data_dir("flink") / "conf"
 
@@ -62,7 +58,7 @@ def high_availability_settings(config: StackConfig) -> str:
 
 def prepare(config: StackConfig) -> list[str]:
     prereqs.check_java()
-    home = flink_home()
+    home = paths.flink_home()
     if not (home / "bin" / "jobmanager.sh").is_file():
         raise PrerequisiteError(f"Flink not found at {home}: run the set-up first (`make setup`)")
     connectors = java_artifacts.connector_jars()
@@ -79,7 +75,7 @@ def prepare(config: StackConfig) -> list[str]:
             data_dir=data_dir("flink"),
             log_dir=paths.RUN_DIR / "logs",
             python=paths.venv_python("flink"),
-            site_packages=flink_home().parent,
+            site_packages=paths.flink_home().parent,
         )
         + high_availability_settings(config)
     )
@@ -95,7 +91,7 @@ def prepare(config: StackConfig) -> list[str]:
 
 def environment() -> dict[str, str]:
     return {
-        "FLINK_HOME": str(flink_home()),
+        "FLINK_HOME": str(paths.flink_home()),
         "FLINK_CONF_DIR": str(conf_dir()),
         "FLINK_LIB_DIR": str(lib_dir()),
     }
@@ -108,7 +104,7 @@ def _taskmanager_registered(config: StackConfig) -> bool:
 
 def services(config: StackConfig) -> list[Service]:
     flink = config.flink
-    scripts = flink_home() / "bin"
+    scripts = paths.flink_home() / "bin"
     return [
         Service(
             name="flink-jobmanager",

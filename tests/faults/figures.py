@@ -43,6 +43,7 @@ class PhaseFigures:
     restarts: dict[str, int | None]  # Flink's numRestarts over the phase, per job (None: new JobManager)
     feature_rows_wrong: int  # the phase's cards whose pushed txn_count_1h is not their event count
     redelivered: int  # predictions Pulsar delivered to the suite's subscription again (not in the topic twice)
+    redeliveries_dropped: int  # input messages Pulsar delivered again to the jobs' running sources, dropped there
 
 
 def compute(
@@ -56,6 +57,7 @@ def compute(
     restarts: dict[str, int | None],
     feature_rows_wrong: int,
     redelivered: int,
+    redeliveries_dropped: int,
 ) -> PhaseFigures:
     prefix = f"{tag}-"
     mine = [p for p in predictions if p.event_id.startswith(prefix)]
@@ -98,6 +100,7 @@ def compute(
         restarts=restarts,
         feature_rows_wrong=feature_rows_wrong,
         redelivered=redelivered,
+        redeliveries_dropped=redeliveries_dropped,
     )
 
 
@@ -112,8 +115,9 @@ def rescored(predictions: list[Outcome]) -> int:
 def table(results: list[PhaseFigures]) -> str:
     head = (
         "| fault | events sent (rate/s) | lost | duplicates (scored again) | dead letters | fault lasted "
-        "| longest output gap | catch-up | max latency | restarts (inference, features) | feature rows wrong |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| longest output gap | catch-up | max latency | restarts (inference, features) | feature rows wrong "
+        "| redeliveries dropped |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     rows = []
     for r in results:
@@ -121,7 +125,7 @@ def table(results: list[PhaseFigures]) -> str:
         rows.append(
             f"| {r.fault} | {r.sent:,} ({r.rate:,.0f}) | {r.lost} | {r.duplicates} ({r.rescored}) | {r.dead_letters} "
             f"| {r.fault_s} s | {r.longest_gap_s} s | {r.catch_up_s} s | {r.max_latency_s} s | {restarts} "
-            f"| {r.feature_rows_wrong} |"
+            f"| {r.feature_rows_wrong} | {r.redeliveries_dropped:,} |"
         )
     return head + "\n".join(rows) + "\n"
 
