@@ -1,24 +1,69 @@
 """The session's stack: Pulsar, Feast and Triton on their configured ports.
 
-Started through the CLI (`rtai stack up`) unless already up; stopped at the end
-only if this session started it.
+`pytest --stack=process` (the default): started through the CLI (`rtai stack up`) unless already
+up; stopped at the end only if this session started it. `pytest --stack=containers`: the services
+with an image run from the project's images (`make images`; tests/container_stack.py), for the
+session's stack and every isolated one; tests that stop or kill services through the stack's own
+processes are marked `process_stack` and deselected there, and the count is reported.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 
 import pytest
 
 from rtai.stack import config as stack_config
 from rtai.stack import manager, registry
-from tests.stack_helpers import cli
+from tests import container_stack
+from tests.stack_helpers import STACK_MODE_VARIABLE, cli, container_mode, stack_services
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--stack",
+        choices=("process", "containers"),
+        default="process",
+        help="run the services as local processes (default) or from the project's images (make images)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ[STACK_MODE_VARIABLE] = config.getoption("--stack")
+    config.addinivalue_line(
+        "markers", "process_stack: stops or kills services through the process stack; not run with --stack=containers"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not container_mode():
+        return
+    deselected = [item for item in items if item.get_closest_marker("process_stack")]
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = [item for item in items if item not in deselected]
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    if report.failed:
+        for name, container in list(container_stack.RUNNING.items()):
+            report.sections.append((f"{name} container log", container_stack.log_tail(container)))
 
 
 @pytest.fixture(scope="session")
 def stack() -> Iterator[stack_config.StackConfig]:
     config = stack_config.load()
     services = registry.selected(config)
+    if container_mode():
+        up = [s.name for s in services if manager.status(s).state == "up"]
+        assert not up, f"--stack=containers needs the configured ports free; running as processes: {up} (make down)"
+        with stack_services(config, [s.name for s in services], {}):
+            yield config
+        return
     already_up = all(manager.status(s).state == "up" for s in services)
     if not already_up:
         result = cli("stack", "up")

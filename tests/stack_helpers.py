@@ -11,7 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,7 +22,11 @@ from rtai import paths, toml_text
 from rtai.features.batch_stats import CARD_STATS, MERCHANT_STATS
 from rtai.stack import config as stack_config
 from rtai.stack import processes
+from tests import container_stack
 from tests.onnx_models import write_columns_model
+
+# Set by tests/conftest.py from `pytest --stack=process|containers`.
+STACK_MODE_VARIABLE = "RTAI_TEST_STACK"
 
 # An isolated stack listens on the default ports plus this offset, so it can run beside the
 # session's stack (and beside a developer's `make up`).
@@ -101,17 +105,35 @@ def copy_of_feature_repo(tmp: Path) -> Path:
     return repo
 
 
+def container_mode() -> bool:
+    """pytest --stack=containers (tests/conftest.py): services with an image run as containers."""
+    return os.environ.get(STACK_MODE_VARIABLE) == "containers"
+
+
+@contextmanager
+def stack_services(config: stack_config.StackConfig, services: list[str], env: dict[str, str]) -> Iterator[None]:
+    """`services` up for the block, in the test session's mode: through `rtai stack up` (with
+    `env`), or in container mode the ones with an image as containers and the rest as processes;
+    all stopped after. An empty list means the configured default services."""
+    in_containers, as_processes = container_stack.split(services) if container_mode() else ([], services)
+    with ExitStack() as stack:
+        if in_containers:
+            stack.enter_context(container_stack.started(config, in_containers))
+        if as_processes or not in_containers:
+            stack.callback(cli, "stack", "down", env=env)
+            result = cli("stack", "up", *as_processes, env=env)
+            assert result.returncode == 0, f"stack up failed:\n{result.stderr}"
+        yield
+
+
 @contextmanager
 def isolated_stack(tmp: Path, services: list[str], toml: str | None = None) -> Iterator[IsolatedStack]:
-    """Starts `services` through `rtai stack up` with their own config and .run folder; stops them after."""
+    """Starts `services` with their own config and .run folder (stack_services); stops them after."""
     env = isolated_env(tmp, toml)
     config_file, run_dir = Path(env["RTAI_STACK_CONFIG"]), Path(env["RTAI_RUN_DIR"])
-    try:
-        result = cli("stack", "up", *services, env=env)
-        assert result.returncode == 0, f"stack up failed:\n{result.stderr}"
-        yield IsolatedStack(stack_config.load(config_file), env, run_dir)
-    finally:
-        cli("stack", "down", env=env)
+    config = stack_config.load(config_file)
+    with stack_services(config, services, env):
+        yield IsolatedStack(config, env, run_dir)
 
 
 def crash(record: processes.PidRecord) -> None:

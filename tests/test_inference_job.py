@@ -304,6 +304,8 @@ def test_the_real_time_view_computed_in_the_job_equals_the_training_sets_and_is_
 OUTAGE_RESTART_DELAY_S = 20
 
 
+# Stops and starts Triton through `rtai stack`.
+@pytest.mark.process_stack
 def test_triton_down_mid_stream_the_job_restarts_from_its_checkpoint_and_exactly_once_holds(stack, servers, tmp_path):
     isolated, _, _, _ = servers
     pipeline, topics = write_pipeline(
@@ -637,6 +639,8 @@ def test_a_job_failing_faster_than_its_restart_rate_exits_with_status_1_and_says
     assert "root cause:" in verdict[0]
 
 
+# Stops and starts the Feast server through `rtai stack`.
+@pytest.mark.process_stack
 def test_feast_down_the_job_serves_defaults_without_restarting_and_reads_feast_again_once_back(
     stack, servers, tmp_path
 ):

@@ -41,6 +41,9 @@ from tests.stack_helpers import (
     served_model_toml,
 )
 
+# The monitoring services scrape what `rtai stack` started and registered (its file_sd targets).
+pytestmark = pytest.mark.process_stack
+
 SERVICES = [
     "pulsar",
     "feast",

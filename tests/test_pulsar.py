@@ -8,6 +8,7 @@ import time
 import uuid
 
 import pulsar
+import pytest
 
 from flink_jobs.config.topics import full_name
 from rtai import pulsar_client
@@ -49,6 +50,8 @@ def test_thousand_messages_arrive_intact_and_in_order_per_key(stack):
         assert len(sequence) == MESSAGES // KEYS
 
 
+# Kills the broker's process and starts it on its data through `rtai stack`.
+@pytest.mark.process_stack
 def test_acknowledged_messages_survive_a_sigkill_of_the_broker_and_it_restarts_on_its_data(tmp_path):
     """A Pulsar of its own (isolated ports and .run): a producer sends while the broker is killed
     with SIGKILL; `rtai stack up` starts it again on the same data, in bounded time, and every

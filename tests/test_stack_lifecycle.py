@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from rtai.stack import processes
 from rtai.stack.probes import port_in_use
 from tests.stack_helpers import cli, isolated_stack
+
+# The process stack's own lifecycle (pid files, supervised processes).
+pytestmark = pytest.mark.process_stack
 
 SERVICES = [
     "redis",
