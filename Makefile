@@ -7,7 +7,8 @@ PYTEST_ARGS ?=
 DEMO_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: setup setup-redis setup-monitoring setup-services up monitor down status logs demo test test-fast faults lint lock clean feast-apply \
+.PHONY: setup setup-redis setup-monitoring setup-services up monitor down status logs demo test test-fast test-containers \
+	images compose-up compose-down faults lint lock clean feast-apply \
 	feast-materialize feast-views \
 	features training-set feature-job inference-job bench bench-features bench-model
 HISTORY := .run/data/generator/transactions.parquet
@@ -106,6 +107,29 @@ test-fast: setup
 # against the real servers they start (the whole stack, Redis included).
 test: setup-services test-fast
 	@$(VENV)/bin/python -m pytest -rs --ignore=tests/unit --ignore=tests/faults $(PYTEST_ARGS)
+
+# The project's images, built here on a Debian base made with debootstrap (scripts/container-images.sh,
+# as root: it installs and starts a Docker engine if none answers). Cached: a second run builds nothing.
+images: setup
+	@bash scripts/container-images.sh
+
+# The integration tests that start services, with Pulsar, Redis, the Feast server and Triton in
+# containers from those images (pytest --stack=containers; the Flink jobs stay local processes).
+# The other test files start no service: they run once, in `make test`.
+CONTAINER_TESTS := tests/test_pulsar.py tests/test_feast.py tests/test_redis_profile.py tests/test_triton.py \
+	tests/test_triton_client.py tests/test_model_registry.py tests/test_flink_pulsar.py tests/test_feature_job.py \
+	tests/test_inference_job.py tests/test_live_fuzz.py
+test-containers: images test-fast
+	@$(VENV)/bin/python -m pytest -rs --stack=containers $(CONTAINER_TESTS) $(PYTEST_ARGS)
+
+# The whole stack as containers (infra/docker/compose.yaml, the images of `make images`), both jobs
+# submitted to its Flink cluster; the model must be registered in triton_repo/ first (make demo
+# or rtai model train/register).
+compose-up: images
+	@bash scripts/compose.sh up
+
+compose-down:
+	@bash scripts/compose.sh down
 
 # Faults under load (about 25 minutes here): both jobs on a Flink cluster at 1,000 events/s, one fault
 # per phase (TaskManager and JobManager kill -9, Pulsar restart and kill -9, Feast and Triton down

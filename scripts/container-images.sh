@@ -99,7 +99,7 @@ install_missing
 ensure_engine
 ensure_base
 images=("$@")
-[ "${#images[@]}" -gt 0 ] || images=(pulsar redis feast triton flink)
+[ "${#images[@]}" -gt 0 ] || images=(pulsar redis feast triton flink prometheus)
 for name in "${images[@]}"; do
     case "$name" in
         pulsar) build pulsar "$PULSAR_IMAGE" ;;
@@ -107,6 +107,7 @@ for name in "${images[@]}"; do
         feast) build feast "$FEAST_IMAGE" ;;
         triton) build triton "$TRITON_IMAGE" ;;
         flink) build flink "$FLINK_IMAGE" ;;
-        *) fail "no image $name (pulsar, redis, feast, triton, flink)" ;;
+        prometheus) build prometheus "$PROMETHEUS_IMAGE" ;;
+        *) fail "no image $name (pulsar, redis, feast, triton, flink, prometheus)" ;;
     esac
 done
