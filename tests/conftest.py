@@ -3,8 +3,8 @@
 `pytest --stack=process` (the default): started through the CLI (`rtai stack up`) unless already
 up; stopped at the end only if this session started it. `pytest --stack=containers`: the services
 with an image run from the project's images (`make images`; tests/container_stack.py), for the
-session's stack and every isolated one; tests that stop or kill services through the stack's own
-processes are marked `process_stack` and deselected there, and the count is reported.
+session's stack and every isolated one; the tests of the process stack itself are marked
+`process_stack` and deselected there, and the count is reported.
 """
 
 from __future__ import annotations
@@ -32,7 +32,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     os.environ[STACK_MODE_VARIABLE] = config.getoption("--stack")
     config.addinivalue_line(
-        "markers", "process_stack: stops or kills services through the process stack; not run with --stack=containers"
+        "markers",
+        "process_stack: tests the process stack itself (pid files, scrape targets); not run with --stack=containers",
     )
 
 

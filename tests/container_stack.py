@@ -25,11 +25,10 @@ os.environ.setdefault("TESTCONTAINERS_RYUK_DISABLED", "true")
 from testcontainers.core.container import DockerContainer
 
 IMAGES_ENV = paths.INFRA_DIR / "docker" / "images.env"
-# The services that have an image; the others (Flink, ZooKeeper, monitoring) stay processes.
-CONTAINER_SERVICES = ("pulsar", "redis", "feast", "triton")
 LOG_TAIL_LINES = 60
 
-# The containers running now, by service, for the logs a failing test gets.
+# The containers running now, by service and port (`key`): for stop and start, and the logs a
+# failing test gets.
 RUNNING: dict[str, DockerContainer] = {}
 
 
@@ -43,60 +42,101 @@ def images() -> dict[str, str]:
     return {key.strip(): value.strip() for key, value in pairs}
 
 
-def _container(image: str) -> DockerContainer:
-    return DockerContainer(image).with_kwargs(network_mode="host")
+class StackContainer(DockerContainer):
+    """A service of the stack from its image (IMAGE_KEY in images.env), on the host's network."""
+
+    IMAGE_KEY = ""
+
+    def __init__(self, **run_options: object) -> None:
+        super().__init__(images()[self.IMAGE_KEY])
+        self.with_kwargs(network_mode="host", **run_options)
 
 
-def pulsar(config: StackConfig) -> DockerContainer:
-    p = config.pulsar
-    return _container(images()["PULSAR_IMAGE"]).with_envs(
-        PULSAR_BROKER_PORT=str(p.broker_port),
-        PULSAR_WEB_PORT=str(p.web_port),
-        PULSAR_BOOKIE_PORT=str(p.bookie_port),
-        PULSAR_MEM=f"-Xms256m -Xmx{p.heap} -XX:MaxDirectMemorySize={p.heap}",
-    )
+class PulsarContainer(StackContainer):
+    IMAGE_KEY = "PULSAR_IMAGE"
+
+    def __init__(self, config: StackConfig) -> None:
+        super().__init__()
+        p = config.pulsar
+        self.with_envs(
+            PULSAR_BROKER_PORT=str(p.broker_port),
+            PULSAR_WEB_PORT=str(p.web_port),
+            PULSAR_BOOKIE_PORT=str(p.bookie_port),
+            PULSAR_MEM=f"-Xms256m -Xmx{p.heap} -XX:MaxDirectMemorySize={p.heap}",
+        )
 
 
-def redis(config: StackConfig) -> DockerContainer:
-    return _container(images()["REDIS_IMAGE"]).with_env("REDIS_PORT", str(config.redis.port))
+class RedisContainer(StackContainer):
+    IMAGE_KEY = "REDIS_IMAGE"
+
+    def __init__(self, config: StackConfig) -> None:
+        super().__init__()
+        self.with_env("REDIS_PORT", str(config.redis.port))
 
 
-def feast(config: StackConfig) -> DockerContainer:
-    f = config.feast
-    repo = f.repo_path()
-    (repo / "data").mkdir(exist_ok=True)
-    return (
-        _container(images()["FEAST_IMAGE"])
-        .with_envs(
+class FeastContainer(StackContainer):
+    IMAGE_KEY = "FEAST_IMAGE"
+
+    def __init__(self, config: StackConfig) -> None:
+        # Files the server and `feast apply` write in the mounted repository stay the caller's.
+        super().__init__(user=f"{os.getuid()}:{os.getgid()}")
+        f = config.feast
+        repo = f.repo_path()
+        (repo / "data").mkdir(exist_ok=True)
+        self.with_envs(
             FEAST_PORT=str(f.port),
             FEAST_METRICS_PORT=str(f.metrics_port),
             FEAST_WORKERS=str(f.workers),
             FEAST_FEATURE_STORE_YAML=f.feature_store_yaml().name,
             REDIS_CONNECTION_STRING=config.redis_connection_string,
+            HOME="/tmp",
         )
-        .with_volume_mapping(str(repo), "/opt/feature_repo", "rw")
-        # Files the server and `feast apply` write in the mounted repository stay the caller's.
-        .with_env("HOME", "/tmp")
-        .with_kwargs(network_mode="host", user=f"{os.getuid()}:{os.getgid()}")
-    )
+        self.with_volume_mapping(str(repo), "/opt/feature_repo", "rw")
 
 
-def triton(config: StackConfig) -> DockerContainer:
-    t = config.triton
-    return (
-        _container(images()["TRITON_IMAGE"])
-        .with_envs(
+class TritonContainer(StackContainer):
+    IMAGE_KEY = "TRITON_IMAGE"
+
+    def __init__(self, config: StackConfig) -> None:
+        # The python backend's stubs talk to the server through shared memory (Docker's default: 64 MB).
+        super().__init__(shm_size="1g")
+        t = config.triton
+        self.with_envs(
             TRITON_HTTP_PORT=str(t.http_port),
             TRITON_GRPC_PORT=str(t.grpc_port),
             TRITON_METRICS_PORT=str(t.metrics_port),
         )
-        .with_volume_mapping(str(t.repository_path()), "/models", "ro")
-        # The python backend's stubs talk to the server through shared memory (Docker's default: 64 MB).
-        .with_kwargs(network_mode="host", shm_size="1g")
-    )
+        self.with_volume_mapping(str(t.repository_path()), "/models", "ro")
 
 
-FACTORIES = {"pulsar": pulsar, "redis": redis, "feast": feast, "triton": triton}
+CONTAINERS: dict[str, type[StackContainer]] = {
+    "pulsar": PulsarContainer,
+    "redis": RedisContainer,
+    "feast": FeastContainer,
+    "triton": TritonContainer,
+}
+# The services that have an image; the others (Flink, ZooKeeper, monitoring) stay processes.
+CONTAINER_SERVICES = tuple(CONTAINERS)
+
+
+def key(config: StackConfig, name: str) -> str:
+    """A service's container among the running ones: its name and its stack's port for it."""
+    port = {
+        "pulsar": config.pulsar.broker_port,
+        "redis": config.redis.port,
+        "feast": config.feast.port,
+        "triton": config.triton.http_port,
+    }[name]
+    return f"{name}@{port}"
+
+
+def ready_timeout_s(config: StackConfig, name: str) -> float:
+    return {
+        "pulsar": config.pulsar.ready_timeout_s,
+        "redis": 30,
+        "feast": config.feast.ready_timeout_s,
+        "triton": config.triton.ready_timeout_s,
+    }[name]
 
 
 def health(container: DockerContainer) -> str:
@@ -127,21 +167,32 @@ def wait_healthy(name: str, container: DockerContainer, timeout_s: float) -> Non
 def started(config: StackConfig, services: list[str]) -> Iterator[dict[str, DockerContainer]]:
     """The containers of `services` (those with an image), started in order and healthy; stopped
     and removed after."""
-    timeouts = {
-        "pulsar": config.pulsar.ready_timeout_s,
-        "redis": 30,
-        "feast": config.feast.ready_timeout_s,
-        "triton": config.triton.ready_timeout_s,
-    }
     with ExitStack() as stack:
         running: dict[str, DockerContainer] = {}
         for name in services:
-            container = FACTORIES[name](config)
+            container = CONTAINERS[name](config)
             stack.enter_context(container)
-            running[name] = RUNNING[name] = container
-            stack.callback(RUNNING.pop, name, None)
-            wait_healthy(name, container, timeouts[name])
+            running[name] = RUNNING[key(config, name)] = container
+            stack.callback(RUNNING.pop, key(config, name), None)
+            wait_healthy(name, container, ready_timeout_s(config, name))
         yield running
+
+
+def stop(config: StackConfig, name: str, *, kill: bool) -> None:
+    """The service's container stopped (`docker stop`: SIGTERM, then SIGKILL after its grace) or
+    killed (`docker kill`: SIGKILL); it stays, with its data, for `start`."""
+    wrapped = RUNNING[key(config, name)].get_wrapped_container()
+    if kill:
+        wrapped.kill()
+    else:
+        wrapped.stop(timeout=30)
+
+
+def start(config: StackConfig, name: str) -> None:
+    """A stopped or killed service's container started again on its data, until healthy."""
+    container = RUNNING[key(config, name)]
+    container.get_wrapped_container().start()
+    wait_healthy(name, container, ready_timeout_s(config, name))
 
 
 def split(services: list[str]) -> tuple[list[str], list[str]]:

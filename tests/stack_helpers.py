@@ -136,6 +136,31 @@ def isolated_stack(tmp: Path, services: list[str], toml: str | None = None) -> I
         yield IsolatedStack(config, env, run_dir)
 
 
+def stop_service(stack: IsolatedStack, name: str, *, kill: bool = False) -> None:
+    """One service of `stack` down, in the session's mode: `rtai stack down NAME`, or with `kill`
+    SIGKILL to its processes (crash); in container mode its container stopped or killed."""
+    if container_mode() and name in container_stack.CONTAINER_SERVICES:
+        container_stack.stop(stack.config, name, kill=kill)
+    elif kill:
+        record = processes.read_pid_file(stack.run_dir / "pids" / f"{name}.pid")
+        assert record is not None, f"{name} has no pid file"
+        crash(record)
+    else:
+        result = cli("stack", "down", name, env=stack.env)
+        assert result.returncode == 0, result.stderr
+
+
+def start_service(stack: IsolatedStack, name: str) -> str:
+    """A service stop_service took down, up again on its data until ready; what it printed
+    (`rtai stack up`'s output; the container's log tail in container mode)."""
+    if container_mode() and name in container_stack.CONTAINER_SERVICES:
+        container_stack.start(stack.config, name)
+        return container_stack.log_tail(container_stack.RUNNING[container_stack.key(stack.config, name)])
+    result = cli("stack", "up", name, env=stack.env)
+    assert result.returncode == 0, result.stderr
+    return result.stdout + result.stderr
+
+
 def crash(record: processes.PidRecord) -> None:
     """SIGKILL to a process and everything under it: no shutdown hook, no final checkpoint."""
     for pid in [record.pid, *processes.descendants(record.pid)]:

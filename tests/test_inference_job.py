@@ -32,7 +32,16 @@ from rtai.jobs import launcher
 from rtai.stack import processes
 from tests.flink_rest import JobRest, free_port
 from tests.onnx_models import write_columns_model, write_square_root_model
-from tests.stack_helpers import cli, copy_of_feature_repo, crash, isolated_env, isolated_stack, isolated_stack_toml
+from tests.stack_helpers import (
+    cli,
+    copy_of_feature_repo,
+    crash,
+    isolated_env,
+    isolated_stack,
+    isolated_stack_toml,
+    start_service,
+    stop_service,
+)
 
 COLUMNS = [*REQUEST_FEATURES, *FEATURE_NAMES, *CARD_STATS, *MERCHANT_STATS]
 NOW = datetime.now(UTC).replace(microsecond=0)
@@ -304,8 +313,6 @@ def test_the_real_time_view_computed_in_the_job_equals_the_training_sets_and_is_
 OUTAGE_RESTART_DELAY_S = 20
 
 
-# Stops and starts Triton through `rtai stack`.
-@pytest.mark.process_stack
 def test_triton_down_mid_stream_the_job_restarts_from_its_checkpoint_and_exactly_once_holds(stack, servers, tmp_path):
     isolated, _, _, _ = servers
     pipeline, topics = write_pipeline(
@@ -327,15 +334,13 @@ def test_triton_down_mid_stream_the_job_restarts_from_its_checkpoint_and_exactly
         before = receive_all(predictions_consumer, 50, 120)
         assert len(before) == 50, (tmp_path / "job.log").read_text()[-3000:]
         restarts_before = rest.num_restarts()
-        down = cli("stack", "down", "triton", env=isolated.env)
-        assert down.returncode == 0, down.stderr
+        stop_service(isolated, "triton")
         for e in events[50:]:
             producer.send(json.dumps(e).encode())
         # The next batch fails past its Triton retries: Flink counts a restart and waits its delay.
         rest.wait_for_restarts(restarts_before + 1, 60)
         failed_at = time.monotonic()
-        up = cli("stack", "up", "triton", env=isolated.env)
-        assert up.returncode == 0, up.stderr
+        start_service(isolated, "triton")
         back_after_s = time.monotonic() - failed_at
         after = receive_all(predictions_consumer, 50, 180)
         late = receive_all(predictions_consumer, 10**6, 5)  # anything more would be a duplicate
@@ -639,8 +644,6 @@ def test_a_job_failing_faster_than_its_restart_rate_exits_with_status_1_and_says
     assert "root cause:" in verdict[0]
 
 
-# Stops and starts the Feast server through `rtai stack`.
-@pytest.mark.process_stack
 def test_feast_down_the_job_serves_defaults_without_restarting_and_reads_feast_again_once_back(
     stack, servers, tmp_path
 ):
@@ -655,9 +658,9 @@ def test_feast_down_the_job_serves_defaults_without_restarting_and_reads_feast_a
     try:
         for phase in ("up", "down", "back"):
             if phase == "down":
-                assert cli("stack", "down", "feast", env=isolated.env).returncode == 0
+                stop_service(isolated, "feast")
             if phase == "back":
-                assert cli("stack", "up", "feast", env=isolated.env).returncode == 0
+                start_service(isolated, "feast")
                 time.sleep(cooldown["breaker_cooldown_s"] + 1)  # the breaker lets a probe through
             sent = [event(1000 * len(phases) + i, 1, 7, 20.0 + i) for i in range(20)]
             for e in sent:

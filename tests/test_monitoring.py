@@ -28,7 +28,6 @@ import pytest
 from flink_jobs.jobs.fraud_scoring import FLINK_JOB_NAME
 from rtai import pulsar_client
 from rtai.monitoring import dashboard
-from rtai.stack import processes
 from tests.faults.load import Publisher
 from tests.flink_rest import JobRest
 from tests.stack_helpers import (
@@ -36,9 +35,10 @@ from tests.stack_helpers import (
     IsolatedStack,
     cli,
     cluster_pipeline,
-    crash,
     isolated_stack,
     served_model_toml,
+    start_service,
+    stop_service,
 )
 
 # The monitoring services scrape what `rtai stack` started and registered (its file_sd targets).
@@ -190,14 +190,11 @@ def test_the_generator_serves_its_metrics_while_it_runs(live):
 
 
 def test_triton_down_reaches_the_webhook_and_resolves_when_it_is_back(live, record_property):
-    record = processes.read_pid_file(live.stack.run_dir / "pids" / "triton.pid")
-    assert record is not None
     killed_at = time.time()
-    crash(record)
+    stop_service(live.stack, "triton", kill=True)
     firing = live.wait_for_alert("TritonDown", "firing", timeout_s=180, since=killed_at)
     fired_after = firing["received_at"] - killed_at
-    started = cli("stack", "up", "triton", env=live.stack.env)
-    assert started.returncode == 0, started.stderr
+    start_service(live.stack, "triton")
     back_at = time.time()
     resolved = live.wait_for_alert("TritonDown", "resolved", timeout_s=180, since=back_at)
     assert resolved["labels"]["job"] == "triton"

@@ -8,12 +8,10 @@ import time
 import uuid
 
 import pulsar
-import pytest
 
 from flink_jobs.config.topics import full_name
 from rtai import pulsar_client
-from rtai.stack import processes
-from tests.stack_helpers import cli, crash, isolated_stack
+from tests.stack_helpers import isolated_stack, start_service, stop_service
 
 MESSAGES = 1000
 KEYS = 20
@@ -50,12 +48,10 @@ def test_thousand_messages_arrive_intact_and_in_order_per_key(stack):
         assert len(sequence) == MESSAGES // KEYS
 
 
-# Kills the broker's process and starts it on its data through `rtai stack`.
-@pytest.mark.process_stack
 def test_acknowledged_messages_survive_a_sigkill_of_the_broker_and_it_restarts_on_its_data(tmp_path):
     """A Pulsar of its own (isolated ports and .run): a producer sends while the broker is killed
-    with SIGKILL; `rtai stack up` starts it again on the same data, in bounded time, and every
-    message the producer saw acknowledged is there."""
+    with SIGKILL (its container killed in container mode); it starts again on the same data, in
+    bounded time, and every message the producer saw acknowledged is there."""
     with isolated_stack(tmp_path, ["pulsar"]) as isolated:
         topic = full_name(f"test-durability-{uuid.uuid4().hex[:8]}")
         acked: set[int] = set()
@@ -76,15 +72,14 @@ def test_acknowledged_messages_survive_a_sigkill_of_the_broker_and_it_restarts_o
             send(n)
             time.sleep(0.001)
             if n == 2200:
-                crash(processes.read_pid_file(isolated.run_dir / "pids" / "pulsar.pid"))
+                stop_service(isolated, "pulsar", kill=True)
         with contextlib.suppress(pulsar.PulsarException):
             producer.flush()
         client.close()
         killed_at = time.monotonic()
-        restarted = cli("stack", "up", "pulsar", env=isolated.env)
+        output = start_service(isolated, "pulsar")
         restart_s = time.monotonic() - killed_at
-        assert restarted.returncode == 0, restarted.stderr
-        assert "wipe" not in restarted.stdout + restarted.stderr
+        assert "wipe" not in output
 
         client = pulsar_client.connect(isolated.config.pulsar_service_url)
         reader = client.create_reader(topic, pulsar.MessageId.earliest)
