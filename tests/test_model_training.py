@@ -18,6 +18,7 @@ from tests.stack_helpers import cli, copy_of_feature_repo, isolated_env, isolate
 # Where a CUDA GPU is, the TensorRT tests build an engine; elsewhere they check the clean refusal.
 GPU_PROBLEM = gpu_problem()
 TENSORRT_FRIENDLY = {"Concat", "Sub", "Div", "MatMul", "Add", "Relu", "Sigmoid"}
+HISTORY_END = "2026-11-30T00:00:00Z"
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +28,9 @@ def trained(tmp_path_factory):
     env = isolated_env(tmp, isolated_stack_toml({"feast": {"feature_repo": str(repo)}}))
     history, training_set = tmp / "history.parquet", tmp / "training.parquet"
     steps = [
-        ("generate", "history", "--out", str(history), "--days", "8", "--events-per-day", "6000"),
+        # A fixed end: the history (and so the model and its quantized variants) is the same on
+        # every run, not one that moves with the hour the test runs in.
+        ("generate", "history", "--out", str(history), "--days", "8", "--events-per-day", "6000", "--end", HISTORY_END),
         ("features", "backfill", "--history", str(history)),
         ("features", "apply"),
         ("features", "training-set", "--history", str(history), "--out", str(training_set)),
