@@ -12,15 +12,14 @@ from pathlib import Path
 import pytest
 
 from rtai import paths
+from tests import container_stack
 
 DOCKER_DIR = paths.INFRA_DIR / "docker"
-IMAGES_ENV = DOCKER_DIR / "images.env"
 BUILD_SCRIPT = paths.PROJECT_ROOT / "scripts" / "container-images.sh"
 
 
 def image_keys() -> list[str]:
-    keys = [line.split("=", 1)[0] for line in IMAGES_ENV.read_text().splitlines() if "=" in line and line[0] != "#"]
-    return [key for key in keys if key != "BASE_IMAGE"]
+    return [key for key in container_stack.images() if key != "BASE_IMAGE"]
 
 
 def dockerfile(key: str) -> Path:
