@@ -75,6 +75,12 @@ def build_parser() -> argparse.ArgumentParser:
             help="only these services (default: pulsar, feast, triton and the enabled optional ones)",
         )
         if name == "up":
+            sub.add_argument(
+                "--secure",
+                action="store_true",
+                help="the secure profile: TLS and credentials on every service (also: [security] profile = "
+                '"secure" in infra/stack.toml, or RTAI_SECURITY_PROFILE=secure for every command)',
+            )
             sub.add_argument("--with-redis", action="store_true", help="also start Redis")
             sub.add_argument("--with-flink", action="store_true", help="also start a standalone Flink cluster")
             sub.add_argument(
@@ -110,6 +116,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     monitor_commands.add_subcommand(commands)
 
+    from rtai.security import commands as security_commands
+
+    security_commands.add_subcommand(commands)
+
     from rtai.paths import DEFAULT_PIPELINE
 
     text = (
@@ -141,7 +151,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args.func(args)
     except UserFacingError as err:
-        print(f"error: {err}", file=sys.stderr)
+        from flink_jobs.redaction import redact
+
+        print(f"error: {redact(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -50,7 +50,13 @@ def isolated_stack_toml(overrides: dict[str, dict[str, object]] | None = None) -
     """A stack.toml on the offset ports; `overrides` sets keys per section."""
     o = PORT_OFFSET
     sections: dict[str, dict[str, object]] = {
-        "pulsar": {"broker_port": 6650 + o, "web_port": 8080 + o, "bookie_port": 3181 + o},
+        "pulsar": {
+            "broker_port": 6650 + o,
+            "web_port": 8080 + o,
+            "broker_tls_port": 6651 + o,
+            "web_tls_port": 8443 + o,
+            "bookie_port": 3181 + o,
+        },
         "triton": {"http_port": 8000 + o, "grpc_port": 8001 + o, "metrics_port": 8002 + o},
         "feast": {"port": 6566 + o, "metrics_port": 6567 + o, "workers": 1},
         "redis": {"port": 6379 + o, "exporter_port": 9121 + o},

@@ -7,6 +7,7 @@ PyFlink's); they call `feast serve`'s `/push` and `/get-online-features`.
 from __future__ import annotations
 
 import logging
+import ssl
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,8 @@ import httpx
 
 from flink_jobs.clients.call_stats import CallStats
 from flink_jobs.config.pipeline_config import ServiceCalls
+from flink_jobs.config.secret_source import existing_file
+from flink_jobs.redaction import redact
 
 log = logging.getLogger(__name__)
 # httpx logs every request at INFO and httpcore each of its steps at DEBUG: inside a job, where
@@ -38,17 +41,25 @@ class FeatureColumn:
 
 
 class FeastClient:
-    def __init__(self, url: str, *, timeout_s: float, retries: int, backoff_ms: int) -> None:
+    def __init__(self, url: str, *, timeout_s: float, retries: int, backoff_ms: int, ca_file: str = "") -> None:
+        """ca_file: for https://, the CA certificate (PEM) that signed the server's ("" the system's)."""
         self.url = url.rstrip("/")
         self.retries = retries
         self.backoff_s = backoff_ms / 1000
-        self._http = httpx.Client(timeout=timeout_s)
+        verify = ssl.create_default_context(cafile=ca_file) if ca_file else True
+        self._http = httpx.Client(timeout=timeout_s, verify=verify)
         self.stats = CallStats()
 
     @classmethod
     def from_calls(cls, calls: ServiceCalls) -> FeastClient:
         """The client a pipeline config's feast section (`[inference_job.feast]`, `[feature_job.feast]`) describes."""
-        return cls(calls.url, timeout_s=calls.timeout_s, retries=calls.retries, backoff_ms=calls.backoff_ms)
+        return cls(
+            calls.url,
+            timeout_s=calls.timeout_s,
+            retries=calls.retries,
+            backoff_ms=calls.backoff_ms,
+            ca_file=existing_file(calls.ca_file, "feast.ca_file"),
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -70,8 +81,9 @@ class FeastClient:
                     return response
                 self.stats.errors += 1
                 if response.status_code < 500:
-                    raise ValueError(f"Feast {path} rejected the request ({response.status_code}): {response.text}")
-                problem = f"HTTP {response.status_code}: {response.text[:200]}"
+                    body = redact(response.text)
+                    raise ValueError(f"Feast {path} rejected the request ({response.status_code}): {body}")
+                problem = f"HTTP {response.status_code}: {redact(response.text[:200])}"
             if attempt < self.retries:
                 self.stats.retried += 1
                 log.warning(

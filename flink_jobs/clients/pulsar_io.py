@@ -19,6 +19,8 @@ from pyflink.datastream.connectors.pulsar import (
 )
 from pyflink.java_gateway import get_gateway
 
+from flink_jobs.config.pipeline_config import PulsarSection
+from flink_jobs.config.secret_source import SecretSource, existing_file
 from flink_jobs.config.topics import full_name
 from flink_jobs.errors import UserFacingError
 
@@ -31,10 +33,41 @@ GUARANTEES = {
 }
 
 
+# The Pulsar client's own token authentication; its parameter is `file:///path` (read by the
+# client, so the token is in no Flink config) or `token:<value>` (from an environment variable).
+TOKEN_AUTH_PLUGIN = "org.apache.pulsar.client.impl.auth.AuthenticationToken"
+
+
 @dataclass(frozen=True)
 class PulsarEndpoint:
-    service_url: str  # pulsar://host:6650
-    admin_url: str  # http://host:8080
+    service_url: str  # pulsar://host:6650 or pulsar+ssl://host:6651
+    admin_url: str  # http://host:8080 or https://host:8443
+    tls_trust_certs_file: str = ""  # PEM; "" trusts the system's CAs
+    token_auth_params: str = ""  # "" is no authentication
+
+    @classmethod
+    def of(cls, pulsar: PulsarSection, token: SecretSource, job_section: str) -> PulsarEndpoint:
+        """The endpoint a pipeline config's [pulsar] section and a job's pulsar_token describe."""
+        what = f"{job_section}.pulsar_token"
+        if not token.configured:
+            params = ""
+        elif token.file:
+            token.read(what)  # a missing or empty file fails here, at start, naming the field
+            params = token.path().as_uri()
+        else:
+            params = f"token:{token.read(what)}"
+        return cls(
+            pulsar.service_url,
+            pulsar.admin_url,
+            existing_file(pulsar.tls_trust_certs_file, "pulsar.tls_trust_certs_file"),
+            params,
+        )
+
+    def client_settings(self) -> dict[str, str]:
+        """The connector's settings for TLS trust (the source's and sink's, client and admin)."""
+        if not self.tls_trust_certs_file:
+            return {}
+        return {"pulsar.client.tlsTrustCertsFilePath": self.tls_trust_certs_file}
 
 
 def add_connector_jars(env: StreamExecutionEnvironment, jar_dir: Path) -> None:
@@ -93,9 +126,12 @@ def string_source(
             {
                 "pulsar.source.maxFetchTime": str(max_fetch_time_ms),
                 "pulsar.source.maxFetchRecords": str(max_fetch_records),
+                **endpoint.client_settings(),
             }
         )
     )
+    if endpoint.token_auth_params:
+        builder.set_authentication(TOKEN_AUTH_PLUGIN, endpoint.token_auth_params)
     # The uid keys the source's state (its splits and positions) in checkpoints and savepoints.
     return env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), name).uid(name)
 
@@ -106,7 +142,7 @@ def string_sink(
     """A sink of UTF-8 strings; `exactly-once` writes in Pulsar transactions committed on checkpoints.
     A transaction a killed job leaves open holds back every later message of the topic for its
     consumers until the broker aborts it after transaction_timeout_ms (the connector's default: 3 h)."""
-    return (
+    builder = (
         PulsarSink.builder()
         .set_service_url(endpoint.service_url)
         .set_admin_url(endpoint.admin_url)
@@ -115,5 +151,9 @@ def string_sink(
         .set_delivery_guarantee(GUARANTEES[guarantee])
         .set_topic_routing_mode(TopicRoutingMode.ROUND_ROBIN)
         .set_config("pulsar.sink.transactionTimeoutMillis", str(transaction_timeout_ms))
-        .build()
     )
+    for key, value in endpoint.client_settings().items():
+        builder.set_config(key, value)
+    if endpoint.token_auth_params:
+        builder.set_authentication(TOKEN_AUTH_PLUGIN, endpoint.token_auth_params)
+    return builder.build()

@@ -23,6 +23,7 @@ from tritonclient.utils import InferenceServerException, np_to_triton_dtype, tri
 
 from flink_jobs.clients.call_stats import CallStats
 from flink_jobs.config.pipeline_config import TritonCalls
+from flink_jobs.config.secret_source import existing_file
 
 log = logging.getLogger(__name__)
 
@@ -95,8 +96,11 @@ class TritonClient:
         retries: int = 3,
         backoff_ms: int = 100,
         max_in_flight: int = 4,
+        tls_ca_file: str | None = None,
     ) -> None:
+        """tls_ca_file: gRPC over TLS, trusting this CA certificate (PEM; "" the system's); None: plain."""
         self.url, self.model, self.version = url, model, version
+        self.tls_ca_file = tls_ca_file
         self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_ms / 1000
         self.max_in_flight = max_in_flight
         self._in_flight = asyncio.Semaphore(max_in_flight)
@@ -108,7 +112,12 @@ class TritonClient:
     def _client(self) -> grpcclient.InferenceServerClient:
         """The gRPC channel, made on first use inside the running event loop (grpc.aio binds it there)."""
         if self._grpc is None:
-            self._grpc = grpcclient.InferenceServerClient(self.url)
+            if self.tls_ca_file is None:
+                self._grpc = grpcclient.InferenceServerClient(self.url)
+            else:
+                self._grpc = grpcclient.InferenceServerClient(
+                    self.url, ssl=True, root_certificates=self.tls_ca_file or None
+                )
         return self._grpc
 
     @classmethod
@@ -121,6 +130,7 @@ class TritonClient:
             retries=calls.retries,
             backoff_ms=calls.backoff_ms,
             max_in_flight=calls.max_in_flight,
+            tls_ca_file=existing_file(calls.ca_file, "triton.ca_file") if calls.tls else None,
         )
 
     async def close(self) -> None:

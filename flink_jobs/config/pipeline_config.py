@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from flink_jobs.config.secret_source import SecretSource
 from flink_jobs.config.topics import full_name
 from flink_jobs.config.typed_config import load_toml
 
@@ -14,12 +15,17 @@ from flink_jobs.config.typed_config import load_toml
 class PulsarSection:
     service_url: str = "pulsar://127.0.0.1:6650"
     admin_url: str = "http://127.0.0.1:8080"
+    # pulsar+ssl:// and https://: the CA certificate (PEM) that signed the broker's; "" trusts
+    # the system's CAs. Each job's token is its own ([feature_job.pulsar_token], ...).
+    tls_trust_certs_file: str = ""
 
     def validate(self) -> tuple[str, str] | None:
         if not self.service_url.startswith(("pulsar://", "pulsar+ssl://")):
             return "service_url", f"must start with pulsar:// or pulsar+ssl://, got {self.service_url!r}"
         if not self.admin_url.startswith(("http://", "https://")):
             return "admin_url", f"must start with http:// or https://, got {self.admin_url!r}"
+        if self.service_url.startswith("pulsar://") and self.admin_url.startswith("https://"):
+            return "admin_url", "is https:// but service_url is plain pulsar://: use pulsar+ssl:// for both or neither"
         return None
 
 
@@ -116,6 +122,9 @@ class ServiceCalls:
     timeout_s: float = 5.0
     retries: int = 5
     backoff_ms: int = 200
+    # TLS (https://, or Triton's gRPC with tls = true): the CA certificate (PEM) that signed the
+    # server's; "" trusts the system's CAs.
+    ca_file: str = ""
 
     def validate(self) -> tuple[str, str] | None:
         if not self.url:
@@ -220,6 +229,9 @@ class JobRuntime:
     python_state_cache_size: int = 50_000
     python_execution_mode: Literal["process", "thread"] = "thread"
     source: SourceSection = field(default_factory=SourceSection)
+    # The job's Pulsar role: its token (JWT) from a file or an environment variable, for a broker
+    # with token authentication (the secure profile; infra/security/pulsar-roles.toml). Unset: none.
+    pulsar_token: SecretSource = field(default_factory=SecretSource)
 
     def validate(self) -> tuple[str, str] | None:
         if self.checkpoint_interval_ms < 100:
@@ -293,6 +305,7 @@ class TritonCalls(ServiceCalls):
     timeout_s: float = 2.0
     retries: int = 3
     max_in_flight: int = 4
+    tls: bool = False  # gRPC over TLS (Triton's --grpc-use-ssl), trusting ca_file
 
     def validate(self) -> tuple[str, str] | None:
         if self.max_in_flight < 1:

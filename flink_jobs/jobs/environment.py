@@ -43,7 +43,7 @@ def parsed_transactions(
     parsed (bad messages on the DEAD_LETTERS side output); both at the source's own parallelism."""
     raw = pulsar_io.string_source(
         env,
-        pulsar_io.PulsarEndpoint(config.pulsar.service_url, config.pulsar.admin_url),
+        pulsar_io.PulsarEndpoint.of(config.pulsar, job.pulsar_token, job_name.replace("-", "_")),
         config.topics.transactions,
         job.subscription,
         start=job.start,
@@ -59,7 +59,7 @@ def output_sinks(
     config: pipeline_config.PipelineConfig, job: pipeline_config.InferenceJobSection
 ) -> Callable[[str], PulsarSink]:
     """A sink to one of the pipeline's output topics, with the job's delivery guarantee."""
-    endpoint = pulsar_io.PulsarEndpoint(config.pulsar.service_url, config.pulsar.admin_url)
+    endpoint = pulsar_io.PulsarEndpoint.of(config.pulsar, job.pulsar_token, "inference_job")
 
     def sink(topic: str) -> PulsarSink:
         return pulsar_io.string_sink(

@@ -12,6 +12,7 @@ from flink_jobs.errors import UserFacingError
 from rtai import env_python, paths
 from rtai.console import done, step
 from rtai.errors import PrerequisiteError
+from rtai.stack import secure_profile
 from rtai.stack.config import StackConfig
 
 INIT_PUSH_FILES = paths.INFRA_DIR / "feast" / "init_push_files.py"
@@ -37,7 +38,7 @@ class FeastRepo:
         return cls(
             config.feast.repo_path(),
             config.feast.feature_store_yaml(),
-            {"REDIS_CONNECTION_STRING": config.redis_connection_string},
+            {"REDIS_CONNECTION_STRING": secure_profile.redis_connection_string(config)},
         )
 
     def run(self, *args: str) -> str:

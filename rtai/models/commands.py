@@ -66,6 +66,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
+    from rtai.models.triton_access import TritonAccess
     from rtai.stack import config as stack_config
 
     stack = stack_config.load()
@@ -77,14 +78,14 @@ def run(args: argparse.Namespace) -> None:
         from rtai.models import repository as models
 
         name = args.name or pipeline_config.load(args.pipeline).model.name
-        if models.load_if_running(repository, name, stack.triton_grpc_url):
+        if models.load_if_running(repository, name, TritonAccess.of_stack(stack)):
             print(f"{name}: loaded by the running Triton at {stack.triton_grpc_url}")
     elif args.model_command in ("optimize", "tensorrt"):
         _optimize(args)
     elif args.model_command == "list":
         from rtai.models import repository as models
 
-        for entry in models.list_models(repository, stack.triton_grpc_url):
+        for entry in models.list_models(repository, TritonAccess.of_stack(stack)):
             print(f"{entry.name}: versions {entry.on_disk}, served {entry.served}, ready in Triton {entry.ready}")
     else:
         from rtai.models import repository as models
@@ -93,13 +94,14 @@ def run(args: argparse.Namespace) -> None:
         if args.model_command == "validate":
             from rtai.models.validate import validate
 
-            worst = validate(repository, name, args.version, stack.triton_grpc_url, args.tolerance)
+            worst = validate(repository, name, args.version, TritonAccess.of_stack(stack), args.tolerance)
             print(f"{name} version {args.version}: valid; Triton and onnxruntime differ by at most {worst:.2e}")
         elif args.model_command == "promote":
-            models.promote(repository, name, args.version, stack.triton_grpc_url)
+            models.promote(repository, name, args.version, TritonAccess.of_stack(stack))
             print(f"{name}: serving version {args.version}")
         else:
-            print(f"{name}: rolled back to version {models.rollback(repository, name, stack.triton_grpc_url)}")
+            version = models.rollback(repository, name, TritonAccess.of_stack(stack))
+            print(f"{name}: rolled back to version {version}")
 
 
 def _optimize(args: argparse.Namespace) -> None:

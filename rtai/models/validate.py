@@ -16,7 +16,6 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import tritonclient.grpc as grpcclient
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 from tritonclient.utils import InferenceServerException
@@ -25,6 +24,7 @@ from flink_jobs.clients.triton_client import TritonClient, TritonRejected, Trito
 from flink_jobs.errors import UserFacingError
 from rtai import env_python
 from rtai.models import triton_config
+from rtai.models.triton_access import TritonAccess
 
 ROWS = 64
 
@@ -45,15 +45,15 @@ def _check_signature(config: model_config_pb2.ModelConfig, signature: dict[str, 
         raise UserFacingError(f"config.pbtxt declares {declared}, the model file has {signature}")
 
 
-async def _infer(url: str, name: str, version: int, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    client = TritonClient(url, name, version=str(version), retries=1)
+async def _infer(triton: TritonAccess, name: str, version: int, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    client = TritonClient(triton.url, name, version=str(version), retries=1, tls_ca_file=triton.ca_file)
     try:
         return await client.infer(feeds)
     finally:
         await client.close()
 
 
-def validate(repository: Path, name: str, version: int, triton_grpc_url: str, tolerance: float) -> float:
+def validate(repository: Path, name: str, version: int, triton: TritonAccess, tolerance: float) -> float:
     """The largest difference between Triton and onnxruntime; UserFacingError on any failed check."""
     config = _config(repository, name)
     model_file = repository / name / str(version) / triton_config.MODEL_FILES["onnx"]
@@ -74,18 +74,16 @@ def validate(repository: Path, name: str, version: int, triton_grpc_url: str, to
     both = model_config_pb2.ModelConfig()
     both.CopyFrom(config)
     both.version_policy.specific.versions[:] = sorted({*served, version})
-    client = grpcclient.InferenceServerClient(triton_grpc_url)
+    client = triton.client()
     try:
-        client.load_model(name, config=json_format.MessageToJson(both))
+        client.load_model(name, headers=triton.admin_headers, config=json_format.MessageToJson(both))
         inputs = {t.name: data[t.name] for t in config.input}
-        served_outputs = asyncio.run(_infer(triton_grpc_url, name, version, inputs))
+        served_outputs = asyncio.run(_infer(triton, name, version, inputs))
     except (InferenceServerException, TritonRejected, TritonUnavailable, ValueError) as err:
-        raise UserFacingError(
-            f"Triton at {triton_grpc_url} could not load or run {name} version {version}: {err}"
-        ) from None
+        raise UserFacingError(f"Triton at {triton.url} could not load or run {name} version {version}: {err}") from None
     finally:
         # Back to the config on disk, given explicitly: a plain load is a no-op when nothing on disk changed.
-        client.load_model(name, config=json_format.MessageToJson(config))
+        client.load_model(name, headers=triton.admin_headers, config=json_format.MessageToJson(config))
         client.close()
     worst = max(float(np.abs(served_outputs[t.name] - data[t.name]).max()) for t in config.output)
     if worst > tolerance:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from collections import deque
 
 from flink_jobs.errors import UserFacingError
@@ -25,6 +26,9 @@ def _services(args: argparse.Namespace, config: stack_config.StackConfig) -> lis
 
 
 def run(args: argparse.Namespace) -> None:
+    if getattr(args, "secure", False):
+        # For this command and every process it starts.
+        os.environ[stack_config.PROFILE_VARIABLE] = "secure"
     config = stack_config.load()
     if args.stack_command == "up":
         manager.up(_services(args, config))

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from flink_jobs.config.typed_config import load_toml
+from flink_jobs.config.typed_config import ConfigError, load_toml
 from rtai import paths
 
 DEFAULT_STACK_CONFIG = paths.INFRA_DIR / "stack.toml"
@@ -23,12 +23,20 @@ def _port_problem(**ports: int) -> tuple[str, str] | None:
 class PulsarConfig:
     broker_port: int = 6650
     web_port: int = 8080
+    broker_tls_port: int = 6651  # the secure profile's ports (the two above are then closed)
+    web_tls_port: int = 8443
     bookie_port: int = 3181
     ready_timeout_s: float = 180.0
     heap: str = "1g"
 
     def validate(self) -> tuple[str, str] | None:
-        return _port_problem(broker_port=self.broker_port, web_port=self.web_port, bookie_port=self.bookie_port)
+        return _port_problem(
+            broker_port=self.broker_port,
+            web_port=self.web_port,
+            broker_tls_port=self.broker_tls_port,
+            web_tls_port=self.web_tls_port,
+            bookie_port=self.bookie_port,
+        )
 
 
 @dataclass(frozen=True)
@@ -144,6 +152,25 @@ class MonitoringConfig:
         )
 
 
+PROFILES = ("open", "secure")
+# Overrides [security] profile, for `rtai stack up --secure` and whatever it runs.
+PROFILE_VARIABLE = "RTAI_SECURITY_PROFILE"
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    """open: every service on loopback, no authentication, no TLS (one machine, one user).
+    secure: TLS and credentials on every service, made by scripts/make-credentials.sh under
+    .run/secrets (see README, Security)."""
+
+    profile: str = "open"
+
+    def validate(self) -> tuple[str, str] | None:
+        if self.profile not in PROFILES:
+            return "profile", f"must be one of {', '.join(PROFILES)}, got {self.profile!r}"
+        return None
+
+
 @dataclass(frozen=True)
 class StackConfig:
     pulsar: PulsarConfig = field(default_factory=PulsarConfig)
@@ -153,18 +180,27 @@ class StackConfig:
     flink: FlinkConfig = field(default_factory=FlinkConfig)
     zookeeper: ZookeeperConfig = field(default_factory=ZookeeperConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+
+    @property
+    def secure(self) -> bool:
+        return self.security.profile == "secure"
 
     @property
     def pulsar_service_url(self) -> str:
+        if self.secure:
+            return f"pulsar+ssl://127.0.0.1:{self.pulsar.broker_tls_port}"
         return f"pulsar://127.0.0.1:{self.pulsar.broker_port}"
 
     @property
     def pulsar_admin_url(self) -> str:
+        if self.secure:
+            return f"https://127.0.0.1:{self.pulsar.web_tls_port}"
         return f"http://127.0.0.1:{self.pulsar.web_port}"
 
     @property
     def feast_url(self) -> str:
-        return f"http://127.0.0.1:{self.feast.port}"
+        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self.feast.port}"
 
     @property
     def redis_connection_string(self) -> str:
@@ -176,7 +212,7 @@ class StackConfig:
 
     @property
     def flink_rest_url(self) -> str:
-        return f"http://127.0.0.1:{self.flink.rest_port}"
+        return f"{'https' if self.secure else 'http'}://127.0.0.1:{self.flink.rest_port}"
 
     @property
     def triton_http_url(self) -> str:
@@ -200,4 +236,10 @@ def stack_config_path() -> Path:
 
 
 def load(path: Path | None = None) -> StackConfig:
-    return load_toml(path or stack_config_path(), StackConfig)
+    config = load_toml(path or stack_config_path(), StackConfig)
+    profile = os.environ.get(PROFILE_VARIABLE)
+    if profile:
+        if profile not in PROFILES:
+            raise ConfigError(f"${PROFILE_VARIABLE}: must be one of {', '.join(PROFILES)}, got {profile!r}")
+        config = replace(config, security=SecurityConfig(profile))
+    return config

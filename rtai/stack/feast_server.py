@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from rtai import paths
 from rtai.features.feast_repo import FeastRepo, feast_cli
+from rtai.stack import secure_profile
 from rtai.stack.config import StackConfig
 from rtai.stack.probes import http_ok
 from rtai.stack.service import Scrape, Service, data_dir
@@ -12,13 +13,22 @@ from rtai.stack.service import Scrape, Service, data_dir
 SERVE_WITH_METRICS = paths.INFRA_DIR / "feast" / "serve_with_metrics.py"
 
 
-def apply_if_needed(config: StackConfig) -> list[str]:
-    """The server needs a registry: apply the repository once if it has none yet."""
+def prepare(config: StackConfig) -> list[str]:
+    """The server needs a registry: apply the repository once if it has none yet. In the secure
+    profile it serves over TLS (`feast serve --key --cert`)."""
     feast_cli()
     repo = FeastRepo.of_stack(config)
     if not (repo.path / "data" / "registry.db").is_file():
         repo.apply()
-    return []
+    found = secure_profile.credentials(config)
+    return ["--key", str(found.server_key), "--cert", str(found.server_cert)] if found else []
+
+
+def environment(config: StackConfig) -> dict[str, str]:
+    return {
+        "XDG_RUNTIME_DIR": str(data_dir("feast")),
+        "REDIS_CONNECTION_STRING": secure_profile.redis_connection_string(config),
+    }
 
 
 def service(config: StackConfig) -> Service:
@@ -47,10 +57,10 @@ def service(config: StackConfig) -> Service:
         ],
         cwd=feast.repo_path(),
         # gunicorn keeps a control socket under $XDG_RUNTIME_DIR (default ~/.gunicorn): one per stack.
-        env={"XDG_RUNTIME_DIR": str(data_dir("feast")), "REDIS_CONNECTION_STRING": config.redis_connection_string},
-        ready=lambda: http_ok(f"http://127.0.0.1:{feast.port}/health"),
+        env=lambda: environment(config),
+        ready=lambda: http_ok(f"{config.feast_url}/health", secure_profile.server_tls(config)),
         metrics=Scrape("metrics", job="feast"),
         ready_timeout_s=feast.ready_timeout_s,
         stop_timeout_s=20,
-        prepare=lambda: apply_if_needed(config),
+        prepare=lambda: prepare(config),
     )

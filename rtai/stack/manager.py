@@ -10,6 +10,7 @@ from collections import deque
 from dataclasses import dataclass
 
 from flink_jobs.errors import UserFacingError
+from flink_jobs.redaction import redact
 from rtai.console import done, step
 from rtai.stack import processes, scrape_targets, supervisor
 from rtai.stack.probes import port_in_use
@@ -59,7 +60,7 @@ def _log_tail(service: Service) -> str:
 def _fail(service: Service, reason: str) -> ServiceStartError:
     tail = _log_tail(service)
     if tail:
-        print(f"--- last lines of {service.log_file}:\n{tail}---", file=sys.stderr)
+        print(f"--- last lines of {service.log_file}:\n{redact(tail)}---", file=sys.stderr)
     return ServiceStartError(f"{service.name} {reason}; see its log {service.log_file}")
 
 
@@ -89,7 +90,7 @@ def start(service: Service) -> None:
         supervisor.command_line(service.name, command) if service.supervised else command,
         log_file=service.log_file,
         pid_file=service.pid_file,
-        env={**os.environ, "TMPDIR": str(tmp), **service.env},
+        env={**os.environ, "TMPDIR": str(tmp), **(service.env() if callable(service.env) else service.env)},
         cwd=service.cwd,
     )
     wait_ready(service)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
+import ssl
 import urllib.error
 import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 LOCALHOST = "127.0.0.1"
@@ -17,10 +20,27 @@ def port_in_use(port: int, host: str = LOCALHOST) -> bool:
         return sock.connect_ex((host, port)) == 0
 
 
-def http_get(url: str, timeout_s: float = 2.0) -> tuple[int, bytes]:
+@dataclass(frozen=True)
+class Tls:
+    """How a probe reaches a service of the secure profile: the CA that signed its certificate,
+    a client certificate where it asks for one, and request headers (a token)."""
+
+    ca_file: Path
+    client_cert: tuple[Path, Path] | None = None  # certificate, key
+    headers: dict[str, str] = field(default_factory=dict)
+
+    def context(self) -> ssl.SSLContext:
+        context = ssl.create_default_context(cafile=str(self.ca_file))
+        if self.client_cert:
+            context.load_cert_chain(*map(str, self.client_cert))
+        return context
+
+
+def http_get(url: str, timeout_s: float = 2.0, tls: Tls | None = None) -> tuple[int, bytes]:
     """Status and body of a GET; status 0 when nothing answered."""
+    request = urllib.request.Request(url, headers=tls.headers if tls else {})
     try:
-        with urllib.request.urlopen(url, timeout=timeout_s) as resp:
+        with urllib.request.urlopen(request, timeout=timeout_s, context=tls.context() if tls else None) as resp:
             return resp.status, resp.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
@@ -28,13 +48,13 @@ def http_get(url: str, timeout_s: float = 2.0) -> tuple[int, bytes]:
         return 0, b""
 
 
-def http_ok(url: str) -> bool:
-    status, _ = http_get(url)
+def http_ok(url: str, tls: Tls | None = None) -> bool:
+    status, _ = http_get(url, tls=tls)
     return status == 200
 
 
-def http_json(url: str) -> Any | None:
-    status, body = http_get(url)
+def http_json(url: str, tls: Tls | None = None) -> Any | None:
+    status, body = http_get(url, tls=tls)
     if status != 200:
         return None
     try:
@@ -43,10 +63,20 @@ def http_json(url: str) -> Any | None:
         return None
 
 
-def redis_ping(port: int) -> bool:
+def redis_ping(port: int, auth: tuple[str, str] | None = None) -> bool:
+    """PING answered; with `auth` (user, password) after an AUTH as that user."""
     try:
         with socket.create_connection((LOCALHOST, port), timeout=1.0) as sock:
+            if auth:
+                sock.sendall(_resp_command("AUTH", *auth))
+                if not sock.recv(64).startswith(b"+OK"):
+                    return False
             sock.sendall(b"PING\r\n")
             return sock.recv(64).startswith(b"+PONG")
     except OSError:
         return False
+
+
+def _resp_command(*words: str) -> bytes:
+    encoded = [w.encode() for w in words]
+    return b"*%d\r\n" % len(encoded) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in encoded)

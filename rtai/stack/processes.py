@@ -15,6 +15,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from flink_jobs.redaction import redact
+
 
 @dataclass(frozen=True)
 class PidRecord:
@@ -60,7 +62,8 @@ def spawn(command: list[str], *, log_file: Path, pid_file: Path, env: dict[str, 
     log_file.parent.mkdir(parents=True, exist_ok=True)
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
-        log.write(f"\n--- started {time.strftime('%Y-%m-%dT%H:%M:%S')}: {' '.join(command)}\n".encode())
+        # Redacted: a service's flags may carry a key (Triton's restricted APIs take it on the command line).
+        log.write(f"\n--- started {time.strftime('%Y-%m-%dT%H:%M:%S')}: {redact(' '.join(command))}\n".encode())
         log.flush()
         proc = subprocess.Popen(
             command,

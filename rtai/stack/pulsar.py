@@ -12,6 +12,8 @@ import re
 from rtai import paths
 from rtai.bootstrap import java_artifacts, prereqs
 from rtai.errors import PrerequisiteError
+from rtai.security.credentials import Credentials, superuser
+from rtai.stack import secure_profile
 from rtai.stack.config import StackConfig
 from rtai.stack.probes import http_ok
 from rtai.stack.service import Scrape, Service, data_dir
@@ -47,13 +49,42 @@ JVM_OPTIONS = [
 ]
 
 
-def render_config(config: StackConfig) -> str:
+def secure_settings(config: StackConfig, found: Credentials) -> dict[str, object]:
+    """TLS only (the plain ports closed), token authentication and authorization. The broker's
+    own client (namespace set-up, transactions' system topics) is the superuser."""
+    return {
+        "brokerServicePort": "",
+        "webServicePort": "",
+        "brokerServicePortTls": config.pulsar.broker_tls_port,
+        "webServicePortTls": config.pulsar.web_tls_port,
+        "tlsCertificateFilePath": found.server_cert,
+        "tlsKeyFilePath": found.server_key,
+        "tlsTrustCertsFilePath": found.ca_file,
+        "authenticationEnabled": "true",
+        "authenticationProviders": "org.apache.pulsar.broker.authentication.AuthenticationProviderToken",
+        "tokenSecretKey": f"file://{found.pulsar_secret_key}",
+        "authorizationEnabled": "true",
+        "superUserRoles": superuser(),
+        "brokerClientTlsEnabled": "true",
+        "brokerClientTrustCertsFilePath": found.ca_file,
+        "brokerClientAuthenticationPlugin": "org.apache.pulsar.client.impl.auth.AuthenticationToken",
+        "brokerClientAuthenticationParameters": f"file://{found.admin_token}",
+    }
+
+
+def render_config(config: StackConfig, found: Credentials | None = None) -> str:
     text = CONF_TEMPLATE.read_text()
-    for key, value in (
-        ("brokerServicePort", config.pulsar.broker_port),
-        ("webServicePort", config.pulsar.web_port),
-    ):
-        text = re.sub(rf"^{key}=.*$", f"{key}={value}", text, flags=re.MULTILINE)
+    settings: dict[str, object] = {
+        "brokerServicePort": config.pulsar.broker_port,
+        "webServicePort": config.pulsar.web_port,
+    }
+    if found is not None:
+        settings |= secure_settings(config, found)
+    for key, value in settings.items():
+        line = f"{key}={value}"
+        text, replaced = re.subn(rf"^{key}=.*$", line, text, flags=re.MULTILINE)
+        if not replaced:
+            text += f"{line}\n"
     return text
 
 
@@ -62,7 +93,7 @@ def prepare(config: StackConfig) -> list[str]:
     home = java_artifacts.pulsar_home()
     if not (home / "lib").is_dir():
         raise PrerequisiteError(f"Pulsar not found at {home}: run the set-up first (`make setup`)")
-    (data_dir("pulsar") / "standalone.conf").write_text(render_config(config))
+    (data_dir("pulsar") / "standalone.conf").write_text(render_config(config, secure_profile.credentials(config)))
     return []
 
 
@@ -100,11 +131,17 @@ def service(config: StackConfig) -> Service:
     pulsar = config.pulsar
     return Service(
         name="pulsar",
-        ports={"broker": pulsar.broker_port, "http": pulsar.web_port, "bookie": pulsar.bookie_port},
+        ports=(
+            {"broker-tls": pulsar.broker_tls_port, "https": pulsar.web_tls_port, "bookie": pulsar.bookie_port}
+            if config.secure
+            else {"broker": pulsar.broker_port, "http": pulsar.web_port, "bookie": pulsar.bookie_port}
+        ),
         command=command(config),
         cwd=data_dir("pulsar"),
-        ready=lambda: http_ok(f"{config.pulsar_admin_url}/admin/v2/brokers/health"),
-        metrics=Scrape("http", job="pulsar"),
+        ready=lambda: http_ok(
+            f"{config.pulsar_admin_url}/admin/v2/brokers/health", secure_profile.pulsar_admin_tls(config)
+        ),
+        metrics=None if config.secure else Scrape("http", job="pulsar"),
         ready_timeout_s=pulsar.ready_timeout_s,
         stop_timeout_s=30,
         prepare=lambda: prepare(config),

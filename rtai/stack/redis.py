@@ -6,17 +6,28 @@ from __future__ import annotations
 import shutil
 
 from rtai.errors import PrerequisiteError
+from rtai.security.credentials import read_secret
+from rtai.stack import secure_profile
 from rtai.stack.config import StackConfig
 from rtai.stack.probes import http_ok, redis_ping
 from rtai.stack.service import Scrape, Service, data_dir
 
 
-def _check_installed() -> list[str]:
+def prepare(config: StackConfig) -> list[str]:
+    """In the secure profile, the users of the credentials' ACL file (no default user)."""
     if shutil.which("redis-server") is None:
         raise PrerequisiteError(
             "redis-server not found on PATH (install it: `apt-get install redis-server`, or run `make setup-redis`)"
         )
-    return []
+    found = secure_profile.credentials(config)
+    return ["--aclfile", str(found.redis_acl)] if found else []
+
+
+def _ping(config: StackConfig) -> bool:
+    if not config.secure:
+        return redis_ping(config.redis.port)
+    password = secure_profile.stored_credentials().redis_password("feast")
+    return password.is_file() and redis_ping(config.redis.port, ("feast", read_secret(password)))
 
 
 def service(config: StackConfig) -> Service:
@@ -41,10 +52,10 @@ def service(config: StackConfig) -> Service:
             "--loglevel",
             "warning",
         ],
-        ready=lambda: redis_ping(port),
+        ready=lambda: _ping(config),
         ready_timeout_s=30,
         stop_timeout_s=10,
-        prepare=_check_installed,
+        prepare=lambda: prepare(config),
     )
 
 
@@ -64,12 +75,21 @@ def _exporter_command(config: StackConfig) -> list[str]:
     ]
 
 
+def _exporter_environment(config: StackConfig) -> dict[str, str]:
+    """The exporter's own Redis user, in the secure profile (the exporter reads these variables)."""
+    found = secure_profile.credentials(config)
+    if found is None:
+        return {}
+    return {"REDIS_USER": "exporter", "REDIS_PASSWORD": read_secret(found.redis_password("exporter"))}
+
+
 def exporter_service(config: StackConfig) -> Service:
     port = config.redis.exporter_port
     return Service(
         name="redis-exporter",
         ports={"http": port},
         command=[],
+        env=lambda: _exporter_environment(config),
         ready=lambda: http_ok(f"http://127.0.0.1:{port}/health"),
         ready_timeout_s=30,
         stop_timeout_s=10,

@@ -26,7 +26,8 @@ class Service:
     ready: Callable[[], bool]  # a real health check against the running service
     ready_timeout_s: float
     stop_timeout_s: float = 30.0
-    env: dict[str, str] = field(default_factory=dict)
+    # Added to the stack's environment; a callable is called at each start (secrets read then).
+    env: dict[str, str] | Callable[[], dict[str, str]] = field(default_factory=dict)
     cwd: Path = paths.PROJECT_ROOT
     # Runs just before the start: checks prerequisites, writes config files, and
     # returns arguments to append to the command for this start.

@@ -14,6 +14,8 @@ from pathlib import Path
 
 from rtai import paths
 from rtai.errors import PrerequisiteError
+from rtai.security.credentials import read_secret
+from rtai.stack import secure_profile
 from rtai.stack.config import StackConfig
 from rtai.stack.probes import http_ok
 from rtai.stack.service import Scrape, Service, data_dir
@@ -39,7 +41,7 @@ def shm_prefix(config: StackConfig) -> str:
     return f"rtai_triton_{config.triton.grpc_port}_"
 
 
-def assemble_backends() -> list[str]:
+def assemble_backends() -> None:
     """The wheel's python backend and stub, plus the project's backends (linked, so edits apply)."""
     source = server_dir()
     binary = source / "bin" / "tritonserver"
@@ -57,7 +59,6 @@ def assemble_backends() -> list[str]:
         link = backend_dir() / project_backend.name
         if not link.is_symlink():
             link.symlink_to(project_backend, target_is_directory=True)
-    return []
 
 
 def remove_shared_memory(config: StackConfig) -> None:
@@ -98,6 +99,32 @@ def command(config: StackConfig) -> list[str]:
     ]
 
 
+# The APIs that change what the server serves or reads from: a request needs the admin key.
+RESTRICTED = "model-repository,shared-memory"
+
+
+def secure_flags(config: StackConfig) -> list[str]:
+    """gRPC over TLS; the model-repository and shared-memory APIs behind the admin key on both
+    endpoints (HTTP has no TLS in Triton: it stays on loopback, for health and metrics' sake).
+    Triton reads the key only from its command line (redacted in the stack's log)."""
+    found = secure_profile.credentials(config)
+    if found is None:
+        return []
+    key = f"admin-key={read_secret(found.triton_admin_key)}"
+    return [
+        "--grpc-use-ssl=true",
+        f"--grpc-server-cert={found.server_cert}",
+        f"--grpc-server-key={found.server_key}",
+        f"--grpc-restricted-protocol={RESTRICTED}:{key}",
+        f"--http-restricted-api={RESTRICTED}:{key}",
+    ]
+
+
+def prepare(config: StackConfig) -> list[str]:
+    assemble_backends()
+    return secure_flags(config)
+
+
 def service(config: StackConfig) -> Service:
     triton = config.triton
     return Service(
@@ -110,6 +137,6 @@ def service(config: StackConfig) -> Service:
         ready_timeout_s=triton.ready_timeout_s,
         # The server waits up to its exit timeout for open connections, then the stubs exit.
         stop_timeout_s=EXIT_TIMEOUT_S + 10,
-        prepare=assemble_backends,
+        prepare=lambda: prepare(config),
         after_stop=lambda _clean: remove_shared_memory(config),
     )
