@@ -97,7 +97,7 @@ bench-features: up
 # The fraud pipeline end to end (starts the stack, prepares features and model, runs both jobs,
 # publishes for 60 s, prints the summary, stops the stack). DEMO_ARGS="--keep-up --rate 500" etc.
 demo: setup-monitoring
-	@$(RTAI) demo $(DEMO_ARGS)
+	@$(RTAI) demo $(if $(SECURE),--secure) $(DEMO_ARGS)
 
 # The fast tier: unit tests that need no server (tests/unit), in seconds.
 test-fast: setup

@@ -29,9 +29,11 @@ def _cmd_stack(args: argparse.Namespace) -> None:
 def _cmd_demo(args: argparse.Namespace) -> None:
     from rtai.demo import fraud
     from rtai.monitoring import process_metrics
+    from rtai.paths import DEFAULT_PIPELINE, SECURE_PIPELINE
 
     with process_metrics.serving("demo"):
-        fraud.run(args.pipeline, duration_s=args.duration_s, rate=args.rate, keep_up=args.keep_up)
+        pipeline = args.pipeline or (SECURE_PIPELINE if args.secure else DEFAULT_PIPELINE)
+        fraud.run(pipeline, duration_s=args.duration_s, rate=args.rate, keep_up=args.keep_up, secure=args.secure)
 
 
 def _cmd_smoke(args: argparse.Namespace) -> None:
@@ -120,7 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     security_commands.add_subcommand(commands)
 
-    from rtai.paths import DEFAULT_PIPELINE
+    from rtai.paths import DEFAULT_PIPELINE, SECURE_PIPELINE
 
     text = (
         "the fraud pipeline end to end: stack, features, model, feature and inference jobs, generated transactions; "
@@ -129,8 +131,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help=text, description=text)
     demo.add_argument("--duration-s", type=float, default=60.0, help="seconds of publishing (default 60)")
     demo.add_argument("--rate", type=float, default=200.0, help="transactions per second (default 200)")
-    demo.add_argument("--pipeline", type=Path, default=DEFAULT_PIPELINE, help="pipeline config")
+    demo.add_argument(
+        "--pipeline",
+        type=Path,
+        help=f"pipeline config (default: {DEFAULT_PIPELINE.name}, with --secure {SECURE_PIPELINE.name})",
+    )
     demo.add_argument("--keep-up", action="store_true", help="leave the stack running at the end")
+    demo.add_argument(
+        "--secure",
+        action="store_true",
+        help="the stack's secure profile: TLS, tokens, keys and passwords everywhere (README: Security)",
+    )
     demo.set_defaults(func=_cmd_demo)
 
     text = "smoke pipeline: events into Pulsar, through a PyFlink relay job with the Pulsar connector, out again"

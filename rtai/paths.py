@@ -11,6 +11,7 @@ ENVS_DIR = INFRA_DIR / "envs"
 TRITON_REPO = PROJECT_ROOT / "triton_repo"
 FEATURE_REPO = PROJECT_ROOT / "feature_repo"
 DEFAULT_PIPELINE = PROJECT_ROOT / "pipelines" / "fraud.toml"
+SECURE_PIPELINE = PROJECT_ROOT / "pipelines" / "fraud-secure.toml"  # against the stack's secure profile
 
 # Ignored folders: virtual environments, downloads, and the running stack's state.
 VENVS_DIR = Path(os.environ.get("RTAI_VENVS_DIR", PROJECT_ROOT / ".venvs"))

@@ -7,13 +7,28 @@ from pathlib import Path
 
 import pulsar
 
+from rtai.security.credentials import read_secret
 
-def connect(service_url: str, log_file: Path | None = None) -> pulsar.Client:
+
+def connect(
+    service_url: str,
+    log_file: Path | None = None,
+    *,
+    token_file: Path | None = None,
+    tls_trust_certs_file: str = "",
+) -> pulsar.Client:
     """A client of the broker at service_url (a pipeline's `[pulsar] service_url` or the stack's),
-    logging only warnings and errors, to the console or to `log_file`."""
+    logging only warnings and errors, to the console or to `log_file`; as the role whose token
+    is in token_file, trusting the CA in tls_trust_certs_file (pulsar+ssl://), when given
+    (secure_profile.pulsar_client_options gives both for a role of the stack's secure profile)."""
     level = pulsar.LoggerLevel.Warn
     logger = pulsar.FileLogger(level, str(log_file)) if log_file else pulsar.ConsoleLogger(level)
-    return pulsar.Client(service_url, logger=logger)
+    options: dict[str, object] = {}
+    if token_file is not None:
+        options["authentication"] = pulsar.AuthenticationToken(read_secret(token_file))
+    if tls_trust_certs_file:
+        options["tls_trust_certs_file_path"] = tls_trust_certs_file
+    return pulsar.Client(service_url, logger=logger, **options)
 
 
 def input_producer(client: pulsar.Client, topic: str, **options: object) -> pulsar.Producer:

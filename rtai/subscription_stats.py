@@ -8,32 +8,39 @@ import httpx
 
 from flink_jobs.errors import UserFacingError
 from rtai.stack import processes
-from rtai.stack.probes import http_json
+from rtai.stack.probes import Tls, http_json
 
 
 def _admin_path(topic: str) -> str:
     return topic.replace("persistent://", "persistent/")
 
 
-def _subscriptions(admin_url: str, topic: str) -> dict:
-    return (http_json(f"{admin_url}/admin/v2/{_admin_path(topic)}/stats") or {}).get("subscriptions", {})
+def _subscriptions(admin_url: str, topic: str, tls: Tls | None) -> dict:
+    return (http_json(f"{admin_url}/admin/v2/{_admin_path(topic)}/stats", tls) or {}).get("subscriptions", {})
 
 
-def delete(admin_url: str, topic: str, subscription: str) -> None:
-    """Removes a subscription (and its backlog), even with consumers left; a missing one is fine."""
+def delete(admin_url: str, topic: str, subscription: str, tls: Tls | None = None) -> None:
+    """Removes a subscription (and its backlog), even with consumers left; a missing one is fine.
+    `tls`: the admin's token and CA on a secured broker (secure_profile.pulsar_admin_tls)."""
     url = f"{admin_url}/admin/v2/{_admin_path(topic)}/subscription/{subscription}"
-    response = httpx.delete(url, params={"force": "true"}, timeout=10)
+    options = {"headers": tls.headers, "verify": tls.context()} if tls else {}
+    response = httpx.delete(url, params={"force": "true"}, timeout=10, **options)
     if response.status_code not in (204, 404):
         raise UserFacingError(f"could not delete subscription {subscription} of {topic}: {response.text[:200]}")
 
 
-def delivered(admin_url: str, topic: str, subscription: str) -> int:
+def delivered(admin_url: str, topic: str, subscription: str, tls: Tls | None = None) -> int:
     """Messages delivered to the subscription so far (Pulsar updates the counter in steps)."""
-    return _subscriptions(admin_url, topic).get(subscription, {}).get("msgOutCounter", 0)
+    return _subscriptions(admin_url, topic, tls).get(subscription, {}).get("msgOutCounter", 0)
 
 
 def wait_until_consuming(
-    admin_url: str, topic: str, subscriptions: set[str], consumers: dict[str, processes.PidRecord], timeout_s: float
+    admin_url: str,
+    topic: str,
+    subscriptions: set[str],
+    consumers: dict[str, processes.PidRecord],
+    timeout_s: float,
+    tls: Tls | None = None,
 ) -> None:
     """Until every subscription on the full topic name has a consumer; fails when one of the
     consumer processes (a name that says where its log is -> its record) has stopped."""
@@ -42,7 +49,7 @@ def wait_until_consuming(
         for name, record in consumers.items():
             if processes.exit_code(record) is not None:
                 raise UserFacingError(f"the {name} stopped at start")
-        found = _subscriptions(admin_url, topic)
+        found = _subscriptions(admin_url, topic, tls)
         if all(found.get(s, {}).get("consumers") for s in subscriptions):
             return
         time.sleep(0.5)

@@ -8,11 +8,11 @@ and hands the job a file of its own.
 from __future__ import annotations
 
 import json
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 
 from flink_jobs.config import pipeline_config
+from flink_jobs.config.typed_config import merged, read_toml
 
 
 def _value(value: object) -> str:
@@ -47,19 +47,9 @@ def dumps(table: Mapping[str, object], prefix: str = "", header: str = "") -> st
     return text
 
 
-def merged(base: Mapping[str, object], changes: Mapping[str, object]) -> dict[str, object]:
-    """`base` with `changes` applied table by table."""
-    result = dict(base)
-    for key, value in changes.items():
-        current = result.get(key)
-        is_table = isinstance(value, Mapping) and isinstance(current, Mapping)
-        result[key] = merged(current, value) if is_table else value
-    return result
-
-
 def derive_pipeline(base: Path, changes: Mapping[str, object], path: Path) -> pipeline_config.PipelineConfig:
     """Writes the pipeline config file `base` with `changes` applied table by table to `path` (a
     benchmark's or the demo's own copy) and loads it: the copy is checked like the original."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dumps(merged(tomllib.loads(base.read_text()), changes)))
+    path.write_text(dumps(merged(read_toml(base), changes)))
     return pipeline_config.load(path)

@@ -71,7 +71,7 @@ def isolated_stack_toml(overrides: dict[str, dict[str, object]] | None = None) -
         "monitoring": {"prometheus_port": 9090 + o, "alertmanager_port": 9093 + o, "webhook_port": 9095 + o},
     }
     for name, values in (overrides or {}).items():
-        sections[name].update(values)
+        sections.setdefault(name, {}).update(values)
     return "\n".join(
         f"[{name}]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
         for name, values in sections.items()

@@ -10,6 +10,7 @@ import dataclasses
 import tomllib
 import types
 import typing
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -22,14 +23,42 @@ class ConfigError(UserFacingError):
     pass
 
 
+# A file's top-level `extends = "other.toml"` (relative to the file): the other file's tables
+# with this file's applied table by table (e.g. pipelines/fraud-secure.toml over fraud.toml).
+EXTENDS = "extends"
+
+
 def load_toml(path: Path, schema: type[T]) -> T:
+    return build(schema, read_toml(path), source=str(path))
+
+
+def read_toml(path: Path, _seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """The file's tables, with what it extends resolved."""
     try:
         raw = tomllib.loads(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"{path}: not valid TOML: {err}") from None
-    return build(schema, raw, source=str(path))
+    base = raw.pop(EXTENDS, None)
+    if base is None:
+        return raw
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: {EXTENDS}: expected the path of a TOML file, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    if base_path in _seen:
+        raise ConfigError(f"{path}: {EXTENDS}: {base} extends itself, through {', '.join(map(str, _seen))}")
+    return merged(read_toml(base_path, (*_seen, path.resolve())), raw)
+
+
+def merged(base: Mapping[str, Any], changes: Mapping[str, Any]) -> dict[str, Any]:
+    """`base` with `changes` applied table by table (a value that is not a table replaces)."""
+    result = dict(base)
+    for key, value in changes.items():
+        current = result.get(key)
+        is_table = isinstance(value, Mapping) and isinstance(current, Mapping)
+        result[key] = merged(current, value) if is_table else value
+    return result
 
 
 def build(schema: type[T], raw: Any, *, source: str, where: str = "") -> T:

@@ -13,6 +13,7 @@ is skipped when its result is already there.
 from __future__ import annotations
 
 import json
+import os
 import time
 from collections import Counter
 from pathlib import Path
@@ -33,7 +34,7 @@ from rtai.jobs import launcher
 from rtai.monitoring import commands as monitor_commands
 from rtai.output_reader import OutputReader, Outputs
 from rtai.stack import config as stack_config
-from rtai.stack import processes, registry
+from rtai.stack import processes, registry, secure_profile
 
 JOBS = {"feature job": "flink_jobs.jobs.card_features", "inference job": "flink_jobs.jobs.fraud_scoring"}
 JOB_READY_TIMEOUT_S = 180
@@ -163,15 +164,25 @@ def demo_pipeline(pipeline: Path, run_id: str) -> tuple[Path, pipeline_config.Pi
     return path, toml_text.derive_pipeline(pipeline, changes, path)
 
 
-def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool) -> None:
+def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool, secure: bool = False) -> None:
+    """secure: the stack's secure profile (the child processes inherit it), the roles granted
+    their topics, and this process's own clients as the generator and reader roles."""
+    if secure:
+        os.environ[stack_config.PROFILE_VARIABLE] = "secure"
     pipeline_assets.ensure(pipeline_config.load(pipeline), pipeline)
     pipeline_assets.rtai("stack", "up", *registry.MONITORING)
     started = time.time()
     run_id = time.strftime("%Y%m%d-%H%M%S")
     pipeline, config = demo_pipeline(pipeline, run_id)
+    stack = stack_config.load()
+    if stack.secure:
+        pipeline_assets.rtai("security", "grant", "--pipeline", str(pipeline))
+    admin_tls = secure_profile.pulsar_admin_tls(stack)
+    publishing = secure_profile.pulsar_client_options(stack, "generator")
     topic = full_name(config.topics.transactions)
     subscriptions = {config.feature_job.subscription, config.inference_job.subscription}
-    client = pulsar_client.connect(config.pulsar.service_url)
+    client = pulsar_client.connect(config.pulsar.service_url, **secure_profile.pulsar_client_options(stack, "reader"))
+    publisher = pulsar_client.connect(config.pulsar.service_url, **publishing)
     jobs: dict[str, processes.PidRecord] = {}
     try:
         reader = OutputReader(client, config.topics, f"demo-{run_id}", JOB_NAME)
@@ -181,17 +192,23 @@ def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool) -> Non
             jobs[name] = launcher.start_local(module, ["--pipeline", str(pipeline)], record_log(name))
         consumers = {f"{name} (log: {record_log(name)})": record for name, record in jobs.items()}
         subscription_stats.wait_until_consuming(
-            config.pulsar.admin_url, topic, subscriptions, consumers, JOB_READY_TIMEOUT_S
+            config.pulsar.admin_url, topic, subscriptions, consumers, JOB_READY_TIMEOUT_S, admin_tls
         )
-        ready_s = wait_until_answering(client, topic, reader, jobs["inference job"])
+        ready_s = wait_until_answering(publisher, topic, reader, jobs["inference job"])
         step(f"the inference job answered a probe transaction after {ready_s:.1f} s")
         count = max(1, round(rate * duration_s))
         step(f"publishing {count:,} transactions at {rate:,g}/s for {duration_s:g} s to {config.topics.transactions}")
         people = population.build(DEFAULT_SEED, DEFAULT_CUSTOMERS)
         report = stream.publish(
-            config.pulsar.service_url, config.topics.transactions, people, seed=DEFAULT_SEED, rate=rate, count=count
+            config.pulsar.service_url,
+            config.topics.transactions,
+            people,
+            seed=DEFAULT_SEED,
+            rate=rate,
+            count=count,
+            client_options=publishing,
         )
-        producer = client.create_producer(full_name(config.topics.transactions))
+        producer = publisher.create_producer(full_name(config.topics.transactions))
         for payload in BAD_EVENTS:
             producer.send(payload.encode())
         producer.close()
@@ -201,13 +218,14 @@ def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool) -> Non
         result = summary(reader.outputs, report.sent, report.seconds, len(BAD_EVENTS))
         step("drawing the dashboard's panels over the run from Prometheus")
         minutes = (time.time() - started) / 60
-        result["dashboard_png"] = str(monitor_commands.render_png(stack_config.load().prometheus_url, minutes))
+        result["dashboard_png"] = str(monitor_commands.render_png(stack.prometheus_url, minutes))
     finally:
         for record in jobs.values():
             launcher.stop_local(record)
         client.close()
+        publisher.close()
         for subscription in subscriptions:  # a subscription left behind would keep every later message
-            subscription_stats.delete(config.pulsar.admin_url, topic, subscription)
+            subscription_stats.delete(config.pulsar.admin_url, topic, subscription, admin_tls)
         if not keep_up:
             pipeline_assets.rtai("stack", "down")
     out_file = paths.RUN_DIR / "data" / "demo" / f"summary-{run_id}.json"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import itertools
 import math
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -89,14 +89,16 @@ def publish(
     count: int,
     paced: bool = True,
     on_sent: Callable[[Transaction, int], None] | None = None,
+    client_options: Mapping[str, object] | None = None,
 ) -> StreamReport:
     """Sends `count` events at `rate` per second, each when the wall clock reaches its event time,
     keyed by card id with the event time as the message's event timestamp. Unpaced, it sends as
     fast as Pulsar takes them, event times still `rate` apart and ending now: the backlog a job
     finds after an outage (the jobs refuse event times far ahead of their clock).
-    `on_sent(event, epoch ms)` is called as each event is handed to the producer."""
+    `on_sent(event, epoch ms)` is called as each event is handed to the producer; client_options:
+    pulsar_client.connect's (a role's token and the CA)."""
     topic = full_name(topic)
-    client = pulsar_client.connect(service_url)
+    client = pulsar_client.connect(service_url, **(client_options or {}))
     try:
         try:
             producer = pulsar_client.input_producer(

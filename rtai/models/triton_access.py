@@ -11,7 +11,9 @@ from rtai.security.credentials import read_secret
 from rtai.stack import secure_profile
 from rtai.stack.config import StackConfig
 
-ADMIN_KEY_HEADER = "admin-key"
+ADMIN_KEY_HEADER = "admin-key"  # the key's name in the server's --*-restricted-* flags (and HTTP header)
+# Over gRPC, Triton looks for the key's name with this prefix.
+GRPC_HEADER_PREFIX = "triton-grpc-protocol-"
 
 
 @dataclass(frozen=True)
@@ -29,7 +31,7 @@ class TritonAccess:
 
     @property
     def admin_headers(self) -> dict[str, str] | None:
-        return {ADMIN_KEY_HEADER: self.admin_key} if self.admin_key else None
+        return {GRPC_HEADER_PREFIX + ADMIN_KEY_HEADER: self.admin_key} if self.admin_key else None
 
     def client(self) -> grpcclient.InferenceServerClient:
         if self.ca_file is None:

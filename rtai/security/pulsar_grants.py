@@ -18,6 +18,8 @@ from rtai.security.credentials import PULSAR_ROLES
 from rtai.stack.probes import Tls
 
 ACTIONS = ("produce", "consume")
+# What a transactional client looks up first (lookup is allowed to produce or consume).
+TRANSACTION_COORDINATORS = "persistent://pulsar/system/transaction_coordinator_assign"
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,11 @@ def grants(pipeline: PipelineConfig) -> list[Grant]:
     roles = tomllib.loads(PULSAR_ROLES.read_text())["roles"]
     by_key: dict[tuple[str, str], set[str]] = {}
     for role, allowed in roles.items():
+        if allowed.get("transactions") is True:
+            by_key[(role, TRANSACTION_COORDINATORS)] = {"consume"}
         for action, topic_keys in allowed.items():
+            if action == "transactions":
+                continue
             if action not in ACTIONS:
                 raise UserFacingError(f"{PULSAR_ROLES}: roles.{role}.{action}: unknown action (known: {ACTIONS})")
             for key in topic_keys:
@@ -56,7 +62,7 @@ def _admin(method: str, url: str, tls: Tls, body: object | None = None) -> int:
 def apply(admin_url: str, tls: Tls, pipeline: PipelineConfig) -> list[Grant]:
     """Creates the pipeline's topics that are missing and grants every role its actions."""
     given = grants(pipeline)
-    for topic in sorted({grant.topic for grant in given}):
+    for topic in sorted({grant.topic for grant in given} - {TRANSACTION_COORDINATORS}):
         path = topic.replace("://", "/")
         status = _admin("PUT", f"{admin_url}/admin/v2/{path}", tls)
         if status not in (204, 409):  # 409: it exists

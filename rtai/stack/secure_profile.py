@@ -47,3 +47,12 @@ def redis_connection_string(config: StackConfig) -> str:
         return config.redis_connection_string
     password = read_secret(found.redis_password("feast"))
     return f"{config.redis_connection_string},username=feast,password={password}"
+
+
+def pulsar_client_options(config: StackConfig, role: str) -> dict[str, object]:
+    """pulsar_client.connect's options for a role of infra/security/pulsar-roles.toml: its token
+    and the CA, in the secure profile; none in the open one."""
+    found = credentials(config)
+    if found is None:
+        return {}
+    return {"token_file": found.pulsar_token(role), "tls_trust_certs_file": str(found.ca_file)}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import tomllib
 
+from flink_jobs.config.typed_config import merged
 from rtai import paths, toml_text
 
 
@@ -15,5 +16,5 @@ def test_the_fraud_pipeline_config_round_trips_with_its_arrays_of_tables():
 
 def test_merged_changes_keys_table_by_table():
     base = {"a": {"x": 1, "y": [1, 2]}, "rules": [{"name": "r", "min_score": 0.5}]}
-    changed = toml_text.merged(base, {"a": {"x": 2}})
+    changed = merged(base, {"a": {"x": 2}})
     assert tomllib.loads(toml_text.dumps(changed)) == {"a": {"x": 2, "y": [1, 2]}, "rules": base["rules"]}
