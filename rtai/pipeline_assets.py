@@ -16,7 +16,9 @@ from flink_jobs.errors import UserFacingError
 from rtai import paths
 from rtai.console import step
 from rtai.generator.cli import DEFAULT_HISTORY
+from rtai.models import repository as models
 from rtai.models import triton_config
+from rtai.models.triton_access import TritonAccess
 from rtai.stack import config as stack_config
 
 
@@ -35,9 +37,12 @@ def ensure(config: pipeline_config.PipelineConfig, pipeline: Path) -> None:
         rtai("features", "backfill")
     rtai("features", "apply")
     rtai("features", "materialize")
-    repository = stack_config.load().triton.repository_path()
+    stack = stack_config.load()
+    repository = stack.triton.repository_path()
     if triton_config.versions(repository / config.model.name):
         step(f"model {config.model.name} is registered in {repository}")
+        # Served too: a Triton started before the registration (or one whose load failed) has not loaded it.
+        models.load_if_running(repository, config.model.name, TritonAccess.of_stack(stack))
         return
     model_dir = paths.RUN_DIR / "data" / "models" / config.model.name
     if not (model_dir / "model.onnx").is_file():

@@ -41,7 +41,7 @@ from tests.stack_helpers import (
 GRPC_ADMIN_HEADER = "triton-grpc-protocol-admin-key"  # Triton's gRPC name of the key `admin-key`
 pytestmark = pytest.mark.process_stack  # the profile's set-up is the process stack's (images: not yet)
 
-SERVICES = ["redis", "pulsar", "feast", "triton"]
+SERVICES = ["redis", "pulsar", "feast", "triton", "flink-jobmanager", "flink-taskmanager"]
 ROLES = ("generator", "feature-job", "inference-job", "reader")
 # A refused Pulsar client retries until its operation timeout: short, so a refusal is quick.
 REFUSED_WITHIN_S = 5
@@ -55,6 +55,7 @@ def secure(tmp_path_factory):
         {
             "feast": {"feature_repo": str(repo), "online_store": "redis"},
             "triton": {"model_repository": str(tmp / "tr")},
+            "flink": {"high_availability": "none"},
             "security": {"profile": "secure"},
         }
     )
@@ -327,6 +328,51 @@ def receive(consumer, count: int, timeout_s: float) -> list[dict]:
         received.append(json.loads(message.data()))
         consumer.acknowledge(message)
     return received
+
+
+def test_flink_speaks_tls_inside_and_out_and_its_rest_api_asks_for_a_client_certificate(secure, tmp_path):
+    stack, found, _ = secure
+    config = stack.config
+    url = config.flink_rest_url
+    with pytest.raises(httpx.HTTPError):
+        httpx.get(url.replace("https://", "http://") + "/config", timeout=5)
+    trust = ssl.create_default_context(cafile=str(found.ca_file))
+    with pytest.raises((httpx.HTTPError, ssl.SSLError)):  # TLS, but no client certificate: refused
+        httpx.get(f"{url}/config", timeout=5, verify=trust).raise_for_status()
+    mutual = ssl.create_default_context(cafile=str(found.ca_file))
+    mutual.load_cert_chain(str(found.client_cert), str(found.client_key))
+    overview = httpx.get(f"{url}/overview", timeout=5, verify=mutual).raise_for_status().json()
+    assert overview["taskmanagers"] == 1  # registered with the JobManager over the internal TLS
+    # Web submission is off: no jar upload endpoint.
+    assert httpx.post(f"{url}/jars/upload", timeout=5, verify=mutual).status_code == 404
+    settings = {e["key"]: e["value"] for e in httpx.get(f"{url}/jobmanager/config", timeout=5, verify=mutual).json()}
+    assert settings["security.ssl.internal.enabled"] == "true"
+    assert settings["security.ssl.rest.keystore-password"] == "******"  # Flink masks it
+
+    # The CLI of the stack's config submits over mutual TLS; the job runs as its Pulsar role.
+    topics = pipeline_topics("sec-cluster")
+    pipeline = write_pipeline(tmp_path, stack, found, topics)
+    grant(stack, pipeline)
+    submitted = cli("job", "submit", "inference", "--pipeline", str(pipeline), env=stack.env)
+    assert submitted.returncode == 0, submitted.stderr
+    job_id = submitted.stdout.split("job ")[1].split()[0]
+    try:
+        deadline, state = time.monotonic() + 120, ""
+        while time.monotonic() < deadline and state != "RUNNING":
+            state = httpx.get(f"{url}/jobs/{job_id}", timeout=5, verify=mutual).json()["state"]
+            time.sleep(1)
+        assert state == "RUNNING"
+        producer_client = tool_client(stack, found, "generator")
+        reader = tool_client(stack, found, "reader")
+        consumer = reader.subscribe(topics["dead_letter"], "check")
+        producer_client.create_producer(topics["transactions"]).send(b"{not json")
+        dead = receive(consumer, 1, 120)
+        producer_client.close()
+        reader.close()
+        assert [d["reason"].split(":")[0] for d in dead] == ["malformed JSON"]
+    finally:
+        cancelled = cli("job", "cancel", job_id, env=stack.env)
+        assert cancelled.returncode == 0, cancelled.stderr
 
 
 def test_no_secret_is_in_any_log_of_the_run(secure):

@@ -23,7 +23,8 @@ from string import Template
 from rtai import paths
 from rtai.bootstrap import java_artifacts, prereqs
 from rtai.errors import PrerequisiteError
-from rtai.stack import flink_reporter
+from rtai.security.credentials import read_secret
+from rtai.stack import flink_reporter, secure_profile
 from rtai.stack.config import StackConfig
 from rtai.stack.probes import http_json, http_ok
 from rtai.stack.service import Scrape, Service, data_dir
@@ -56,6 +57,30 @@ def high_availability_settings(config: StackConfig) -> str:
     )
 
 
+def secure_settings(config: StackConfig) -> str:
+    """The config.yaml lines of the secure profile ("" without it): TLS on the internal connections
+    (RPC, blobs, data exchange; both sides prove themselves with the stack's certificate) and on
+    the REST API, which asks every client for a certificate of the local CA (mutual TLS: the
+    `flink` CLI of this config, the stack's probes); web submission (jar upload) off. Flink reads
+    the stores' password from this file only: it is written owner-only, under .run."""
+    found = secure_profile.credentials(config)
+    if found is None:
+        return ""
+    password = read_secret(found.flink_store_password)
+    lines = ["web.submit.enable: false"]
+    for scope in ("internal", "rest"):
+        lines += [
+            f"security.ssl.{scope}.enabled: true",
+            f"security.ssl.{scope}.keystore: {found.flink_keystore}",
+            f"security.ssl.{scope}.keystore-password: {password}",
+            f"security.ssl.{scope}.key-password: {password}",
+            f"security.ssl.{scope}.truststore: {found.flink_truststore}",
+            f"security.ssl.{scope}.truststore-password: {password}",
+        ]
+    lines.append("security.ssl.rest.authentication-enabled: true")
+    return "\n".join(lines) + "\n"
+
+
 def prepare(config: StackConfig) -> list[str]:
     prereqs.check_java()
     home = paths.flink_home()
@@ -67,7 +92,10 @@ def prepare(config: StackConfig) -> list[str]:
     conf_dir().mkdir(parents=True, exist_ok=True)
     for name in ("log4j-console.properties", "log4j.properties", "log4j-cli.properties"):
         shutil.copy2(home / "conf" / name, conf_dir() / name)
-    (conf_dir() / "config.yaml").write_text(
+    config_file = conf_dir() / "config.yaml"
+    config_file.touch(mode=0o600)
+    config_file.chmod(0o600)
+    config_file.write_text(
         Template(CONFIG_TEMPLATE.read_text()).substitute(
             rpc_port=config.flink.rpc_port,
             rest_port=config.flink.rest_port,
@@ -78,6 +106,7 @@ def prepare(config: StackConfig) -> list[str]:
             site_packages=paths.flink_home().parent,
         )
         + high_availability_settings(config)
+        + secure_settings(config)
     )
     shutil.rmtree(data_dir("flink") / "ha", ignore_errors=True)
     shutil.rmtree(lib_dir(), ignore_errors=True)
@@ -98,7 +127,7 @@ def environment() -> dict[str, str]:
 
 
 def _taskmanager_registered(config: StackConfig) -> bool:
-    overview = http_json(f"{config.flink_rest_url}/overview")
+    overview = http_json(f"{config.flink_rest_url}/overview", secure_profile.mutual_tls(config))
     return bool(overview and overview.get("taskmanagers", 0) >= 1)
 
 
@@ -116,7 +145,7 @@ def services(config: StackConfig) -> list[Service]:
                 *flink_reporter.dynamic_properties(flink.jobmanager_metrics_port),
             ],
             env=environment(),
-            ready=lambda: http_ok(f"{config.flink_rest_url}/config"),
+            ready=lambda: http_ok(f"{config.flink_rest_url}/config", secure_profile.mutual_tls(config)),
             ready_timeout_s=flink.ready_timeout_s,
             stop_timeout_s=30,
             prepare=lambda: prepare(config),

@@ -69,6 +69,12 @@ def test_the_shipped_fraud_pipeline_loads_with_its_rules_and_cached_views():
         ("[inference_job]\nbatches_in_flight = 0", "inference_job.batches_in_flight: must be in 1..64, got 0"),
         ("[inference_job]\nbatches_in_flight = 65", "inference_job.batches_in_flight: must be in 1..64, got 65"),
         ("[model\n", "not valid TOML"),
+        ("[pulsar]\nadmin_url = 'https://h:8443'", "pulsar.admin_url: is https:// but service_url is plain"),
+        ("[inference_job.pulsar_token]\nfile = 'a'\nenv = 'B'", "inference_job.pulsar_token.file: give the"),
+        ("[inference_job.pulsar_token]\ntoken = 'eyJ'", "inference_job.pulsar_token.token: unknown key"),
+        ("[inference_job.triton]\ntls = 'yes'", "inference_job.triton.tls: expected bool"),
+        ("extends = 1", "extends: expected the path of a TOML file"),
+        ("extends = 'pipeline.toml'", "extends itself"),
     ],
 )
 def test_a_mistake_names_the_file_and_the_field(tmp_path, text, message):

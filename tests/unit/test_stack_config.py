@@ -23,6 +23,8 @@ def test_shipped_config_loads():
         ("[feast]\nworkers = 0", "feast.workers: must be at least 1, got 0"),
         ("[flink]\nrest_port = 70000", "flink.rest_port: not a TCP port: 70000"),
         ("[redis\n", "not valid TOML"),
+        ("[security]\nprofile = 'tight'", "security.profile: must be one of open, secure, got 'tight'"),
+        ("[pulsar]\nweb_tls_port = 0", "pulsar.web_tls_port: not a TCP port: 0"),
     ],
 )
 def test_errors_name_the_bad_field(tmp_path, text, message):
@@ -32,3 +34,18 @@ def test_errors_name_the_bad_field(tmp_path, text, message):
         stack_config.load(path)
     assert str(err.value).startswith(f"{path}: ")
     assert message in str(err.value)
+
+
+def test_the_secure_profile_turns_every_url_to_tls_and_the_variable_overrides_the_file(tmp_path, monkeypatch):
+    path = tmp_path / "stack.toml"
+    path.write_text("[security]\nprofile = 'secure'\n[pulsar]\nbroker_tls_port = 7651\n")
+    config = stack_config.load(path)
+    assert config.secure
+    assert config.pulsar_service_url == "pulsar+ssl://127.0.0.1:7651"
+    assert config.pulsar_admin_url == "https://127.0.0.1:8443"
+    assert config.feast_url.startswith("https://") and config.flink_rest_url.startswith("https://")
+    monkeypatch.setenv(stack_config.PROFILE_VARIABLE, "open")
+    assert stack_config.load(path).pulsar_service_url == "pulsar://127.0.0.1:6650"
+    monkeypatch.setenv(stack_config.PROFILE_VARIABLE, "closed")
+    with pytest.raises(ConfigError, match="RTAI_SECURITY_PROFILE: must be one of open, secure"):
+        stack_config.load(path)
