@@ -334,8 +334,9 @@ def test_flink_speaks_tls_inside_and_out_and_its_rest_api_asks_for_a_client_cert
     stack, found, _ = secure
     config = stack.config
     url = config.flink_rest_url
-    with pytest.raises(httpx.HTTPError):
-        httpx.get(url.replace("https://", "http://") + "/config", timeout=5)
+    # Plain HTTP gets nothing but a redirect to https.
+    plain = httpx.get(url.replace("https://", "http://") + "/config", timeout=5)
+    assert plain.status_code == 301 and plain.headers["location"].startswith("https://") and not plain.content
     trust = ssl.create_default_context(cafile=str(found.ca_file))
     with pytest.raises((httpx.HTTPError, ssl.SSLError)):  # TLS, but no client certificate: refused
         httpx.get(f"{url}/config", timeout=5, verify=trust).raise_for_status()

@@ -34,7 +34,11 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     stop.add_argument("--savepoint-dir", type=Path, help="default: the cluster's state.savepoints.dir")
     for action in actions.choices.values():
         action.add_argument(
-            "--jobmanager", metavar="HOST:PORT", help="the cluster's REST address (default: the stack's cluster)"
+            "--jobmanager",
+            metavar="HOST:PORT",
+            help="the cluster's REST address; https://HOST:PORT for one whose REST API speaks TLS (Flink's CLI "
+            "uses TLS only with that scheme; the client's stores come from the stack cluster's config) "
+            "(default: the stack's cluster)",
         )
     job.set_defaults(func=run)
 
@@ -44,7 +48,8 @@ def run(args: argparse.Namespace) -> None:
     from rtai.stack import config as stack_config
 
     stack = stack_config.load()
-    jobmanager = args.jobmanager or f"localhost:{stack.flink.rest_port}"
+    # Flink's CLI turns REST TLS off for an address without https://, whatever its config says.
+    jobmanager = args.jobmanager or f"{'https://' if stack.secure else ''}localhost:{stack.flink.rest_port}"
     if args.job_command == "submit":
         job_id = cluster.submit(
             stack,
