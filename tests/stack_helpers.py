@@ -15,6 +15,8 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import pulsar
+
 from flink_jobs.config.topics import full_name
 from flink_jobs.stages.features.card_windows import FEATURE_NAMES
 from flink_jobs.stages.inference.request_features import REQUEST_FEATURES
@@ -165,6 +167,19 @@ def start_service(stack: IsolatedStack, name: str) -> str:
     result = cli("stack", "up", name, env=stack.env)
     assert result.returncode == 0, result.stderr
     return result.stdout + result.stderr
+
+
+def receive_all(consumer: pulsar.Consumer, count: int, timeout_s: float) -> list[dict]:
+    """Up to `count` JSON messages, each acknowledged, within timeout_s."""
+    received, deadline = [], time.monotonic() + timeout_s
+    while len(received) < count and time.monotonic() < deadline:
+        try:
+            message = consumer.receive(timeout_millis=1000)
+        except pulsar.Timeout:
+            continue
+        received.append(json.loads(message.data()))
+        consumer.acknowledge(message)
+    return received
 
 
 def crash(record: processes.PidRecord) -> None:

@@ -39,6 +39,7 @@ from tests.stack_helpers import (
     isolated_env,
     isolated_stack,
     isolated_stack_toml,
+    receive_all,
     start_service,
     stop_service,
 )
@@ -175,18 +176,6 @@ def start_with_rest(log: Path, *args: str) -> tuple[processes.PidRecord, JobRest
     """The inference job on the MiniCluster, serving its REST API on a free port."""
     rest = JobRest(free_port())
     return launcher.start_local("flink_jobs.jobs.fraud_scoring", [*args, *rest.args()], log), rest
-
-
-def receive_all(consumer, count: int, timeout_s: float) -> list[dict]:
-    received, deadline = [], time.monotonic() + timeout_s
-    while len(received) < count and time.monotonic() < deadline:
-        try:
-            message = consumer.receive(timeout_millis=1000)
-        except pulsar.Timeout:
-            continue
-        received.append(json.loads(message.data()))
-        consumer.acknowledge(message)
-    return received
 
 
 def test_predictions_match_onnxruntime_alerts_follow_the_rules_and_bad_input_is_dead_lettered(stack, servers, tmp_path):

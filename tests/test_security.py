@@ -36,6 +36,7 @@ from tests.stack_helpers import (
     isolated_env,
     isolated_stack,
     isolated_stack_toml,
+    receive_all,
 )
 
 GRPC_ADMIN_HEADER = "triton-grpc-protocol-admin-key"  # Triton's gRPC name of the key `admin-key`
@@ -307,8 +308,8 @@ def test_the_inference_job_runs_exactly_once_end_to_end_as_its_own_role(secure, 
             producer.send(json.dumps(e).encode())
         producer.send(b"{not json")
         generator.close()
-        predictions = receive(consumers["predictions"], len(events), 240)
-        dead = receive(consumers["dead_letter"], 1, 30)
+        predictions = receive_all(consumers["predictions"], len(events), 240)
+        dead = receive_all(consumers["dead_letter"], 1, 30)
     finally:
         launcher.stop_local(job)
         reader.close()
@@ -316,18 +317,6 @@ def test_the_inference_job_runs_exactly_once_end_to_end_as_its_own_role(secure, 
     assert sorted(p["event_id"] for p in predictions) == sorted(e["event_id"] for e in events)  # each once
     assert all(np.isfinite(p["score"]) for p in predictions)
     assert [d["reason"].split(":")[0] for d in dead] == ["malformed JSON"]
-
-
-def receive(consumer, count: int, timeout_s: float) -> list[dict]:
-    received, deadline = [], time.monotonic() + timeout_s
-    while len(received) < count and time.monotonic() < deadline:
-        try:
-            message = consumer.receive(timeout_millis=1000)
-        except pulsar.Timeout:
-            continue
-        received.append(json.loads(message.data()))
-        consumer.acknowledge(message)
-    return received
 
 
 def test_flink_speaks_tls_inside_and_out_and_its_rest_api_asks_for_a_client_certificate(secure, tmp_path):
@@ -367,7 +356,7 @@ def test_flink_speaks_tls_inside_and_out_and_its_rest_api_asks_for_a_client_cert
         reader = tool_client(stack, found, "reader")
         consumer = reader.subscribe(topics["dead_letter"], "check")
         producer_client.create_producer(topics["transactions"]).send(b"{not json")
-        dead = receive(consumer, 1, 120)
+        dead = receive_all(consumer, 1, 120)
         producer_client.close()
         reader.close()
         assert [d["reason"].split(":")[0] for d in dead] == ["malformed JSON"]
