@@ -72,13 +72,22 @@ def _cmd_stream(args: argparse.Namespace) -> None:
     from rtai.generator import population, stream
     from rtai.monitoring import process_metrics
     from rtai.stack import config as stack_config
+    from rtai.stack import secure_profile
 
-    service_url = args.service_url or stack_config.load().pulsar_service_url
+    stack = stack_config.load()
+    service_url = args.service_url or stack.pulsar_service_url
+    options = secure_profile.pulsar_client_options(stack, "generator")
+    if args.token_file:
+        options["token_file"] = args.token_file
+    if args.tls_trust_certs_file:
+        options["tls_trust_certs_file"] = args.tls_trust_certs_file
     count = args.count if args.count is not None else max(1, round(args.rate * args.duration_s))
     people = population.build(args.seed, args.customers)
     step(f"publishing {count:,} transactions at {args.rate:,g}/s to {args.topic} at {service_url}")
     with process_metrics.serving("generator"):
-        report = stream.publish(service_url, args.topic, people, seed=args.seed, rate=args.rate, count=count)
+        report = stream.publish(
+            service_url, args.topic, people, seed=args.seed, rate=args.rate, count=count, client_options=options
+        )
     print(
         f"published {report.sent:,} events to {report.topic} in {report.seconds:.1f} s: "
         f"{report.rate:,.0f} events/s (target {args.rate:,g}/s), at most {report.max_lag_ms:.0f} ms behind schedule"
@@ -126,4 +135,13 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     length.add_argument("--duration-s", type=_positive(float), default=60.0, help="seconds to run (default 60)")
     length.add_argument("--count", type=_positive(int), help="events to send, instead of a duration")
     stream.add_argument("--service-url", help="Pulsar broker (default: the local stack's, from its stack.toml)")
+    stream.add_argument(
+        "--token-file",
+        type=Path,
+        help="a file holding the Pulsar role's token (default in the stack's secure profile: the generator role's)",
+    )
+    stream.add_argument(
+        "--tls-trust-certs-file",
+        help="the CA certificate of a pulsar+ssl:// broker's (default in the secure profile: the stack's CA)",
+    )
     stream.set_defaults(func=_cmd_stream)
