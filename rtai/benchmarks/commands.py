@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from flink_jobs.config import pipeline_config
+from flink_jobs.errors import UserFacingError
 from rtai import paths
 
 
@@ -46,7 +47,11 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> None:
     from rtai.monitoring import process_metrics
+    from rtai.stack import config as stack_config
 
+    if stack_config.load().secure:
+        # Each run makes fresh topics and subscriptions, as the superuser would: measured in the open profile.
+        raise UserFacingError("the benchmarks run on the stack's open profile; this one is secure (README: Security)")
     with process_metrics.serving(f"bench-{args.bench_command}"):
         _run(args)
 

@@ -32,6 +32,8 @@ def relay_args(cfg: stack_config.StackConfig, input_topic: str, output_topic: st
 
 def run(events: int) -> None:
     cfg = stack_config.load()
+    if cfg.secure:
+        raise UserFacingError("rtai smoke runs on the stack's open profile; this one is secure (`rtai demo --secure`)")
     if not http_ok(f"{cfg.pulsar_admin_url}/admin/v2/brokers/health"):
         raise UserFacingError(f"Pulsar is not answering at {cfg.pulsar_admin_url}: start the stack (`make up`)")
     run_id = uuid.uuid4().hex[:8]
