@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     monitor_commands.add_subcommand(commands)
 
-    from rtai.security import commands as security_commands
+    from rtai.stack import security_commands
 
     security_commands.add_subcommand(commands)
 
