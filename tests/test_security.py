@@ -180,6 +180,10 @@ def test_pulsar_refuses_clients_without_a_token_or_tls_and_roles_get_only_their_
             client.close()
 
     produce("generator", topics["transactions"])
+    # The generator's CLI publishes as that role by itself in the secure profile.
+    published = cli("generate", "stream", "--topic", topics["transactions"], "--count", "5", env=stack.env)
+    assert published.returncode == 0, published.stderr
+    assert "published 5 events" in published.stdout
     produce("inference-job", topics["predictions"])
     consume("reader", topics["predictions"])
     consume("inference-job", topics["transactions"])
