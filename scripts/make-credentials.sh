@@ -74,8 +74,6 @@ if [ ! -f "$FLINK/truststore.p12" ]; then
     random_secret > "$FLINK/store.password"
     openssl pkcs12 -export -in "$TLS/server.crt" -inkey "$TLS/server.key" -name rtai-server \
         -passout "file:$FLINK/store.password" -out "$FLINK/keystore.p12"
-    openssl pkcs12 -export -in "$TLS/client.crt" -inkey "$TLS/client.key" -name rtai-client \
-        -passout "file:$FLINK/store.password" -out "$FLINK/client-keystore.p12"
     keytool -importcert -noprompt -alias rtai-ca -file "$TLS/ca.crt" -storetype PKCS12 \
         -keystore "$FLINK/truststore.p12" -storepass:file "$FLINK/store.password" >/dev/null
 fi

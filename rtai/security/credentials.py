@@ -9,6 +9,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
+from flink_jobs.config.secret_source import SecretSource
 from flink_jobs.errors import UserFacingError
 from rtai import paths
 
@@ -88,10 +89,6 @@ class Credentials:
         return self.root / "flink" / "keystore.p12"
 
     @property
-    def flink_client_keystore(self) -> Path:
-        return self.root / "flink" / "client-keystore.p12"
-
-    @property
     def flink_truststore(self) -> Path:
         return self.root / "flink" / "truststore.p12"
 
@@ -117,7 +114,5 @@ class Credentials:
 
 
 def read_secret(file: Path) -> str:
-    try:
-        return file.read_text().strip()
-    except FileNotFoundError:
-        raise UserFacingError(f"{file}: secret not found (make the credentials: scripts/make-credentials.sh)") from None
+    """A credential's value (stripped); missing or empty, an error saying how to make it."""
+    return SecretSource(file=str(file)).read(f"{file.name} (make the credentials: scripts/make-credentials.sh)")

@@ -6,7 +6,6 @@ created first (non-partitioned, as the jobs' auto-created ones are)."""
 from __future__ import annotations
 
 import json
-import ssl
 import tomllib
 import urllib.error
 import urllib.request
@@ -16,6 +15,7 @@ from flink_jobs.config.pipeline_config import PipelineConfig
 from flink_jobs.config.topics import full_name
 from flink_jobs.errors import UserFacingError
 from rtai.security.credentials import PULSAR_ROLES
+from rtai.security.tls import Tls
 
 ACTIONS = ("produce", "consume")
 # What a transactional client looks up first (lookup is allowed to produce or consume).
@@ -48,27 +48,20 @@ def grants(pipeline: PipelineConfig) -> list[Grant]:
     return [Grant(role, topic, tuple(sorted(actions))) for (role, topic), actions in sorted(by_key.items())]
 
 
-def _admin(method: str, url: str, admin: AdminAccess, body: object | None = None) -> int:
+def _admin(method: str, url: str, admin: Tls, body: object | None = None) -> int:
     data = None if body is None else json.dumps(body).encode()
     headers = {**admin.headers, **({"Content-Type": "application/json"} if data is not None else {})}
     request = urllib.request.Request(url, data=data, headers=headers, method=method)
     try:
-        with urllib.request.urlopen(request, timeout=30, context=admin.context) as response:
+        with urllib.request.urlopen(request, timeout=30, context=admin.context()) as response:
             return response.status
     except urllib.error.HTTPError as err:
         return err.code
 
 
-@dataclass(frozen=True)
-class AdminAccess:
-    """The superuser on the admin API: its token's header, and the TLS context trusting the broker."""
-
-    headers: dict[str, str]
-    context: ssl.SSLContext
-
-
-def apply(admin_url: str, admin: AdminAccess, pipeline: PipelineConfig) -> list[Grant]:
-    """Creates the pipeline's topics that are missing and grants every role its actions."""
+def apply(admin_url: str, admin: Tls, pipeline: PipelineConfig) -> list[Grant]:
+    """As the superuser (`admin`: its token's header and the broker's CA), creates the pipeline's
+    topics that are missing and grants every role its actions."""
     given = grants(pipeline)
     for topic in sorted({grant.topic for grant in given} - {TRANSACTION_COORDINATORS}):
         path = topic.replace("://", "/")

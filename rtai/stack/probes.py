@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 import socket
-import ssl
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
+
+from rtai.security.tls import Tls
 
 LOCALHOST = "127.0.0.1"
 
@@ -18,22 +17,6 @@ def port_in_use(port: int, host: str = LOCALHOST) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.settimeout(0.5)
         return sock.connect_ex((host, port)) == 0
-
-
-@dataclass(frozen=True)
-class Tls:
-    """How a probe reaches a service of the secure profile: the CA that signed its certificate,
-    a client certificate where it asks for one, and request headers (a token)."""
-
-    ca_file: Path
-    client_cert: tuple[Path, Path] | None = None  # certificate, key
-    headers: dict[str, str] = field(default_factory=dict)
-
-    def context(self) -> ssl.SSLContext:
-        context = ssl.create_default_context(cafile=str(self.ca_file))
-        if self.client_cert:
-            context.load_cert_chain(*map(str, self.client_cert))
-        return context
 
 
 def http_get(url: str, timeout_s: float = 2.0, tls: Tls | None = None) -> tuple[int, bytes]:

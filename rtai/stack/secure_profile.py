@@ -3,14 +3,22 @@ and how the stack's own probes and tools present themselves to them."""
 
 from __future__ import annotations
 
+import functools
+
 from rtai.security.credentials import Credentials, read_secret
+from rtai.security.tls import Tls
 from rtai.stack.config import StackConfig
-from rtai.stack.probes import Tls
 
 
 def credentials(config: StackConfig) -> Credentials | None:
     """The secure profile's credentials, made where missing; None in the open profile."""
-    return Credentials.of_stack().ensure() if config.secure else None
+    return _ensured() if config.secure else None
+
+
+@functools.cache
+def _ensured() -> Credentials:
+    # Once per process: every service's start and every tool asks, and the check runs a script.
+    return Credentials.of_stack().ensure()
 
 
 def stored_credentials() -> Credentials:

@@ -28,8 +28,7 @@ def _cmd_grant(args: argparse.Namespace) -> None:
     if tls is None:
         raise UserFacingError("the stack runs the open profile: nothing to grant (`rtai stack up --secure`)")
     pipeline = pipeline_config.load(args.pipeline)
-    admin = pulsar_grants.AdminAccess(tls.headers, tls.context())
-    for grant in pulsar_grants.apply(config.pulsar_admin_url, admin, pipeline):
+    for grant in pulsar_grants.apply(config.pulsar_admin_url, tls, pipeline):
         print(f"{grant.role:<14} {'+'.join(grant.actions):<16} {grant.topic}")
 
 
