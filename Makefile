@@ -8,9 +8,9 @@ DEMO_ARGS ?=
 BENCH_ARGS ?=
 
 .PHONY: setup setup-redis setup-monitoring setup-services up monitor down status logs demo test test-fast test-containers \
-	images compose-up compose-down faults lint lock clean feast-apply \
+	images compose-up compose-down faults edge-demo lint lock clean feast-apply \
 	feast-materialize feast-views \
-	features training-set feature-job inference-job bench bench-features bench-model
+	features training-set feature-job inference-job bench bench-features bench-model bench-shadow bench-api
 HISTORY := .run/data/generator/transactions.parquet
 
 setup:
@@ -23,9 +23,10 @@ setup-redis:
 setup-monitoring:
 	@$(PYTHON) -m rtai setup --with-monitoring
 
-# Everything the integration tests start: the set-up, Redis, Prometheus and Alertmanager.
+# Everything the integration tests start or run: the set-up, Redis, Prometheus and Alertmanager,
+# kubectl (it renders the Kubernetes manifests).
 setup-services:
-	@$(PYTHON) -m rtai setup --with-redis --with-monitoring
+	@$(PYTHON) -m rtai setup --with-redis --with-monitoring --with-kubectl
 
 up: setup
 	@$(RTAI) stack up
@@ -90,6 +91,14 @@ inference-job: up
 bench: setup
 	@$(RTAI) bench all $(BENCH_ARGS)
 
+# The scoring API under an open-loop load: p50/p99/p999 per rate and the maximum sustained rate.
+bench-api: up
+	@$(RTAI) bench api
+
+# The inference job without and with a shadow version, 3 runs each, interleaved.
+bench-shadow: up
+	@$(RTAI) bench shadow
+
 # Feature freshness at 1,000 events/s and the feature job's maximum sustained rate.
 bench-features: up
 	@$(RTAI) bench features
@@ -131,11 +140,20 @@ compose-up: images
 compose-down:
 	@bash scripts/compose.sh down
 
-# Faults under load (about 25 minutes here): both jobs on a Flink cluster at 1,000 events/s, one fault
-# per phase (TaskManager and JobManager kill -9, Pulsar restart and kill -9, Feast and Triton down
-# 30 s, a 10x burst); figures in .run/data/faults/.
+# Faults under load (about 25 minutes here; 40 s of load per phase): both jobs on a Flink cluster at 1,000 events/s, one fault
+# per phase (TaskManager and JobManager kill -9, the JobManager with its supervisor, Pulsar restart
+# and kill -9, Feast and Triton down 30 s, every process of the stack kill -9 then stack up, a 10x
+# burst), then a cluster that lost its jobs reported; figures in .run/data/faults/.
 faults: setup
 	@$(VENV)/bin/python -m pytest -rs -s tests/faults $(PYTEST_ARGS)
+
+# Edge (as root: network namespaces): an edge and a core Pulsar in namespaces of their own, the
+# inference job scoring in process at the edge at 200 events/s, the link between the sites cut for
+# EDGE_CUT_S seconds and restored, then a cut past a 1 MB backlog quota; the summary (scored during
+# the cut, forwarded, lost, duplicated, catch-up, footprint) printed and in .run/data/edge/.
+EDGE_CUT_S ?= 300
+edge-demo: setup
+	@RTAI_EDGE_CUT_S=$(EDGE_CUT_S) $(VENV)/bin/python -m pytest -rs -s tests/test_edge.py $(PYTEST_ARGS)
 
 lint: setup
 	@$(VENV)/bin/ruff check flink_jobs rtai tests infra feature_repo

@@ -20,9 +20,10 @@ card_realtime = FeatureView(
     # A row holds the card's windows as of its last transaction; serving keeps it until the
     # next one, and so does training for as long as the ttl.
     ttl=timedelta(days=30),
-    # Names and meaning: flink_jobs/stages/features/card_windows.py. Windows are (t - W, t], the
-    # transaction itself included; the first transaction of a card has
-    # seconds_since_prev_txn = -1 and amount_to_mean_ratio = 1.
+    # Names and meaning: flink_jobs/stages/features/card_windows.py. A window is the transaction's
+    # time bucket of width W / 60 and the 59 before it, the transaction itself included; distinct
+    # merchants count at most 64; the first transaction of a card has seconds_since_prev_txn = -1
+    # and amount_to_mean_ratio = 1.
     schema=[
         Field(name="txn_count_1m", dtype=Int64),
         Field(name="txn_count_10m", dtype=Int64),

@@ -33,8 +33,12 @@ import math
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 import orjson
+
+if TYPE_CHECKING:
+    from flink_jobs.config.pipeline_config import EventsSection
 
 MAX_EVENT_BYTES = 16 * 1024
 MAX_ID = 2**63 - 1  # ids are Flink LONG keys and Feast INT64 entity keys: a larger one fits neither
@@ -110,14 +114,14 @@ def _shown(value: object, limit: int = 40) -> str:
     return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
-def _event_time_ms(payload: dict) -> int:
-    text = _require(payload, "event_time", str)
+def _time_ms(payload: dict, name: str = "event_time") -> int:
+    text = _require(payload, name, str)
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise InvalidEvent(f"invalid event_time: not ISO-8601: {_shown(text)}") from None
+        raise InvalidEvent(f"invalid {name}: not ISO-8601: {_shown(text)}") from None
     if moment.tzinfo is None:
-        raise InvalidEvent(f"invalid event_time: no UTC offset: {_shown(text)}")
+        raise InvalidEvent(f"invalid {name}: no UTC offset: {_shown(text)}")
     return round(moment.timestamp() * 1000)
 
 
@@ -153,8 +157,8 @@ def _fraud_pattern(payload: dict) -> str | None:
     return value
 
 
-def parse(raw: bytes | str) -> Transaction:
-    """The transaction in `raw`, or InvalidEvent naming the first problem found."""
+def _json_object(raw: bytes | str, what: str) -> dict:
+    """The JSON object in `raw` (at most MAX_EVENT_BYTES), or InvalidEvent saying why not."""
     # surrogatepass: a str may carry lone surrogates; orjson then rejects it as malformed.
     size = len(raw.encode("utf-8", "surrogatepass") if isinstance(raw, str) else raw)
     if size > MAX_EVENT_BYTES:
@@ -164,7 +168,13 @@ def parse(raw: bytes | str) -> Transaction:
     except (orjson.JSONDecodeError, UnicodeDecodeError) as err:
         raise InvalidEvent(f"malformed JSON: {err}") from None
     if not isinstance(payload, dict):
-        raise InvalidEvent(f"malformed event: expected a JSON object, got {type(payload).__name__}")
+        raise InvalidEvent(f"malformed {what}: expected a JSON object, got {type(payload).__name__}")
+    return payload
+
+
+def parse(raw: bytes | str) -> Transaction:
+    """The transaction in `raw`, or InvalidEvent naming the first problem found."""
+    payload = _json_object(raw, "event")
     amount = _require(payload, "amount", (int, float))
     # An integer amount may be any size JSON allows: compare before converting it to a float.
     if not (math.isfinite(amount) and 0 < amount <= MAX_AMOUNT):
@@ -174,7 +184,7 @@ def parse(raw: bytes | str) -> Transaction:
         raise InvalidEvent(f"wrong type for is_fraud: expected boolean, got {type(is_fraud).__name__}")
     return Transaction(
         event_id=_text(payload, "event_id", MAX_EVENT_ID_CHARS),
-        event_time_ms=_event_time_ms(payload),
+        event_time_ms=_time_ms(payload),
         card_id=_non_negative_int(payload, "card_id"),
         customer_id=_non_negative_int(payload, "customer_id"),
         merchant_id=_non_negative_int(payload, "merchant_id"),
@@ -201,6 +211,14 @@ def check_event_time(event: Transaction, now_ms: int, max_ahead_ms: int, max_beh
         )
 
 
+def accepted(raw: bytes | str, window: EventsSection, now_ms: int) -> Transaction:
+    """The transaction of a raw message whose event time is within `window` of `now_ms`;
+    InvalidEvent, with the reason, for any other message."""
+    event = parse(raw)
+    check_event_time(event, now_ms, window.max_ahead_ms, window.max_behind_ms)
+    return event
+
+
 def to_json(event: Transaction) -> str:
     """The event in the documented schema (the dead letters of events rejected after parsing)."""
     fields = {k: v for k, v in vars(event).items() if k != "event_time_ms"}
@@ -210,3 +228,38 @@ def to_json(event: Transaction) -> str:
 def iso_ms(epoch_ms: float) -> str:
     """An epoch time in milliseconds as ISO-8601 UTC with milliseconds, the schema's time format."""
     return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds")
+
+
+@dataclass(frozen=True)
+class Label:
+    """A transaction's confirmed outcome, known later (a chargeback, a reviewed case): the labels topic."""
+
+    event_id: str
+    is_fraud: bool
+    event_time_ms: int  # the transaction's
+    label_time_ms: int  # when the outcome became known
+
+
+def parse_label(raw: bytes | str) -> Label:
+    """The label in `raw`, or InvalidEvent naming the first problem found."""
+    payload = _json_object(raw, "label")
+    label = Label(
+        event_id=_text(payload, "event_id", MAX_EVENT_ID_CHARS),
+        is_fraud=_require(payload, "is_fraud", bool),
+        event_time_ms=_time_ms(payload),
+        label_time_ms=_time_ms(payload, "label_time"),
+    )
+    if label.label_time_ms < label.event_time_ms:
+        raise InvalidEvent("invalid label_time: before the transaction's event_time")
+    return label
+
+
+def label_json(label: Label) -> str:
+    return orjson.dumps(
+        {
+            "event_id": label.event_id,
+            "is_fraud": label.is_fraud,
+            "event_time": iso_ms(label.event_time_ms),
+            "label_time": iso_ms(label.label_time_ms),
+        }
+    ).decode()

@@ -18,8 +18,10 @@ In thread mode every update is a call into the JVM: operators record a batch at 
 from __future__ import annotations
 
 import bisect
+import collections
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
 
 from pyflink.metrics import Counter, MetricGroup
 
@@ -28,12 +30,14 @@ from flink_jobs.clients.call_stats import CallStats
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0)
 FEATURE_AGE_BUCKETS_S = (1.0, 10.0, 60.0, 300.0, 900.0, 3600.0, 6 * 3600.0, 86400.0, 7 * 86400.0, 30 * 86400.0)
 SCORE_BUCKETS = (0.01, 0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 0.95, 0.99, 1.0)
+SCORE_DIFFERENCE_BUCKETS = (0.001, 0.01, 0.05, 0.1, 0.2, 0.5, 1.0)
 BATCH_SIZE_BUCKETS = (1.0, 2.0, 4.0, 8.0, 16.0, 32.0, 64.0, 128.0, 256.0, 512.0, 1024.0)
 
 # A dead letter's reason, reduced to a label value: the reason's opening words -> its kind.
 # The first match wins, so the longer openings come first.
 REASON_KINDS = (
     ("late event", "late"),
+    ("late label", "late_label"),
     ("malformed", "malformed"),
     ("oversize", "oversize"),
     ("missing field", "missing_field"),
@@ -137,6 +141,14 @@ class ParseMetrics:
         self.events_received.inc()
         self.events_valid.inc()
 
+    def batch(self, valid: int, invalid_reasons: Iterable[str]) -> None:
+        """A batch's counts at once (each update is a call into the JVM in thread mode)."""
+        kinds = collections.Counter(reason_kind(reason) for reason in invalid_reasons)
+        self.events_received.inc(valid + sum(kinds.values()))
+        self.events_valid.inc(valid)
+        for kind, count in kinds.items():
+            self.dead_lettered.inc(kind, count)
+
 
 class ScoringMetrics:
     """The inference job's batching operator: what it emitted, how long each part took, how old
@@ -145,6 +157,8 @@ class ScoringMetrics:
     def __init__(self, group: MetricGroup, cached_views: Iterable[str]) -> None:
         self.group = group
         self.predictions = group.counter("predictions_total")
+        # Predictions past their card's rate bound, scored with the card's latest model score.
+        self.rate_bound = group.counter("predictions_rate_bound_total")
         self.alerts = LabeledCounters(group, "alerts_total", "rule")
         self.dead_lettered = dead_letters(group)
         self.defaults_used = group.counter("predictions_with_default_features_total")
@@ -158,6 +172,19 @@ class ScoringMetrics:
         self.in_job = Histogram(group, "in_job_latency_seconds", LATENCY_BUCKETS_S)
         self.feature_ages: dict[str, Histogram] = {}  # per view, made when the view's first ages come
         self.score = Histogram(group, "prediction_score", SCORE_BUCKETS)
+        self.versions: dict[str, VersionMetrics] = {}
+        self.shadow = ShadowMetrics(group)
+
+    def record_versions(self, batch: dict[str, VersionBatch]) -> None:
+        for version, seen in batch.items():
+            metrics = self.versions.get(version)
+            if metrics is None:
+                metrics = self.versions[version] = VersionMetrics(self.group, version)
+            metrics.predictions.inc(len(seen.scores))
+            metrics.alerts.inc(seen.alerts)
+            metrics.score.observe(seen.scores)
+            metrics.infer.observe(seen.infer_s)
+            metrics.candidate_errors.inc(seen.candidate_errors)
 
     def feature_age(self, view: str) -> Histogram:
         histogram = self.feature_ages.get(view)
@@ -165,6 +192,49 @@ class ScoringMetrics:
             histogram = Histogram(self.group.add_group("view", view), "feature_age_seconds", FEATURE_AGE_BUCKETS_S)
             self.feature_ages[view] = histogram
         return histogram
+
+
+class VersionMetrics:
+    """One model version's (label `model_version`): the events it scored, the alerts they raised,
+    how its scores spread, its Triton calls' time (per event), and, a canary's candidate, its
+    events the champion scored instead (`canary_candidate_errors_total`)."""
+
+    def __init__(self, group: MetricGroup, version: str) -> None:
+        group = group.add_group("model_version", version)
+        self.predictions = group.counter("model_predictions_total")
+        self.alerts = group.counter("model_alerts_total")
+        self.score = Histogram(group, "model_score", SCORE_BUCKETS)
+        self.infer = Histogram(group, "model_infer_duration_seconds", LATENCY_BUCKETS_S)
+        self.candidate_errors = group.counter("canary_candidate_errors_total")
+
+
+class ShadowMetrics:
+    """A shadow version's: the events it scored, those whose label agreed with the served one, the
+    absolute score difference, its Triton calls' time, and the events it failed to score."""
+
+    def __init__(self, group: MetricGroup) -> None:
+        self.predictions = group.counter("shadow_predictions_total")
+        self.agreements = group.counter("shadow_agreements_total")
+        self.errors = group.counter("shadow_errors_total")
+        self.difference = Histogram(group, "shadow_score_difference", SCORE_DIFFERENCE_BUCKETS)
+        self.infer = Histogram(group, "shadow_infer_duration_seconds", LATENCY_BUCKETS_S)
+
+    def record(self, agreements: int, differences: list[float], infer_s: list[float], errors: int) -> None:
+        self.predictions.inc(len(differences))
+        self.agreements.inc(agreements)
+        self.errors.inc(errors)
+        self.difference.observe(differences)
+        self.infer.observe(infer_s)
+
+
+@dataclass
+class VersionBatch:
+    """A batch's observations of one model version, recorded at once."""
+
+    scores: list[float] = field(default_factory=list)
+    infer_s: list[float] = field(default_factory=list)
+    alerts: int = 0
+    candidate_errors: int = 0
 
 
 def dead_letters(group: MetricGroup) -> LabeledCounters:

@@ -17,6 +17,14 @@ Layout 1 (the first; state from before it was pickled and is not carried over):
 - an entry waiting for its batch: {"entry": E}; a batch in flight: {"entries": [E, ...]}, where E
   is, in the inference job, {"event": {...}, "features": {name: value} | null, "received_ms":
   float} and, in the feature job's push, the feature row as it is pushed.
+
+Layout 2: a card's history is bounded (card_windows.py): {"buckets": {window: [[index, count,
+amount_sum], ...]}, "merchants": [[merchant_id, time_ms], ...], "amount_count": int,
+"amount_sum": float, "last_time_ms": int | null, "newest_ms": int | null}. The upgrade from
+layout 1 replays its recent transactions into the buckets and merchants and keeps the running
+statistics. The feature job's waiting transactions are one entry per event time (the map key),
+{"events": [{Transaction's fields}, ...]}; a restored layout-1 entry (one transaction under an
+arrival id) is still read, by the timer of its event time. The other documents are as in layout 1.
 """
 
 from __future__ import annotations
@@ -30,12 +38,10 @@ import orjson
 from pyflink.common import Types
 
 from flink_jobs.events import Transaction
-from flink_jobs.stages.features.card_windows import CardHistory
+from flink_jobs.stages.features.card_windows import WINDOWS_S, CardHistory
 
-LAYOUT = 1
+LAYOUT = 2
 STATE_TYPE = Types.STRING()
-# layout N -> the function that turns a document of layout N into one of layout N + 1.
-UPGRADES: dict[int, Callable[[dict], dict]] = {}
 TRANSACTION_FIELDS = {f.name: f for f in dataclasses.fields(Transaction)}
 
 # The inference job's entry: (event, its computed real-time features or None, when it reached the operator).
@@ -83,33 +89,65 @@ def _transaction(fields: dict) -> Transaction:
     return Transaction(**{name: value for name, value in fields.items() if name in TRANSACTION_FIELDS})
 
 
+def _history_document(history: CardHistory) -> dict:
+    return {
+        "buckets": {name: [[i, n, total] for i, (n, total) in b.items()] for name, b in history.buckets.items()},
+        "merchants": list(history.merchants.items()),
+        "amount_count": history.amount_count,
+        "amount_sum": history.amount_sum,
+        "last_time_ms": history.last_time_ms,
+        "newest_ms": history.newest_ms,
+    }
+
+
 def encode_history(history: CardHistory) -> str:
-    return _dumps(
-        {
-            "recent": history.recent,
-            "amount_count": history.amount_count,
-            "amount_sum": history.amount_sum,
-            "last_time_ms": history.last_time_ms,
-        }
-    )
+    return _dumps(_history_document(history))
 
 
 def decode_history(raw: str) -> CardHistory:
     document = _loads(raw)
+    buckets = {name: {} for name in WINDOWS_S}
+    for name, rows in document["buckets"].items():
+        if name in buckets:
+            buckets[name] = {int(i): [int(n), float(total)] for i, n, total in rows}
     return CardHistory(
-        recent=[(int(t), float(amount), int(merchant)) for t, amount, merchant in document["recent"]],
+        buckets=buckets,
+        merchants={int(merchant): int(t) for merchant, t in document["merchants"]},
         amount_count=document["amount_count"],
         amount_sum=document["amount_sum"],
         last_time_ms=document["last_time_ms"],
+        newest_ms=document.get("newest_ms"),
     )
 
 
-def encode_transaction(event: Transaction) -> str:
-    return _dumps({"event": event})
+def _bounded_history(document: dict) -> dict:
+    """Layout 1 -> 2: a history's recent transactions replayed into buckets and merchants, its
+    running statistics kept; other documents unchanged."""
+    if "recent" not in document:
+        return document
+    history = CardHistory()
+    for t, amount, merchant in sorted(document["recent"]):
+        history.add(int(t), float(amount), int(merchant))
+    history.amount_count = document["amount_count"]
+    history.amount_sum = document["amount_sum"]
+    history.last_time_ms = document["last_time_ms"]
+    return _history_document(history)
 
 
-def decode_transaction(raw: str) -> Transaction:
-    return _transaction(_loads(raw)["event"])
+# layout N -> the function that turns a document of layout N into one of layout N + 1.
+UPGRADES: dict[int, Callable[[dict], dict]] = {1: _bounded_history}
+
+
+def encode_transactions(events: list[Transaction]) -> str:
+    return _dumps({"events": events})
+
+
+def decode_transactions(raw: str) -> list[Transaction]:
+    """The transactions of a `{"events": [...]}` document, or the one of a layout-1 `{"event": ...}`."""
+    document = _loads(raw)
+    if "event" in document:
+        return [_transaction(document["event"])]
+    return [_transaction(fields) for fields in document["events"]]
 
 
 def _entry_document(entry: Entry) -> dict:

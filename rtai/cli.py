@@ -17,7 +17,7 @@ from flink_jobs.errors import UserFacingError
 def _cmd_setup(args: argparse.Namespace) -> None:
     from rtai.bootstrap import setup
 
-    setup.run(with_redis=args.with_redis, with_monitoring=args.with_monitoring)
+    setup.run(with_redis=args.with_redis, with_monitoring=args.with_monitoring, with_kubectl=args.with_kubectl)
 
 
 def _cmd_stack(args: argparse.Namespace) -> None:
@@ -49,6 +49,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     commands = parser.add_subparsers(dest="command", required=True)
+    from rtai.stack import profiles
 
     setup = commands.add_parser(
         "setup",
@@ -60,17 +61,28 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="also install Prometheus and Alertmanager (prometheus, prometheus-alertmanager) with apt-get",
     )
+    setup.add_argument(
+        "--with-kubectl",
+        action="store_true",
+        help="also install kubectl (kubernetes-client) with apt-get, when none is on PATH: it renders infra/k8s",
+    )
     setup.set_defaults(func=_cmd_setup)
 
     stack = commands.add_parser("stack", help="run the local stack (Pulsar, Feast, Triton, Redis, Flink)")
     stack_commands = stack.add_subparsers(dest="stack_command", required=True)
     for name, text in (
         ("up", "start the services and wait until each is healthy"),
-        ("down", "stop every running service of the stack and all it spawned"),
+        (
+            "down",
+            "stop every running service of the stack and all it spawned; the Flink cluster's jobs are stopped "
+            "with a savepoint first (each one's path printed) and the cluster ends: nothing comes back at the next "
+            "up (a cluster whose JobManager is not running keeps its jobs for the next up)",
+        ),
         ("status", "one line per service: up, starting or down; ports; pid"),
         ("logs", "show the end of the services' log files"),
     ):
         sub = stack_commands.add_parser(name, help=text, description=text)
+        profiles.add_profile_option(sub)
         sub.add_argument(
             "services",
             nargs="*",
@@ -85,10 +97,18 @@ def build_parser() -> argparse.ArgumentParser:
             )
             sub.add_argument("--with-redis", action="store_true", help="also start Redis")
             sub.add_argument("--with-flink", action="store_true", help="also start a standalone Flink cluster")
+            sub.add_argument("--with-api", action="store_true", help="also start the scoring API (rtai serve)")
             sub.add_argument(
                 "--with-monitoring",
                 action="store_true",
                 help="also start Prometheus, Alertmanager and the alert webhook receiver",
+            )
+        if name == "down":
+            sub.add_argument(
+                "--cancel-jobs",
+                action="store_true",
+                help="cancel the Flink cluster's jobs instead of stopping them with a savepoint (their last "
+                "checkpoint is kept)",
             )
         if name == "logs":
             sub.add_argument("-n", "--lines", type=int, default=30, help="lines per service (default 30)")
@@ -114,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     bench_commands.add_subcommand(commands)
 
+    from rtai.serving import commands as serving_commands
+
+    serving_commands.add_subcommand(commands)
+
+    from rtai.actions import commands as action_commands
+
+    action_commands.add_subcommand(commands)
+
     from rtai.monitoring import commands as monitor_commands
 
     monitor_commands.add_subcommand(commands)
@@ -121,6 +149,18 @@ def build_parser() -> argparse.ArgumentParser:
     from rtai.stack import security_commands
 
     security_commands.add_subcommand(commands)
+
+    from rtai.edge import commands as edge_commands
+
+    edge_commands.add_subcommand(commands)
+
+    from rtai.scaling import commands as scaling_commands
+
+    scaling_commands.add_subcommand(commands)
+
+    from rtai.k8s import commands as k8s_commands
+
+    k8s_commands.add_subcommand(commands)
 
     from rtai.paths import DEFAULT_PIPELINE, SECURE_PIPELINE
 

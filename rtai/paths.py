@@ -12,6 +12,7 @@ TRITON_REPO = PROJECT_ROOT / "triton_repo"
 FEATURE_REPO = PROJECT_ROOT / "feature_repo"
 DEFAULT_PIPELINE = PROJECT_ROOT / "pipelines" / "fraud.toml"
 SECURE_PIPELINE = PROJECT_ROOT / "pipelines" / "fraud-secure.toml"  # against the stack's secure profile
+EDGE_PIPELINE = PROJECT_ROOT / "pipelines" / "fraud-edge.toml"  # at an edge site (infra/edge/stack.toml)
 
 # Ignored folders: virtual environments, downloads, and the running stack's state.
 VENVS_DIR = Path(os.environ.get("RTAI_VENVS_DIR", PROJECT_ROOT / ".venvs"))

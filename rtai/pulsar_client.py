@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pulsar
 
+from flink_jobs.config.secret_source import SecretSource
 from rtai.security.credentials import read_secret
 
 
@@ -16,16 +17,20 @@ def connect(
     *,
     token_file: Path | None = None,
     tls_trust_certs_file: str = "",
+    token: SecretSource | None = None,
 ) -> pulsar.Client:
     """A client of the broker at service_url (a pipeline's `[pulsar] service_url` or the stack's),
     logging only warnings and errors, to the console or to `log_file`; as the role whose token
-    is in token_file, trusting the CA in tls_trust_certs_file (pulsar+ssl://), when given
-    (secure_profile.pulsar_client_options gives both for a role of the stack's secure profile)."""
+    is in token_file (or a pipeline config's `token`), trusting the CA in tls_trust_certs_file
+    (pulsar+ssl://), when given (secure_profile.pulsar_client_options gives both for a role of the
+    stack's secure profile)."""
     level = pulsar.LoggerLevel.Warn
     logger = pulsar.FileLogger(level, str(log_file)) if log_file else pulsar.ConsoleLogger(level)
     options: dict[str, object] = {}
     if token_file is not None:
         options["authentication"] = pulsar.AuthenticationToken(read_secret(token_file))
+    elif token is not None and token.configured:
+        options["authentication"] = pulsar.AuthenticationToken(token.read("pulsar_token"))
     if tls_trust_certs_file:
         options["tls_trust_certs_file_path"] = tls_trust_certs_file
     return pulsar.Client(service_url, logger=logger, **options)

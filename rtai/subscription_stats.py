@@ -34,6 +34,11 @@ def delivered(admin_url: str, topic: str, subscription: str, tls: Tls | None = N
     return _subscriptions(admin_url, topic, tls).get(subscription, {}).get("msgOutCounter", 0)
 
 
+def backlog(admin_url: str, topic: str, subscription: str, tls: Tls | None = None) -> int:
+    """Messages of the topic the subscription has not acknowledged (Pulsar's msgBacklog)."""
+    return _subscriptions(admin_url, topic, tls).get(subscription, {}).get("msgBacklog", 0)
+
+
 def wait_until_consuming(
     admin_url: str,
     topic: str,

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs with apt-get what `make setup` expects on the host and does not install itself:
-# Python 3.11 (with venv), a Java 17 JDK and Maven, on Debian 12 or any apt-based host whose packages
+# Python 3.11 (with venv), a Java 17 JDK, Maven and iproute2, on Debian 12 or any apt-based host whose packages
 # include python3.11 and openjdk-17. Only what is missing is installed, so a second run changes
 # nothing. Run as root. Everything else (the Python environments, Pulsar, the Flink connector
 # jars) is installed by `make setup` into the checkout.
@@ -22,9 +22,13 @@ fi
 if ! command -v mvn >/dev/null 2>&1; then
     missing+=(maven)
 fi
+# `ip`: the edge test puts two Pulsars in network namespaces joined by a link it cuts.
+if ! command -v ip >/dev/null 2>&1; then
+    missing+=(iproute2)
+fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
-    echo "==> prerequisites present: python3.11, Java 17 JDK, Maven"
+    echo "==> prerequisites present: python3.11, Java 17 JDK, Maven, iproute2"
     exit 0
 fi
 if ! command -v apt-get >/dev/null 2>&1; then

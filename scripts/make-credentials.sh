@@ -111,5 +111,9 @@ fi
 # Triton: the key its model-repository and shared-memory APIs ask for (header `admin-key`).
 [ -f "$OUT/triton/admin.key" ] || { say "Triton's admin key"; random_secret > "$OUT/triton/admin.key"; }
 
+# The scoring API: the Bearer token its callers send.
+mkdir -p "$OUT/scoring-api"
+[ -f "$OUT/scoring-api/token" ] || { say "the scoring API's token"; random_secret > "$OUT/scoring-api/token"; }
+
 chmod -R go-rwx "$OUT"
 say "credentials in $OUT"

@@ -69,7 +69,13 @@ class JobRest:
         return int(self.job_metric("numRestarts"))
 
     def job_metric(self, name: str) -> float:
-        """A job-level metric (numRestarts, uptime in ms since the job last started running, ...)."""
+        """A job-level metric (numRestarts, uptime in ms since the job last started running, ...).
+        The JobManager answers from its metric store and refreshes it in the background when the
+        store is older than the update interval: after a quiet spell the first answer is as old as
+        the spell (CI saw an uptime 19 s stale). So one request to start the refresh, and the
+        value read once it has had time to land."""
+        self._get(f"/jobs/{self.job_id()}/metrics?get={name}")
+        time.sleep(0.5)
         deadline = time.monotonic() + 30
         while True:
             values = self._get(f"/jobs/{self.job_id()}/metrics?get={name}")
@@ -87,6 +93,10 @@ class JobRest:
     def latest_completed_checkpoint(self) -> dict | None:
         """The newest completed checkpoint's statistics (`id`, `trigger_timestamp` in epoch ms, ...)."""
         return self._get(f"/jobs/{self.job_id()}/checkpoints")["latest"]["completed"]
+
+    def latest_restored_checkpoint(self) -> dict | None:
+        """The checkpoint this run of the job restored (`id`, `is_savepoint`, ...); None for a fresh start."""
+        return self._get(f"/jobs/{self.job_id()}/checkpoints")["latest"]["restored"]
 
     def subtask_metric(self, vertex_name: str, metric: str) -> list[int]:
         """One value per subtask of the vertex whose name contains `vertex_name` (e.g. numRecordsIn)."""
@@ -107,6 +117,19 @@ class JobRest:
             if names:
                 total += sum(int(float(m["value"])) for m in self._get(f"{path}?get={','.join(names)}"))
         return total
+
+    def operator_metrics(self, fragment: str) -> dict[str, int]:
+        """Every operator metric whose id holds `fragment` (its groups and name, e.g.
+        "model_version.2.outcome.tp.live_outcomes_total"), summed over subtasks, by id without the subtask."""
+        totals: dict[str, int] = {}
+        for vertex in self._get(f"/jobs/{self.job_id()}")["vertices"]:
+            path = f"/jobs/{self.job_id()}/vertices/{vertex['id']}/metrics"
+            names = [m["id"] for m in self._get(path) if fragment in m["id"]]
+            if names:
+                for m in self._get(f"{path}?get={','.join(names)}"):
+                    key = m["id"].split(".", 1)[1]
+                    totals[key] = totals.get(key, 0) + int(float(m["value"]))
+        return totals
 
     def stop_with_savepoint(self, folder: Path, timeout_s: float = 120) -> str:
         """Stops the job with a final savepoint in `folder` (Flink's stop: sources first, nothing in

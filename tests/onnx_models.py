@@ -39,12 +39,13 @@ instance_group [ {{ kind: KIND_CPU, count: 1 }} ]
 """
 
 
-def write_columns_model(path: Path, columns: list[str], seed: int) -> None:
+def write_columns_model(path: Path, columns: list[str], seed: int, scale: float = 1.0) -> None:
     """Like the fraud model: one FP32 [batch, 1] input per column, concatenated, then
-    "score" = sigmoid(features @ W + b), FP32 [batch, 1]."""
+    "score" = sigmoid(features @ W + b), FP32 [batch, 1]; W and b drawn from `seed`, times
+    `scale` (0: every score 0.5)."""
     rng = np.random.default_rng(seed)
-    weights = rng.normal(size=(len(columns), 1)).astype(np.float32)
-    bias = rng.normal(size=(1,)).astype(np.float32)
+    weights = (rng.normal(size=(len(columns), 1)) * scale).astype(np.float32)
+    bias = (rng.normal(size=(1,)) * scale).astype(np.float32)
     graph = helper.make_graph(
         [
             helper.make_node("Concat", columns, ["features"], axis=1),

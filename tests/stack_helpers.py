@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -67,6 +68,7 @@ def isolated_stack_toml(overrides: dict[str, dict[str, object]] | None = None) -
             "rpc_port": 6123 + o,
             "jobmanager_metrics_port": 9249 + o,
             "taskmanager_metrics_port": 9250 + o,
+            "job_watch_port": 9251 + o,
             "taskmanager_slots": 2,
         },
         "zookeeper": {"port": 2181 + o},
@@ -94,13 +96,17 @@ def isolated_env(tmp: Path, toml: str | None = None) -> dict[str, str]:
     return {"RTAI_STACK_CONFIG": str(config_file), "RTAI_RUN_DIR": str(tmp / "run")}
 
 
-def served_model_toml(tmp: Path, columns: list[str], seed: int) -> str:
-    """A stack.toml (offset ports) whose Feast serves a copy of the feature repository and whose
-    Triton serves a generated model over `columns`, registered as fraud_mlp, both under tmp."""
+def served_model_toml(
+    tmp: Path, columns: list[str], seed: int, overrides: dict[str, dict[str, object]] | None = None
+) -> str:
+    """A stack.toml (offset ports, and `overrides`) whose Feast serves a copy of the feature
+    repository and whose Triton serves a generated model over `columns`, registered as fraud_mlp,
+    both under tmp."""
     repo = copy_of_feature_repo(tmp)
     model = tmp / "model.onnx"
     write_columns_model(model, columns, seed=seed)
-    toml = isolated_stack_toml({"feast": {"feature_repo": str(repo)}, "triton": {"model_repository": str(tmp / "tr")}})
+    sections = {"feast": {"feature_repo": str(repo)}, "triton": {"model_repository": str(tmp / "tr")}}
+    toml = isolated_stack_toml(sections | (overrides or {}))
     registered = cli("model", "register", "--model", str(model), "--name", "fraud_mlp", env=isolated_env(tmp, toml))
     assert registered.returncode == 0, registered.stderr
     return toml
@@ -192,6 +198,25 @@ def crash(record: processes.PidRecord) -> None:
         time.sleep(0.1)
 
 
+def crash_stack(run_dir: Path) -> int:
+    """SIGKILL to every process of a stack at once, as a power cut would: each service with its
+    supervisor and all they spawned (pid files under run_dir/pids). How many processes died."""
+    tree: list[int] = []
+    for pid_file in sorted((run_dir / "pids").glob("*.pid")):
+        record = processes.read_pid_file(pid_file)
+        if record is not None and processes.is_running(record):
+            tree += [record.pid, *processes.descendants(record.pid), *processes.group_members(record.pid)]
+    tree = list(dict.fromkeys(tree))
+    for pid in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while processes.alive(tree) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not processes.alive(tree), f"still running after SIGKILL: {processes.alive(tree)}"
+    return len(tree)
+
+
 # The columns of a generated model that scores what the inference job assembles.
 MODEL_COLUMNS = [*REQUEST_FEATURES, *FEATURE_NAMES, *CARD_STATS, *MERCHANT_STATS]
 
@@ -209,7 +234,8 @@ def cluster_pipeline(
     inference job exactly-once (subscription `name-inference`, and the keys of `inference`) and,
     with `features`, the feature job (`name-features`); the topics by role."""
     run = uuid.uuid4().hex[:8]
-    topics = {k: full_name(f"{name}-{k}-{run}") for k in ("transactions", "dead_letter", "predictions", "alerts")}
+    kinds = ("transactions", "dead_letter", "predictions", "alerts", "labels")
+    topics = {k: full_name(f"{name}-{k}-{run}") for k in kinds}
     config = stack.config
     common = {"checkpoint_interval_ms": checkpoint_interval_ms, "feast": {"url": config.feast_url}}
     table: dict[str, object] = {

@@ -19,6 +19,7 @@ import pytest
 
 import flink_jobs
 from flink_jobs.config.topics import full_name
+from flink_jobs.stages.features.card_windows import BUCKET_MS, BUCKETS_PER_WINDOW
 from rtai import pulsar_client
 from rtai.jobs import launcher
 from rtai.stack import processes
@@ -91,18 +92,22 @@ def wait_for_rows(repo: Path, cards: set[int], count: int, timeout_s: float = TI
 
 
 def expected_features(events: list[dict]) -> pd.DataFrame:
+    """The features by their definition (card_windows.py): a window is its transaction's time
+    bucket and the 59 before it, distinct merchants are those seen in (t - 10 min, t]."""
     frame = pd.DataFrame(events)
     frame["t"] = pd.to_datetime(frame["event_time"], utc=True)
+    frame["ms"] = frame["t"].astype("int64") // 10**6
     rows = []
     for _, event in frame.iterrows():
         card = frame[frame["card_id"] == event["card_id"]]
         before = card[card["t"] < event["t"]]
+        seen = card[card["t"] <= event["t"]]
         row = {"card_id": event["card_id"], "event_timestamp": event["t"]}
-        for name, window in (("1m", "60s"), ("10m", "600s"), ("1h", "3600s")):
-            in_window = card[(card["t"] > event["t"] - pd.Timedelta(window)) & (card["t"] <= event["t"])]
+        for name, width in BUCKET_MS.items():
+            in_window = seen[seen["ms"] // width > event["ms"] // width - BUCKETS_PER_WINDOW]
             row[f"txn_count_{name}"] = len(in_window)
             row[f"amount_sum_{name}"] = round(in_window["amount"].sum(), 2)
-        recent = card[(card["t"] > event["t"] - pd.Timedelta("600s")) & (card["t"] <= event["t"])]
+        recent = seen[seen["t"] > event["t"] - pd.Timedelta("600s")]
         row["distinct_merchants_10m"] = recent["merchant_id"].nunique()
         row["seconds_since_prev_txn"] = (event["t"] - before["t"].max()).total_seconds() if len(before) else -1.0
         row["amount_to_mean_ratio"] = event["amount"] / before["amount"].mean() if len(before) else 1.0

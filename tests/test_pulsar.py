@@ -82,7 +82,7 @@ def test_acknowledged_messages_survive_a_sigkill_of_the_broker_and_it_restarts_o
         assert "wipe" not in output
 
         client = pulsar_client.connect(isolated.config.pulsar_service_url)
-        reader = client.create_reader(topic, pulsar.MessageId.earliest)
+        reader = reader_once_loaded(client, topic, within_s=60)
         present = set()
         while reader.has_message_available():
             present.add(int(reader.read_next(5000).data()))
@@ -90,3 +90,16 @@ def test_acknowledged_messages_survive_a_sigkill_of_the_broker_and_it_restarts_o
     assert len(acked) >= 1500
     assert acked <= present
     assert restart_s < 60
+
+
+def reader_once_loaded(client: pulsar.Client, topic: str, within_s: float) -> pulsar.Reader:
+    """A reader from the earliest message of `topic`, retried until the restarted broker has
+    loaded it (healthy is not loaded: the topic's ledger is recovered on first use)."""
+    deadline = time.monotonic() + within_s
+    while True:
+        try:
+            return client.create_reader(topic, pulsar.MessageId.earliest)
+        except pulsar.PulsarException as error:
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{topic} not readable {within_s:.0f} s after the broker was healthy") from error
+            time.sleep(1)

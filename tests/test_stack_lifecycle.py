@@ -19,6 +19,7 @@ SERVICES = [
     "zookeeper",
     "flink-jobmanager",
     "flink-taskmanager",
+    "flink-job-watch",
     "redis-exporter",
     "alert-webhook",
     "alertmanager",
@@ -39,6 +40,7 @@ def _ports(config) -> list[int]:
         config.zookeeper.port,
         config.flink.rest_port,
         config.flink.rpc_port,
+        config.flink.job_watch_port,
     ]
 
 

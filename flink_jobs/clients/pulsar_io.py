@@ -6,7 +6,6 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from py4j.java_gateway import JavaClass
 from pyflink.common import WatermarkStrategy
 from pyflink.common.serialization import DeserializationSchema, SimpleStringSchema
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
@@ -17,12 +16,12 @@ from pyflink.datastream.connectors.pulsar import (
     StartCursor,
     TopicRoutingMode,
 )
-from pyflink.java_gateway import get_gateway
 
 from flink_jobs.config.pipeline_config import PulsarSection
 from flink_jobs.config.secret_source import SecretSource, existing_file
 from flink_jobs.config.topics import full_name
 from flink_jobs.errors import UserFacingError
+from flink_jobs.java_operators import project_class
 
 # The project's own deserializer (java/, built by `make setup` into the connector's jar folder).
 REDELIVERY_FILTER = "io.github.pyflinkrealtimeai.pulsar.RedeliveryFilteringStringSchema"
@@ -85,19 +84,16 @@ def add_connector_jars(env: StreamExecutionEnvironment, jar_dir: Path) -> None:
     env.set_python_executable(sys.executable)
 
 
-def redelivery_filtering_strings() -> DeserializationSchema:
+def redelivery_filtering_strings(endpoint: PulsarEndpoint) -> DeserializationSchema:
     """Message values as UTF-8 strings, without what the broker delivers again to the running
-    reader after a reconnect (see the Java class): the connector itself would emit it twice."""
-    java_class = get_gateway().jvm
-    for part in REDELIVERY_FILTER.split("."):
-        java_class = getattr(java_class, part)
-    if not isinstance(java_class, JavaClass):
-        raise UserFacingError(
-            f"{REDELIVERY_FILTER} is not on the class path: run `make setup`, which builds it into "
-            "the Flink Pulsar connector's jar folder"
-        )
+    reader after a reconnect (see the Java class): the connector itself would emit it twice. It
+    reports the source's pendingRecords too, the subscription's backlog read from `endpoint`'s
+    admin API."""
+    java_class = project_class(REDELIVERY_FILTER)
     # py4j picks the builder's setDeserializationSchema(PulsarDeserializationSchema) for it.
-    return DeserializationSchema(java_class())
+    return DeserializationSchema(
+        java_class(endpoint.admin_url, endpoint.tls_trust_certs_file, endpoint.token_auth_params)
+    )
 
 
 def string_source(
@@ -121,7 +117,7 @@ def string_source(
         .set_topics(full_name(topic))
         .set_subscription_name(subscription)
         .set_start_cursor(START_CURSORS[start]())
-        .set_deserialization_schema(redelivery_filtering_strings())
+        .set_deserialization_schema(redelivery_filtering_strings(endpoint))
         .set_properties(
             {
                 "pulsar.source.maxFetchTime": str(max_fetch_time_ms),

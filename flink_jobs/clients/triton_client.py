@@ -7,6 +7,8 @@ batch into chunks of the model's max batch size, keeps up to max_in_flight chunk
 (only a batch larger than the model's max batch size has more than one), and retries a failed
 call with backoff within a budget; past it, TritonUnavailable. An answer no retry can change
 (an unknown model, an invalid argument: NO_RETRY) is TritonRejected at once, naming the cause.
+Every answer says which version of the model computed it (`Inference.versions`): after a
+promote or rollback the rows say so, without a restart of the caller.
 """
 
 from __future__ import annotations
@@ -70,6 +72,12 @@ class ModelSignature:
     max_batch_size: int
 
 
+@dataclass(frozen=True)
+class Inference:
+    outputs: dict[str, np.ndarray]
+    versions: list[str]  # per row, the model version Triton's answer names
+
+
 def lossless(column: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
     """`column` as `dtype` when every value survives the conversion; ValueError otherwise."""
     if column.dtype == dtype:
@@ -83,6 +91,24 @@ def lossless(column: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
         f"column {name!r} is {column.dtype}, the model's input is {dtype}: converting would change values; "
         f"convert it on purpose before calling"
     )
+
+
+def model_arrays(
+    signature: ModelSignature, columns: Mapping[str, np.ndarray], rows: int
+) -> list[tuple[TensorSpec, np.ndarray]]:
+    """Each model input's column, shaped and typed as the signature says (lossless, or an error)."""
+    missing = [spec.name for spec in signature.inputs if spec.name not in columns]
+    if missing:
+        raise ValueError(f"model {signature.name} needs input(s) {', '.join(missing)}; not among the columns given")
+    arrays = []
+    for spec in signature.inputs:
+        column = np.asarray(columns[spec.name])
+        if column.shape[0] != rows:
+            raise ValueError(f"column {spec.name!r} has {column.shape[0]} rows, the others {rows}")
+        if column.ndim == 1 and spec.dims == (1,):
+            column = column.reshape(rows, 1)
+        arrays.append((spec, lossless(column, spec.dtype, spec.name)))
+    return arrays
 
 
 class TritonClient:
@@ -137,10 +163,10 @@ class TritonClient:
         if self._grpc is not None:
             await self._grpc.close()
 
-    async def _call(self, what: str, call):
-        """`await call()` with retries and doubling backoff; TritonUnavailable past the budget."""
-        delay = self.backoff_s
-        for attempt in range(self.retries + 1):
+    async def _call(self, what: str, call, *, retry: bool = True):
+        """`await call()` with retries (when `retry`) and doubling backoff; TritonUnavailable past the budget."""
+        delay, retries = self.backoff_s, self.retries if retry else 0
+        for attempt in range(retries + 1):
             started = time.perf_counter()
             try:
                 answer = await asyncio.wait_for(call(), self.timeout_s)
@@ -155,14 +181,12 @@ class TritonClient:
             else:
                 self.stats.answered(time.perf_counter() - started)
                 return answer
-            if attempt < self.retries:
+            if attempt < retries:
                 self.stats.retried += 1
-                log.warning(
-                    "triton %s failed (%s); retry %d/%d in %.2f s", what, problem, attempt + 1, self.retries, delay
-                )
+                log.warning("triton %s failed (%s); retry %d/%d in %.2f s", what, problem, attempt + 1, retries, delay)
                 await asyncio.sleep(delay)
                 delay *= 2
-        raise TritonUnavailable(f"Triton at {self.url}: {what} failed {self.retries + 1} times; last: {problem}")
+        raise TritonUnavailable(f"Triton at {self.url}: {what} failed {retries + 1} times; last: {problem}")
 
     async def connect(self) -> ModelSignature:
         """Reads the model's signature from the server (retried like any call)."""
@@ -193,22 +217,14 @@ class TritonClient:
         )
         return self.signature
 
-    def _inputs(self, columns: Mapping[str, np.ndarray], rows: int) -> list[tuple[TensorSpec, np.ndarray]]:
-        assert self.signature is not None
-        missing = [spec.name for spec in self.signature.inputs if spec.name not in columns]
-        if missing:
-            raise ValueError(f"model {self.model} needs input(s) {', '.join(missing)}; not among the columns given")
-        arrays = []
-        for spec in self.signature.inputs:
-            column = np.asarray(columns[spec.name])
-            if column.shape[0] != rows:
-                raise ValueError(f"column {spec.name!r} has {column.shape[0]} rows, the others {rows}")
-            if column.ndim == 1 and spec.dims == (1,):
-                column = column.reshape(rows, 1)
-            arrays.append((spec, lossless(column, spec.dtype, spec.name)))
-        return arrays
+    async def loaded_versions(self) -> list[str]:
+        """The versions of the model Triton has loaded now, lowest first (its metadata says)."""
+        metadata = await self._call("model metadata", lambda: self._client.get_model_metadata(self.model, as_json=True))
+        return sorted(metadata["versions"], key=int)
 
-    async def _infer_chunk(self, arrays: list[tuple[TensorSpec, np.ndarray]], start: int, stop: int):
+    async def _infer_chunk(
+        self, arrays: list[tuple[TensorSpec, np.ndarray]], start: int, stop: int, version: str, retry: bool
+    ):
         assert self.signature is not None
         requests = []
         for spec, array in arrays:
@@ -220,28 +236,47 @@ class TritonClient:
         async with self._in_flight:
             result = await self._call(
                 "infer",
-                lambda: self._client.infer(self.model, requests, model_version=self.version, outputs=outputs),
+                lambda: self._client.infer(self.model, requests, model_version=version, outputs=outputs),
+                retry=retry,
             )
-        return {spec.name: result.as_numpy(spec.name) for spec in self.signature.outputs}
+        return result
 
     async def infer(self, columns: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         """The model's outputs for every row of `columns`, in row order."""
+        return (await self.infer_rows(columns)).outputs
+
+    async def infer_rows(
+        self, columns: Mapping[str, np.ndarray], *, version: str | None = None, retry: bool = True
+    ) -> Inference:
+        """The model's outputs for every row of `columns`, in row order, and the version that computed each.
+
+        version: this version of the model (default: the client's; "" Triton's choice); retry: False
+        for a call whose failure the caller handles (one attempt, TritonUnavailable at once)."""
+        version = self.version if version is None else version
         if self.signature is None:
             await self.connect()
         assert self.signature is not None
         rows = len(next(iter(columns.values())))
-        arrays = self._inputs(columns, rows)
+        arrays = model_arrays(self.signature, columns, rows)
         if rows == 0:
-            return {spec.name: np.empty((0, *spec.dims), spec.dtype) for spec in self.signature.outputs}
+            return Inference({spec.name: np.empty((0, *spec.dims), spec.dtype) for spec in self.signature.outputs}, [])
         step = self.signature.max_batch_size or rows
         # A task group: when one chunk fails, the others are cancelled and awaited before this returns.
         try:
             async with asyncio.TaskGroup() as group:
                 tasks = [
-                    group.create_task(self._infer_chunk(arrays, start, min(start + step, rows)))
+                    group.create_task(self._infer_chunk(arrays, start, min(start + step, rows), version, retry))
                     for start in range(0, rows, step)
                 ]
         except ExceptionGroup as failed:
             raise failed.exceptions[0] from None  # the first failure, as the caller knows it (TritonUnavailable)
         chunks = [task.result() for task in tasks]
-        return {spec.name: np.concatenate([c[spec.name] for c in chunks]) for spec in self.signature.outputs}
+        outputs = {
+            spec.name: np.concatenate([c.as_numpy(spec.name) for c in chunks]) for spec in self.signature.outputs
+        }
+        versions = [
+            chunk.get_response().model_version
+            for chunk, start in zip(chunks, range(0, rows, step), strict=True)
+            for _ in range(min(step, rows - start))
+        ]
+        return Inference(outputs, versions)

@@ -35,9 +35,12 @@ class TopicsSection:
     dead_letter: str = "transactions-dead-letter"
     predictions: str = "fraud-predictions"
     alerts: str = "fraud-alerts"
+    shadow_scores: str = "fraud-shadow-scores"  # a shadow version's scores ([model.shadow])
+    action_dead_letter: str = "fraud-alert-actions-dead-letter"  # alerts no action took ([actions])
+    labels: str = "fraud-labels"  # confirmed outcomes (chargebacks, reviews), days after the event ([quality_job])
 
     def validate(self) -> tuple[str, str] | None:
-        for name in ("transactions", "dead_letter", "predictions", "alerts"):
+        for name in vars(self):
             try:
                 full_name(getattr(self, name))
             except ValueError as err:
@@ -100,16 +103,69 @@ class ServingSection:
 
 
 @dataclass(frozen=True)
+class CanarySection:
+    """An in-stream canary: while Triton serves both the champion and candidate_version, the
+    inference job scores `share` of the cards (a stable hash of the card: a card always meets one
+    version) with the candidate; `rtai model canary watch` judges it on the predictions topic and
+    promotes it after min_events of its own, or rolls it back at the first breach."""
+
+    candidate_version: int = 0  # 0: no canary
+    share: float = 0.1
+    min_events: int = 500  # candidate predictions before a promotion
+    max_error_rate: float = 0.01  # candidate calls failed (or not a finite score) / candidate events
+    max_latency_p99_ms: float = 100.0  # the candidate's Triton calls
+    max_score_ks: float = 0.3  # Kolmogorov-Smirnov distance of its scores from the champion's
+    pulsar_token: SecretSource = field(default_factory=SecretSource)  # the watch's Pulsar role's, in the secure profile
+
+    def validate(self) -> tuple[str, str] | None:
+        if self.candidate_version < 0:
+            return "candidate_version", f"must be a model version (>= 1; 0: no canary), got {self.candidate_version}"
+        if not 0.0 < self.share < 1.0:
+            return "share", f"must be between 0 and 1, got {self.share}"
+        if self.min_events < 1:
+            return "min_events", f"must be at least 1, got {self.min_events}"
+        for name in ("max_error_rate", "max_score_ks"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                return name, f"must be between 0 and 1, got {getattr(self, name)}"
+        if self.max_latency_p99_ms <= 0:
+            return "max_latency_p99_ms", f"must be positive, got {self.max_latency_p99_ms}"
+        return None
+
+
+@dataclass(frozen=True)
+class ShadowSection:
+    """Shadow scoring: while Triton serves `version` beside the champion (`rtai model shadow
+    start`), it scores every event too; its scores go to topics.shadow_scores and the shadow_*
+    metrics (agreement, score difference, latency), never to the predictions or alerts."""
+
+    version: int = 0  # 0: no shadow
+
+    def validate(self) -> tuple[str, str] | None:
+        if self.version < 0:
+            return "version", f"must be a model version (>= 1; 0: no shadow), got {self.version}"
+        return None
+
+
+@dataclass(frozen=True)
 class ModelSection:
     name: str = "fraud_mlp"
     alert_threshold: float = 0.9
     serving: ServingSection = field(default_factory=ServingSection)
+    canary: CanarySection = field(default_factory=CanarySection)
+    shadow: ShadowSection = field(default_factory=ShadowSection)
+    # With a canary or a shadow configured: how often the inference job reads which versions
+    # Triton has loaded (and so starts or stops routing to them).
+    versions_refresh_s: float = 2.0
 
     def validate(self) -> tuple[str, str] | None:
         if not self.name.replace("_", "").replace("-", "").isalnum():
             return "name", f"must be a Triton model name (letters, digits, _ and -), got {self.name!r}"
         if not 0.0 < self.alert_threshold < 1.0:
             return "alert_threshold", f"must be between 0 and 1, got {self.alert_threshold}"
+        if self.versions_refresh_s <= 0:
+            return "versions_refresh_s", f"must be positive, got {self.versions_refresh_s}"
+        if self.shadow.version and self.shadow.version == self.canary.candidate_version:
+            return "shadow.version", f"is the canary's candidate_version ({self.shadow.version}): one role per version"
         return None
 
 
@@ -335,6 +391,21 @@ class CachedView:
 
 
 @dataclass(frozen=True)
+class HotKeys:
+    """A per-card rate bound: a card's transactions past max_events_per_minute in its 1-minute
+    window (txn_count_1m, the job's own real-time view) skip Feast and Triton and take the score
+    the model gave the card's latest scored transaction, marked `"scoring": "rate_bound"` in the
+    prediction. 0 turns the bound off."""
+
+    max_events_per_minute: int = 0
+
+    def validate(self) -> tuple[str, str] | None:
+        if self.max_events_per_minute < 0:
+            return "max_events_per_minute", f"must be >= 0 (0: no bound), got {self.max_events_per_minute}"
+        return None
+
+
+@dataclass(frozen=True)
 class InferenceJobSection(JobRuntime):
     subscription: str = "fraud-inference-job"
     delivery: Literal["at-least-once", "exactly-once"] = "at-least-once"
@@ -344,15 +415,29 @@ class InferenceJobSection(JobRuntime):
     # job: the real-time view computed in the job's keyed state (realtime_features.py);
     # feast: read from Feast, as the feature job pushed it (seconds behind the event).
     realtime_features: Literal["job", "feast"] = "job"
-    batches_in_flight: int = 1  # started and not yet emitted, per subtask; the operator takes events meanwhile
+    # Where batches form: java (the JVM batches raw events per key group and merges them again:
+    # one Python call per batch and stage) or python (the earlier design: each event crosses into
+    # Python per operator; batches wait in keyed state). bench/README.md compares them.
+    batching: Literal["python", "java"] = "java"
+    # Started and not yet emitted, per subtask; the operator takes events (python) or flushes (java)
+    # meanwhile. java: left under way between calls, 0 to wait for each (a model scored in process).
+    batches_in_flight: int = 2
     # A started batch not done within this fails the job (restart from the checkpoint): the
     # operator never waits longer, so checkpoints keep completing.
     batch_timeout_ms: int = 30_000
     feast: FeastReads = field(default_factory=FeastReads)
     triton: TritonCalls = field(default_factory=TritonCalls)
+    # Who scores: triton (the [inference_job.triton] server) or in_process (onnxruntime in the
+    # job's own Python process, on the champion ONNX file of model_repository, Triton's layout:
+    # for the smallest boxes, an edge site without Triton; no canary or shadow then).
+    serving: Literal["triton", "in_process"] = "triton"
+    model_repository: str = "triton_repo"  # in_process: relative to the job's working directory
     cached_views: tuple[CachedView, ...] = ()
+    hot_keys: HotKeys = field(default_factory=HotKeys)
 
     def validate(self) -> tuple[str, str] | None:
+        if self.hot_keys.max_events_per_minute and self.realtime_features != "job":
+            return "hot_keys", 'max_events_per_minute needs realtime_features = "job" (the card\'s own count)'
         views = [cached.view for cached in self.cached_views]
         if len(views) != len(set(views)):
             return "cached_views", f"each view at most once, got {views}"
@@ -369,9 +454,13 @@ class InferenceJobSection(JobRuntime):
             return "max_batch_size", f"must be at least 1, got {self.max_batch_size}"
         if self.max_wait_ms < 1:
             return "max_wait_ms", f"must be at least 1, got {self.max_wait_ms}"
-        # Each in-flight batch is held in memory and in keyed state until emitted.
-        if not 1 <= self.batches_in_flight <= 64:
-            return "batches_in_flight", f"must be in 1..64, got {self.batches_in_flight}"
+        # Each in-flight batch is held in memory (and with python batching in keyed state) until
+        # emitted; java can wait for each batch in its call (0), python's operator cannot.
+        least_in_flight = 0 if self.batching == "java" else 1
+        if not least_in_flight <= self.batches_in_flight <= 64:
+            return "batches_in_flight", (
+                f"must be in {least_in_flight}..64 with batching = {self.batching!r}, got {self.batches_in_flight}"
+            )
         # A batch's calls in a row, each with its retries: a shorter bound would cut them short.
         calls_s = self.feast.worst_case_s() + self.triton.worst_case_s()
         if self.batch_timeout_ms / 1000 <= calls_s:
@@ -383,12 +472,32 @@ class InferenceJobSection(JobRuntime):
 
 
 @dataclass(frozen=True)
+class QualityJobSection(JobRuntime):
+    """The model-quality job: each label joined to its event's prediction, and the outcomes
+    counted per model version (flink_jobs/jobs/model_quality.py). A prediction waits for its label
+    until label_window_ms after its event, a label for its prediction as long: the job's state
+    holds at most (predictions per second) x label_window_ms / 1000 entries of about 150 bytes
+    (1,000/s for a day: about 13 GB, RocksDB's ground, not the heap's). A label later than the
+    window is late: dead-lettered and counted, not joined."""
+
+    subscription: str = "fraud-quality-job"
+    label_window_ms: int = 86_400_000
+
+    def validate(self) -> tuple[str, str] | None:
+        if self.label_window_ms < 1000:
+            return "label_window_ms", f"must be at least 1000, got {self.label_window_ms}"
+        return super().validate()
+
+
+@dataclass(frozen=True)
 class Rule:
-    """An alert when the score is at least min_score and the amount at least min_amount."""
+    """An alert when the score is at least min_score, the amount at least min_amount and the
+    card's transactions in its last minute (txn_count_1m) at least min_events_per_minute."""
 
     name: str
     min_score: float
     min_amount: float = 0.0
+    min_events_per_minute: int = 0
 
     def validate(self) -> tuple[str, str] | None:
         if not self.name:
@@ -397,10 +506,84 @@ class Rule:
             return "min_score", f"must be between 0 and 1, got {self.min_score}"
         if self.min_amount < 0:
             return "min_amount", f"must be >= 0, got {self.min_amount}"
+        if self.min_events_per_minute < 0:
+            return "min_events_per_minute", f"must be >= 0, got {self.min_events_per_minute}"
         return None
 
-    def fires(self, score: float, amount: float) -> bool:
-        return score >= self.min_score and amount >= self.min_amount
+    def fires(self, score: float, amount: float, events_per_minute: float) -> bool:
+        return score >= self.min_score and amount >= self.min_amount and events_per_minute >= self.min_events_per_minute
+
+
+@dataclass(frozen=True)
+class ActionsSection(ServiceCalls):
+    """`rtai actions run`: every alert POSTed to `url` (a case-management system), with an
+    Idempotency-Key header (the alert's event_id), retried with backoff on a 5xx, a 408, a 429 or
+    no answer; past the retries, or refused (another 4xx), to topics.action_dead_letter with why."""
+
+    url: str = ""  # "": no actions
+    subscription: str = "alert-actions"
+    token: SecretSource = field(default_factory=SecretSource)  # sent as a Bearer token when configured
+    pulsar_token: SecretSource = field(default_factory=SecretSource)  # its Pulsar role's, in the secure profile
+
+    def validate(self) -> tuple[str, str] | None:
+        if not self.url:
+            return None
+        if not self.url.startswith(("http://", "https://")):
+            return "url", f"must start with http:// or https://, got {self.url!r}"
+        return super().validate()
+
+
+@dataclass(frozen=True)
+class ApiFeastReads(FeastReads):
+    """The scoring API's Feast reads: well under its deadline, one attempt; a slow Feast costs a
+    request its other views (their defaults, marked), never its answer."""
+
+    timeout_s: float = 0.03
+    retries: int = 0
+    breaker_cooldown_s: float = 5.0
+
+
+@dataclass(frozen=True)
+class ScoringApiSection:
+    """`rtai serve`: POST /v1/score answers one transaction (or a batch) synchronously, within
+    deadline_ms, with the stream's features and model (rtai/serving/)."""
+
+    host: str = "127.0.0.1"
+    port: int = 8088
+    deadline_ms: float = 50.0  # a request's answer comes within this, a fallback if need be
+    # The fallback starts this long before the deadline: its own work and a late wake-up of the
+    # server's event loop on a busy machine fit in it (2 ms did not on a loaded 2-core box).
+    fallback_margin_ms: float = 10.0
+    # in_process: onnxruntime on the model file Triton serves (read from its repository);
+    # triton: the served model over gRPC, in_process when Triton misses the deadline.
+    scoring: Literal["in_process", "triton"] = "in_process"
+    max_batch_size: int = 64  # requests scored together: those that arrived while the last batch ran
+    max_cards: int = 1_000_000  # card histories kept (least recently used go; a card's next event starts it anew)
+    # Card histories are read from the transactions topic from here: earliest, or `latest` minus
+    # history_s (the longest window, 1 h; the running mean then counts from there).
+    history: Literal["earliest", "recent"] = "earliest"
+    history_s: int = 3600
+    token: SecretSource = field(default_factory=SecretSource)  # Bearer token a request must carry, when set
+    pulsar_token: SecretSource = field(default_factory=SecretSource)  # its Pulsar role's, in the secure profile
+    tls_cert_file: str = ""  # HTTPS with this certificate (PEM) and key
+    tls_key_file: str = ""
+    feast: ApiFeastReads = field(default_factory=ApiFeastReads)
+
+    def validate(self) -> tuple[str, str] | None:
+        if not 1 <= self.port <= 65535:
+            return "port", f"must be a TCP port, got {self.port}"
+        if self.deadline_ms <= 0:
+            return "deadline_ms", f"must be positive, got {self.deadline_ms}"
+        if not 0 <= self.fallback_margin_ms < self.deadline_ms:
+            return "fallback_margin_ms", f"must be at least 0 and under deadline_ms, got {self.fallback_margin_ms}"
+        for name in ("max_batch_size", "max_cards", "history_s"):
+            if getattr(self, name) < 1:
+                return name, f"must be at least 1, got {getattr(self, name)}"
+        if bool(self.tls_cert_file) != bool(self.tls_key_file):
+            return "tls_cert_file", "HTTPS needs both tls_cert_file and tls_key_file"
+        if self.feast.timeout_s * 1000 >= self.deadline_ms:
+            return "feast.timeout_s", f"must be under deadline_ms ({self.deadline_ms} ms), got {self.feast.timeout_s} s"
+        return None
 
 
 @dataclass(frozen=True)
@@ -412,9 +595,23 @@ class PipelineConfig:
     model: ModelSection = field(default_factory=ModelSection)
     feature_job: FeatureJobSection = field(default_factory=FeatureJobSection)
     inference_job: InferenceJobSection = field(default_factory=InferenceJobSection)
+    quality_job: QualityJobSection = field(default_factory=QualityJobSection)
     rules: tuple[Rule, ...] = ()
+    actions: ActionsSection = field(default_factory=ActionsSection)
+    scoring_api: ScoringApiSection = field(default_factory=ScoringApiSection)
 
     def validate(self) -> tuple[str, str] | None:
+        if self.inference_job.serving == "in_process" and self.inference_job.batching != "java":
+            # Seen here (2026-12-03): with python batching, importing onnxruntime in the scoring
+            # task leaves the job's Python tasks in INITIALIZING; why is not understood yet.
+            return "inference_job.serving", 'in_process needs batching = "java" (with "python" the job hung at start)'
+        if self.inference_job.serving == "in_process" and (
+            self.model.canary.candidate_version or self.model.shadow.version
+        ):
+            return "inference_job.serving", (
+                "in_process scores with the champion only: no [model.canary] candidate_version or [model.shadow] "
+                "version (they need Triton)"
+            )
         # Training must see what serving sees: a job-computed view is as of the event itself.
         if self.inference_job.realtime_features == "job" and self.features.training_feature_lag_ms != 0:
             return "features.training_feature_lag_ms", (

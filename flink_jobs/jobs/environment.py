@@ -33,15 +33,15 @@ def parse_args(description: str, argv: list[str] | None = None) -> argparse.Name
     return parser.parse_args(argv)
 
 
-def parsed_transactions(
+def raw_transactions(
     env: StreamExecutionEnvironment,
     config: pipeline_config.PipelineConfig,
     job: pipeline_config.FeatureJobSection | pipeline_config.InferenceJobSection,
     job_name: str,
 ) -> DataStream:
-    """The pipeline's transactions topic, read with the job's subscription and fetch bounds, and
-    parsed (bad messages on the DEAD_LETTERS side output); both at the source's own parallelism."""
-    raw = pulsar_io.string_source(
+    """The pipeline's transactions topic as raw strings, read with the job's subscription and
+    fetch bounds, at the source's own parallelism."""
+    return pulsar_io.string_source(
         env,
         pulsar_io.PulsarEndpoint.of(config.pulsar, job.pulsar_token, job_name.replace("-", "_")),
         config.topics.transactions,
@@ -51,7 +51,18 @@ def parsed_transactions(
         max_fetch_time_ms=job.source.max_fetch_time_ms,
         max_fetch_records=job.source.max_fetch_records,
     ).set_parallelism(job.source.parallelism)
+
+
+def parsed_transactions(
+    env: StreamExecutionEnvironment,
+    config: pipeline_config.PipelineConfig,
+    job: pipeline_config.FeatureJobSection | pipeline_config.InferenceJobSection,
+    job_name: str,
+) -> DataStream:
+    """The pipeline's transactions (raw_transactions), parsed (bad messages on the DEAD_LETTERS
+    side output), at the source's own parallelism."""
     parse = ParseTransactions(config.topics.transactions, job_name, config.events)
+    raw = raw_transactions(env, config, job, job_name)
     return raw.process(parse).name("parse").uid("parse").set_parallelism(job.source.parallelism)
 
 

@@ -1,6 +1,13 @@
 """Inference job: card transactions from Pulsar, enriched from Feast, scored on Triton, back to Pulsar.
 
-transactions (Pulsar) -> parse (bad -> dead-letter topic) -> per card: its real-time window
+With `batching = "java"`: transactions (Pulsar) -> in the JVM, batches of raw events per key
+group of their card (up to max_batch_size or max_wait_ms, and before every checkpoint barrier)
+-> keyed by key group, one Python call per batch: parse (bad -> dead letters), each card's
+real-time window features, its history read and written once per batch -> in the JVM, the
+key groups' batches merged -> one Python call per merged batch: enrich from Feast (cached),
+score on Triton, rules -> in the JVM, split into predictions, alerts and dead letters.
+
+With `batching = "python"`: transactions (Pulsar) -> parse (bad -> dead-letter topic) -> per card: its real-time window
 features in keyed state (unless read from Feast) -> one batching key per subtask -> batches of up
 to max_batch_size or max_wait_ms -> one Feast request per batch for the FeatureService's other
 views (cached) -> Triton -> predictions topic, and the alerts topic for the events a rule selects
@@ -12,13 +19,17 @@ from __future__ import annotations
 from pyflink.common import Types
 from pyflink.datastream import StreamExecutionEnvironment
 
+from flink_jobs import java_operators
 from flink_jobs.config import pipeline_config
 from flink_jobs.events import Transaction
 from flink_jobs.jobs import environment
+from flink_jobs.stages.enrich.realtime_batch_features import RealtimeBatchFeatures
 from flink_jobs.stages.enrich.realtime_features import RealtimeCardFeatures
 from flink_jobs.stages.inference.score_batches import ScoreBatches
+from flink_jobs.stages.inference.score_whole_batches import ScoreWholeBatches
 from flink_jobs.stages.input.parse import DEAD_LETTERS
 from flink_jobs.stages.output.alerts import ALERTS
+from flink_jobs.stages.output.shadow_scores import SHADOW_SCORES
 from flink_jobs.subtask_keys import bucket_key
 
 JOB_NAME = "inference-job"  # in its dead letters
@@ -26,6 +37,39 @@ FLINK_JOB_NAME = "fraud scoring"  # Flink's name of the job (the metrics' job_na
 
 
 def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
+    if config.inference_job.batching == "java":
+        build_java_batched(env, config)
+    else:
+        build_python_batched(env, config)
+
+
+def build_java_batched(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
+    job = config.inference_job
+    raw = environment.raw_transactions(env, config, job, JOB_NAME)
+    batches = java_operators.batches_by_key_group(
+        raw, "card_id", job.max_parallelism, job.max_batch_size, job.max_wait_ms, job.source.parallelism
+    )
+    with_features = (
+        batches.process(
+            RealtimeBatchFeatures(config.topics.transactions, JOB_NAME, config.events, job.realtime_features == "job"),
+            Types.STRING(),
+        )
+        .name("card-realtime-features")
+        .uid("card-realtime-batch-features")
+    )
+    merged = java_operators.merged_batches(with_features, job.max_parallelism, job.max_wait_ms, "merge-batches")
+    scored = merged.process(ScoreWholeBatches(config, JOB_NAME), Types.STRING()).name("enrich-and-score")
+    outputs = java_operators.split_tagged_lines(scored.uid("score-whole-batches"), "split")
+    predictions, alerts, dead_letters, shadow_scores = outputs
+    sink = environment.output_sinks(config, job)
+    predictions.sink_to(sink(config.topics.predictions)).name("predictions").uid("predictions")
+    alerts.sink_to(sink(config.topics.alerts)).name("alerts").uid("alerts")
+    dead_letters.sink_to(sink(config.topics.dead_letter)).name("dead-letters").uid("dead-letters")
+    if config.model.shadow.version:
+        shadow_scores.sink_to(sink(config.topics.shadow_scores)).name("shadow-scores").uid("shadow-scores")
+
+
+def build_python_batched(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.inference_job
     parsed = environment.parsed_transactions(env, config, job, JOB_NAME)
     bucket = bucket_key(job.parallelism, job.max_parallelism)
@@ -48,6 +92,9 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
     predictions.get_side_output(ALERTS).sink_to(sink(config.topics.alerts)).name("alerts").uid("alerts")
     dead_letters = parsed.get_side_output(DEAD_LETTERS).union(predictions.get_side_output(DEAD_LETTERS))
     dead_letters.sink_to(sink(config.topics.dead_letter)).name("dead-letters").uid("dead-letters")
+    if config.model.shadow.version:
+        shadow_scores = predictions.get_side_output(SHADOW_SCORES)
+        shadow_scores.sink_to(sink(config.topics.shadow_scores)).name("shadow-scores").uid("shadow-scores")
 
 
 def _card_of(item: Transaction | tuple[Transaction, dict]) -> int:

@@ -26,6 +26,41 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     model.add_argument("--pipeline", type=Path, default=paths.DEFAULT_PIPELINE, help="its [model] name")
     model.add_argument("--batch", type=int, default=256, help="rows per request (default 256)")
     model.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4, 8], help="(default 1 2 4 8)")
+    text = "a card's state update (decode, add, encode) against the number of transactions in its windows"
+    card_state = kinds.add_parser("card-state", help=text, description=text)
+    card_state.add_argument(
+        "--lengths", type=int, nargs="+", default=[1, 10, 100, 1000, 10000], help="transactions in the windows"
+    )
+    card_state.add_argument("--updates", type=int, default=2000, help="updates per round (default 2000)")
+    card_state.add_argument("--repeats", type=int, default=5, help="rounds; the median is reported (default 5)")
+    text = (
+        "the inference job's designs (python and java batching, the model on Triton or in process) compared: "
+        "each drains a backlog and runs at a fixed rate, --repeats times interleaved; medians and spreads in "
+        "bench/results/<date>-<host>-designs.json"
+    )
+    designs = kinds.add_parser("designs", help=text, description=text)
+    text = (
+        "a shadow version's cost: the inference job without and with [model.shadow] (a copy of the served model), "
+        "each draining a backlog and at a fixed rate, --repeats times interleaved; "
+        "bench/results/<date>-<host>-shadow.json"
+    )
+    shadow = kinds.add_parser("shadow", help=text, description=text)
+    for command in (designs, shadow):
+        command.add_argument("--pipeline", type=Path, default=paths.DEFAULT_PIPELINE, help="pipeline config")
+        command.add_argument("--repeats", type=int, default=3, help="runs of each design (default 3)")
+        command.add_argument("--backlog", type=int, default=60_000, help="events drained per run (default 60,000)")
+        command.add_argument("--rate", type=float, default=1000.0, help="the fixed rate, events/s (default 1000)")
+        command.add_argument("--measure-s", type=float, default=30.0, help="measured seconds at it (default 30)")
+    text = (
+        "the scoring API (rtai serve) under an open-loop load at each --rates: answered/s, p50/p99/p999 and the "
+        "maximum sustained rate; bench/results/<date>-<host>-api.json"
+    )
+    api = kinds.add_parser("api", help=text, description=text)
+    api.add_argument("--pipeline", type=Path, default=paths.DEFAULT_PIPELINE, help="pipeline config")
+    api.add_argument(
+        "--rates", type=float, nargs="+", default=[100, 250, 500, 1000, 2000], help="requests/s (default 100 ... 2000)"
+    )
+    api.add_argument("--measure-s", type=float, default=20.0, help="measured seconds per rate (default 20)")
     text = (
         "everything in one run (make bench): the inference job, its floor (the parse relay) and its peers (the "
         "asyncio consumer, the naive baseline) end to end with CPU seconds per process, the serving ceiling, the "
@@ -69,6 +104,22 @@ def _run(args: argparse.Namespace) -> None:
             baseline_backlog=args.baseline_backlog,
             feature_backlog=args.feature_backlog,
         )
+        return
+    if args.bench_command == "api":
+        from rtai.benchmarks import scoring_api
+
+        scoring_api.run(args.pipeline, rates=args.rates, measure_s=args.measure_s)
+        return
+    if args.bench_command == "card-state":
+        from rtai.benchmarks import card_state
+
+        card_state.run(args.lengths, args.updates, args.repeats)
+        return
+    if args.bench_command in ("designs", "shadow"):
+        from rtai.benchmarks import designs, shadow_cost
+
+        compare = designs.run if args.bench_command == "designs" else shadow_cost.run
+        compare(args.pipeline, repeats=args.repeats, backlog=args.backlog, rate=args.rate, measure_s=args.measure_s)
         return
     if args.bench_command == "features":
         from rtai.benchmarks import feature_job

@@ -14,6 +14,7 @@ import os
 import subprocess
 from pathlib import Path
 
+from flink_jobs.clients import model_repository
 from flink_jobs.errors import UserFacingError
 from rtai import paths
 from rtai.console import step
@@ -80,7 +81,7 @@ def measure(model: str, repository: Path, grpc_url: str, *, batch: int, concurre
     """perf_analyzer at each concurrency and the onnxruntime ceiling, on the served version."""
     from rtai import env_python
 
-    served = triton_config.served_versions((repository / model / "config.pbtxt").read_text())[0]
+    served = model_repository.served_versions((repository / model / "config.pbtxt").read_text())[0]
     model_file = repository / model / str(served) / triton_config.MODEL_FILES["onnx"]
     if not model_file.is_file():
         raise UserFacingError(f"no served ONNX version of {model} in {repository}: `rtai model register` one first")

@@ -6,11 +6,9 @@ Runs in the model environment (matplotlib), started by `make bench`:
 
 from __future__ import annotations
 
-import argparse
-import json
-from pathlib import Path
-
 import matplotlib
+
+from rtai.plot_args import json_in_png_out
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.pyplot as plt
@@ -26,11 +24,7 @@ PERCENTILES = {"p50": "-", "p99": "--"}
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("result", type=Path)
-    parser.add_argument("out", type=Path)
-    args = parser.parse_args(argv)
-    result = json.loads(args.result.read_text())
+    result, out = json_in_png_out(__doc__.splitlines()[0], argv)
     figure, axes = plt.subplots(figsize=(8, 5))
     for key, (label, colour) in SERIES.items():
         if key not in result:  # results of runs before the floor and the peers were measured
@@ -56,7 +50,7 @@ def main(argv: list[str] | None = None) -> None:
     axes.grid(True, which="both", alpha=0.3)
     axes.legend(fontsize=8)
     figure.tight_layout()
-    figure.savefig(args.out, dpi=110)
+    figure.savefig(out, dpi=110)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,9 @@
 - the Apache Pulsar binary distribution (infra/maven/pulsar/pom.xml), unpacked;
 - the Flink Pulsar connector and its dependencies (infra/maven/flink-connectors/pom.xml);
 - the project's own Java classes (java/), compiled with the JDK's javac against those jars and
-  Flink's, into a jar beside the connector's.
+  Flink's, into a jar beside the connector's;
+- the Flink Kubernetes Operator's api and autoscaler jars (infra/maven/k8s/pom.xml), what the
+  Kubernetes manifests are checked against.
 
 Maven's own local repository is .cache/m2, so nothing lands in ~/.m2 and a second
 run downloads nothing (each step is skipped while its pom is unchanged).
@@ -11,6 +13,7 @@ run downloads nothing (each step is skipped while its pom is unchanged).
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -29,6 +32,8 @@ PULSAR_DIR = paths.CACHE_DIR / "pulsar"
 CONNECTORS_DIR = paths.JARS_DIR / "flink-connectors"
 JAVA_SOURCES = paths.PROJECT_ROOT / "java"
 PROJECT_JAR = CONNECTORS_DIR / "rtai-pulsar-source.jar"
+K8S_POM = paths.INFRA_DIR / "maven" / "k8s" / "pom.xml"
+K8S_JARS_DIR = paths.JARS_DIR / "k8s"
 
 
 def pom_property(pom: Path, name: str) -> str:
@@ -101,6 +106,34 @@ def ensure_connectors() -> bool:
     return True
 
 
+def k8s_jar(artifact: str) -> Path:
+    """One of the operator's jars fetched by ensure_k8s_jars, by its artifact id."""
+    found = sorted(K8S_JARS_DIR.glob(f"{artifact}-*.jar"))
+    if not found:
+        raise FileNotFoundError(f"no {artifact} jar in {K8S_JARS_DIR}: run `make setup`")
+    return found[-1]
+
+
+def ensure_k8s_jars() -> bool:
+    stamp_file = K8S_JARS_DIR / ".stamp"
+    expected = stamp.digest(K8S_POM.read_bytes())
+    if stamp.is_current(stamp_file, expected) and any(K8S_JARS_DIR.glob("*.jar")):
+        return False
+    step("fetching the Flink Kubernetes Operator's api and autoscaler jars with mvn")
+    started = time.monotonic()
+    for old in K8S_JARS_DIR.glob("*.jar"):
+        old.unlink()
+    _mvn(
+        K8S_POM,
+        f"{DEPENDENCY_PLUGIN}:copy-dependencies",
+        f"-DoutputDirectory={K8S_JARS_DIR}",
+        "-DexcludeTransitive=true",
+    )
+    stamp.write(stamp_file, expected)
+    done(f"jars in {K8S_JARS_DIR}", started)
+    return True
+
+
 def ensure_project_jar() -> bool:
     """Compiles java/ into PROJECT_JAR, against the connector's jars and Flink's (the flink environment's)."""
     sources = sorted(JAVA_SOURCES.rglob("*.java"))
@@ -132,13 +165,16 @@ def ensure_project_jar() -> bool:
             ],
             check=True,
         )
-        subprocess.run([str(jar), "--create", "--file", str(PROJECT_JAR), "-C", classes, "."], check=True)
+        # A new file renamed into place: a running job's JVM keeps reading the jar it opened.
+        building = Path(classes) / PROJECT_JAR.name
+        subprocess.run([str(jar), "--create", "--file", str(building), "-C", classes, "."], check=True)
+        os.replace(building, PROJECT_JAR)
     stamp.write(stamp_file, expected)
     done(f"{PROJECT_JAR}", started)
     return True
 
 
 def ensure_all() -> None:
-    changed = [ensure_pulsar(), ensure_connectors(), ensure_project_jar()]
+    changed = [ensure_pulsar(), ensure_connectors(), ensure_project_jar(), ensure_k8s_jars()]
     if not any(changed):
-        step("Java artifacts up to date: Pulsar, Flink Pulsar connector, the project's jar")
+        step("Java artifacts up to date: Pulsar, Flink Pulsar connector, the project's jar, the operator's jars")

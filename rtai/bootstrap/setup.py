@@ -21,6 +21,9 @@ MONITORING = {
     "prometheus-redis-exporter": "prometheus-redis-exporter",
 }
 
+# kubectl renders the Kubernetes manifests' kustomizations (infra/k8s) for their checks.
+KUBECTL = {"kubectl": "kubernetes-client"}
+
 
 def install_with_apt(programs: dict[str, str]) -> None:
     """Installs the packages of the programs not on PATH (nothing when all are there)."""
@@ -38,7 +41,7 @@ def install_with_apt(programs: dict[str, str]) -> None:
     subprocess.run(["apt-get", "install", "-y", "-qq", "--no-install-recommends", *missing], check=True, env=env)
 
 
-def run(*, with_redis: bool = False, with_monitoring: bool = False) -> None:
+def run(*, with_redis: bool = False, with_monitoring: bool = False, with_kubectl: bool = False) -> None:
     prereqs.check_all()
     venvs.ensure_all()
     java_artifacts.ensure_all()
@@ -46,3 +49,5 @@ def run(*, with_redis: bool = False, with_monitoring: bool = False) -> None:
         install_with_apt(REDIS)
     if with_monitoring:
         install_with_apt(MONITORING)
+    if with_kubectl:
+        install_with_apt(KUBECTL)

@@ -15,7 +15,7 @@ from rtai.errors import PrerequisiteError
 from rtai.stack import secure_profile
 from rtai.stack.config import StackConfig
 
-INIT_PUSH_FILES = paths.INFRA_DIR / "feast" / "init_push_files.py"
+APPLY_REPO = paths.INFRA_DIR / "feast" / "apply_repo.py"
 
 
 def feast_cli() -> str:
@@ -43,21 +43,24 @@ class FeastRepo:
 
     def run(self, *args: str) -> str:
         """`feast -f <profile> ARGS` in the repository; its output, or an error carrying its last line."""
-        step(f"feast {' '.join(args)} ({self.path}, {self.feature_store_yaml.name})")
+        return self._feast(" ".join(args), [feast_cli(), "-f", str(self.feature_store_yaml), *args])
+
+    def apply(self) -> str:
+        """`feast apply`, then the empty offline files that pushes to the offline store append to
+        (one process: apply_repo.py)."""
+        feast_cli()  # the feast environment is there, or a clear error naming the set-up step
+        python = paths.venv_python("feast")
+        return self._feast("apply", [str(python), str(APPLY_REPO), str(self.path), str(self.feature_store_yaml)])
+
+    def _feast(self, what: str, command: list[str]) -> str:
+        step(f"feast {what} ({self.path}, {self.feature_store_yaml.name})")
         started = time.monotonic()
-        command = [feast_cli(), "-f", str(self.feature_store_yaml), *args]
         result = subprocess.run(command, cwd=self.path, env={**os.environ, **self.env}, capture_output=True, text=True)
         if result.returncode != 0:
             last = (result.stderr.strip().splitlines() or ["no output"])[-1]
-            raise UserFacingError(f"feast {' '.join(args)} failed in {self.path}: {last}")
-        done(f"feast {args[0]} finished", started)
+            raise UserFacingError(f"feast {what} failed in {self.path}: {last}")
+        done(f"feast {what.split()[0]} finished", started)
         return result.stdout
-
-    def apply(self) -> str:
-        """`feast apply`, then the empty offline files that pushes to the offline store append to."""
-        output = self.run("apply")
-        self.python(str(INIT_PUSH_FILES), str(self.path), str(self.feature_store_yaml))
-        return output
 
     def python(self, *args: str) -> None:
         """The feast environment's Python with ARGS, on this repository; fails with its exit code."""

@@ -84,14 +84,38 @@ def _cmd_stream(args: argparse.Namespace) -> None:
     count = args.count if args.count is not None else max(1, round(args.rate * args.duration_s))
     people = population.build(args.seed, args.customers)
     step(f"publishing {count:,} transactions at {args.rate:,g}/s to {args.topic} at {service_url}")
+    labels = _delayed_labels(args, service_url, options)
     with process_metrics.serving("generator"):
         report = stream.publish(
-            service_url, args.topic, people, seed=args.seed, rate=args.rate, count=count, client_options=options
+            service_url,
+            args.topic,
+            people,
+            seed=args.seed,
+            rate=args.rate,
+            count=count,
+            client_options=options,
+            on_sent=labels.add if labels else None,
         )
     print(
         f"published {report.sent:,} events to {report.topic} in {report.seconds:.1f} s: "
         f"{report.rate:,.0f} events/s (target {args.rate:,g}/s), at most {report.max_lag_ms:.0f} ms behind schedule"
     )
+    if labels:
+        unsent = labels.drain(args.wait_for_labels_s)
+        print(f"published {labels.sent:,} labels to {args.labels_topic}; {unsent:,} not yet due were left unsent")
+
+
+def _delayed_labels(args: argparse.Namespace, service_url: str, options: dict):
+    if not args.labels_topic:
+        return None
+    from flink_jobs.config.topics import full_name
+    from rtai import pulsar_client
+    from rtai.generator.labels import DelayedLabels
+
+    client = pulsar_client.connect(service_url, **options)
+    labels = DelayedLabels(client, full_name(args.labels_topic), args.label_median_s, args.seed)
+    labels.start()
+    return labels
 
 
 def _add_population_arguments(parser: argparse.ArgumentParser) -> None:
@@ -143,5 +167,20 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     stream.add_argument(
         "--tls-trust-certs-file",
         help="the CA certificate of a pulsar+ssl:// broker's (default in the secure profile: the stack's CA)",
+    )
+    stream.add_argument(
+        "--labels-topic", help="also publish each transaction's truth there, delayed (rtai.generator.labels)"
+    )
+    stream.add_argument(
+        "--label-median-s",
+        type=_positive(float),
+        default=3 * 86_400.0,
+        help="median delay of a fraud's label (a legitimate one's: 4x); default 3 days",
+    )
+    stream.add_argument(
+        "--wait-for-labels-s",
+        type=float,
+        default=0.0,
+        help="after the stream, wait up to this long for the labels still due (default 0: leave them unsent)",
     )
     stream.set_defaults(func=_cmd_stream)

@@ -21,9 +21,19 @@ from rtai import paths
 from rtai.stack import flink_cluster
 from rtai.stack.config import StackConfig
 
-JOBS = {"features": "flink_jobs.jobs.card_features", "inference": "flink_jobs.jobs.fraud_scoring"}
+JOBS = {
+    "features": "flink_jobs.jobs.card_features",
+    "inference": "flink_jobs.jobs.fraud_scoring",
+    "quality": "flink_jobs.jobs.model_quality",
+}
 SUBMITTED = re.compile(r"Job has been submitted with JobID ([0-9a-f]{32})")
 SAVEPOINT = re.compile(r"Savepoint completed\. Path: (\S+)")
+
+
+def stack_jobmanager(config: StackConfig) -> str:
+    """The stack's cluster as Flink's CLI addresses it: it turns REST TLS off for an address
+    without https://, whatever its config says."""
+    return f"{'https://' if config.secure else ''}localhost:{config.flink.rest_port}"
 
 
 def package_zip() -> Path:

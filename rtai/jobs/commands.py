@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from flink_jobs.errors import UserFacingError
 from rtai import paths
 
 
@@ -19,12 +20,20 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     actions = job.add_subparsers(dest="job_command", required=True)
     text = "submit a job, detached (`flink run -pym`); prints its job id"
     submit = actions.add_parser("submit", help=text, description=text)
-    submit.add_argument("job", choices=["features", "inference"], help="the feature job or the inference job")
+    submit.add_argument(
+        "job", choices=["features", "inference", "quality"], help="the feature, inference or model-quality job"
+    )
     submit.add_argument("--pipeline", type=Path, default=paths.DEFAULT_PIPELINE, help="pipeline config")
     submit.add_argument("--from-savepoint", metavar="PATH", help="resume from this savepoint or retained checkpoint")
     submit.add_argument("--pyexec", help="the Python of the TaskManagers (default: the cluster's python.executable)")
-    text = "running and scheduled jobs (`flink list`)"
+    text = (
+        "running and scheduled jobs (`flink list`); on the stack's cluster, also every job it ran before a "
+        "crash and did not recover"
+    )
     actions.add_parser("list", help=text, description=text)
+    text = "drop a job that was not recovered from the stack's record (it is no longer reported, nor alerted on)"
+    forget = actions.add_parser("forget", help=text, description=text)
+    forget.add_argument("job_id")
     text = "cancel a job (`flink cancel`): no savepoint; its last checkpoint is kept"
     cancel = actions.add_parser("cancel", help=text, description=text)
     cancel.add_argument("job_id")
@@ -44,12 +53,13 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from rtai.jobs import cluster
+    from rtai.jobs import cluster, recovery
     from rtai.stack import config as stack_config
 
     stack = stack_config.load()
-    # Flink's CLI turns REST TLS off for an address without https://, whatever its config says.
-    jobmanager = args.jobmanager or f"{'https://' if stack.secure else ''}localhost:{stack.flink.rest_port}"
+    jobmanager = args.jobmanager or cluster.stack_jobmanager(stack)
+    # The stack's record of its cluster's jobs (rtai.jobs.recovery) follows what is done through here.
+    on_stack = args.jobmanager is None
     if args.job_command == "submit":
         job_id = cluster.submit(
             stack,
@@ -59,11 +69,26 @@ def run(args: argparse.Namespace) -> None:
             from_savepoint=args.from_savepoint,
             pyexec=args.pyexec,
         )
+        if on_stack:
+            recovery.remember(job_id, args.job)
         print(f"submitted {args.job} job {job_id} to {jobmanager}")
     elif args.job_command == "list":
         print(cluster.list_jobs(stack, jobmanager), end="")
+        if on_stack:
+            recovery.reconcile(stack)
+            for job in recovery.lost_jobs():
+                print(recovery.describe(job))
+    elif args.job_command == "forget":
+        if not recovery.forget(args.job_id):
+            raise UserFacingError(f"job {args.job_id} is not in the stack's record")
+        print(f"forgot {args.job_id}")
     elif args.job_command == "cancel":
         cluster.cancel(stack, args.job_id, jobmanager)
+        if on_stack:
+            recovery.forget(args.job_id)
         print(f"cancelled {args.job_id}")
     else:
-        print(cluster.stop_with_savepoint(stack, args.job_id, jobmanager, args.savepoint_dir))
+        path = cluster.stop_with_savepoint(stack, args.job_id, jobmanager, args.savepoint_dir)
+        if on_stack:
+            recovery.forget(args.job_id)
+        print(path)

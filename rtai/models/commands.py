@@ -58,7 +58,23 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     promote = commands.add_parser("promote", help="serve VERSION: edit the version policy and reload in Triton")
     promote.add_argument("version", type=int)
     rollback = commands.add_parser("rollback", help="serve the highest version below the served one")
-    for command in (validate, promote, rollback):
+    text = "an in-stream canary: serve a candidate version beside the champion, judge it, promote or roll it back"
+    canary = commands.add_parser("canary", help=text, description=text)
+    canary_commands = canary.add_subparsers(dest="canary_command", required=True)
+    text = "serve VERSION beside the served one; the inference job sends [model.canary] share of the cards to it"
+    canary_start = canary_commands.add_parser("start", help=text, description=text)
+    canary_start.add_argument("version", type=int)
+    text = "judge the running canary on the predictions topic by [model.canary]'s rules; promote or roll it back"
+    canary_watch = canary_commands.add_parser("watch", help=text, description=text)
+    canary_watch.add_argument("--subscription", default="canary-watch", help="(default canary-watch)")
+    canary_watch.add_argument("--until-verdict", action="store_true", help="exit after the first verdict")
+    canary_watch.add_argument("--timeout-s", type=float, help="give up after this long (exit status 3)")
+    text = "shadow scoring: a version scoring every event beside the champion, to its own topic and metrics"
+    shadow = commands.add_parser("shadow", help=text, description=text)
+    shadow_commands = shadow.add_subparsers(dest="shadow_command", required=True)
+    shadow_start = shadow_commands.add_parser("start", help="serve [model.shadow] version beside the served ones")
+    shadow_stop = shadow_commands.add_parser("stop", help="stop serving [model.shadow] version")
+    for command in (validate, promote, rollback, canary_start, canary_watch, shadow_start, shadow_stop):
         command.add_argument("--pipeline", type=Path, default=paths.DEFAULT_PIPELINE, help="pipeline config")
         command.add_argument("--name", help="model name (default: [model] name of the pipeline)")
         command.add_argument("--repository", type=Path, help="(default: the stack's Triton repository)")
@@ -96,12 +112,62 @@ def run(args: argparse.Namespace) -> None:
 
             worst = validate(repository, name, args.version, TritonAccess.of_stack(stack), args.tolerance)
             print(f"{name} version {args.version}: valid; Triton and onnxruntime differ by at most {worst:.2e}")
+        elif args.model_command == "canary":
+            _canary(args, repository, name, TritonAccess.of_stack(stack))
+        elif args.model_command == "shadow":
+            _shadow(args, repository, name, TritonAccess.of_stack(stack))
         elif args.model_command == "promote":
             models.promote(repository, name, args.version, TritonAccess.of_stack(stack))
             print(f"{name}: serving version {args.version}")
         else:
             version = models.rollback(repository, name, TritonAccess.of_stack(stack))
             print(f"{name}: rolled back to version {version}")
+
+
+def _canary(args: argparse.Namespace, repository: Path, name: str, triton) -> None:
+    from flink_jobs.errors import UserFacingError
+    from rtai.models import repository as models
+
+    config = pipeline_config.load(args.pipeline)
+    if args.canary_command == "start":
+        if args.version != config.model.canary.candidate_version:
+            raise UserFacingError(
+                f"{args.pipeline} [model.canary] candidate_version is {config.model.canary.candidate_version}, "
+                f"not {args.version}: the inference job routes only to the configured candidate"
+            )
+        now = models.served(repository, name)
+        if len(now) != 1:
+            raise UserFacingError(f"{name} serves versions {now}: a canary starts from one served version")
+        models.serve_beside(repository, name, args.version, "candidate", triton)
+        share = config.model.canary.share
+        print(f"{name}: serving version {now[0]} (champion) and {args.version} (candidate, {share:.0%} of the cards)")
+        return
+    import sys
+
+    from rtai.models import canary_watch
+
+    if not config.model.canary.candidate_version:
+        raise UserFacingError(f"{args.pipeline} has no [model.canary] candidate_version: nothing to watch")
+    verdict = canary_watch.run(config, repository, triton, args.subscription, args.until_verdict, args.timeout_s)
+    if args.until_verdict and verdict is None:
+        version = config.model.canary.candidate_version
+        print(f"no verdict on {name} version {version} before the timeout", file=sys.stderr)
+        sys.exit(3)
+
+
+def _shadow(args: argparse.Namespace, repository: Path, name: str, triton) -> None:
+    from flink_jobs.errors import UserFacingError
+    from rtai.models import repository as models
+
+    version = pipeline_config.load(args.pipeline).model.shadow.version
+    if not version:
+        raise UserFacingError(f"{args.pipeline} has no [model.shadow] version")
+    if args.shadow_command == "start":
+        champions = models.serve_beside(repository, name, version, "shadow", triton)
+        print(f"{name}: version {version} scores every event beside {champions} (shadow scores only)")
+    else:
+        kept = models.stop_serving(repository, name, version, triton)
+        print(f"{name}: version {version} no longer served; serving {kept}")
 
 
 def _optimize(args: argparse.Namespace) -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import onnx
 
+from flink_jobs.clients import model_repository
 from rtai.models import triton_config
 from rtai.models.triton_config import MODEL_FILES, Serving, Tensor
 
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     config_file = model_dir / "config.pbtxt"
     served = version
     if not args.serve and existing and config_file.is_file():
-        served = triton_config.served_versions(config_file.read_text())[0]
+        served = model_repository.served_versions(config_file.read_text())[0]
     serving = Serving(args.max_batch_size, tuple(args.preferred_batch_sizes), args.max_queue_delay_us, args.instances)
     text = triton_config.render(args.name, args.kind, inputs, outputs, serving, served)
     (model_dir / str(version)).mkdir(parents=True)

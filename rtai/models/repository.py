@@ -12,6 +12,7 @@ from pathlib import Path
 
 from tritonclient.utils import InferenceServerException
 
+from flink_jobs.clients import model_repository
 from flink_jobs.errors import UserFacingError
 from rtai.models import triton_config
 from rtai.models.triton_access import TritonAccess
@@ -53,7 +54,7 @@ def list_models(repository: Path, triton: TritonAccess | None) -> list[ModelVers
         ModelVersions(
             name,
             triton_config.versions(repository / name),
-            triton_config.served_versions(_config(repository, name).read_text()),
+            model_repository.served_versions(_config(repository, name).read_text()),
             sorted(ready.get(name, [])),
         )
         for name in names
@@ -62,17 +63,29 @@ def list_models(repository: Path, triton: TritonAccess | None) -> list[ModelVers
 
 def promote(repository: Path, name: str, version: int, triton: TritonAccess) -> None:
     """Serves `version` from now on: config first, then Triton loads it (and unloads the old one)."""
+    serve(repository, name, [version], triton)
+
+
+def served(repository: Path, name: str) -> list[int]:
+    """The versions the model's config.pbtxt serves."""
+    return model_repository.served_versions(_config(repository, name).read_text())
+
+
+def serve(repository: Path, name: str, versions: list[int], triton: TritonAccess) -> None:
+    """Serves exactly `versions` from now on: config first, then Triton loads them (and unloads the others)."""
     config = _config(repository, name)
-    if version not in triton_config.versions(repository / name):
-        raise UserFacingError(f"{name} has no version {version} in {repository}")
+    missing = sorted(set(versions) - set(triton_config.versions(repository / name)))
+    if missing:
+        raise UserFacingError(f"{name} has no version {', '.join(map(str, missing))} in {repository}")
+    listed = ", ".join(map(str, versions))
     before = config.read_text()
-    config.write_text(triton_config.with_served_version(before, version))
+    config.write_text(model_repository.with_served_versions(before, versions))
     client = triton.client()
     try:
         client.load_model(name, headers=triton.admin_headers, client_timeout=LOAD_TIMEOUT_S)
     except InferenceServerException as err:
         config.write_text(before)  # Triton kept serving the old version; so does the config
-        raise UserFacingError(f"Triton at {triton.url} did not load {name} version {version}: {err}") from None
+        raise UserFacingError(f"Triton at {triton.url} did not load {name} version(s) {listed}: {err}") from None
     finally:
         client.close()
 
@@ -87,16 +100,34 @@ def load_if_running(repository: Path, name: str, triton: TritonAccess) -> bool:
         return False
     finally:
         client.close()
-    served = triton_config.served_versions(_config(repository, name).read_text())[0]
-    promote(repository, name, served, triton)
+    serve(repository, name, served(repository, name), triton)
     return True
+
+
+def serve_beside(repository: Path, name: str, version: int, role: str, triton: TritonAccess) -> list[int]:
+    """Serves `version` (a canary's candidate, a shadow) beside the versions served now (returned)."""
+    now = served(repository, name)
+    if version in now:
+        raise UserFacingError(f"{name} serves version {version} already: a {role} is a version not served")
+    serve(repository, name, [*now, version], triton)
+    return now
+
+
+def stop_serving(repository: Path, name: str, version: int, triton: TritonAccess) -> list[int]:
+    """Stops serving `version`; the versions still served."""
+    now = served(repository, name)
+    if version not in now or len(now) == 1:
+        raise UserFacingError(f"{name} serves versions {now}: {version} is not one of several served")
+    kept = [v for v in now if v != version]
+    serve(repository, name, kept, triton)
+    return kept
 
 
 def rollback(repository: Path, name: str, triton: TritonAccess) -> int:
     """Serves the highest version below the one served now; returns it."""
-    served = triton_config.served_versions(_config(repository, name).read_text())[0]
-    older = [v for v in triton_config.versions(repository / name) if v < served]
+    now = served(repository, name)[0]
+    older = [v for v in triton_config.versions(repository / name) if v < now]
     if not older:
-        raise UserFacingError(f"{name} serves version {served}: there is no older version to roll back to")
+        raise UserFacingError(f"{name} serves version {now}: there is no older version to roll back to")
     promote(repository, name, older[-1], triton)
     return older[-1]

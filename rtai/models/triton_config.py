@@ -9,7 +9,6 @@ engines name `platform: "tensorrt_plan"` and run on a GPU instance group.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -17,7 +16,6 @@ from pathlib import Path
 ONNX_TO_TRITON = {1: "TYPE_FP32", 10: "TYPE_FP16", 11: "TYPE_FP64", 6: "TYPE_INT32", 7: "TYPE_INT64", 9: "TYPE_BOOL"}
 KINDS = {"onnx": "KIND_CPU", "tensorrt_plan": "KIND_GPU"}
 MODEL_FILES = {"onnx": "model.onnx", "tensorrt_plan": "model.plan"}
-_POLICY = re.compile(r"version_policy: \{ specific: \{ versions: \[ ([\d, ]+) \] \} \}")
 
 
 @dataclass(frozen=True)
@@ -75,15 +73,3 @@ def versions(model_dir: Path) -> list[int]:
     if not model_dir.is_dir():
         return []
     return sorted(int(p.name) for p in model_dir.iterdir() if p.is_dir() and p.name.isdigit())
-
-
-def served_versions(config_text: str) -> list[int]:
-    match = _POLICY.search(config_text)
-    if not match:
-        raise ValueError("config.pbtxt has no `version_policy: { specific: ... }` written by `rtai model register`")
-    return [int(v) for v in match.group(1).split(",")]
-
-
-def with_served_version(config_text: str, version: int) -> str:
-    served_versions(config_text)  # the policy must be there to be replaced
-    return _POLICY.sub(f"version_policy: {{ specific: {{ versions: [ {version} ] }} }}", config_text)

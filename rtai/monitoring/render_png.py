@@ -6,13 +6,12 @@ Runs in the model environment (matplotlib), started by `rtai monitor render`:
 
 from __future__ import annotations
 
-import argparse
-import json
 import math
 from datetime import UTC, datetime
-from pathlib import Path
 
 import matplotlib
+
+from rtai.plot_args import json_in_png_out
 
 matplotlib.use("Agg")  # files only, no display
 import matplotlib.dates as mdates
@@ -22,11 +21,7 @@ UNITS = {"s": "seconds", "ops": "per second", "percentunit": "share", "short": "
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("series", type=Path)
-    parser.add_argument("out", type=Path)
-    args = parser.parse_args(argv)
-    data = json.loads(args.series.read_text())
+    data, out = json_in_png_out(__doc__.splitlines()[0], argv, "series")
     panels = data["panels"]
     rows = math.ceil(len(panels) / 2)
     figure, axes = plt.subplots(rows, 2, figsize=(16, 3.2 * rows), squeeze=False)
@@ -53,9 +48,9 @@ def main(argv: list[str] | None = None) -> None:
         f"Real-time AI pipeline, {start:%Y-%m-%d %H:%M} to {end:%H:%M} UTC ({data['prometheus']})", fontsize=11
     )
     figure.tight_layout(rect=(0, 0, 1, 0.98))  # room for the title
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    figure.savefig(args.out, dpi=90)
-    print(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    figure.savefig(out, dpi=90)
+    print(out)
 
 
 if __name__ == "__main__":

@@ -85,6 +85,10 @@ class Credentials:
         return self.root / "triton" / "admin.key"
 
     @property
+    def scoring_api_token(self) -> Path:
+        return self.root / "scoring-api" / "token"
+
+    @property
     def flink_keystore(self) -> Path:
         return self.root / "flink" / "keystore.p12"
 

@@ -7,8 +7,9 @@ import os
 from collections import deque
 
 from flink_jobs.errors import UserFacingError
+from rtai.jobs import recovery
 from rtai.stack import config as stack_config
-from rtai.stack import manager, registry
+from rtai.stack import flink_cluster, manager, profiles, registry
 from rtai.stack.service import Service
 
 
@@ -19,25 +20,46 @@ def _services(args: argparse.Namespace, config: stack_config.StackConfig) -> lis
             with_redis=getattr(args, "with_redis", False),
             with_flink=getattr(args, "with_flink", False),
             with_monitoring=getattr(args, "with_monitoring", False),
+            with_api=getattr(args, "with_api", False),
             only=args.services,
         )
     except ValueError as err:
         raise UserFacingError(str(err)) from None
 
 
+def _end_flink_jobs(services: list[Service], config: stack_config.StackConfig, *, cancel: bool) -> bool:
+    """A clean down ends the Flink cluster, its jobs stopped first; whether it can end. A cluster
+    whose JobManager is not running (crashed) keeps its jobs: they resume at the next up."""
+    jobmanager = next((s for s in services if s.name == flink_cluster.JOBMANAGER), None)
+    if jobmanager is None:
+        return False
+    if manager.running_record(jobmanager) is None and not flink_cluster.cluster_id_file().is_file():
+        return False  # no cluster to end
+    return recovery.end_jobs(config, cancel=cancel)
+
+
 def run(args: argparse.Namespace) -> None:
     if getattr(args, "secure", False):
         # For this command and every process it starts.
         os.environ[stack_config.PROFILE_VARIABLE] = "secure"
+    profiles.use_profile(args)
     config = stack_config.load()
     if args.stack_command == "up":
-        manager.up(_services(args, config))
-        for service in _services(args, config):
+        services = _services(args, config)
+        manager.up(services)
+        if any(s.name == flink_cluster.JOBMANAGER for s in services):
+            # A JobManager started again recovers its jobs after ZooKeeper expires the dead one's session.
+            recovery.report_after_start(config, timeout_s=config.flink.ready_timeout_s)
+        for service in services:
             print(manager.status(service).line())
     elif args.stack_command == "down":
         # Stops whatever runs, whether or not it was asked for at `up`.
         services = _services(args, config) if args.services else registry.all_services(config)
+        ends_cluster = _end_flink_jobs(services, config, cancel=args.cancel_jobs)
         manager.down(services)
+        if ends_cluster:
+            flink_cluster.end_cluster()
+            recovery.clear()
     elif args.stack_command == "status":
         # By default: the services `up` would start, and any other that happens to run.
         wanted = {s.name for s in _services(args, config)}

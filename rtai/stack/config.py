@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from flink_jobs.config.typed_config import ConfigError, load_toml
 from rtai import paths
+from rtai.stack.profiles import STACK_CONFIG_VARIABLE
 
 DEFAULT_STACK_CONFIG = paths.INFRA_DIR / "stack.toml"
 
@@ -28,8 +31,19 @@ class PulsarConfig:
     bookie_port: int = 3181
     ready_timeout_s: float = 180.0
     heap: str = "1g"
+    # Its cluster's name (geo-replication tells sites apart by it) and the IPv4 address it binds
+    # and advertises: loopback on one box; a site's own address when another site replicates
+    # to or from it (rtai edge link).
+    cluster: str = "standalone"
+    address: str = "127.0.0.1"
 
     def validate(self) -> tuple[str, str] | None:
+        if not re.fullmatch(r"[A-Za-z0-9][\w.-]*", self.cluster):
+            return "cluster", f"not a Pulsar cluster name: {self.cluster!r}"
+        try:
+            ipaddress.IPv4Address(self.address)
+        except ValueError:
+            return "address", f"not an IPv4 address: {self.address!r}"
         return _port_problem(
             broker_port=self.broker_port,
             web_port=self.web_port,
@@ -41,6 +55,9 @@ class PulsarConfig:
 
 @dataclass(frozen=True)
 class TritonConfig:
+    # false: `rtai stack up` starts no Triton (an edge site whose job scores in its own process:
+    # [inference_job] serving = "in_process"); `rtai stack up triton` still does.
+    enabled: bool = True
     http_port: int = 8000
     grpc_port: int = 8001
     metrics_port: int = 8002
@@ -101,6 +118,7 @@ class FlinkConfig:
     rpc_port: int = 6123
     jobmanager_metrics_port: int = 9249
     taskmanager_metrics_port: int = 9250
+    job_watch_port: int = 9251
     taskmanager_slots: int = 4
     high_availability: str = "zookeeper"
     ready_timeout_s: float = 120.0
@@ -115,6 +133,7 @@ class FlinkConfig:
             rpc_port=self.rpc_port,
             jobmanager_metrics_port=self.jobmanager_metrics_port,
             taskmanager_metrics_port=self.taskmanager_metrics_port,
+            job_watch_port=self.job_watch_port,
         )
 
 
@@ -152,6 +171,47 @@ class MonitoringConfig:
         )
 
 
+# Pulsar's backlog quota policies: what a site does when its backlog for the core is full.
+BACKLOG_QUOTA_POLICIES = ("consumer_backlog_eviction", "producer_exception", "producer_request_hold")
+
+
+@dataclass(frozen=True)
+class EdgeConfig:
+    """This stack as an edge site (`rtai edge link`): its Pulsar replicates `namespace` to the core
+    site's Pulsar (geo-replication between two clusters, no shared configuration store), keeping
+    at most backlog_quota_mb for the core while the link is down; past it, backlog_quota_policy:
+    consumer_backlog_eviction drops the oldest unsent messages (the site keeps scoring; a metric
+    and an alert say so), producer_exception refuses new ones (the site's job fails and restarts
+    until the link is back), producer_request_hold holds producers (the site stops scoring).
+    core_cluster empty: this stack is no edge site."""
+
+    core_cluster: str = ""
+    core_address: str = ""
+    core_broker_port: int = 6650
+    core_web_port: int = 8080
+    namespace: str = "public/edge"
+    backlog_quota_mb: float = 1024.0
+    backlog_quota_policy: str = "consumer_backlog_eviction"
+
+    def validate(self) -> tuple[str, str] | None:
+        if self.core_cluster and not re.fullmatch(r"[A-Za-z0-9][\w.-]*", self.core_cluster):
+            return "core_cluster", f"not a Pulsar cluster name: {self.core_cluster!r}"
+        if self.core_cluster:
+            try:
+                ipaddress.IPv4Address(self.core_address)
+            except ValueError:
+                return "core_address", f"not an IPv4 address: {self.core_address!r}"
+        if not re.fullmatch(r"[\w.-]+/[\w.-]+", self.namespace):
+            return "namespace", f"not a Pulsar namespace (tenant/namespace): {self.namespace!r}"
+        if self.backlog_quota_mb <= 0:
+            return "backlog_quota_mb", f"must be positive, got {self.backlog_quota_mb}"
+        if self.backlog_quota_policy not in BACKLOG_QUOTA_POLICIES:
+            return "backlog_quota_policy", (
+                f"must be one of {', '.join(BACKLOG_QUOTA_POLICIES)}, got {self.backlog_quota_policy!r}"
+            )
+        return _port_problem(core_broker_port=self.core_broker_port, core_web_port=self.core_web_port)
+
+
 PROFILES = ("open", "secure")
 # Overrides [security] profile, for `rtai stack up --secure` and whatever it runs.
 PROFILE_VARIABLE = "RTAI_SECURITY_PROFILE"
@@ -181,6 +241,7 @@ class StackConfig:
     zookeeper: ZookeeperConfig = field(default_factory=ZookeeperConfig)
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
+    edge: EdgeConfig = field(default_factory=EdgeConfig)
 
     @property
     def secure(self) -> bool:
@@ -189,14 +250,14 @@ class StackConfig:
     @property
     def pulsar_service_url(self) -> str:
         if self.secure:
-            return f"pulsar+ssl://127.0.0.1:{self.pulsar.broker_tls_port}"
-        return f"pulsar://127.0.0.1:{self.pulsar.broker_port}"
+            return f"pulsar+ssl://{self.pulsar.address}:{self.pulsar.broker_tls_port}"
+        return f"pulsar://{self.pulsar.address}:{self.pulsar.broker_port}"
 
     @property
     def pulsar_admin_url(self) -> str:
         if self.secure:
-            return f"https://127.0.0.1:{self.pulsar.web_tls_port}"
-        return f"http://127.0.0.1:{self.pulsar.web_port}"
+            return f"https://{self.pulsar.address}:{self.pulsar.web_tls_port}"
+        return f"http://{self.pulsar.address}:{self.pulsar.web_port}"
 
     @property
     def feast_url(self) -> str:
@@ -232,7 +293,7 @@ class StackConfig:
 
 
 def stack_config_path() -> Path:
-    return Path(os.environ.get("RTAI_STACK_CONFIG", DEFAULT_STACK_CONFIG))
+    return Path(os.environ.get(STACK_CONFIG_VARIABLE, DEFAULT_STACK_CONFIG))
 
 
 def load(path: Path | None = None) -> StackConfig:

@@ -63,4 +63,5 @@ def service(config: StackConfig) -> Service:
         ready_timeout_s=feast.ready_timeout_s,
         stop_timeout_s=20,
         prepare=lambda: prepare(config),
+        needs=("redis",),  # the online store, in the Redis profile
     )

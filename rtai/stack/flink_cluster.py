@@ -8,15 +8,18 @@ point under .run/data/flink/: the wheel itself is never modified.
 Both run under the stack's supervisor (a killed one is started again) and, with
 `high_availability = "zookeeper"`, the JobManager keeps its leader and job pointers in the
 stack's ZooKeeper and its job graphs and checkpoint metadata under .run/data/flink/ha: a
-restarted JobManager recovers the running jobs from their last checkpoint. Each start of the
-JobManager by `rtai stack up` is a new cluster (its own cluster-id): jobs of an earlier stack are
-not resurrected (stop them with a savepoint to carry them over).
+restarted JobManager recovers the running jobs from their last checkpoint. The cluster keeps one
+cluster-id (in .run/data/flink/cluster-id) across crashes and restarts, whether the supervisor
+or `rtai stack up` starts the JobManager again, as Flink's ZooKeeper high availability expects;
+only a clean `rtai stack down` ends it (rtai.jobs.recovery: its jobs stopped first).
 """
 
 from __future__ import annotations
 
 import shutil
+import sys
 import time
+import uuid
 from pathlib import Path
 from string import Template
 
@@ -30,6 +33,7 @@ from rtai.stack.probes import http_json, http_ok
 from rtai.stack.service import Scrape, Service, data_dir
 
 CONFIG_TEMPLATE = paths.INFRA_DIR / "flink" / "config.yaml"
+JOBMANAGER = "flink-jobmanager"
 
 
 def conf_dir() -> Path:
@@ -40,6 +44,32 @@ def lib_dir() -> Path:
     return data_dir("flink") / "lib"
 
 
+def cluster_id_file() -> Path:
+    return data_dir("flink") / "cluster-id"
+
+
+def ha_storage_dir() -> Path:
+    return data_dir("flink") / "ha"
+
+
+def cluster_id() -> str:
+    """This cluster's high-availability cluster-id, made at its first start and kept until
+    end_cluster: a JobManager started again under it finds its jobs in ZooKeeper."""
+    path = cluster_id_file()
+    if path.is_file():
+        return path.read_text().strip()
+    found = f"/rtai-{time.strftime('%Y%m%d-%H%M%S')}-{uuid.uuid4().hex[:6]}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(found + "\n")
+    return found
+
+
+def end_cluster() -> None:
+    """Forgets the cluster: the next start is a new one (new cluster-id, empty HA storage)."""
+    cluster_id_file().unlink(missing_ok=True)
+    shutil.rmtree(ha_storage_dir(), ignore_errors=True)
+
+
 def high_availability_settings(config: StackConfig) -> str:
     """The config.yaml lines of ZooKeeper high availability ("" without it)."""
     if config.flink.high_availability != "zookeeper":
@@ -47,8 +77,8 @@ def high_availability_settings(config: StackConfig) -> str:
     return (
         "high-availability.type: zookeeper\n"
         f"high-availability.zookeeper.quorum: 127.0.0.1:{config.zookeeper.port}\n"
-        f"high-availability.storageDir: file://{data_dir('flink') / 'ha'}\n"
-        f"high-availability.cluster-id: /rtai-{time.strftime('%Y%m%d-%H%M%S')}\n"
+        f"high-availability.storageDir: file://{ha_storage_dir()}\n"
+        f"high-availability.cluster-id: {cluster_id()}\n"
         # With high availability the JobManager's RPC port is this key's (Flink's default: random).
         f"high-availability.jobmanager.port: {config.flink.rpc_port}\n"
         # A dead JobManager's leadership ends when its ZooKeeper session expires (Flink's default:
@@ -108,7 +138,6 @@ def prepare(config: StackConfig) -> list[str]:
         + high_availability_settings(config)
         + secure_settings(config)
     )
-    shutil.rmtree(data_dir("flink") / "ha", ignore_errors=True)
     shutil.rmtree(lib_dir(), ignore_errors=True)
     lib_dir().mkdir(parents=True)
     # flink-python on the class path of the cluster (not shipped per job): thread mode's embedded
@@ -136,7 +165,7 @@ def services(config: StackConfig) -> list[Service]:
     scripts = paths.flink_home() / "bin"
     return [
         Service(
-            name="flink-jobmanager",
+            name=JOBMANAGER,
             ports={"rest": flink.rest_port, "rpc": flink.rpc_port, "metrics": flink.jobmanager_metrics_port},
             command=[
                 "bash",
@@ -151,6 +180,7 @@ def services(config: StackConfig) -> list[Service]:
             prepare=lambda: prepare(config),
             supervised=True,
             metrics=Scrape("metrics", job="flink"),
+            needs=("zookeeper",),  # its high availability
         ),
         Service(
             name="flink-taskmanager",
@@ -167,5 +197,16 @@ def services(config: StackConfig) -> list[Service]:
             stop_timeout_s=30,
             supervised=True,
             metrics=Scrape("metrics", job="flink"),
+            needs=(JOBMANAGER,),
+        ),
+        Service(
+            name="flink-job-watch",
+            ports={"http": flink.job_watch_port},
+            command=[sys.executable, "-m", "rtai.jobs.watch", "--port", str(flink.job_watch_port)],
+            ready=lambda: http_ok(f"http://127.0.0.1:{flink.job_watch_port}/metrics"),
+            ready_timeout_s=30,
+            stop_timeout_s=10,
+            metrics=Scrape("http", job="flink-job-watch"),
+            needs=(JOBMANAGER,),
         ),
     ]

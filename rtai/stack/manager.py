@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import threading
 import time
 from collections import deque
 from dataclasses import dataclass
@@ -132,8 +133,34 @@ def stop(service: Service, *, quiet: bool = False) -> None:
 
 
 def up(services: list[Service]) -> None:
-    for service in services:
-        start(service)
+    """Starts `services`, each as soon as the ones it needs among them are ready: a stack's
+    independent servers (Pulsar, Feast, Triton, ZooKeeper) start at once. The first failure, in
+    start order, is raised once every start has ended; a service whose need failed is not started."""
+    ended = {service.name: threading.Event() for service in services}
+    failures: dict[str, Exception] = {}
+
+    def start_when_ready(service: Service) -> None:
+        try:
+            for need in service.needs:
+                if need in ended:
+                    ended[need].wait()
+                    if need in failures:
+                        raise ServiceStartError(f"{service.name} not started: {need} did not start")
+            start(service)
+        except Exception as err:  # raised by the caller's thread below
+            failures[service.name] = err
+        finally:
+            ended[service.name].set()
+
+    threads = [threading.Thread(target=start_when_ready, args=(s,), daemon=True, name=s.name) for s in services]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        while thread.is_alive():  # a timed join: Ctrl-C still reaches this thread
+            thread.join(0.5)
+    for service in services:  # a need comes before its dependants: the first failure is a cause
+        if service.name in failures:
+            raise failures[service.name]
 
 
 def down(services: list[Service]) -> None:

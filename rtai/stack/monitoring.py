@@ -131,6 +131,7 @@ def services(config: StackConfig, all_services: Callable[[], list[Service]]) -> 
             stop_timeout_s=10,
             prepare=lambda: _prepare_alertmanager(config),
             metrics=Scrape("http", job="alertmanager"),
+            needs=("alert-webhook",),
         ),
         Service(
             name="prometheus",
@@ -141,5 +142,6 @@ def services(config: StackConfig, all_services: Callable[[], list[Service]]) -> 
             stop_timeout_s=20,
             prepare=lambda: _prepare_prometheus(config, running),
             metrics=Scrape("http", job="prometheus"),
+            needs=("alertmanager",),
         ),
     ]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 
+from flink_jobs.config.topics import DEFAULT_NAMESPACE, DEFAULT_TENANT
 from rtai import paths
 from rtai.bootstrap import java_artifacts, prereqs
 from rtai.errors import PrerequisiteError
@@ -75,6 +76,9 @@ def secure_settings(config: StackConfig, found: Credentials) -> dict[str, object
 def render_config(config: StackConfig, found: Credentials | None = None) -> str:
     text = CONF_TEMPLATE.read_text()
     settings: dict[str, object] = {
+        "clusterName": config.pulsar.cluster,
+        "bindAddress": config.pulsar.address,
+        "advertisedAddress": config.pulsar.address,
         "brokerServicePort": config.pulsar.broker_port,
         "webServicePort": config.pulsar.web_port,
     }
@@ -123,8 +127,18 @@ def command(config: StackConfig) -> list[str]:
         "--bookkeeper-port",
         str(pulsar.bookie_port),
         "--advertised-address",
-        "127.0.0.1",
+        pulsar.address,
     ]
+
+
+def ready(config: StackConfig) -> bool:
+    """The broker healthy and the default namespace there: standalone creates public/default
+    after its broker answers health checks, so on a first start a producer on a short topic
+    name could fail between the two."""
+    admin, tls = config.pulsar_admin_url, secure_profile.pulsar_admin_tls(config)
+    return http_ok(f"{admin}/admin/v2/brokers/health", tls) and http_ok(
+        f"{admin}/admin/v2/namespaces/{DEFAULT_TENANT}/{DEFAULT_NAMESPACE}", tls
+    )
 
 
 def service(config: StackConfig) -> Service:
@@ -138,9 +152,7 @@ def service(config: StackConfig) -> Service:
         ),
         command=command(config),
         cwd=data_dir("pulsar"),
-        ready=lambda: http_ok(
-            f"{config.pulsar_admin_url}/admin/v2/brokers/health", secure_profile.pulsar_admin_tls(config)
-        ),
+        ready=lambda: ready(config),
         metrics=None if config.secure else Scrape("http", job="pulsar"),
         ready_timeout_s=pulsar.ready_timeout_s,
         stop_timeout_s=30,

@@ -95,4 +95,5 @@ def exporter_service(config: StackConfig) -> Service:
         stop_timeout_s=10,
         prepare=lambda: _exporter_command(config),
         metrics=Scrape("http", job="redis"),
+        needs=("redis",),
     )

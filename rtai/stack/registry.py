@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rtai.stack import feast_server, flink_cluster, monitoring, pulsar, redis, triton, zookeeper
+from rtai.stack import feast_server, flink_cluster, monitoring, pulsar, redis, scoring_api, triton, zookeeper
 from rtai.stack.config import StackConfig
 from rtai.stack.service import Service
 
@@ -20,6 +20,7 @@ def all_services(config: StackConfig) -> list[Service]:
         zookeeper.service(config),
         *flink_cluster.services(config),
         redis.exporter_service(config),
+        scoring_api.service(config),
         *monitoring.services(config, lambda: all_services(config)),
     ]
 
@@ -30,6 +31,7 @@ def selected(
     with_redis: bool = False,
     with_flink: bool = False,
     with_monitoring: bool = False,
+    with_api: bool = False,
     only: list[str] | None = None,
 ) -> list[Service]:
     services = all_services(config)
@@ -40,13 +42,15 @@ def selected(
         if config.flink.high_availability == "zookeeper" and "flink-jobmanager" in only:
             only = [*only, "zookeeper"]  # the JobManager's high availability needs it
         return [s for s in services if s.name in only]
-    wanted = set(CORE)
+    wanted = set(CORE) if config.triton.enabled else set(CORE) - {"triton"}
     if with_redis or config.redis.enabled or config.feast.online_store == "redis":
         wanted.add("redis")
     if with_flink or config.flink.enabled:
-        wanted.update(("flink-jobmanager", "flink-taskmanager"))
+        wanted.update(("flink-jobmanager", "flink-taskmanager", "flink-job-watch"))
         if config.flink.high_availability == "zookeeper":
             wanted.add("zookeeper")
+    if with_api:
+        wanted.add(scoring_api.NAME)
     if with_monitoring or config.monitoring.enabled:
         wanted.update(MONITORING)
         if "redis" in wanted:

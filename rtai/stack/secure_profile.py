@@ -4,6 +4,7 @@ and how the stack's own probes and tools present themselves to them."""
 from __future__ import annotations
 
 import functools
+import threading
 
 from rtai.security.credentials import Credentials, read_secret
 from rtai.security.tls import Tls
@@ -15,8 +16,16 @@ def credentials(config: StackConfig) -> Credentials | None:
     return _ensured() if config.secure else None
 
 
-@functools.cache
+_ENSURING = threading.Lock()  # `rtai stack up` starts services from several threads
+
+
 def _ensured() -> Credentials:
+    with _ENSURING:
+        return _ensured_once()
+
+
+@functools.cache
+def _ensured_once() -> Credentials:
     # Once per process: every service's start and every tool asks, and the check runs a script.
     return Credentials.of_stack().ensure()
 

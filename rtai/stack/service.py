@@ -38,6 +38,9 @@ class Service:
     supervised: bool = False
     # Announced to the stack's Prometheus once ready (rtai.stack.scrape_targets).
     metrics: Scrape | None = None
+    # Services started by the same `up` that must be ready before this one starts; the others
+    # start at once (rtai.stack.manager.up).
+    needs: tuple[str, ...] = ()
 
     @property
     def log_file(self) -> Path:

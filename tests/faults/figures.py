@@ -23,6 +23,7 @@ class PhaseTimes:
     fault_start_ms: float
     fault_end_ms: float
     end_ms: float
+    up_ms: float | None = None  # when the fault's `rtai stack up` started, where it has one
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,7 @@ class PhaseFigures:
     feature_rows_wrong: int  # the phase's cards whose pushed txn_count_1h is not their event count
     redelivered: int  # predictions Pulsar delivered to the suite's subscription again (not in the topic twice)
     redeliveries_dropped: int  # input messages Pulsar delivered again to the jobs' running sources, dropped there
+    up_to_prediction_s: float | None  # from the fault's `rtai stack up` to the first prediction published after it
 
 
 def compute(
@@ -83,6 +85,7 @@ def compute(
     edges = [times.fault_start_ms, *outputs, last_out]
     longest_gap_ms = max(b - a for a, b in itertools.pairwise(edges))
     seconds = (times.end_ms - times.start_ms) / 1000
+    after_up = [p.published_ms for p in predictions if times.up_ms is not None and p.published_ms >= times.up_ms]
     return PhaseFigures(
         fault=fault,
         sent=len(sent.acked),
@@ -101,6 +104,9 @@ def compute(
         feature_rows_wrong=feature_rows_wrong,
         redelivered=redelivered,
         redeliveries_dropped=redeliveries_dropped,
+        up_to_prediction_s=round((min(after_up) - times.up_ms) / 1000, 1)
+        if after_up and times.up_ms is not None
+        else None,
     )
 
 
@@ -116,8 +122,8 @@ def table(results: list[PhaseFigures]) -> str:
     head = (
         "| fault | events sent (rate/s) | lost | duplicates (scored again) | dead letters | fault lasted "
         "| longest output gap | catch-up | max latency | restarts (inference, features) | feature rows wrong "
-        "| redeliveries dropped |\n"
-        "|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+        "| redeliveries dropped | `up` to first prediction |\n"
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
     )
     rows = []
     for r in results:
@@ -125,7 +131,8 @@ def table(results: list[PhaseFigures]) -> str:
         rows.append(
             f"| {r.fault} | {r.sent:,} ({r.rate:,.0f}) | {r.lost} | {r.duplicates} ({r.rescored}) | {r.dead_letters} "
             f"| {r.fault_s} s | {r.longest_gap_s} s | {r.catch_up_s} s | {r.max_latency_s} s | {restarts} "
-            f"| {r.feature_rows_wrong} | {r.redeliveries_dropped:,} |"
+            f"| {r.feature_rows_wrong} | {r.redeliveries_dropped:,} "
+            f"| {'—' if r.up_to_prediction_s is None else f'{r.up_to_prediction_s} s'} |"
         )
     return head + "\n".join(rows) + "\n"
 

@@ -127,6 +127,7 @@ class Outcome:
     published_ms: int
     job: str  # "prediction" or the dead letter's job
     scored_at_ms: int = 0  # a prediction's: equal in two copies of one send, unequal if scored twice
+    scoring: str = "model"  # a prediction's path: "model", or "rate_bound" for a hot card's
 
 
 class Collector(threading.Thread):
@@ -160,7 +161,13 @@ class Collector(threading.Thread):
             self._seen.add(stored_as)
             record = json.loads(message.data())
             if self.kind == "prediction":
-                outcome = Outcome(record["event_id"], message.publish_timestamp(), "prediction", record["scored_at_ms"])
+                outcome = Outcome(
+                    record["event_id"],
+                    message.publish_timestamp(),
+                    "prediction",
+                    record["scored_at_ms"],
+                    record.get("scoring", "model"),
+                )
             else:
                 outcome = Outcome(_original_id(record), message.publish_timestamp(), record.get("job", "?"))
             self.outcomes.append(outcome)

@@ -1,14 +1,17 @@
 """Faults under load (`make faults`): both jobs on the stack's Flink cluster (ZooKeeper high
 availability, supervised JobManager and TaskManager), a steady 1,000 transactions/s on their
-topic, and one fault per phase: kill -9 of the TaskManager and of the JobManager, Pulsar
-restarted cleanly and after kill -9, the Feast server and Triton killed and kept down for 30 s,
-a burst of ten times the rate for 60 s. Each phase lasts at least a minute of load; then the
-suite waits until every event sent in it has its outcome and the job has caught up.
+topic, and one fault per phase: kill -9 of the TaskManager and of the JobManager, of the
+JobManager with its supervisor (then `rtai stack up`), Pulsar restarted cleanly and after kill -9,
+the Feast server and Triton killed and kept down for 30 s, kill -9 of every process of the stack
+at once (then `rtai stack up --with-flink`), a burst of ten times the rate for 20 s. Each phase
+lasts at least a minute of load; then the suite waits until every event sent in it has its
+outcome and the job has caught up.
 
 Per phase: no event lost, no duplicate (the inference job runs exactly-once), no good event
 dead-lettered, the feature job's pushed rows count every event of the phase's cards once, both
-jobs running at the end. The figures (gap, catch-up, latency, restarts) are reported in
-.run/data/faults/faults-<time>.json and .md, and at the end of the pytest output."""
+jobs running at the end. The figures (gap, catch-up, latency, restarts, time from `up` to the
+first prediction after it) are reported in .run/data/faults/faults-<time>.json and .md, and at
+the end of the pytest output."""
 
 from __future__ import annotations
 
@@ -34,20 +37,22 @@ from tests.stack_helpers import (
     cli,
     cluster_pipeline,
     crash,
+    crash_stack,
     isolated_stack,
     served_model_toml,
 )
 
 RATE = 1000.0  # transactions per second, all the time
-PHASE_S = 60.0  # load per phase, at least
-FAULT_AT_S = 15.0  # into the phase: the steady state before it gives the phase's baseline latency
+PHASE_S = 40.0  # load per phase, at least
+FAULT_AT_S = 10.0  # into the phase: the steady state before it gives the phase's baseline latency
 AFTER_FAULT_S = 15.0  # load after the fault's end, at least
 OUTAGE_S = 30.0
 # 20 s of the burst is ~140,000 events, ~3 min to drain here (60 s took 8.5 min of CI's hour).
 BURST_FACTOR, BURST_S = 10, 20.0
 DRAIN_TIMEOUT_S = 900.0
 CHECKPOINT_INTERVAL_MS = 5000
-SERVICES = ["pulsar", "feast", "triton", "zookeeper", "flink-jobmanager", "flink-taskmanager"]
+# What `rtai stack up --with-flink` starts (the whole-box crash starts the stack again that way).
+SERVICES = ["pulsar", "feast", "triton", "zookeeper", "flink-jobmanager", "flink-taskmanager", "flink-job-watch"]
 SETTINGS = {
     "rate": RATE,
     "phase_s": PHASE_S,
@@ -85,7 +90,10 @@ class Suite:
     def states(self) -> dict[str, str]:
         return {name: rest.state() for name, rest in self.jobs.items()}
 
-    def phase(self, fault: str, inject: Callable[[], None], *, rate_after: float = RATE) -> figures.PhaseFigures:
+    def phase(
+        self, fault: str, inject: Callable[[], float | None], *, rate_after: float = RATE
+    ) -> figures.PhaseFigures:
+        """`inject` returns when its `rtai stack up` started (epoch ms), where it has one."""
         index = len(self.results)
         tag = f"phase{index}"
         restarts_before = self.restarts()
@@ -95,12 +103,12 @@ class Suite:
         start = now_ms()
         time.sleep(FAULT_AT_S)
         fault_start = now_ms()
-        inject()
+        up_ms = inject()
         fault_end = now_ms()
         time.sleep(max(AFTER_FAULT_S, PHASE_S - (fault_end - start) / 1000))
         self.publisher.end_phase()
         self.publisher.rate = rate_after
-        times = figures.PhaseTimes(start, fault_start, fault_end, now_ms())
+        times = figures.PhaseTimes(start, fault_start, fault_end, now_ms(), up_ms)
         time.sleep(2)  # the last sends' acknowledgements
         self.wait_for_outcomes(tag, self.publisher.snapshot()[tag].acked)
         wait_running(self.jobs)
@@ -278,6 +286,45 @@ def test_jobmanager_kill_9(suite):
     check(suite.phase("JobManager kill -9 (ZooKeeper HA)", inject), suite)
 
 
+def last_checkpoints(suite: Suite) -> dict[str, int]:
+    """Each job's newest completed checkpoint id: the least a recovered run may restore."""
+    return {name: rest.latest_completed_checkpoint()["id"] for name, rest in suite.jobs.items()}
+
+
+def stack_up_again(suite: Suite) -> tuple[float, str]:
+    """`rtai stack up --with-flink`, as after any crash; when it started (epoch ms), what it said."""
+    started = now_ms()
+    result = cli("stack", "up", "--with-flink", env=suite.stack.env)
+    assert result.returncode == 0, result.stderr
+    return started, result.stdout + result.stderr
+
+
+def assert_jobs_recovered(suite: Suite, said: str, checkpoints_before: dict[str, int]) -> None:
+    """`up` named both jobs and no lost one, and each restored a checkpoint no older than the last
+    completed before the crash (its own job id: Flink's high availability, no resubmission)."""
+    assert "NOT RECOVERED" not in said, said
+    for name, rest in suite.jobs.items():
+        assert rest.job_id() in said, said
+        rest.wait_running()
+        restored = rest.latest_restored_checkpoint()
+        assert restored is not None and not restored["is_savepoint"], restored
+        assert restored["id"] >= checkpoints_before[name], (name, restored, checkpoints_before)
+
+
+def test_jobmanager_and_its_supervisor_kill_9(suite):
+    """The JobManager dies with its supervisor (a unit killed by the out-of-memory killer): nothing
+    starts it until `rtai stack up`, which starts it under the same cluster-id."""
+
+    def inject() -> float:
+        before = last_checkpoints(suite)
+        crash(suite.service_record("flink-jobmanager"))
+        up_ms, said = stack_up_again(suite)
+        assert_jobs_recovered(suite, said, before)
+        return up_ms
+
+    check(suite.phase("JobManager and its supervisor kill -9, stack up", inject), suite)
+
+
 def restart_service(suite: Suite, service: str, *, kill: bool, down_s: float = 0.0) -> None:
     if kill:
         crash(suite.service_record(service))
@@ -310,6 +357,35 @@ def test_triton_down_30_s(suite):
     check(suite.phase(f"Triton kill -9, down {OUTAGE_S:.0f} s", inject), suite)
 
 
+def card_counts(suite: Suite, cards: list[int]) -> dict[int, int | None]:
+    column = suite.feast.online_features({"card_id": cards}, features=["card_realtime:txn_count_1h"])
+    return dict(zip(cards, column["txn_count_1h"].values, strict=True))
+
+
+def test_whole_box_crash(suite):
+    """kill -9 to every process of the stack at once (supervisors, ZooKeeper, Pulsar, Feast, Triton
+    included), as a power cut; then `rtai stack up --with-flink`. Every server comes back on its
+    data: Pulsar's (nothing lost), ZooKeeper's and the HA storage's (both jobs recovered under
+    their ids from their last checkpoints), the Feast online store's (no row older than before the
+    crash) and Triton's repository (the model served)."""
+
+    def inject() -> float:
+        cards = sorted(set(suite.publisher.snapshot()[f"phase{len(suite.results)}"].card.values()))
+        rows_before = card_counts(suite, cards)
+        before = last_checkpoints(suite)
+        assert crash_stack(suite.stack.run_dir) > len(SERVICES)
+        up_ms, said = stack_up_again(suite)
+        assert_jobs_recovered(suite, said, before)
+        model = httpx.get(f"{suite.stack.config.triton_http_url}/v2/models/fraud_mlp/ready", timeout=5)
+        assert model.status_code == 200, model.text
+        rows_after = card_counts(suite, cards)
+        older = {c: (v, rows_after[c]) for c, v in rows_before.items() if v is not None and (rows_after[c] or 0) < v}
+        assert not older, f"Feast rows older after the crash than before (card: before, after): {older}"
+        return up_ms
+
+    check(suite.phase("whole box: every process kill -9, stack up", inject), suite)
+
+
 def test_burst_of_ten_times_the_rate(suite):
     """The last phase: after it the load drops to 1 % of the base rate. Both jobs and the load
     together use this machine's two cores at about the base rate, so under the full load the
@@ -322,3 +398,23 @@ def test_burst_of_ten_times_the_rate(suite):
         suite.publisher.rate = RATE
 
     check(suite.phase(f"burst: {BURST_FACTOR}x the rate for {BURST_S:.0f} s", inject, rate_after=RATE / 100), suite)
+
+
+def test_jobs_the_cluster_did_not_recover_are_reported(suite):
+    """The last test (it leaves the cluster without its jobs), not a phase: the Flink cluster
+    crashes and its cluster-id is lost (as when its HA data is gone, or someone resets it), so
+    `rtai stack up` starts an empty cluster; `up`, `rtai job list` and the job watch's metric (the
+    alert FlinkJobNotRecovered's input) name both jobs as not recovered."""
+    for service in ("flink-jobmanager", "flink-taskmanager"):
+        crash(suite.service_record(service))
+    (suite.stack.run_dir / "data" / "flink" / "cluster-id").unlink()
+    _, said = stack_up_again(suite)
+    listed = cli("job", "list", env=suite.stack.env)
+    assert listed.returncode == 0, listed.stderr
+    watch = f"http://127.0.0.1:{suite.stack.config.flink.job_watch_port}/metrics"
+    metrics = httpx.get(watch, timeout=5).text.splitlines()
+    for rest in suite.jobs.values():
+        for text in (said, listed.stdout):
+            assert "NOT RECOVERED" in text and f"({rest.job_id()}) was running on this cluster" in text, text
+        series = [line for line in metrics if f'job_id="{rest.job_id()}"' in line]
+        assert len(series) == 1 and series[0].endswith(" 1.0"), metrics

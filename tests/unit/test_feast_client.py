@@ -6,15 +6,14 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 import time
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
 from flink_jobs.clients.feast_client import FeastClient, FeastUnavailable
 from flink_jobs.config.pipeline_config import FeastCalls
+from tests.unit.json_server import serving
 
 
 class Script:
@@ -31,27 +30,14 @@ class Script:
 def server() -> Iterator[tuple[str, Script]]:
     script = Script()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_POST(self) -> None:
-            script.arrivals.append(time.monotonic())
-            script.bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
-            status = script.statuses.pop(0) if script.statuses else 200
-            body = json.dumps(script.answer if status == 200 else {"detail": "scripted"}).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def answer(_method: str, _path: str, body: bytes) -> tuple[int, object]:
+        script.arrivals.append(time.monotonic())
+        script.bodies.append(json.loads(body))
+        status = script.statuses.pop(0) if script.statuses else 200
+        return status, script.answer if status == 200 else {"detail": "scripted"}
 
-        def log_message(self, *args) -> None:
-            pass
-
-    http = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{http.server_address[1]}", script
-    http.shutdown()
-    http.server_close()
+    with serving(answer) as url:
+        yield url, script
 
 
 def test_a_server_error_is_retried_with_doubling_backoff_then_succeeds(server):

@@ -13,7 +13,7 @@ from flink_jobs.stages.enrich.enricher import Enriched
 from flink_jobs.stages.inference.model_inputs import model_inputs
 from flink_jobs.stages.inference.request_features import REQUEST_FEATURES
 from flink_jobs.stages.output.alerts import alert, fired_rules
-from flink_jobs.stages.output.predictions import BatchTimes, ModelInfo, prediction
+from flink_jobs.stages.output.predictions import BatchTimes, ModelInfo, Scored, prediction
 
 
 def event(card_id: int, amount: float, channel: str, merchant_country: str) -> str:
@@ -53,7 +53,13 @@ def test_the_prediction_record_carries_the_event_the_model_and_the_batch_times()
     transaction = parse(event(7, 250.0, "ecom", "US"))
     times = BatchTimes(started=1_764_496_800.010, enriched=1_764_496_800.016, scored=1_764_496_800.019)
     record = prediction(
-        transaction, 1_764_496_800_000.0, enriched(2, missing=True), 0.95, ModelInfo("m", "3", 0.9), 12, times
+        transaction,
+        1_764_496_800_000.0,
+        enriched(2, missing=True),
+        Scored(0.95, "3", 3.0),
+        ModelInfo("m", 0.9),
+        12,
+        times,
     )
     assert record["event_id"] == "e7"
     assert (record["score"], record["label"], record["model"], record["model_version"]) == (0.95, True, "m", "3")
@@ -66,10 +72,15 @@ def test_the_prediction_record_carries_the_event_the_model_and_the_batch_times()
 
 
 def test_an_alert_names_the_rules_that_fired():
-    rules = (Rule("high_score", 0.9), Rule("high_value", 0.5, min_amount=1_000.0))
-    assert fired_rules(rules, 0.95, 50.0) == ["high_score"]
-    assert fired_rules(rules, 0.6, 5_000.0) == ["high_value"]
-    assert fired_rules(rules, 0.4, 5_000.0) == []
+    rules = (
+        Rule("high_score", 0.9),
+        Rule("high_value", 0.5, min_amount=1_000.0),
+        Rule("card_velocity", 0.0, min_events_per_minute=10),
+    )
+    assert fired_rules(rules, 0.95, 50.0, 1) == ["high_score"]
+    assert fired_rules(rules, 0.1, 5.0, 12) == ["card_velocity"]
+    assert fired_rules(rules, 0.6, 5_000.0, 1) == ["high_value"]
+    assert fired_rules(rules, 0.4, 5_000.0, 1) == []
     assert json.loads(alert({"event_id": "e1", "score": 0.95}, ["high_score"])) == {
         "event_id": "e1",
         "score": 0.95,

@@ -18,6 +18,14 @@ def test_the_shipped_fraud_pipeline_loads_with_its_rules_and_cached_views():
     assert config.inference_job.flink_settings()["python.execution-mode"] == "thread"
 
 
+def test_the_shipped_edge_pipeline_scores_in_process_into_the_replicated_namespace():
+    config = pipeline_config.load(paths.EDGE_PIPELINE)
+    assert (config.inference_job.serving, config.inference_job.batching) == ("in_process", "java")
+    assert config.topics.transactions == "transactions"  # the site's own namespace
+    for topic in (config.topics.predictions, config.topics.alerts, config.topics.dead_letter):
+        assert topic.startswith("persistent://public/edge/")  # infra/edge/stack.toml's [edge] namespace
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
@@ -50,6 +58,10 @@ def test_the_shipped_fraud_pipeline_loads_with_its_rules_and_cached_views():
         ("[events]\nmax_ahead_ms = -1", "events.max_ahead_ms: must be >= 0, got -1"),
         ("[events]\nmax_behind_ms = 'a week'", "events.max_behind_ms: expected int, got 'a week'"),
         ("[inference_job.feast]\ntimeout_s = 0", "inference_job.feast.timeout_s: must be positive, got 0"),
+        (
+            "[scoring_api]\nfallback_margin_ms = 50",
+            "scoring_api.fallback_margin_ms: must be at least 0 and under deadline_ms, got 50",
+        ),
         ("[inference_job.feast]\nretires = 3", "inference_job.feast.retires: unknown key"),
         (
             "[[inference_job.cached_views]]\nview = 'a'\njoin_key = 'card_id'\n"
@@ -66,13 +78,28 @@ def test_the_shipped_fraud_pipeline_loads_with_its_rules_and_cached_views():
         ("[features]\ntraining_feature_lag_ms = -1", "features.training_feature_lag_ms: must be >= 0, got -1"),
         ("[features]\ntraining_feature_lag_ms = 1000", "features.training_feature_lag_ms: must be 0 when"),
         ("[inference_job]\nrealtime_features = 'redis'", "inference_job.realtime_features: must be one of"),
-        ("[inference_job]\nbatches_in_flight = 0", "inference_job.batches_in_flight: must be in 1..64, got 0"),
-        ("[inference_job]\nbatches_in_flight = 65", "inference_job.batches_in_flight: must be in 1..64, got 65"),
+        (
+            "[inference_job]\nbatching = 'python'\nbatches_in_flight = 0",
+            "inference_job.batches_in_flight: must be in 1..64 with batching = 'python', got 0",
+        ),
+        (
+            "[inference_job]\nbatching = 'java'\nbatches_in_flight = 65",
+            "inference_job.batches_in_flight: must be in 0..64 with batching = 'java', got 65",
+        ),
         ("[model\n", "not valid TOML"),
         ("[pulsar]\nadmin_url = 'https://h:8443'", "pulsar.admin_url: is https:// but service_url is plain"),
         ("[inference_job.pulsar_token]\nfile = 'a'\nenv = 'B'", "inference_job.pulsar_token.file: give the"),
         ("[inference_job.pulsar_token]\ntoken = 'eyJ'", "inference_job.pulsar_token.token: unknown key"),
         ("[inference_job.triton]\ntls = 'yes'", "inference_job.triton.tls: expected bool"),
+        ("[inference_job]\nserving = 'onnx'", "inference_job.serving: must be one of"),
+        (
+            "[inference_job]\nserving = 'in_process'\nbatching = 'java'\n[model.shadow]\nversion = 2",
+            "inference_job.serving: in_process scores with the champion only",
+        ),
+        (
+            "[inference_job]\nserving = 'in_process'\nbatching = 'python'",
+            'inference_job.serving: in_process needs batching = "java"',
+        ),
         ("extends = 1", "extends: expected the path of a TOML file"),
         ("extends = 'pipeline.toml'", "extends itself"),
     ],
@@ -93,6 +120,21 @@ def test_a_missing_file_is_named(tmp_path):
 
 def test_a_rule_fires_at_its_thresholds_inclusive():
     rule = pipeline_config.Rule("big", min_score=0.9, min_amount=100.0)
-    assert rule.fires(0.9, 100.0)
-    assert not rule.fires(0.899, 1_000.0)
-    assert not rule.fires(0.99, 99.99)
+    assert rule.fires(0.9, 100.0, 1)
+    assert not rule.fires(0.899, 1_000.0, 1)
+    assert not rule.fires(0.99, 99.99, 1)
+
+
+def test_a_velocity_rule_fires_from_its_number_of_transactions_per_minute_whatever_the_score():
+    rule = pipeline_config.Rule("card_velocity", min_score=0.0, min_events_per_minute=10)
+    assert rule.fires(0.0, 1.0, 10)
+    assert not rule.fires(0.99, 5_000.0, 9)
+
+
+def test_a_rate_bound_needs_the_jobs_own_realtime_view(tmp_path):
+    path = tmp_path / "pipeline.toml"
+    path.write_text(
+        '[inference_job]\nrealtime_features = "feast"\n[inference_job.hot_keys]\nmax_events_per_minute = 60\n'
+    )
+    with pytest.raises(ConfigError, match=r"inference_job\.hot_keys"):
+        pipeline_config.load(path)

@@ -75,7 +75,10 @@ def test_the_secure_pipeline_extends_the_fraud_pipeline_table_by_table():
     assert secure.inference_job.triton.tls and secure.inference_job.feast.url.startswith("https://")
     assert secure.inference_job.pulsar_token.file.endswith("inference-job.jwt")
     # Everything it does not set is the base's, keys of a table it changes included.
-    assert secure.rules == base.rules and secure.model == base.model
+    assert secure.rules == base.rules and secure.model.serving == base.model.serving
+    assert secure.model.canary.share == base.model.canary.share  # beside the watch's own token
+    assert secure.model.canary.pulsar_token.file.endswith("canary-watch.jwt")
+    assert secure.scoring_api.deadline_ms == base.scoring_api.deadline_ms and secure.scoring_api.tls_cert_file
     assert secure.inference_job.feast.timeout_s == base.inference_job.feast.timeout_s
     assert secure.inference_job.max_batch_size == base.inference_job.max_batch_size
 

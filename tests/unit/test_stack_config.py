@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 from flink_jobs.config.typed_config import ConfigError
+from rtai import paths
 from rtai.stack import config as stack_config
+from rtai.stack import registry
 
 
 def test_shipped_config_loads():
@@ -13,6 +15,12 @@ def test_shipped_config_loads():
     assert config.pulsar_service_url == "pulsar://127.0.0.1:6650"
     assert config.triton.grpc_port == 8001
     assert config.feast.port == 6566
+
+
+def test_the_edge_profile_starts_pulsar_and_feast_only_and_names_its_core():
+    config = stack_config.load(paths.INFRA_DIR / "edge" / "stack.toml")
+    assert [s.name for s in registry.selected(config)] == ["pulsar", "feast"]
+    assert (config.pulsar.cluster, config.edge.core_cluster, config.feast.workers) == ("edge", "core", 1)
 
 
 @pytest.mark.parametrize(
@@ -25,6 +33,12 @@ def test_shipped_config_loads():
         ("[redis\n", "not valid TOML"),
         ("[security]\nprofile = 'tight'", "security.profile: must be one of open, secure, got 'tight'"),
         ("[pulsar]\nweb_tls_port = 0", "pulsar.web_tls_port: not a TCP port: 0"),
+        ("[pulsar]\naddress = 'edge.local'", "pulsar.address: not an IPv4 address: 'edge.local'"),
+        ("[pulsar]\ncluster = 'a b'", "pulsar.cluster: not a Pulsar cluster name"),
+        ("[edge]\ncore_cluster = 'core'", "edge.core_address: not an IPv4 address: ''"),
+        ("[edge]\nnamespace = 'edge'", "edge.namespace: not a Pulsar namespace (tenant/namespace)"),
+        ("[edge]\nbacklog_quota_mb = 0", "edge.backlog_quota_mb: must be positive, got 0"),
+        ("[edge]\nbacklog_quota_policy = 'drop'", "edge.backlog_quota_policy: must be one of consumer_backlog"),
     ],
 )
 def test_errors_name_the_bad_field(tmp_path, text, message):

@@ -6,7 +6,10 @@ itself (its own transaction included, as card_windows defines them): exact at sc
 no Feast request and no wait for the feature job's push. Transactions are taken in arrival order,
 not held back for the watermark (that would add max_out_of_orderness_ms to every prediction); the
 generator and most card sources publish a card's transactions in order. A checkpoint holds the
-histories, so a restored job goes on with the same windows.
+histories, so a restored job goes on with the same windows. A card's history is bounded
+(card_windows.py), and the operator keeps the latest cards' decoded histories in memory, so a
+busy card pays one state write per transaction, not a read and a decode too (the memory copy is
+what the operator last wrote: it alone writes the card's state, and a restore starts it empty).
 """
 
 from __future__ import annotations
@@ -15,8 +18,8 @@ from pyflink.datastream import KeyedProcessFunction, RuntimeContext
 from pyflink.datastream.state import ValueStateDescriptor
 
 from flink_jobs.events import Transaction
-from flink_jobs.stages.features.card_windows import CardHistory
-from flink_jobs.state_layout import STATE_TYPE, decode_history, encode_history
+from flink_jobs.stages.enrich.decoded_histories import DecodedHistories
+from flink_jobs.state_layout import STATE_TYPE, encode_history
 
 
 class RealtimeCardFeatures(KeyedProcessFunction):
@@ -24,10 +27,10 @@ class RealtimeCardFeatures(KeyedProcessFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.history = runtime_context.get_state(ValueStateDescriptor("card_history", STATE_TYPE))
+        self.decoded = DecodedHistories()
 
     def process_element(self, value: Transaction, ctx: KeyedProcessFunction.Context):
-        stored = self.history.value()
-        history = decode_history(stored) if stored is not None else CardHistory()
+        history = self.decoded.get(value.card_id, self.history.value)
         features = history.add(value.event_time_ms, value.amount, value.merchant_id)
         self.history.update(encode_history(history))
         yield value, features

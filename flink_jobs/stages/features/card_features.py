@@ -10,12 +10,17 @@ from pyflink.datastream import KeyedProcessFunction, OutputTag, RuntimeContext
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from flink_jobs import metrics
-from flink_jobs.entry_ids import EntryIds
 from flink_jobs.events import Transaction, iso_ms, to_json
 from flink_jobs.stages.features.card_windows import CardHistory
 from flink_jobs.stages.input.parse import DEAD_LETTERS
 from flink_jobs.stages.output.dead_letters import dead_letter
-from flink_jobs.state_layout import STATE_TYPE, decode_history, decode_transaction, encode_history, encode_transaction
+from flink_jobs.state_layout import (
+    STATE_TYPE,
+    decode_history,
+    decode_transactions,
+    encode_history,
+    encode_transactions,
+)
 
 
 class EventTime(TimestampAssigner):
@@ -32,9 +37,10 @@ class CardFeatures(KeyedProcessFunction):
     features in event-time order. A transaction is late, and dead-lettered, when it is behind
     the watermark on arrival or older than a transaction of the card already processed.
 
-    A transaction waits as one entry of a map state (one small write), so the card's history,
-    a value state, is read and written once per timer firing, for every transaction of the card
-    it releases, not on arrival too."""
+    The transactions waiting are one map state entry per event time (the transactions of that
+    millisecond), so a timer takes exactly its own without reading the others: a card with
+    thousands waiting (a burst) costs the same per transaction as a quiet one. The card's history,
+    a value state, is read and written once per timer firing."""
 
     LATE_REASON = "late event: event_time is behind the watermark (max_out_of_orderness_ms)"
 
@@ -45,7 +51,6 @@ class CardFeatures(KeyedProcessFunction):
         self.history = runtime_context.get_state(ValueStateDescriptor("history", STATE_TYPE))
         self.pending = runtime_context.get_map_state(MapStateDescriptor("pending", Types.LONG(), STATE_TYPE))
         self.dead_lettered = metrics.dead_letters(runtime_context.get_metrics_group())
-        self.entry_ids = EntryIds()
 
     def _dead_letter(self, event: Transaction) -> tuple[OutputTag, str]:
         self.dead_lettered.inc(metrics.reason_kind(self.LATE_REASON))
@@ -57,25 +62,38 @@ class CardFeatures(KeyedProcessFunction):
         if value.event_time_ms <= ctx.timer_service().current_watermark():
             yield self._dead_letter(value)
             return
-        self.pending.put(self.entry_ids.next(), encode_transaction(value))
-        ctx.timer_service().register_event_time_timer(value.event_time_ms)
+        at = value.event_time_ms
+        same_time = self.pending.get(at)
+        events = decode_transactions(same_time) if same_time is not None else []
+        self.pending.put(at, encode_transactions([*events, value]))
+        ctx.timer_service().register_event_time_timer(at)
 
     def on_timer(self, timestamp: int, ctx: KeyedProcessFunction.OnTimerContext):
-        waiting = [(sequence, decode_transaction(raw)) for sequence, raw in self.pending.items()]
-        ready = [(sequence, e) for sequence, e in waiting if e.event_time_ms <= timestamp]
+        waiting = self.pending.get(timestamp)
+        if waiting is not None:
+            ready = decode_transactions(waiting)
+            self.pending.remove(timestamp)
+        else:
+            ready = self._take_layout_1_entries(timestamp)
         if not ready:
             return
         stored = self.history.value()
         history = decode_history(stored) if stored is not None else CardHistory()
-        for _, event in sorted(ready, key=lambda item: (item[1].event_time_ms, item[1].event_id)):
+        for event in sorted(ready, key=lambda e: (e.event_time_ms, e.event_id)):
             if history.last_time_ms is not None and event.event_time_ms < history.last_time_ms:
                 yield self._dead_letter(event)
                 continue
             features = history.add(event.event_time_ms, event.amount, event.merchant_id)
             yield {"card_id": event.card_id, "event_timestamp": iso_ms(event.event_time_ms), **features}
         self.history.update(encode_history(history))
-        if len(ready) == len(waiting):
-            self.pending.clear()
-        else:
-            for sequence, _ in ready:
-                self.pending.remove(sequence)
+
+    def _take_layout_1_entries(self, timestamp: int) -> list[Transaction]:
+        """A timer with no entry of its time: state restored from layout 1, whose entries were
+        one transaction each under an arrival id. Takes (and removes) those due by `timestamp`."""
+        ready = []
+        for entry_id, raw in list(self.pending.items()):
+            events = decode_transactions(raw)
+            if all(e.event_time_ms <= timestamp for e in events):
+                ready.extend(events)
+                self.pending.remove(entry_id)
+        return ready

@@ -8,7 +8,7 @@ from pyflink.common import Types
 from pyflink.datastream import OutputTag, ProcessFunction, RuntimeContext
 
 from flink_jobs.config.pipeline_config import EventsSection
-from flink_jobs.events import InvalidEvent, check_event_time, parse
+from flink_jobs.events import InvalidEvent, accepted
 from flink_jobs.metrics import ParseMetrics
 from flink_jobs.stages.output.dead_letters import dead_letter
 
@@ -27,8 +27,7 @@ class ParseTransactions(ProcessFunction):
 
     def process_element(self, value: str, ctx: ProcessFunction.Context):
         try:
-            event = parse(value)
-            check_event_time(event, time.time_ns() // 1_000_000, self.window.max_ahead_ms, self.window.max_behind_ms)
+            event = accepted(value, self.window, time.time_ns() // 1_000_000)
         except InvalidEvent as err:
             self.metrics.invalid(str(err))
             yield DEAD_LETTERS, dead_letter(value, str(err), source_topic=self.source_topic, job=self.job_name)

@@ -4,8 +4,7 @@
 # push sources' empty offline files (rtai features apply does the same).
 set -eu
 if [ ! -f data/registry.db ]; then
-    /opt/venv/bin/feast -f "${FEAST_FEATURE_STORE_YAML}" apply
-    /opt/venv/bin/python /opt/rtai/init_push_files.py . "${FEAST_FEATURE_STORE_YAML}"
+    /opt/venv/bin/python /opt/rtai/apply_repo.py . "${FEAST_FEATURE_STORE_YAML}"
 fi
 exec /opt/venv/bin/python /opt/rtai/serve_with_metrics.py "${FEAST_METRICS_PORT}" \
     -f "${FEAST_FEATURE_STORE_YAML}" serve --metrics --host "${FEAST_HOST}" --port "${FEAST_PORT}" \

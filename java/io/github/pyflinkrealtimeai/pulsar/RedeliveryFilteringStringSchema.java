@@ -1,14 +1,15 @@
 package io.github.pyflinkrealtimeai.pulsar;
 
 import java.nio.charset.StandardCharsets;
-import java.util.HashMap;
 import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
 
 import org.apache.flink.api.common.typeinfo.BasicTypeInfo;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.connector.pulsar.source.config.SourceConfiguration;
 import org.apache.flink.connector.pulsar.source.reader.deserializer.PulsarDeserializationSchema;
 import org.apache.flink.metrics.Counter;
+import org.apache.flink.metrics.Gauge;
 import org.apache.flink.util.Collector;
 import org.apache.pulsar.client.api.Message;
 import org.apache.pulsar.client.api.MessageId;
@@ -28,20 +29,39 @@ import org.slf4j.LoggerFactory;
  * last one this reader emitted for its partition was emitted already: it is dropped and counted
  * ({@code pulsar_redeliveries_dropped_total}). A restored job gets a new instance that remembers
  * nothing, and replays from its checkpoint as it must.
+ *
+ * <p>It also reports the source's {@code pendingRecords} (the connector reports none): the
+ * subscription's backlog on the topics this reader reads ({@link SubscriptionBacklog}), a gauge
+ * in the reader's metric group, where Flink's autoscaler finds it by that name.
  */
 public final class RedeliveryFilteringStringSchema implements PulsarDeserializationSchema<String> {
     private static final long serialVersionUID = 1L;
     private static final Logger LOG = LoggerFactory.getLogger(RedeliveryFilteringStringSchema.class);
 
+    private final SubscriptionBacklog backlog;
+
     private transient Map<String, MessageId> lastEmitted;
     private transient Counter dropped;
     private transient long droppedInRun;
 
+    /**
+     * @param adminUrl the broker's admin REST API (http://host:8080 or https://host:8443)
+     * @param trustCertsFile PEM of the CAs to trust on https, "" for the system's
+     * @param tokenAuthParams the client's token authentication parameter ("file:///path" or
+     *     "token:value"), "" for none
+     */
+    public RedeliveryFilteringStringSchema(String adminUrl, String trustCertsFile, String tokenAuthParams) {
+        backlog = new SubscriptionBacklog(adminUrl, trustCertsFile, tokenAuthParams);
+    }
+
     @Override
     public void open(PulsarInitializationContext context, SourceConfiguration configuration) {
-        lastEmitted = new HashMap<>();
+        // Concurrent: its keys are also the topics whose backlog the gauge reads on a reporter's thread.
+        lastEmitted = new ConcurrentHashMap<>();
         dropped = context.getMetricGroup().counter("pulsar_redeliveries_dropped_total");
         droppedInRun = 0;
+        backlog.open(configuration.getSubscriptionName(), lastEmitted.keySet());
+        context.getMetricGroup().gauge("pendingRecords", (Gauge<Long>) backlog::pendingRecords);
     }
 
     @Override

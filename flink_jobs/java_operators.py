@@ -1,0 +1,75 @@
+"""The project's Java operators (java/io/github/pyflinkrealtimeai/batching, built by `make setup`
+into the connector's jar folder), applied to PyFlink streams: batching in the JVM, so a Python
+operator is called once per batch, not once per event, and a batch's outputs split back into
+records before the sinks.
+"""
+
+from __future__ import annotations
+
+from py4j.java_gateway import JavaClass, JavaObject
+from pyflink.common import Types
+from pyflink.datastream import DataStream, KeyedStream
+from pyflink.java_gateway import get_gateway
+
+from flink_jobs.errors import UserFacingError
+
+PACKAGE = "io.github.pyflinkrealtimeai.batching"
+KEY_TYPE = Types.INT()  # the key-group keys KeyGroupBatcher picks
+RAW_BATCH = Types.LIST(Types.STRING())
+
+
+def project_class(qualified_name: str) -> JavaClass:
+    """One of the project's Java classes, or a clear error when its jar is not on the class path."""
+    java_class = get_gateway().jvm
+    for part in qualified_name.split("."):
+        java_class = getattr(java_class, part)
+    if not isinstance(java_class, JavaClass):
+        raise UserFacingError(
+            f"{qualified_name} is not on the class path: run `make setup`, which builds it into the Flink "
+            "Pulsar connector's jar folder"
+        )
+    return java_class
+
+
+def _java_class(name: str) -> JavaClass:
+    return project_class(f"{PACKAGE}.{name}")
+
+
+def batches_by_key_group(
+    raw: DataStream, entity_field: str, max_parallelism: int, max_events: int, max_wait_ms: int, parallelism: int
+) -> KeyedStream:
+    """Raw JSON events in batches, one per key group of their `entity_field`, keyed so that a
+    keyed Python operator gets each batch under its key group's key (KeyGroupBatcher), at
+    `parallelism` (the source's: chained to it)."""
+    gateway = get_gateway()
+    operator = _java_class("KeyGroupBatcher")(entity_field, max_parallelism, max_events, max_wait_ms)
+    keyed_rows = Types.ROW([KEY_TYPE, RAW_BATCH])
+    batched: JavaObject = raw._j_data_stream.transform("batch-by-key-group", keyed_rows.get_java_type_info(), operator)
+    batched.uid("batch-by-key-group").setParallelism(parallelism)
+    # As PyFlink's own key_by keys a stream of Row(key, value): by the first field, in a one-field row.
+    keyed = batched.keyBy(gateway.jvm.KeyByKeySelector(), Types.ROW([KEY_TYPE]).get_java_type_info())
+    return KeyedStream(keyed, RAW_BATCH, DataStream(batched))
+
+
+def merged_batches(parts: DataStream, max_parts: int, drain_after_ms: int, name: str) -> DataStream:
+    """Strings (per-key-group batches) merged into lists for the next Python operator (BatchMerger),
+    one list per upstream flush: an empty string, the Python operator's answer to KeyGroupBatcher's
+    flush end, closes it. An empty list asks that operator to finish the batches it has in flight:
+    before every checkpoint barrier, at the end of input and `drain_after_ms` after a list that no
+    other followed."""
+    operator = _java_class("BatchMerger")(max_parts, drain_after_ms)
+    merged = parts._j_data_stream.transform(name, Types.LIST(Types.STRING()).get_java_type_info(), operator)
+    return DataStream(merged.uid(name))
+
+
+def split_tagged_lines(batches: DataStream, name: str) -> tuple[DataStream, DataStream, DataStream, DataStream]:
+    """Tagged lines (P, A, D, S + JSON) back into records: predictions, alerts, dead letters, shadow scores."""
+    splitter = _java_class("TaggedLineSplitter")
+    records = batches._j_data_stream.process(splitter(), Types.STRING().get_java_type_info())
+    records.name(name).uid(name)
+    return (
+        DataStream(records),
+        DataStream(records.getSideOutput(splitter.ALERTS)),
+        DataStream(records.getSideOutput(splitter.DEAD_LETTERS)),
+        DataStream(records.getSideOutput(splitter.SHADOW_SCORES)),
+    )

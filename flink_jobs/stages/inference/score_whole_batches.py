@@ -1,0 +1,108 @@
+"""The scoring stage on whole batches: one call per batch from the JVM (java_operators.py merges
+the real-time stage's per-key-group documents into a list), the batch enriched and scored off the
+operator's thread, and one string out holding every output as a tagged line (P prediction, A
+alert, D dead letter, S shadow score) that the JVM splits back into records before the sinks.
+
+Up to batches_in_flight batches are left under way between calls: a call starts its batch and
+returns the outputs of those already scored, in their order, so the task does not sit through a
+Feast and Triton round trip per flush (0: each call waits for its own batch, for a model scored
+in process, where there is no round trip to overlap). An empty list from the JVM (before every checkpoint barrier, at
+the end of input, and after a lull) asks for all of them: nothing is in flight across a
+checkpoint, so neither this operator nor the JVM's needs state. A batch not scored within
+batch_timeout_ms fails the job, which restarts from its last checkpoint.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import NamedTuple
+
+import orjson
+from pyflink.datastream import ProcessFunction, RuntimeContext
+
+from flink_jobs.config.pipeline_config import PipelineConfig
+from flink_jobs.events import Transaction
+from flink_jobs.keyed_batches import BatchTimeout
+from flink_jobs.stages.features.card_windows import EVENTS_PER_MINUTE
+from flink_jobs.stages.inference.infer import ScoredBatch
+from flink_jobs.stages.inference.scoring_stage import ALERT, DEAD_LETTER, PREDICTION, SHADOW, Output, ScoringStage
+from flink_jobs.state_layout import Entry
+
+TAGS = {PREDICTION: "P", ALERT: "A", DEAD_LETTER: "D", SHADOW: "S"}
+
+
+def _lines(outputs: Iterable[Output]) -> list[str]:
+    return [TAGS[kind] + text for kind, text in outputs]
+
+
+class InFlight(NamedTuple):
+    lines: list[str]  # outputs ready at once (dead letters, rate-bound answers), emitted in turn
+    batch: list[Entry]
+    result: Future[ScoredBatch] | None
+
+
+class ScoreWholeBatches(ProcessFunction):
+    def __init__(self, config: PipelineConfig, job_name: str) -> None:
+        self.stage = ScoringStage(config, job_name)
+        self.timeout_s = config.inference_job.batch_timeout_ms / 1000
+        self.max_in_flight = config.inference_job.batches_in_flight
+
+    def open(self, runtime_context: RuntimeContext) -> None:
+        self.stage.open(runtime_context.get_metrics_group())
+        self.in_flight: deque[InFlight] = deque()
+
+    def close(self) -> None:
+        self.stage.close()
+
+    def process_element(self, parts: list[str], ctx: ProcessFunction.Context):
+        if parts:
+            self.in_flight.append(self._started(parts))
+            lines = self._finished(must=len(self.in_flight) - self.max_in_flight)
+        else:  # the JVM's drain
+            lines = self._finished(must=len(self.in_flight))
+        if lines:
+            yield "\n".join(lines)
+
+    def _started(self, parts: list[str]) -> InFlight:
+        """The merged batch read: dead letters and rate-bound answers at once, the rest submitted."""
+        lines: list[str] = []
+        batch: list[Entry] = []
+        for part in parts:
+            document = orjson.loads(part)
+            lines.extend("D" + dead for dead in document["dead"])
+            for fields, features, received_ms in document["rows"]:
+                event = Transaction(**fields)
+                latest = self.stage.latest_score(event, features)
+                if latest is None:
+                    batch.append((event, features, received_ms))
+                else:
+                    rate = features[EVENTS_PER_MINUTE]
+                    lines.extend(_lines(self.stage.past_rate_bound(event, rate, received_ms, latest)))
+        return InFlight(lines, batch, self.stage.submit(batch) if batch else None)
+
+    def _finished(self, must: int) -> list[str]:
+        """The outputs of the oldest batches: the first `must` waited for, then those already done."""
+        lines: list[str] = []
+        while self.in_flight:
+            oldest = self.in_flight[0]
+            if must <= 0 and oldest.result is not None and not oldest.result.done():
+                break
+            self.in_flight.popleft()
+            must -= 1
+            lines.extend(oldest.lines)
+            if oldest.result is not None:
+                result = self._result(oldest.result, len(oldest.batch))
+                lines.extend(_lines(self.stage.scored(oldest.batch, result)))
+        return lines
+
+    def _result(self, result: Future[ScoredBatch], size: int) -> ScoredBatch:
+        try:
+            return result.result(timeout=self.timeout_s)
+        except FutureTimeout:
+            raise BatchTimeout(
+                f"a batch of {size} was not scored within {self.timeout_s:g} s: failing the job, "
+                "which restarts from its last checkpoint"
+            ) from None

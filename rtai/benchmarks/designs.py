@@ -1,0 +1,112 @@
+"""Designs of the inference job compared on one stack: each design (a set of pipeline-config
+changes) drains a backlog and runs at a fixed rate, `repeats` times, the designs interleaved
+(A B A B A B), so a slow minute of the machine falls on both. Reported per design: the median of
+the runs and their spread (min and max) for the drain rate, the fixed rate's p50 and p99, and the
+job's CPU per event in the drain (microseconds per event and process, and per thread of its JVM).
+One run on this machine moves 10-40 %: a difference inside the spread is no difference.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from pathlib import Path
+
+from flink_jobs.config import pipeline_config
+from rtai import paths, pipeline_assets, toml_text
+from rtai.console import step
+
+from . import pipeline, report
+from .drain import DRAIN_WINDOW
+
+DESIGNS: dict[str, dict[str, dict[str, object]]] = {
+    "python batching": {"inference_job": {"batching": "python"}},
+    "java batching": {"inference_job": {"batching": "java"}},
+    # Two flushes' Feast and Triton calls under way at once instead of one.
+    "java batching, two in flight": {"inference_job": {"batching": "java", "batches_in_flight": 2}},
+    # The model scored by onnxruntime in the scoring task (the file Triton serves): no Triton call,
+    # so no round trip to overlap, and each call waits for its own batch (the edge pipeline's setting).
+    "java batching, model in process": {
+        "inference_job": {"batching": "java", "serving": "in_process", "batches_in_flight": 0}
+    },
+}
+
+
+def _spread(values: list[float]) -> dict[str, float]:
+    return {"median": round(statistics.median(values), 1), "min": round(min(values), 1), "max": round(max(values), 1)}
+
+
+def _run_once(design: Path, folder: Path, backlog: int, rate: float, measure_s: float) -> dict[str, object]:
+    drained = pipeline.max_rate(pipeline.JOB, design, folder, backlog)
+    fixed = pipeline.fixed_rates(pipeline.JOB, design, folder, [rate], measure_s)
+    return {"drain": drained, "us_per_event": us_per_event(drained), "fixed_rate": fixed[0] if fixed else {}}
+
+
+def us_per_event(drain: dict) -> dict[str, float]:
+    """CPU microseconds per drained event, per process of the drain's window (the job, each service,
+    the bench's reader)."""
+    cpu = drain.get("cpu") or {}
+    low, high = DRAIN_WINDOW
+    events = (high - low) * drain["backlog_events"]
+    return {name: round(seconds * 1e6 / events, 1) for name, seconds in cpu.get("cpu_s", {}).items()}
+
+
+def summary(runs: dict[str, list[dict]]) -> dict[str, dict[str, object]]:
+    figures: dict[str, dict[str, object]] = {}
+    for name, done in runs.items():
+        rates = [float(r["drain"]["events_per_s"]) for r in done]
+        p50 = [float(r["fixed_rate"]["latency_ms"]["p50"]) for r in done if r["fixed_rate"].get("latency_ms")]
+        p99 = [float(r["fixed_rate"]["latency_ms"]["p99"]) for r in done if r["fixed_rate"].get("latency_ms")]
+        cpu = [v for r in done if (v := us_per_event(r["drain"]).get(pipeline.JOB.name)) is not None]
+        figures[name] = {
+            "drain_events_per_s": _spread(rates),
+            "fixed_rate_p50_ms": _spread(p50) if p50 else None,
+            "fixed_rate_p99_ms": _spread(p99) if p99 else None,
+            "job_cpu_us_per_event": _spread(cpu) if cpu else None,
+            "sustained": [bool(r["fixed_rate"].get("sustained")) for r in done],
+        }
+    return figures
+
+
+def run(
+    base: Path,
+    *,
+    repeats: int,
+    backlog: int,
+    rate: float,
+    measure_s: float,
+    designs: dict[str, dict[str, dict[str, object]]] = DESIGNS,
+    kind: str = "designs",
+    around: Callable[[str], AbstractContextManager[None]] | None = None,
+) -> Path:
+    """`around(design name)`: what a design's run needs set up and undone around it (a served shadow)."""
+    config = pipeline_config.load(base)
+    pipeline_assets.ensure(config, base)
+    folder = paths.RUN_DIR / "bench" / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
+    folder.mkdir(parents=True)
+    runs: dict[str, list[dict]] = {name: [] for name in designs}
+    for repeat in range(1, repeats + 1):
+        for name, changes in designs.items():
+            step(f"run {repeat}/{repeats}: {name}")
+            slug = name.replace(" ", "-")
+            design = folder / f"{slug}.toml"
+            toml_text.derive_pipeline(base, changes, design)
+            run_folder = folder / f"{slug}-{repeat}"
+            run_folder.mkdir()
+            with around(name) if around else contextlib.nullcontext():
+                runs[name].append(_run_once(design, run_folder, backlog, rate, measure_s))
+    result = {
+        "pipeline": str(base),
+        "designs": designs,
+        "settings": {"repeats": repeats, "backlog": backlog, "rate": rate, "measure_s": measure_s},
+        "summary": summary(runs),
+        "runs": runs,
+    }
+    path = report.write(kind, result)
+    for name, figures in result["summary"].items():
+        print(f"{name}: {figures}")
+    print(f"written to {path}")
+    return path

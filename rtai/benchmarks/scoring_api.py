@@ -1,0 +1,186 @@
+"""The scoring API under an open-loop load: requests sent at a fixed rate whatever the answers
+do (each one's latency counted from the moment it was due, so a slow answer cannot hold the
+next requests back and hide its cost), at each rate for measure_s seconds, after warm-up.
+
+On fresh topics with a copy of the pipeline config, `rtai serve` in its own process, the load
+generator in this one (both on the same machine: its CPU is in the figures' budget). Per rate:
+requests answered per second, p50, p99 and p999 of latency, errors and fallbacks. A rate is
+sustained when at least 95 % of it was answered and its p99 stays within the deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import os
+import signal
+import ssl
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+import httpx
+import numpy as np
+import orjson
+
+from flink_jobs.config import pipeline_config
+from rtai import paths, pipeline_assets, toml_text
+from rtai.console import step
+from rtai.generator import population, records, stream
+
+from . import report
+
+WARM_UP_S = 5.0
+SUSTAINED_SHARE = 0.95
+
+
+class _Connections:
+    """Keep-alive connections for the open loop, each its own one-connection client, lent to one
+    request at a time and opened when none is free: one client with a pool of hundreds spent
+    most of the load generator's CPU scanning its pool (py-spy: httpcore's is_idle and
+    _assign_requests_to_connections), which capped the rate it could send near 125/s."""
+
+    def __init__(self) -> None:
+        self.free: list[httpx.AsyncClient] = []
+        self.opened: list[httpx.AsyncClient] = []
+        self.tls = ssl.create_default_context()  # one for all: each costs ~10 ms of CPU to make
+
+    def lend(self) -> httpx.AsyncClient:
+        if self.free:
+            return self.free.pop()
+        client = httpx.AsyncClient(limits=httpx.Limits(max_connections=1), timeout=5.0, verify=self.tls)
+        self.opened.append(client)
+        return client
+
+    def give_back(self, client: httpx.AsyncClient) -> None:
+        self.free.append(client)
+
+    async def close(self) -> None:
+        await asyncio.gather(*(client.aclose() for client in self.opened))
+
+
+def _latencies(rate: float, seconds: float, bodies: list[bytes], url: str) -> dict[str, object]:
+    async def run() -> dict[str, object]:
+        connections = _Connections()
+        try:
+            count = round(rate * seconds)
+            latencies: list[float] = []
+            outcomes = {"errors": 0, "fallbacks": 0}
+            started = time.perf_counter()
+
+            async def one(index: int) -> None:
+                due = started + index / rate
+                client = connections.lend()
+                try:
+                    answer = await client.post(url, content=bodies[index % len(bodies)])
+                    if answer.status_code != 200:
+                        outcomes["errors"] += 1
+                        return
+                    if orjson.loads(answer.content)["scoring"] != "model":
+                        outcomes["fallbacks"] += 1
+                    latencies.append((time.perf_counter() - due) * 1000)
+                except httpx.HTTPError:
+                    outcomes["errors"] += 1
+                finally:
+                    connections.give_back(client)
+
+            tasks = []
+            for index in range(count):
+                pause = started + index / rate - time.perf_counter()
+                if pause > 0:
+                    await asyncio.sleep(pause)
+                tasks.append(asyncio.create_task(one(index)))
+            await asyncio.gather(*tasks)
+            took = time.perf_counter() - started
+        finally:
+            await connections.close()
+        values = np.array(latencies)
+        figures = {"p50": 0.0, "p99": 0.0, "p999": 0.0}
+        if len(values):
+            p50, p99, p999 = np.percentile(values, [50, 99, 99.9])
+            figures = {"p50": round(float(p50), 2), "p99": round(float(p99), 2), "p999": round(float(p999), 2)}
+        return {
+            "target_rate": rate,
+            "answered_per_s": round(len(latencies) / took, 1),
+            "latency_ms": figures,
+            **outcomes,
+        }
+
+    return asyncio.run(run())
+
+
+def _bodies(count: int) -> list[bytes]:
+    """Transactions of the generator's population, times now, event ids unique to this run."""
+    people = population.build(1, 20_000)
+    start_ms = time.time_ns() // 1_000_000
+    prefix = uuid.uuid4().hex[:6]
+    # Event times a few seconds apart at most, whatever the count: all within the [events] window.
+    return [
+        records.to_json(replace(tx, event_id=f"{prefix}-{tx.event_id}"))
+        for tx in itertools.islice(stream.events(people, 5, start_ms, 100_000.0), count)
+    ]
+
+
+def run(base: Path, *, rates: list[float], measure_s: float) -> Path:
+    config = pipeline_config.load(base)
+    pipeline_assets.ensure(config, base)
+    folder = paths.RUN_DIR / "bench" / f"api-{time.strftime('%Y%m%d-%H%M%S')}"
+    run_id = uuid.uuid4().hex[:8]
+    pipeline = folder / "pipeline.toml"
+    topics = {"transactions": f"bench-api-{run_id}-transactions"}
+    config = toml_text.derive_pipeline(base, {"topics": topics}, pipeline)
+    port = config.scoring_api.port
+    log = folder / "api.log"
+    step(f"starting the scoring API on port {port} (log {log})")
+    with log.open("w") as out:
+        server = subprocess.Popen(
+            [sys.executable, "-m", "rtai", "serve", "--pipeline", str(pipeline)], stdout=out, stderr=out
+        )
+    url = f"http://{config.scoring_api.host}:{port}"
+    try:
+        _wait_ready(url, server, log)
+        bodies = _bodies(round(max(rates) * (measure_s + WARM_UP_S)) + 1000)
+        _latencies(min(rates), WARM_UP_S, bodies, f"{url}/v1/score")
+        figures = []
+        for rate in rates:
+            step(f"{rate:,g} requests/s for {measure_s:g} s")
+            measured = _latencies(rate, measure_s, bodies, f"{url}/v1/score")
+            measured["sustained"] = (
+                measured["answered_per_s"] >= SUSTAINED_SHARE * rate
+                and measured["latency_ms"]["p99"] <= config.scoring_api.deadline_ms
+                and measured["errors"] == 0
+            )
+            print(f"  {measured}")
+            figures.append(measured)
+    finally:
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+    sustained = [f["target_rate"] for f in figures if f["sustained"]]
+    result = {
+        "pipeline": str(base),
+        "deadline_ms": config.scoring_api.deadline_ms,
+        "scoring": config.scoring_api.scoring,
+        "rates": figures,
+        "max_sustained_rate": max(sustained) if sustained else None,
+        "cpus": os.cpu_count(),
+    }
+    path = report.write("api", result)
+    print(f"maximum sustained: {result['max_sustained_rate']} requests/s; written to {path}")
+    return path
+
+
+def _wait_ready(url: str, server: subprocess.Popen, log: Path) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"the scoring API exited: {log.read_text()[-2000:]}")
+        try:
+            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"the scoring API was not ready within 120 s: {log.read_text()[-2000:]}")

@@ -1,0 +1,1 @@
+"""Scaling: the rules the deployments apply, replayed on a load before deploying."""

@@ -1,0 +1,1 @@
+"""The scoring API: one transaction answered synchronously with the stream's features and model."""

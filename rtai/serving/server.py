@@ -1,0 +1,79 @@
+"""`rtai serve`: the scoring API on uvicorn (uvloop, httptools), wired to the pipeline's topics,
+Feast, the served model and, with scoring = "triton", Triton; it stops cleanly on SIGTERM."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import replace
+
+import uvicorn
+from fastapi import FastAPI
+
+from flink_jobs.clients.feast_client import FeastClient
+from flink_jobs.clients.served_model import ServedModel
+from flink_jobs.clients.triton_client import TritonClient
+from flink_jobs.config.pipeline_config import PipelineConfig
+from flink_jobs.config.topics import full_name
+from rtai import pulsar_client
+from rtai.serving.app import create_app
+from rtai.serving.card_states import CardStates, TopicReader, history_start_ms
+from rtai.serving.scorer import Scorer
+from rtai.stack import config as stack_config
+
+
+def serve(config: PipelineConfig, host: str, port: int) -> None:
+    api = config.scoring_api
+    stack = stack_config.load()
+    client = pulsar_client.connect(
+        config.pulsar.service_url, tls_trust_certs_file=config.pulsar.tls_trust_certs_file, token=api.pulsar_token
+    )
+    topic = full_name(config.topics.transactions)
+    states = CardStates(api.max_cards)
+    reader = TopicReader(client, topic, states, history_start_ms(api.history, api.history_s))
+    producer = pulsar_client.input_producer(client, topic, block_if_queue_full=True)
+    model = ServedModel(
+        stack.triton.repository_path(),
+        config.model.name,
+        config.model.canary.candidate_version,
+        config.model.shadow.version,
+        setting="scoring_api.scoring",
+    )
+    feast = FeastClient.from_calls(api.feast)
+    token = api.token.read("scoring_api.token") if api.token.configured else None
+    # Triton gets most of the deadline and one attempt: the fallback answers past it.
+    calls = replace(config.inference_job.triton, timeout_s=api.deadline_ms / 1000 * 0.6, retries=0)
+    triton = TritonClient.from_calls(calls, config.model.name) if api.scoring == "triton" else None
+    scorer = Scorer(config, model, feast, triton)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        reader.start()
+        scorer.start()
+        try:
+            yield
+        finally:
+            scorer.close()
+            if triton is not None:
+                await triton.close()
+
+    app = create_app(config, scorer, states, reader, producer, token)
+    app.router.lifespan_context = lifespan
+    try:
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            loop="uvloop",
+            http="httptools",
+            log_level="warning",
+            access_log=False,
+            ssl_certfile=api.tls_cert_file or None,
+            ssl_keyfile=api.tls_key_file or None,
+        )
+    finally:
+        reader.stop()
+        producer.flush()
+        client.close()
+        model.close()
+        feast.close()
