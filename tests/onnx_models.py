@@ -84,6 +84,23 @@ def write_square_root_model(path: Path, columns: list[str], column: str, limit: 
     _save(graph, path)
 
 
+def model_repository(tmp_path: Path, columns: list[str], versions: dict[int, bytes | None], served: int) -> Path:
+    """tmp_path/repo with fraud_mlp: each version's model.onnx (None: a generated model over
+    `columns`, seeded by its version, or the bytes given) and `served` in its version policy."""
+    model_dir = tmp_path / "repo" / "fraud_mlp"
+    for version, content in versions.items():
+        (model_dir / str(version)).mkdir(parents=True)
+        path = model_dir / str(version) / "model.onnx"
+        if content is None:
+            write_columns_model(path, columns, seed=version)
+        else:
+            path.write_bytes(content)
+    (model_dir / "config.pbtxt").write_text(
+        f'name: "fraud_mlp"\nversion_policy: {{ specific: {{ versions: [ {served} ] }} }}\n'
+    )
+    return tmp_path / "repo"
+
+
 def _save(graph: onnx.GraphProto, path: Path) -> None:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8  # readable by the onnxruntime of every environment

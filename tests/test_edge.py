@@ -10,7 +10,13 @@ The link is cut under load for two minutes: the edge keeps scoring into its loca
 once the link is back every prediction arrives at the core, once each, in the edge's order.
 Then a cut longer than a small quota allows: the policy (consumer_backlog_eviction) drops the
 oldest predictions waiting for the core, the edge keeps scoring, and the drop shows in the
-edge broker's metrics (what the EdgeBacklogEvicted alert reads), never silently."""
+edge broker's metrics (what the EdgeBacklogEvicted alert reads), never silently.
+
+The other way, the core's updates to the site (`rtai edge publish` at the core, `rtai edge sync`
+at the site, through the same replicated namespace): while the link is down the site has nothing
+new and keeps its model; once it is back, a new model version and the core's feature values are
+checked and used at the site, a damaged update is refused, and an update the site cannot apply
+(its Feast down) is taken again by the next sync."""
 
 from __future__ import annotations
 
@@ -27,17 +33,29 @@ from pathlib import Path
 
 import pytest
 
+from flink_jobs.clients.feast_client import FeastClient
+from flink_jobs.config import pipeline_config
 from rtai import paths, pulsar_client, toml_text
 from rtai.benchmarks.cpu_time import CpuMeter
 from rtai.benchmarks.footprint import process_tree_rss_mb
-from rtai.edge import replication
+from rtai.edge import core_updates, model_update, replication
 from rtai.jobs import launcher
 from rtai.stack import config as stack_config
 from rtai.stack import processes
 from rtai.stack.probes import http_get
-from tests import network_namespaces
+from tests import network_namespaces, onnx_models
 from tests.faults.load import Collector, Publisher
-from tests.stack_helpers import MODEL_COLUMNS, cli, isolated_env, served_model_toml
+from tests.stack_helpers import (
+    MODEL_COLUMNS,
+    cli,
+    copy_of_feature_repo,
+    isolated_env,
+    isolated_stack,
+    isolated_stack_toml,
+    served_model_toml,
+    start_service,
+    stop_service,
+)
 
 RATE = 200.0  # transactions per second at the edge
 STEADY_S = 15.0  # load before and after a cut
@@ -292,3 +310,120 @@ def test_a_cut_link_loses_nothing_and_a_full_quota_evicts_the_oldest_and_says_so
             collector.stop()
         edge_client.close()
         core_client.close()
+
+
+SITE_CARDS, SITE_MERCHANTS = range(990_001, 990_031), range(990_001, 990_006)  # ids no other test uses
+CARD_STATS = ("card_txn_count_30d", "card_amount_mean_30d", "card_amount_std_30d", "card_foreign_txn_share_30d")
+MERCHANT_STATS = ("merchant_txn_count_7d", "merchant_distinct_cards_7d", "merchant_foreign_card_share_7d")
+
+
+def write_core_rows(feast_url: str, offset: float) -> None:
+    """The core's batch views for the site's entities: values that depend on the id and `offset`."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime(time.time() - 3600))
+    feast = FeastClient(feast_url, timeout_s=10, retries=2, backoff_ms=200)
+    for view, key, ids, names in (
+        ("card_stats", "card_id", SITE_CARDS, CARD_STATS),
+        ("merchant_stats", "merchant_id", SITE_MERCHANTS, MERCHANT_STATS),
+    ):
+        columns: dict[str, list[object]] = {key: list(ids), "event_timestamp": [stamp] * len(ids)}
+        columns |= {name: [i % 97 + offset + n for i in ids] for n, name in enumerate(names)}
+        feast.write_to_online_store(view, columns)
+    feast.close()
+
+
+def batch_views(feast_url: str) -> dict[str, list[object]]:
+    """The site's entities' batch-view values as a Feast server serves them."""
+    features = [f"card_stats:{n}" for n in CARD_STATS] + [f"merchant_stats:{n}" for n in MERCHANT_STATS]
+    cards = list(SITE_CARDS)
+    merchants = [SITE_MERCHANTS[i % len(SITE_MERCHANTS)] for i in range(len(cards))]
+    feast = FeastClient(feast_url, timeout_s=10, retries=2, backoff_ms=200)
+    columns = feast.online_features({"card_id": cards, "merchant_id": merchants}, features=features)
+    feast.close()
+    return {name: column.values for name, column in columns.items() if name not in ("card_id", "merchant_id")}
+
+
+def sync(pipeline: Path, idle_s: float = 3.0) -> subprocess.CompletedProcess[str]:
+    return cli("edge", "sync", "--pipeline", str(pipeline), "--idle-s", str(idle_s))
+
+
+def outcomes(synced: subprocess.CompletedProcess[str]) -> list[tuple[str, str]]:
+    lines = [json.loads(line) for line in synced.stdout.splitlines() if line.startswith("{")]
+    return [(line["outcome"], line["update"]) for line in lines]
+
+
+def test_the_cores_updates_reach_the_site_checked_and_the_site_keeps_what_it_has_meanwhile(stack, two_sites, tmp_path):
+    sites, edge, core = two_sites
+    topic = f"persistent://{NAMESPACE}/core-updates-{uuid.uuid4().hex[:8]}"
+    site_repo = onnx_models.model_repository(tmp_path / "site", MODEL_COLUMNS, {1: None}, served=1)
+    core_repo = onnx_models.model_repository(tmp_path / "core", MODEL_COLUMNS, {1: None, 2: None}, served=2)
+    write_core_rows(stack.feast_url, offset=0.5)
+    site_toml_text = isolated_stack_toml({"feast": {"feature_repo": str(copy_of_feature_repo(tmp_path))}})
+    with isolated_stack(tmp_path / "site-feast", ["feast"], site_toml_text) as site_feast:
+        site_url = site_feast.config.feast_url
+
+        def pipeline(name: str, site: Site, feast_url: str) -> Path:
+            changes = {
+                "pulsar": {"service_url": site.config.pulsar_service_url, "admin_url": site.config.pulsar_admin_url},
+                "topics": {"core_updates": topic},
+                "inference_job": {"feast": {"url": feast_url}, "model_repository": str(site_repo)},
+            }
+            toml_text.derive_pipeline(paths.EDGE_PIPELINE, changes, tmp_path / name)
+            return tmp_path / name
+
+        at_core, at_site = pipeline("core.toml", core, stack.feast_url), pipeline("site.toml", edge, site_url)
+        assert sync(at_site).returncode == 0  # the site's subscription, before anything is sent
+
+        sites.cut_link()
+        try:
+            sent = cli("edge", "publish", "model", "--pipeline", str(at_core), "--repository", str(core_repo))
+            assert sent.returncode == 0 and "version 2" in sent.stdout, sent.stderr
+            cut_sync = sync(at_site)
+            assert cut_sync.returncode == 0 and outcomes(cut_sync) == [], cut_sync.stdout + cut_sync.stderr
+            assert model_update.served_version(site_repo, "fraud_mlp") == 1
+        finally:
+            sites.restore_link()
+
+        sent = cli(
+            "edge",
+            "publish",
+            "features",
+            "--pipeline",
+            str(at_core),
+            "--card-ids",
+            "990001-990030",
+            "--merchant-ids",
+            "990001-990005",
+        )
+        assert sent.returncode == 0 and "card_stats: 30 rows" in sent.stdout, sent.stdout + sent.stderr
+        damaged = model_update.read_version(core_repo, "fraud_mlp", 1)
+        core_updates.publish(
+            pipeline_config.load(at_core), [(damaged.onnx[:-9], damaged.properties() | {"version": "3"})]
+        )
+        seen: list[tuple[str, str]] = []
+        deadline = time.monotonic() + DRAIN_TIMEOUT_S
+        while len(seen) < 4 and time.monotonic() < deadline:
+            synced = sync(at_site)
+            assert synced.returncode == 0, synced.stderr
+            seen += outcomes(synced)
+        applied = [text for outcome, text in seen if outcome == "applied"]
+        rejected = [text for outcome, text in seen if outcome == "rejected"]
+        assert len(applied) == 3 and len(rejected) == 1, seen
+        assert "SHA-256" in rejected[0]
+        assert any("version 2: checked and served (was 1)" in text for text in applied), applied
+        assert model_update.served_version(site_repo, "fraud_mlp") == 2
+        assert (site_repo / "fraud_mlp" / "2" / "model.onnx").read_bytes() == (
+            core_repo / "fraud_mlp" / "2" / "model.onnx"
+        ).read_bytes()
+        assert batch_views(site_url) == batch_views(stack.feast_url)
+
+        # The site's Feast down: the update is not applied, nor lost; the next sync takes it.
+        write_core_rows(stack.feast_url, offset=7.25)
+        sent = cli("edge", "publish", "features", "--pipeline", str(at_core), "--card-ids", "990001-990030")
+        assert sent.returncode == 0, sent.stderr
+        stop_service(site_feast, "feast")
+        failed = sync(at_site, idle_s=30)
+        assert failed.returncode != 0 and "the next sync takes it again" in failed.stderr, failed.stderr
+        start_service(site_feast, "feast")
+        synced = sync(at_site, idle_s=10)
+        assert [o for o, _ in outcomes(synced)] == ["applied"], synced.stdout + synced.stderr
+        assert batch_views(site_url)["card_amount_mean_30d"] == batch_views(stack.feast_url)["card_amount_mean_30d"]

@@ -97,6 +97,11 @@ class FeastClient:
         """Writes rows (column -> values, with an ISO-8601 `event_timestamp` column) through a PushSource."""
         self._post("/push", {"push_source_name": push_source, "df": dict(columns), "to": to})
 
+    def write_to_online_store(self, view: str, columns: Mapping[str, Sequence[object]]) -> None:
+        """Writes rows (the view's join key, its features and an ISO-8601 `event_timestamp`)
+        straight into a feature view's online store (`/write-to-online-store`; no push source)."""
+        self._post("/write-to-online-store", {"feature_view_name": view, "df": dict(columns)})
+
     def online_features(
         self,
         entities: Mapping[str, Sequence[object]],

@@ -39,6 +39,22 @@ def _zeros(node: ort.NodeArg) -> np.ndarray:
     return np.zeros([d if isinstance(d, int) else 1 for d in node.shape], NUMPY_TYPES[node.type])
 
 
+def checked_session(path: Path) -> ort.InferenceSession:
+    """An onnxruntime session on the ONNX file at path, once it has answered a row of zeros with
+    one finite score; a UserFacingError naming the file otherwise."""
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    try:
+        session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        output = session.get_outputs()[0].name
+        answer = session.run([output], {i.name: _zeros(i) for i in session.get_inputs()})[0]
+    except Exception as err:  # onnxruntime's own error types: a file it cannot load or run
+        raise UserFacingError(f"{path}: onnxruntime cannot score with it: {err}") from err
+    if answer.shape[0] != 1 or not np.all(np.isfinite(answer.astype(np.float64))):
+        raise UserFacingError(f"{path}: a row of zeros gave {answer!r}, not one finite score")
+    return session
+
+
 class ServedModel:
     def __init__(
         self, repository: Path, name: str, candidate_version: int = 0, shadow_version: int = 0, *, setting: str
@@ -62,18 +78,9 @@ class ServedModel:
             raise UserFacingError(
                 f"{self.setting} = in_process needs an ONNX model: no {path} (a TensorRT engine runs on Triton only)"
             )
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 1
-        try:
-            session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-            output = session.get_outputs()[0].name
-            answer = session.run([output], {i.name: _zeros(i) for i in session.get_inputs()})[0]
-        except Exception as err:  # onnxruntime's own error types: a file it cannot load or run
-            raise UserFacingError(f"{path}: onnxruntime cannot score with it: {err}") from err
-        if answer.shape[0] != 1 or not np.all(np.isfinite(answer.astype(np.float64))):
-            raise UserFacingError(f"{path}: a row of zeros gave {answer!r}, not one finite score")
+        session = checked_session(path)
         log.info("scoring in process with %s version %s", self.model_dir.name, version)
-        return LoadedModel(version, session, output)
+        return LoadedModel(version, session, session.get_outputs()[0].name)
 
     def _follow(self) -> None:
         while not self.stopping.wait(REFRESH_S):

@@ -38,6 +38,7 @@ class TopicsSection:
     shadow_scores: str = "fraud-shadow-scores"  # a shadow version's scores ([model.shadow])
     action_dead_letter: str = "fraud-alert-actions-dead-letter"  # alerts no action took ([actions])
     labels: str = "fraud-labels"  # confirmed outcomes (chargebacks, reviews), days after the event ([quality_job])
+    core_updates: str = "core-updates"  # an edge site's model versions and feature values (rtai edge sync)
 
     def validate(self) -> tuple[str, str] | None:
         for name in vars(self):

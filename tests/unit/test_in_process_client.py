@@ -5,7 +5,6 @@ model that cannot score is refused at start with its path, never used."""
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
@@ -13,29 +12,13 @@ import pytest
 
 from flink_jobs.clients.in_process_client import InProcessClient
 from flink_jobs.errors import UserFacingError
-from tests.onnx_models import write_columns_model
+from tests.onnx_models import model_repository
 
 COLUMNS = ["amount", "hour", "txn_count_1h"]
 
 
-def repository(tmp_path: Path, versions: dict[int, bytes | None], served: int) -> Path:
-    """fraud_mlp with each version's model.onnx (None: a generated model) and `served` in its policy."""
-    model_dir = tmp_path / "repo" / "fraud_mlp"
-    for version, content in versions.items():
-        (model_dir / str(version)).mkdir(parents=True)
-        path = model_dir / str(version) / "model.onnx"
-        if content is None:
-            write_columns_model(path, COLUMNS, seed=version)
-        else:
-            path.write_bytes(content)
-    (model_dir / "config.pbtxt").write_text(
-        f'name: "fraud_mlp"\nversion_policy: {{ specific: {{ versions: [ {served} ] }} }}\n'
-    )
-    return tmp_path / "repo"
-
-
 def test_scores_equal_onnxruntimes_on_the_served_version(tmp_path):
-    repo = repository(tmp_path, {1: None, 2: None}, served=2)
+    repo = model_repository(tmp_path, COLUMNS, {1: None, 2: None}, served=2)
     client = InProcessClient(repo, "fraud_mlp")
     rng = np.random.default_rng(1)
     columns = {name: rng.uniform(0, 100, 50).astype(np.float32) for name in COLUMNS}
@@ -57,20 +40,20 @@ def test_scores_equal_onnxruntimes_on_the_served_version(tmp_path):
 
 
 def test_a_model_that_cannot_score_is_refused_at_start_with_its_path(tmp_path):
-    repo = repository(tmp_path, {1: b"not an onnx model"}, served=1)
+    repo = model_repository(tmp_path, COLUMNS, {1: b"not an onnx model"}, served=1)
     with pytest.raises(UserFacingError, match=r"fraud_mlp/1/model.onnx: onnxruntime cannot score with it"):
         asyncio.run(InProcessClient(repo, "fraud_mlp").connect())
 
 
 def test_a_served_version_without_an_onnx_file_is_refused(tmp_path):
-    repo = repository(tmp_path, {1: None}, served=1)
+    repo = model_repository(tmp_path, COLUMNS, {1: None}, served=1)
     (repo / "fraud_mlp" / "1" / "model.onnx").rename(repo / "fraud_mlp" / "1" / "model.plan")
     with pytest.raises(UserFacingError, match=r"inference_job\.serving = in_process needs an ONNX model"):
         asyncio.run(InProcessClient(repo, "fraud_mlp").connect())
 
 
 def test_no_rows_give_empty_outputs_of_the_models_shape_and_type(tmp_path):
-    client = InProcessClient(repository(tmp_path, {1: None}, served=1), "fraud_mlp")
+    client = InProcessClient(model_repository(tmp_path, COLUMNS, {1: None}, served=1), "fraud_mlp")
 
     async def score():
         inference = await client.infer_rows({name: np.empty(0, np.float32) for name in COLUMNS})

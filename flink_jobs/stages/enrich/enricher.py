@@ -78,7 +78,7 @@ class Enricher:
         pairs = sorted({(e.card_id, e.merchant_id) for e in events})
         from_cache: dict[str, set[Pair]] = {view: set() for view in self.caches}
         if not self.layout:
-            rows = self._fetch(pairs, feature_service=self.feature_service)
+            rows = self.service_rows(pairs)
             self._learn_layout(rows, computed[0] if computed else None)
         else:
             found, missed_views, missed_pairs = self._look_up(pairs)
@@ -160,6 +160,11 @@ class Enricher:
                 return rows
         self.degraded_requests += 1
         return {view: {pair: ViewRow(dict.fromkeys(self.layout[view]), "") for pair in pairs} for view in views}
+
+    def service_rows(self, pairs: list[Pair]) -> dict[str, dict[Pair, ViewRow]]:
+        """view -> pair -> its row, for every view of the FeatureService as Feast serves it now
+        (no cache, no breaker): what an edge site's feature values are copied from and checked against."""
+        return self._fetch(pairs, feature_service=self.feature_service)
 
     def _fetch(self, pairs: list[Pair], **request: object) -> dict[str, dict[Pair, ViewRow]]:
         """view -> pair -> its row, from one /get-online-features request for `pairs`."""
