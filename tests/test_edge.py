@@ -73,6 +73,7 @@ NAMESPACE = "public/edge"
 class Site:
     config: stack_config.StackConfig
     env: dict[str, str]
+    start_s: float  # `rtai stack up pulsar` until ready
 
 
 def site_toml(sites: network_namespaces.Sites, edge: bool, quota_mb: float = 256.0) -> str:
@@ -94,6 +95,7 @@ def site_pulsar(sites: network_namespaces.Sites, namespace: str, folder: Path, e
     inherits the namespace); its pid file is this machine's, so `rtai stack down` works from the host."""
     folder.mkdir(parents=True, exist_ok=True)
     env = isolated_env(folder, site_toml(sites, edge))
+    start = time.monotonic()
     started = subprocess.run(
         [*sites.exec_prefix(namespace), sys.executable, "-m", "rtai", "stack", "up", "pulsar"],
         env={**os.environ, **env},
@@ -102,7 +104,7 @@ def site_pulsar(sites: network_namespaces.Sites, namespace: str, folder: Path, e
         timeout=600,
     )
     assert started.returncode == 0, started.stderr
-    return Site(stack_config.load(Path(env["RTAI_STACK_CONFIG"])), env)
+    return Site(stack_config.load(Path(env["RTAI_STACK_CONFIG"])), env, time.monotonic() - start)
 
 
 @pytest.fixture(scope="module")
@@ -223,7 +225,8 @@ def test_a_cut_link_loses_nothing_and_a_full_quota_evicts_the_oldest_and_says_so
     for thread in (at_edge, at_core, publisher):
         thread.start()
     try:
-        wait_until(lambda: at_core.outcomes, 240)  # the job runs and the link replicates
+        first_prediction_s = wait_until(lambda: at_edge.outcomes, 240)  # the job started and scores
+        wait_until(lambda: at_core.outcomes, 240)  # and the link replicates
         site_processes = {
             "pulsar": pid_of(Path(edge.env["RTAI_RUN_DIR"]), "pulsar"),
             "feast": pid_of(paths.RUN_DIR, "feast"),  # the session's (2 workers; the edge profile runs 1)
@@ -265,6 +268,8 @@ def test_a_cut_link_loses_nothing_and_a_full_quota_evicts_the_oldest_and_says_so
             "catch_up_s": round(catch_up_s, 1),  # from the link's return to the core holding all it missed
             "replicator_at_cut_end": {"connected": at_cut_end.connected, "backlog": at_cut_end.backlog},
             "footprint_at_rate": footprint,  # per process of the site, with its children
+            # while the core's Pulsar starts beside it, and the job's with the load already waiting
+            "start_s": {"pulsar": round(edge.start_s, 1), "job_to_first_prediction": round(first_prediction_s, 1)},
         }
         assert len(scored_during_cut) >= RATE * CUT_S * 0.5, "the edge stopped scoring while the link was down"
         assert len(core_ids) == len(set(core_ids)), "a prediction arrived twice at the core"
