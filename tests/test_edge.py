@@ -363,6 +363,7 @@ def test_the_cores_updates_reach_the_site_checked_and_the_site_keeps_what_it_has
     core_repo = onnx_models.model_repository(tmp_path / "core", MODEL_COLUMNS, {1: None, 2: None}, served=2)
     write_core_rows(stack.feast_url, offset=0.5)
     site_toml_text = isolated_stack_toml({"feast": {"feature_repo": str(copy_of_feature_repo(tmp_path))}})
+    (tmp_path / "site-feast").mkdir()
     with isolated_stack(tmp_path / "site-feast", ["feast"], site_toml_text) as site_feast:
         site_url = site_feast.config.feast_url
 
