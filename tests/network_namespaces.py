@@ -24,6 +24,7 @@ class Sites:
     edge_address: str  # the edge site's service address
     core_address: str
     link_device: str  # the core's end of the link (in core_ns)
+    edge_link_address: str  # the edge's end of the link: the core's way to edge_address
 
     def exec_prefix(self, namespace: str) -> list[str]:
         """A command's prefix that runs it in `namespace`."""
@@ -34,7 +35,10 @@ class Sites:
         ip("-n", self.core_ns, "link", "set", self.link_device, "down")
 
     def restore_link(self) -> None:
+        """The link up again, with the core's route to the edge's service address: the kernel
+        dropped it with the device (the edge's route stays: its end of the link never went down)."""
         ip("-n", self.core_ns, "link", "set", self.link_device, "up")
+        ip("-n", self.core_ns, "route", "replace", f"{self.edge_address}/32", "via", self.edge_link_address)
 
 
 def ip(*args: str) -> None:
@@ -92,7 +96,7 @@ def two_sites() -> Iterator[Sites]:
         ip("-n", core, "route", "add", f"{edge_address}/32", "via", f"10.213.{n}.1")
         ip("route", "add", f"{edge_address}/32", "via", f"10.214.{n}.2")
         ip("route", "add", f"{core_address}/32", "via", f"10.215.{n}.2")
-        yield Sites(edge, core, edge_address, core_address, f"lc{tag}")
+        yield Sites(edge, core, edge_address, core_address, f"lc{tag}", f"10.213.{n}.1")
     finally:
         for address in (edge_address, core_address):
             subprocess.run(["ip", "route", "del", f"{address}/32"], capture_output=True)
