@@ -619,7 +619,7 @@ def test_the_sources_pending_records_is_the_subscriptions_backlog(stack, servers
     backlog as the broker counts it, while a backlog drains, and is 0 once it has."""
     isolated, _, _, _ = servers
     pipeline, topics = write_pipeline(tmp_path, stack, isolated)
-    count = 20_000
+    count = 40_000  # a drain of 10 s or more even at the design's best rate: the REST metrics refresh every 10 s
     client = pulsar_client.connect(stack.pulsar_service_url)
     producer = pulsar_client.input_producer(client, topics["transactions"], block_if_queue_full=True)
     for i in range(count):
