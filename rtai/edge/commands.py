@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from rtai import paths
+from rtai.arg_types import positive
 from rtai.stack.profiles import add_profile_option, use_profile
 
 
@@ -39,6 +40,9 @@ def _cmd_status(args: argparse.Namespace) -> None:
 
     for topic in replication.status(_config(args)):
         print(f"{topic.topic}  {'connected' if topic.connected else 'NOT CONNECTED'}  backlog {topic.backlog}")
+
+
+MAX_ENTITIES = 100_000  # per publish: the rows travel in messages of 500, all held in memory first
 
 
 def entity_ids(text: str) -> list[int]:
@@ -71,9 +75,13 @@ def _cmd_publish_model(args: argparse.Namespace) -> None:
 
 def _cmd_publish_features(args: argparse.Namespace) -> None:
     from flink_jobs.clients.feast_client import FeastClient
+    from flink_jobs.errors import UserFacingError
     from flink_jobs.stages.enrich.enricher import Enricher
     from rtai.edge import core_updates, feature_update
 
+    entities = len(args.card_ids) + len(args.merchant_ids)
+    if not 0 < entities <= MAX_ENTITIES:
+        raise UserFacingError(f"rtai edge publish features: give 1 to {MAX_ENTITIES:,} --card-ids and --merchant-ids")
     config = _pipeline(args)
     feast = FeastClient.from_calls(config.inference_job.feast)
     try:
@@ -127,7 +135,7 @@ def add_subcommand(commands: argparse._SubParsersAction) -> None:
     kinds = publish.add_subparsers(dest="publish_kind", required=True)
     text = "one version's ONNX file of the pipeline's model (default: the one served)"
     model = kinds.add_parser("model", help=text, description=text)
-    model.add_argument("--version", type=int, default=0, help="the version to send (default: the served one)")
+    model.add_argument("--version", type=positive(int), help="the version to send (default: the served one)")
     model.add_argument("--repository", type=Path, default=paths.TRITON_REPO, help="the core's model repository")
     model.set_defaults(func=_cmd_publish_model)
     text = "the rows of the pipeline's cached views for the sites' entities, as the core's Feast serves them"
@@ -141,7 +149,7 @@ def add_subcommand(commands: argparse._SubParsersAction) -> None:
     )
     sync = sub.add_parser("sync", help=text, description=text)
     sync.add_argument("--repository", type=Path, help="the site's model repository (default: the pipeline's)")
-    sync.add_argument("--idle-s", type=float, default=2.0, help="stop after this long without an update")
+    sync.add_argument("--idle-s", type=positive(float), default=2.0, help="stop after this long without an update")
     sync.add_argument("--follow", action="store_true", help="keep applying updates until stopped (SIGTERM)")
     sync.set_defaults(func=_cmd_sync)
     for parser in (model, features, sync):

@@ -8,26 +8,15 @@ from __future__ import annotations
 
 import argparse
 import time
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 from rtai import paths
+from rtai.arg_types import positive
 
 DEFAULT_SEED = 42
 DEFAULT_CUSTOMERS = 20_000
 DEFAULT_HISTORY = paths.RUN_DIR / "data" / "generator" / "transactions.parquet"
-
-
-def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
-    def parse(text: str) -> int | float:
-        value = kind(text)
-        if value <= 0:
-            raise argparse.ArgumentTypeError(f"must be > 0, got {text}")
-        return value
-
-    parse.__name__ = kind.__name__  # argparse names the type in its error messages
-    return parse
 
 
 def _seed(text: str) -> int:
@@ -124,7 +113,7 @@ def _add_population_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--customers",
-        type=_positive(int),
+        type=positive(int),
         default=DEFAULT_CUSTOMERS,
         help=f"customers in the population; about 1.3 cards each (default {DEFAULT_CUSTOMERS:,})",
     )
@@ -141,9 +130,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     history = kinds.add_parser("history", help=text, description=text)
     _add_population_arguments(history)
     history.add_argument("--out", type=Path, default=DEFAULT_HISTORY, help=f"Parquet file (default {DEFAULT_HISTORY})")
-    history.add_argument("--days", type=_positive(int), default=30, help="days of history (default 30)")
+    history.add_argument("--days", type=positive(int), default=30, help="days of history (default 30)")
     history.add_argument(
-        "--events-per-day", type=_positive(int), default=40_000, help="average transactions a day (default 40,000)"
+        "--events-per-day", type=positive(int), default=40_000, help="average transactions a day (default 40,000)"
     )
     history.add_argument(
         "--end", type=_epoch_ms, help="end of the history, ISO-8601, UTC unless given (default: now, down to the hour)"
@@ -154,10 +143,10 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     stream = kinds.add_parser("stream", help=text, description=text)
     _add_population_arguments(stream)
     stream.add_argument("--topic", default="transactions", help="Pulsar topic (default transactions)")
-    stream.add_argument("--rate", type=_positive(float), default=1000.0, help="events per second (default 1000)")
+    stream.add_argument("--rate", type=positive(float), default=1000.0, help="events per second (default 1000)")
     length = stream.add_mutually_exclusive_group()
-    length.add_argument("--duration-s", type=_positive(float), default=60.0, help="seconds to run (default 60)")
-    length.add_argument("--count", type=_positive(int), help="events to send, instead of a duration")
+    length.add_argument("--duration-s", type=positive(float), default=60.0, help="seconds to run (default 60)")
+    length.add_argument("--count", type=positive(int), help="events to send, instead of a duration")
     stream.add_argument("--service-url", help="Pulsar broker (default: the local stack's, from its stack.toml)")
     stream.add_argument(
         "--token-file",
@@ -173,7 +162,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     )
     stream.add_argument(
         "--label-median-s",
-        type=_positive(float),
+        type=positive(float),
         default=3 * 86_400.0,
         help="median delay of a fraud's label (a legitimate one's: 4x); default 3 days",
     )
