@@ -17,15 +17,11 @@ import zipfile
 from pathlib import Path
 
 from flink_jobs.errors import UserFacingError
+from flink_jobs.jobs import MODULES
 from rtai import paths
 from rtai.stack import flink_cluster
 from rtai.stack.config import StackConfig
 
-JOBS = {
-    "features": "flink_jobs.jobs.card_features",
-    "inference": "flink_jobs.jobs.fraud_scoring",
-    "quality": "flink_jobs.jobs.model_quality",
-}
 SUBMITTED = re.compile(r"Job has been submitted with JobID ([0-9a-f]{32})")
 SAVEPOINT = re.compile(r"Savepoint completed\. Path: (\S+)")
 
@@ -74,7 +70,7 @@ def submit(
     pyexec: str | None = None,
 ) -> str:
     """Submits detached; the job id."""
-    args = ["run", "--detached", "--jobmanager", jobmanager, "-pym", JOBS[job], "-pyfs", str(package_zip())]
+    args = ["run", "--detached", "--jobmanager", jobmanager, "-pym", MODULES[job], "-pyfs", str(package_zip())]
     if pyexec:
         args += ["-pyexec", pyexec]
     if from_savepoint:

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from flink_jobs.errors import UserFacingError
+from flink_jobs.jobs import MODULES
 from rtai import paths
 
 
@@ -20,9 +21,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     actions = job.add_subparsers(dest="job_command", required=True)
     text = "submit a job, detached (`flink run -pym`); prints its job id"
     submit = actions.add_parser("submit", help=text, description=text)
-    submit.add_argument(
-        "job", choices=["features", "inference", "quality"], help="the feature, inference or model-quality job"
-    )
+    submit.add_argument("job", choices=list(MODULES), help="the feature, inference or model-quality job")
     submit.add_argument("--pipeline", type=Path, default=paths.DEFAULT_PIPELINE, help="pipeline config")
     submit.add_argument("--from-savepoint", metavar="PATH", help="resume from this savepoint or retained checkpoint")
     submit.add_argument("--pyexec", help="the Python of the TaskManagers (default: the cluster's python.executable)")

@@ -15,8 +15,8 @@ import yaml
 
 from flink_jobs.config import pipeline_config
 from flink_jobs.errors import UserFacingError
+from flink_jobs.jobs import MODULES
 from rtai import paths
-from rtai.jobs.cluster import JOBS
 from rtai.k8s.manifests import K8S_DIR, Manifest, name_of
 from rtai.stack import config as stack_config
 
@@ -156,7 +156,7 @@ def _job_problems(by_kind: dict[str, dict[str, Manifest]]) -> Iterator[tuple[str
                 )
     for name, deployment in by_kind.get("FlinkDeployment", {}).items():
         args = deployment["spec"]["job"]["args"]
-        if args[args.index("-pym") + 1] not in JOBS.values():
+        if args[args.index("-pym") + 1] not in MODULES.values():
             yield f"FlinkDeployment/{name}", f"runs {args[args.index('-pym') + 1]}, not one of the project's jobs"
 
 
