@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 from flink_jobs.errors import UserFacingError
+from rtai.arg_types import positive
 
 
 def _cmd_setup(args: argparse.Namespace) -> None:
@@ -112,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
             )
         if name == "logs":
             sub.add_argument("-n", "--lines", type=int, default=30, help="lines per service (default 30)")
+    text = (
+        "start or stop the Flink cluster's TaskManagers until N run (the count is kept for the next up); "
+        'with [flink] mode = "reactive" in infra/stack.toml its job is rescaled to their slots'
+    )
+    scale = stack_commands.add_parser("scale", help=text, description=text)
+    profiles.add_profile_option(scale)
+    scale.add_argument("what", choices=["taskmanagers"], help="what to scale")
+    scale.add_argument("count", type=positive(int), help="how many")
     stack.set_defaults(func=_cmd_stack)
 
     from rtai.features import commands as features_commands

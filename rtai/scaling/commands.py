@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from flink_jobs.errors import UserFacingError
 from rtai import paths
 
 DEFAULT_TRACE = paths.PROJECT_ROOT / "bench" / "traces" / "ramp.csv"
@@ -29,6 +30,16 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "--out", type=Path, default=DEFAULT_OUT, help="result JSON (default bench/results/scaling-replay.json)"
     )
     replay.set_defaults(func=run)
+    text = (
+        'the local scaling loop of a reactive-mode Flink cluster ([flink] mode = "reactive"): every [scaling] '
+        "period_s it reads the source's backlog and the busiest task's busy time from the stack's Prometheus and "
+        "starts or stops TaskManagers by the HPA rule ([scaling] in infra/stack.toml); one JSON line per rescale"
+    )
+    loop = kinds.add_parser("run", help=text, description=text)
+    loop.add_argument(
+        "--duration-s", type=float, default=0.0, help="stop after this many seconds (default 0: until stopped)"
+    )
+    loop.set_defaults(func=run_loop)
 
 
 def run(args: argparse.Namespace) -> None:
@@ -43,3 +54,14 @@ def run(args: argparse.Namespace) -> None:
     plot = args.out.with_suffix(".png")
     env_python.run("model", "-m", "rtai.scaling.replay_plot", str(args.out), str(plot))
     print(f"written to {args.out} and {plot}")
+
+
+def run_loop(args: argparse.Namespace) -> None:
+    from rtai.stack import config as stack_config
+
+    from . import loop
+
+    config = stack_config.load()
+    if config.flink.mode != "reactive":
+        raise UserFacingError('the scaling loop rescales a reactive cluster: set [flink] mode = "reactive"')
+    loop.run(config, args.duration_s)

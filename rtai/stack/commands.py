@@ -9,7 +9,7 @@ from collections import deque
 from flink_jobs.errors import UserFacingError
 from rtai.jobs import recovery
 from rtai.stack import config as stack_config
-from rtai.stack import flink_cluster, manager, profiles, registry
+from rtai.stack import flink_cluster, flink_scale, manager, profiles, registry
 from rtai.stack.service import Service
 
 
@@ -29,9 +29,11 @@ def _services(args: argparse.Namespace, config: stack_config.StackConfig) -> lis
 
 def _end_flink_jobs(services: list[Service], config: stack_config.StackConfig, *, cancel: bool) -> bool:
     """A clean down ends the Flink cluster, its jobs stopped first; whether it can end. A cluster
-    whose JobManager is not running (crashed) keeps its jobs: they resume at the next up."""
+    whose JobManager is not running (crashed) keeps its jobs: they resume at the next up. A
+    reactive application cluster is kept: its one job is the cluster, and stopping it would end
+    the JobManager under its supervisor."""
     jobmanager = next((s for s in services if s.name == flink_cluster.JOBMANAGER), None)
-    if jobmanager is None:
+    if jobmanager is None or config.flink.mode == "reactive":
         return False
     if manager.running_record(jobmanager) is None and not flink_cluster.cluster_id_file().is_file():
         return False  # no cluster to end
@@ -60,6 +62,12 @@ def run(args: argparse.Namespace) -> None:
         if ends_cluster:
             flink_cluster.end_cluster()
             recovery.clear()
+    elif args.stack_command == "scale":
+        flink_scale.scale_taskmanagers(config, args.count)
+        for service in flink_cluster.taskmanager_services(config):
+            status = manager.status(service)
+            if status.state != "down":
+                print(status.line())
     elif args.stack_command == "status":
         # By default: the services `up` would start, and any other that happens to run.
         wanted = {s.name for s in _services(args, config)}

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from flink_jobs.config.typed_config import ConfigError, load_toml
+from flink_jobs.jobs import MODULES
 from rtai import paths
 from rtai.stack.profiles import STACK_CONFIG_VARIABLE
 
@@ -109,6 +110,8 @@ class RedisConfig:
 
 
 HIGH_AVAILABILITY = ("zookeeper", "none")
+FLINK_MODES = ("session", "reactive")
+TASKMANAGER_PORT_STEP = 100  # TaskManager n's metrics port: taskmanager_metrics_port + (n - 1) * this
 
 
 @dataclass(frozen=True)
@@ -117,15 +120,33 @@ class FlinkConfig:
     rest_port: int = 8081
     rpc_port: int = 6123
     jobmanager_metrics_port: int = 9249
-    taskmanager_metrics_port: int = 9250
+    taskmanager_metrics_port: int = 9250  # TaskManager n >= 2: this + (n - 1) * TASKMANAGER_PORT_STEP
     job_watch_port: int = 9251
     taskmanager_slots: int = 4
     high_availability: str = "zookeeper"
     ready_timeout_s: float = 120.0
+    mode: str = "session"
+    application_job: str = "inference"
+    application_pipeline: str = "pipelines/fraud.toml"  # relative to the project's folder
+    taskmanagers: int = 1
+    max_taskmanagers: int = 4
+
+    def taskmanager_port(self, number: int) -> int:
+        """The metrics port of TaskManager `number` (from 1)."""
+        return self.taskmanager_metrics_port + (number - 1) * TASKMANAGER_PORT_STEP
 
     def validate(self) -> tuple[str, str] | None:
         if self.taskmanager_slots < 1:
             return "taskmanager_slots", f"must be at least 1, got {self.taskmanager_slots}"
+        if self.mode not in FLINK_MODES:
+            return "mode", f"must be one of {', '.join(FLINK_MODES)}, got {self.mode!r}"
+        if self.application_job not in MODULES:
+            return "application_job", f"must be one of {', '.join(MODULES)}, got {self.application_job!r}"
+        if self.max_taskmanagers < 1:
+            return "max_taskmanagers", f"must be at least 1, got {self.max_taskmanagers}"
+        if not 1 <= self.taskmanagers <= self.max_taskmanagers:
+            most, count = self.max_taskmanagers, self.taskmanagers
+            return "taskmanagers", f"must be from 1 to max_taskmanagers ({most}), got {count}"
         if self.high_availability not in HIGH_AVAILABILITY:
             return "high_availability", f"must be one of {', '.join(HIGH_AVAILABILITY)}, got {self.high_availability!r}"
         return _port_problem(
@@ -133,6 +154,7 @@ class FlinkConfig:
             rpc_port=self.rpc_port,
             jobmanager_metrics_port=self.jobmanager_metrics_port,
             taskmanager_metrics_port=self.taskmanager_metrics_port,
+            last_taskmanager_metrics_port=self.taskmanager_port(self.max_taskmanagers),
             job_watch_port=self.job_watch_port,
         )
 
@@ -169,6 +191,40 @@ class MonitoringConfig:
             alertmanager_port=self.alertmanager_port,
             webhook_port=self.webhook_port,
         )
+
+
+@dataclass(frozen=True)
+class ScalingConfig:
+    """The local scaling loop (`rtai scaling run`, rtai/scaling/loop.py): the HPA rule on each of
+    two metrics, the larger recommendation wins. The source's backlog (pendingRecords over its
+    subtasks) per TaskManager, and the busiest task's busy fraction per TaskManager (busy time of
+    all TaskManagers over their count); within `tolerance` of a target nothing changes; a
+    scale-down only to the highest recommendation of the last scale_down_stabilization_s; between
+    min_taskmanagers and [flink] max_taskmanagers; nothing decided in the job's first
+    initialization_s after it (re)started."""
+
+    backlog_per_taskmanager: float = 20_000.0
+    busy_target: float = 0.7
+    tolerance: float = 0.1
+    period_s: float = 15.0
+    scale_down_stabilization_s: float = 300.0
+    initialization_s: float = 60.0
+    min_taskmanagers: int = 1
+
+    def validate(self) -> tuple[str, str] | None:
+        for name in ("backlog_per_taskmanager", "period_s"):
+            if getattr(self, name) <= 0:
+                return name, f"must be positive, got {getattr(self, name)}"
+        if not 0 < self.busy_target <= 1:
+            return "busy_target", f"must be in (0, 1], got {self.busy_target}"
+        if not 0 <= self.tolerance < 1:
+            return "tolerance", f"must be in [0, 1), got {self.tolerance}"
+        for name in ("scale_down_stabilization_s", "initialization_s"):
+            if getattr(self, name) < 0:
+                return name, f"must be >= 0, got {getattr(self, name)}"
+        if self.min_taskmanagers < 1:
+            return "min_taskmanagers", f"must be at least 1, got {self.min_taskmanagers}"
+        return None
 
 
 # Pulsar's backlog quota policies: what a site does when its backlog for the core is full.
@@ -242,6 +298,7 @@ class StackConfig:
     monitoring: MonitoringConfig = field(default_factory=MonitoringConfig)
     security: SecurityConfig = field(default_factory=SecurityConfig)
     edge: EdgeConfig = field(default_factory=EdgeConfig)
+    scaling: ScalingConfig = field(default_factory=ScalingConfig)
 
     @property
     def secure(self) -> bool:

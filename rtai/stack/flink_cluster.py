@@ -12,6 +12,14 @@ restarted JobManager recovers the running jobs from their last checkpoint. The c
 cluster-id (in .run/data/flink/cluster-id) across crashes and restarts, whether the supervisor
 or `rtai stack up` starts the JobManager again, as Flink's ZooKeeper high availability expects;
 only a clean `rtai stack down` ends it (rtai.jobs.recovery: its jobs stopped first).
+
+With `mode = "reactive"` the JobManager is an application cluster (bin/standalone-job.sh) that
+runs one job, [flink] application_job on application_pipeline, in Flink's reactive mode: the job
+takes every slot there is and is rescaled, from its last checkpoint, whenever a TaskManager comes
+or goes. `rtai stack scale taskmanagers N` starts or stops TaskManagers 2..max_taskmanagers (the
+first is `flink-taskmanager`, the others `flink-taskmanager-<n>`); the count is kept for the next
+`up`. A clean down keeps such a cluster (its job is the cluster): the next up resumes the job from
+its last checkpoint when high availability is on.
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ import uuid
 from pathlib import Path
 from string import Template
 
+from flink_jobs.jobs import MODULES
 from rtai import paths
 from rtai.bootstrap import java_artifacts, prereqs
 from rtai.errors import PrerequisiteError
@@ -34,6 +43,8 @@ from rtai.stack.service import Scrape, Service, data_dir
 
 CONFIG_TEMPLATE = paths.INFRA_DIR / "flink" / "config.yaml"
 JOBMANAGER = "flink-jobmanager"
+TASKMANAGER = "flink-taskmanager"
+PYTHON_DRIVER = "org.apache.flink.client.python.PythonDriver"  # flink-python's entry for a Python job
 
 
 def conf_dir() -> Path:
@@ -42,6 +53,22 @@ def conf_dir() -> Path:
 
 def lib_dir() -> Path:
     return data_dir("flink") / "lib"
+
+
+def taskmanagers_file() -> Path:
+    return data_dir("flink") / "taskmanagers"
+
+
+def taskmanager_name(number: int) -> str:
+    return TASKMANAGER if number == 1 else f"{TASKMANAGER}-{number}"
+
+
+def taskmanager_count(config: StackConfig) -> int:
+    """The TaskManagers `up` starts: the last `rtai stack scale taskmanagers N`, else the config's."""
+    path = taskmanagers_file()
+    if path.is_file():
+        return min(max(int(path.read_text()), 1), config.flink.max_taskmanagers)
+    return config.flink.taskmanagers
 
 
 def cluster_id_file() -> Path:
@@ -137,6 +164,7 @@ def prepare(config: StackConfig) -> list[str]:
         )
         + high_availability_settings(config)
         + secure_settings(config)
+        + ("scheduler-mode: reactive\n" if config.flink.mode == "reactive" else "")
     )
     shutil.rmtree(lib_dir(), ignore_errors=True)
     lib_dir().mkdir(parents=True)
@@ -155,24 +183,67 @@ def environment() -> dict[str, str]:
     }
 
 
-def _taskmanager_registered(config: StackConfig) -> bool:
+def _taskmanagers_registered(config: StackConfig, count: int) -> bool:
     overview = http_json(f"{config.flink_rest_url}/overview", secure_profile.mutual_tls(config))
-    return bool(overview and overview.get("taskmanagers", 0) >= 1)
+    return bool(overview and overview.get("taskmanagers", 0) >= count)
+
+
+def jobmanager_command(config: StackConfig) -> list[str]:
+    """A session cluster's JobManager, or in reactive mode the application cluster of its one job."""
+    scripts = paths.flink_home() / "bin"
+    reporter = flink_reporter.dynamic_properties(config.flink.jobmanager_metrics_port)
+    if config.flink.mode == "session":
+        return ["bash", str(scripts / "jobmanager.sh"), "start-foreground", *reporter]
+    pipeline = paths.PROJECT_ROOT / config.flink.application_pipeline
+    return [
+        "bash",
+        str(scripts / "standalone-job.sh"),
+        "start-foreground",
+        *reporter,
+        "--job-classname",
+        PYTHON_DRIVER,
+        "-pym",
+        MODULES[config.flink.application_job],
+        "--pipeline",
+        str(pipeline),
+        "--connector-from-classpath",
+    ]
+
+
+def taskmanager_services(config: StackConfig) -> list[Service]:
+    """TaskManagers 1..max_taskmanagers; TaskManager n is ready once n are registered (they are
+    started in order)."""
+    flink = config.flink
+    script = str(paths.flink_home() / "bin" / "taskmanager.sh")
+    return [
+        Service(
+            name=taskmanager_name(number),
+            ports={"metrics": flink.taskmanager_port(number)},
+            command=[
+                "bash",
+                script,
+                "start-foreground",
+                *flink_reporter.dynamic_properties(flink.taskmanager_port(number)),
+            ],
+            env=environment(),
+            ready=lambda number=number: _taskmanagers_registered(config, number),
+            ready_timeout_s=flink.ready_timeout_s,
+            stop_timeout_s=30,
+            supervised=True,
+            metrics=Scrape("metrics", job="flink"),
+            needs=(JOBMANAGER,),
+        )
+        for number in range(1, flink.max_taskmanagers + 1)
+    ]
 
 
 def services(config: StackConfig) -> list[Service]:
     flink = config.flink
-    scripts = paths.flink_home() / "bin"
     return [
         Service(
             name=JOBMANAGER,
             ports={"rest": flink.rest_port, "rpc": flink.rpc_port, "metrics": flink.jobmanager_metrics_port},
-            command=[
-                "bash",
-                str(scripts / "jobmanager.sh"),
-                "start-foreground",
-                *flink_reporter.dynamic_properties(flink.jobmanager_metrics_port),
-            ],
+            command=jobmanager_command(config),
             env=environment(),
             ready=lambda: http_ok(f"{config.flink_rest_url}/config", secure_profile.mutual_tls(config)),
             ready_timeout_s=flink.ready_timeout_s,
@@ -182,23 +253,7 @@ def services(config: StackConfig) -> list[Service]:
             metrics=Scrape("metrics", job="flink"),
             needs=("zookeeper",),  # its high availability
         ),
-        Service(
-            name="flink-taskmanager",
-            ports={"metrics": flink.taskmanager_metrics_port},
-            command=[
-                "bash",
-                str(scripts / "taskmanager.sh"),
-                "start-foreground",
-                *flink_reporter.dynamic_properties(flink.taskmanager_metrics_port),
-            ],
-            env=environment(),
-            ready=lambda: _taskmanager_registered(config),
-            ready_timeout_s=flink.ready_timeout_s,
-            stop_timeout_s=30,
-            supervised=True,
-            metrics=Scrape("metrics", job="flink"),
-            needs=(JOBMANAGER,),
-        ),
+        *taskmanager_services(config),
         Service(
             name="flink-job-watch",
             ports={"http": flink.job_watch_port},

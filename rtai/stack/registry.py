@@ -46,7 +46,8 @@ def selected(
     if with_redis or config.redis.enabled or config.feast.online_store == "redis":
         wanted.add("redis")
     if with_flink or config.flink.enabled:
-        wanted.update(("flink-jobmanager", "flink-taskmanager", "flink-job-watch"))
+        wanted.update((flink_cluster.JOBMANAGER, "flink-job-watch"))
+        wanted.update(flink_cluster.taskmanager_name(n) for n in range(1, flink_cluster.taskmanager_count(config) + 1))
         if config.flink.high_availability == "zookeeper":
             wanted.add("zookeeper")
     if with_api:

@@ -43,6 +43,11 @@ def announce(service: Service) -> None:
     target_file(service).write_text(json.dumps(entry))
 
 
+def forget(service: Service) -> None:
+    """No longer a target: a service stopped on purpose (a TaskManager scaled in) pages nobody."""
+    target_file(service).unlink(missing_ok=True)
+
+
 def forget_all_but(running: Iterable[Service]) -> None:
     keep = {target_file(service) for service in running}
     for path in targets_dir().glob("*.json") if targets_dir().is_dir() else []:

@@ -7,7 +7,7 @@ import pytest
 from flink_jobs.config.typed_config import ConfigError
 from rtai import paths
 from rtai.stack import config as stack_config
-from rtai.stack import registry
+from rtai.stack import flink_cluster, registry
 
 
 def test_shipped_config_loads():
@@ -39,6 +39,10 @@ def test_the_edge_profile_starts_pulsar_and_feast_only_and_names_its_core():
         ("[edge]\nnamespace = 'edge'", "edge.namespace: not a Pulsar namespace (tenant/namespace)"),
         ("[edge]\nbacklog_quota_mb = 0", "edge.backlog_quota_mb: must be positive, got 0"),
         ("[edge]\nbacklog_quota_policy = 'drop'", "edge.backlog_quota_policy: must be one of consumer_backlog"),
+        ("[flink]\nmode = 'adaptive'", "flink.mode: must be one of session, reactive, got 'adaptive'"),
+        ("[flink]\napplication_job = 'scoring'", "flink.application_job: must be one of features, inference, quality"),
+        ("[flink]\ntaskmanagers = 5", "flink.taskmanagers: must be from 1 to max_taskmanagers (4), got 5"),
+        ("[flink]\nmax_taskmanagers = 700", "flink.last_taskmanager_metrics_port: not a TCP port: 79150"),
     ],
 )
 def test_errors_name_the_bad_field(tmp_path, text, message):
@@ -63,3 +67,18 @@ def test_the_secure_profile_turns_every_url_to_tls_and_the_variable_overrides_th
     monkeypatch.setenv(stack_config.PROFILE_VARIABLE, "closed")
     with pytest.raises(ConfigError, match="RTAI_SECURITY_PROFILE: must be one of open, secure"):
         stack_config.load(path)
+
+
+def test_taskmanager_n_exports_metrics_a_step_up_and_up_starts_the_last_scaled_count(tmp_path, monkeypatch):
+    monkeypatch.setattr(paths, "RUN_DIR", tmp_path / "run")
+    path = tmp_path / "stack.toml"
+    path.write_text("[flink]\nenabled = true\ntaskmanagers = 2\n")
+    config = stack_config.load(path)
+    assert [config.flink.taskmanager_port(n) for n in (1, 2, 4)] == [9250, 9350, 9550]
+    names = [s.name for s in registry.selected(config) if s.name.startswith("flink-taskmanager")]
+    assert names == ["flink-taskmanager", "flink-taskmanager-2"]
+    known = [s.name for s in registry.all_services(config) if s.name.startswith("flink-taskmanager")]
+    assert known == ["flink-taskmanager", *(f"flink-taskmanager-{n}" for n in (2, 3, 4))]
+    flink_cluster.taskmanagers_file().parent.mkdir(parents=True)
+    flink_cluster.taskmanagers_file().write_text("3\n")  # `rtai stack scale taskmanagers 3`
+    assert len([s for s in registry.selected(config) if s.name.startswith("flink-taskmanager")]) == 3

@@ -1,0 +1,126 @@
+"""`rtai scaling run`: the local scaling loop of a reactive-mode Flink cluster ([flink] mode =
+"reactive"). Every [scaling] period_s it reads the job's load from the stack's Prometheus, the
+source's backlog (the project's pendingRecords gauge, summed over the source's subtasks) and the
+busiest task's busy fraction, puts each through the HPA rule (rules.HpaRule: a target per
+TaskManager, a tolerance, a scale-down stabilization window, min and max), takes the larger
+recommendation as an HPA with two metrics does, and starts or stops TaskManagers to match; the
+job follows by itself (reactive mode). Nothing is decided while the job restarts (its metrics
+are gone) nor in its first [scaling] initialization_s after a (re)start, when it catches up on
+what waited during the restart and its busy time says nothing of the load: the HPA's
+initialization period and the Flink autoscaler's stabilization interval play that part.
+
+Each rescale is logged as one JSON line; every reading is exported (rtai_scaling_* on the
+process's /metrics, announced to the stack's Prometheus), so its decisions can be graphed
+beside the backlog they answered.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+import time
+from dataclasses import asdict, dataclass
+
+from prometheus_client import Counter, Gauge
+
+from rtai.monitoring.dashboard import Prometheus
+from rtai.monitoring.process_metrics import serving
+from rtai.stack import flink_cluster, flink_scale
+from rtai.stack.config import StackConfig
+
+from .rules import HpaRule
+
+# The source's backlog: the gauge RedeliveryFilteringStringSchema registers (-1 until its first reading).
+BACKLOG_QUERY = "sum(clamp_min(flink_taskmanager_job_task_operator_pulsarDeserializer_pendingRecords, 0))"
+# The busiest task's busy fraction (NaN filtered out: a task that has not run yet reports NaN).
+BUSY_QUERY = "max(flink_taskmanager_job_task_busyTimeMsPerSecond >= 0) / 1000"
+# Seconds since the job last switched to running (Flink's uptime gauge restarts with the job).
+UPTIME_QUERY = "max(flink_jobmanager_job_uptime) / 1000"
+
+TASKMANAGERS = Gauge("rtai_scaling_taskmanagers", "TaskManagers running after the last decision")
+DESIRED = Gauge("rtai_scaling_desired_taskmanagers", "TaskManagers the last decision asked for", ["metric"])
+BACKLOG = Gauge("rtai_scaling_backlog_messages", "The source's backlog at the last reading")
+BUSY = Gauge("rtai_scaling_busy_ratio", "The busiest task's busy fraction at the last reading")
+RESCALES = Counter("rtai_scaling_rescales", "TaskManagers started or stopped by the loop", ["direction"])
+NO_READING = Counter("rtai_scaling_missing_readings", "Periods without the job's metrics (a restart)")
+UPTIME = Gauge("rtai_scaling_job_uptime_seconds", "Since the job last started, at the last reading")
+
+
+@dataclass(frozen=True)
+class Decision:
+    at_s: float
+    taskmanagers: int
+    backlog: float
+    busy: float
+    by_backlog: int
+    by_busy: int
+
+    @property
+    def desired(self) -> int:
+        return max(self.by_backlog, self.by_busy)
+
+
+class ScalingLoop:
+    def __init__(self, config: StackConfig, prometheus: Prometheus) -> None:
+        self.config, self.prometheus = config, prometheus
+        policy = config.scaling
+        bounds = (policy.min_taskmanagers, config.flink.max_taskmanagers, policy.tolerance)
+        window = policy.scale_down_stabilization_s
+        self.backlog_rule = HpaRule(policy.backlog_per_taskmanager, *bounds, window)
+        self.busy_rule = HpaRule(policy.busy_target, *bounds, window)
+
+    def _value(self, query: str) -> float | None:
+        found = self.prometheus.instant(query)
+        return found[0][1] if found else None
+
+    def decide(self, now_s: float) -> Decision | None:
+        """The two rules' recommendations on the current readings; None without readings, or while
+        the job is in its initialization period."""
+        uptime = self._value(UPTIME_QUERY)
+        backlog, busy = self._value(BACKLOG_QUERY), self._value(BUSY_QUERY)
+        if uptime is None or backlog is None or busy is None:
+            NO_READING.inc()
+            return None
+        UPTIME.set(uptime)
+        if uptime < self.config.scaling.initialization_s:
+            return None
+        current = flink_cluster.taskmanager_count(self.config)
+        by_backlog = self.backlog_rule.desired(now_s, current, backlog)
+        by_busy = self.busy_rule.desired(now_s, current, busy * current)
+        BACKLOG.set(backlog)
+        BUSY.set(busy)
+        DESIRED.labels("backlog").set(by_backlog)
+        DESIRED.labels("busy").set(by_busy)
+        return Decision(now_s, current, backlog, busy, by_backlog, by_busy)
+
+    def step(self) -> Decision | None:
+        """One period: read, decide, and rescale when the decision differs from what runs."""
+        decision = self.decide(time.time())
+        if decision is None:
+            return None
+        if decision.desired != decision.taskmanagers:
+            direction = "out" if decision.desired > decision.taskmanagers else "in"
+            print(
+                json.dumps({"event": "rescale", "direction": direction, "to": decision.desired, **asdict(decision)}),
+                flush=True,
+            )
+            flink_scale.scale_taskmanagers(self.config, decision.desired)
+            RESCALES.labels(direction).inc(abs(decision.desired - decision.taskmanagers))
+        TASKMANAGERS.set(decision.desired)
+        return decision
+
+
+def run(config: StackConfig, duration_s: float) -> None:
+    """Until SIGTERM or SIGINT, or for duration_s when positive."""
+    stopping = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stopping.set())
+    loop = ScalingLoop(config, Prometheus(config.prometheus_url))
+    deadline = time.monotonic() + duration_s if duration_s > 0 else None
+    with serving("scaling-loop") as port:
+        print(json.dumps({"event": "started", "metrics_port": port, **asdict(config.scaling)}), flush=True)
+        while not stopping.is_set() and (deadline is None or time.monotonic() < deadline):
+            loop.step()
+            stopping.wait(config.scaling.period_s)
+    print(json.dumps({"event": "stopped"}), flush=True)

@@ -1,0 +1,261 @@
+"""The inference job on a reactive-mode application cluster ([flink] mode = "reactive") under the
+scaling loop (`rtai scaling run`, reading the stack's Prometheus): transactions flow at a low
+rate, a backlog arrives at once and the loop scales out to two TaskManagers, the backlog drains
+and, after the stabilization window, it scales back in to one. Under exactly-once every
+transaction gets exactly one prediction; a card that sends through both rescales keeps its
+real-time state (its velocity alerts never pause, which they would for ten events if its
+minute's count restarted at zero). Reported: from each decision to the job running at the new
+parallelism, and from the scale-out decision to the backlog drained."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pulsar
+import pytest
+
+from flink_jobs.config.topics import full_name
+from rtai import paths, pulsar_client, toml_text
+from tests.faults.load import Collector
+from tests.stack_helpers import MODEL_COLUMNS, cli, isolated_stack, served_model_toml
+
+OTHER_CARDS = 200
+STEADY_RATE = 20.0  # transactions per second of the other cards
+TRACKED_CARD = 0  # one transaction every TRACKED_EVERY_S, through both rescales
+TRACKED_EVERY_S = 2.0  # 30 a minute: past the velocity rule (10), below the rate bound (60)
+VELOCITY_SURE_FROM = 15  # the tracked card's transactions from this one on are past the rule whatever its edges
+BACKLOG_EVENTS = 60_000  # at once: about twenty seconds of one TaskManager's work
+RESCALE_TIMEOUT_S = 240.0
+CLUSTER = ["flink-jobmanager", "flink-taskmanager"]
+SCALING = {
+    "backlog_per_taskmanager": 5000,
+    "busy_target": 0.7,
+    "period_s": 2,
+    "scale_down_stabilization_s": 20,
+    "initialization_s": 10,
+}
+
+
+def transaction(card: int, number: int, kind: str) -> dict:
+    return {
+        "event_id": f"{kind}-{number}",
+        "event_time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "card_id": card,
+        "customer_id": card,
+        "merchant_id": 1 + number % 50,
+        "merchant_category": "electronics",
+        "merchant_country": "DE",
+        "card_country": "DE",
+        "amount": float(1 + number % 97),
+        "currency": "EUR",
+        "channel": "ecom",
+    }
+
+
+class Traffic(threading.Thread):
+    """The other cards at STEADY_RATE and the tracked card every TRACKED_EVERY_S, until stopped."""
+
+    def __init__(self, producer: pulsar.Producer) -> None:
+        super().__init__(daemon=True)
+        self.producer = producer
+        self.sent: list[str] = []
+        self.tracked: list[str] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        start = time.monotonic()
+        number = 0
+        while not self.stopping.is_set():
+            pause = start + number / STEADY_RATE - time.monotonic()
+            if pause > 0:
+                time.sleep(pause)
+            if number % int(STEADY_RATE * TRACKED_EVERY_S) == 0:
+                event = transaction(TRACKED_CARD, len(self.tracked), "tracked")
+                self.tracked.append(event["event_id"])
+            else:
+                event = transaction(1 + number % OTHER_CARDS, number, "steady")
+            self.sent.append(event["event_id"])
+            self.producer.send_async(json.dumps(event).encode(), None)
+            number += 1
+        self.producer.flush()
+
+
+@pytest.fixture
+def reactive_cluster(stack, tmp_path):
+    """Feast and Triton of its own, and a reactive application cluster (one slot per
+    TaskManager) running the inference job on fresh topics, exactly-once."""
+    run = uuid.uuid4().hex[:8]
+    topics = {
+        k: full_name(f"test-reactive-{k}-{run}") for k in ("transactions", "dead_letter", "predictions", "alerts")
+    }
+    pipeline = tmp_path / "pipeline.toml"
+    flink = {
+        "mode": "reactive",
+        "application_pipeline": str(pipeline),
+        "taskmanager_slots": 1,
+        "high_availability": "none",
+        "max_taskmanagers": 2,
+    }
+    overrides = {"flink": flink, "scaling": SCALING, "monitoring": {"scrape_interval_s": 1}}
+    toml = served_model_toml(tmp_path, MODEL_COLUMNS, seed=9, overrides=overrides)
+    with isolated_stack(tmp_path, ["feast", "triton", "prometheus"], toml) as isolated:
+        changes = {
+            "pulsar": {"service_url": stack.pulsar_service_url, "admin_url": stack.pulsar_admin_url},
+            "topics": topics,
+            "inference_job": {
+                "subscription": "test",
+                "delivery": "exactly-once",
+                "checkpoint_interval_ms": 2000,
+                "restart_delay_ms": 1000,
+                "feast": {"url": isolated.config.feast_url},
+                "triton": {"url": isolated.config.triton_grpc_url},
+            },
+        }
+        toml_text.derive_pipeline(paths.DEFAULT_PIPELINE, changes, pipeline)
+        up = cli("stack", "up", *CLUSTER, env=isolated.env)
+        assert up.returncode == 0, up.stderr
+        try:
+            yield isolated, topics
+        finally:
+            down = cli("stack", "down", "flink-taskmanager-2", *reversed(CLUSTER), env=isolated.env)
+            assert down.returncode == 0, down.stderr
+
+
+def running_parallelism(rest_url: str) -> int | None:
+    """The parallelism of the cluster's job when it runs with every task running at one value."""
+    try:
+        jobs = httpx.get(f"{rest_url}/jobs/overview", timeout=5).json()["jobs"]
+        running = [j for j in jobs if j["state"] == "RUNNING"]
+        if not running:
+            return None
+        detail = httpx.get(f"{rest_url}/jobs/{running[0]['jid']}", timeout=5).json()
+    except (httpx.HTTPError, KeyError, ValueError):
+        return None
+    vertices = detail["vertices"]
+    values = {v["parallelism"] for v in vertices}
+    if len(values) != 1 or any(v["status"] != "RUNNING" for v in vertices):
+        return None
+    return values.pop()
+
+
+def wait_for_parallelism(rest_url: str, wanted: int) -> float:
+    started = time.monotonic()
+    while running_parallelism(rest_url) != wanted:
+        assert time.monotonic() - started < RESCALE_TIMEOUT_S, f"the job did not run at parallelism {wanted}"
+        time.sleep(0.5)
+    return time.monotonic() - started
+
+
+class Parallelism(threading.Thread):
+    """The job's parallelism while it runs (0 while it restarts), sampled every half second."""
+
+    def __init__(self, rest_url: str) -> None:
+        super().__init__(daemon=True)
+        self.rest_url = rest_url
+        self.samples: list[tuple[float, int]] = []
+        self.stopping = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopping.wait(0.5):
+            self.samples.append((time.time(), running_parallelism(self.rest_url) or 0))
+
+    def first_at(self, value: int, after_s: float) -> float:
+        return next(t for t, p in self.samples if t >= after_s and p == value)
+
+
+def velocity_alerts(consumer: pulsar.Consumer) -> set[str]:
+    """The ids of the transactions the velocity rule alerted on, from the alerts topic's start."""
+    found = set()
+    while True:
+        try:
+            message = consumer.receive(timeout_millis=3000)
+        except pulsar.Timeout:
+            return found
+        record = json.loads(message.data())
+        if "card_velocity" in record["rules"]:
+            found.add(record["event_id"])
+
+
+def test_the_scaling_loop_scales_out_and_in_and_the_job_keeps_its_state_exactly_once(
+    stack, reactive_cluster, tmp_path, record_property
+):
+    isolated, topics = reactive_cluster
+    rest_url = isolated.config.flink_rest_url
+    wait_for_parallelism(rest_url, 1)
+    client = pulsar_client.connect(stack.pulsar_service_url)
+    predictions = Collector(client, topics["predictions"], "prediction")
+    alerts = client.subscribe(topics["alerts"], "test", initial_position=pulsar.InitialPosition.Earliest)
+    predictions.start()
+    traffic = Traffic(pulsar_client.input_producer(client, topics["transactions"]))
+    parallelism = Parallelism(rest_url)
+    log = tmp_path / "scaling-loop.log"
+    with log.open("w") as out:
+        loop = subprocess.Popen(
+            [sys.executable, "-m", "rtai", "scaling", "run"], env={**os.environ, **isolated.env}, stdout=out, stderr=out
+        )
+    try:
+        traffic.start()
+        parallelism.start()
+        time.sleep(10)
+        burst = pulsar_client.input_producer(client, topics["transactions"], block_if_queue_full=True)
+        backlog_ids = []
+        for i in range(BACKLOG_EVENTS):
+            event = transaction(1 + i % OTHER_CARDS, i, "backlog")
+            backlog_ids.append(event["event_id"])
+            burst.send_async(json.dumps(event).encode(), None)
+        burst.flush()
+        deadline = time.monotonic() + 2 * RESCALE_TIMEOUT_S
+        while len(rescales(log)) < 2 and time.monotonic() < deadline:
+            assert loop.poll() is None, log.read_text()
+            time.sleep(1)
+        wait_for_parallelism(rest_url, 1)
+        time.sleep(10)
+        traffic.stopping.set()
+        traffic.join()
+        expected = set(traffic.sent) | set(backlog_ids)
+        deadline = time.monotonic() + 120
+        while len(predictions.outcomes) < len(expected) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        time.sleep(5)  # anything written twice would arrive by now
+        velocity = velocity_alerts(alerts)
+    finally:
+        loop.send_signal(signal.SIGTERM)
+        loop.wait(timeout=30)
+        parallelism.stopping.set()
+        predictions.stop()
+        client.close()
+
+    decisions = rescales(log)
+    assert [(d["direction"], d["to"]) for d in decisions] == [("out", 2), ("in", 1)], log.read_text()
+    out, back = decisions
+    published = {o.event_id: o.published_ms / 1000 for o in predictions.outcomes}
+    figures = {
+        "scale_out_decision_to_running_s": parallelism.first_at(2, out["at_s"]) - out["at_s"],
+        "scale_in_decision_to_running_s": parallelism.first_at(1, back["at_s"]) - back["at_s"],
+        "backlog_at_scale_out": out["backlog"],
+        "scale_out_decision_to_backlog_drained_s": max(published[i] for i in backlog_ids) - out["at_s"],
+    }
+    for name, value in figures.items():
+        record_property(name, round(value, 1))
+    ids = [o.event_id for o in predictions.outcomes]
+    assert len(ids) == len(set(ids)), "a transaction was predicted twice"
+    assert set(ids) == expected, f"{len(expected - set(ids))} transactions got no prediction"
+    sure = traffic.tracked[VELOCITY_SURE_FROM:]
+    assert len(sure) >= 20
+    assert not [i for i in sure if i not in velocity], "the tracked card's minute count restarted at a rescale"
+
+
+def rescales(log: Path) -> list[dict]:
+    """The scaling loop's rescale decisions, from its JSON lines."""
+    lines = [json.loads(line) for line in log.read_text().splitlines() if line.startswith("{")]
+    return [line for line in lines if line["event"] == "rescale"]
