@@ -26,6 +26,8 @@ import pytest
 
 from flink_jobs.config.topics import full_name
 from rtai import paths, pulsar_client, toml_text
+from rtai.monitoring.dashboard import Prometheus
+from rtai.scaling.loop import BACKLOG_QUERY
 from tests.faults.load import Collector
 from tests.stack_helpers import MODEL_COLUMNS, cli, isolated_stack, served_model_toml
 
@@ -245,6 +247,9 @@ def test_the_scaling_loop_scales_out_and_in_and_the_job_keeps_its_state_exactly_
         "backlog_at_scale_out": out["backlog"],
         "scale_out_decision_to_backlog_drained_s": max(published[i] for i in backlog_ids) - out["at_s"],
     }
+    # The backlog as the loop read it, at its highest over the test (the gauge is read from the broker every 5 s).
+    peak = Prometheus(isolated.config.prometheus_url).instant(f"max_over_time(({BACKLOG_QUERY})[15m:1s])")
+    figures["backlog_peak_read"] = peak[0][1] if peak else -1.0
     for name, value in figures.items():
         record_property(name, round(value, 1))
     ids = [o.event_id for o in predictions.outcomes]
