@@ -27,6 +27,7 @@ from rtai import paths, pulsar_client, toml_text
 from rtai.features import backfill
 from rtai.features.batch_stats import CARD_STATS, MERCHANT_STATS
 from rtai.jobs import launcher
+from tests.card_transactions import MERCHANTS, transaction
 from tests.faults.load import Collector
 from tests.stack_helpers import (
     MODEL_COLUMNS,
@@ -36,7 +37,6 @@ from tests.stack_helpers import (
 )
 
 HOT_CARD = 0  # a placeholder id, as a terminal's default would send
-MERCHANTS = 50
 OTHER_CARDS = 400  # each well below the velocity rule over the test's minute
 STEADY_RATE = 50.0  # transactions per second of the other cards, in both phases
 BURST_EVENTS, BURST_RATE = 10_000, 1_000.0  # twenty times the other cards' rate together
@@ -52,23 +52,6 @@ BURST_AT_S = 2.0  # into the burst phase
 RATE_BOUND = 60  # the hot card's transactions per minute scored by the model
 VELOCITY = 10
 DRAIN_TIMEOUT_S = 240.0
-
-
-def transaction(card: int, number: int, phase: str) -> dict:
-    now = datetime.now(UTC)
-    return {
-        "event_id": f"{phase}-{card}-{number}",
-        "event_time": now.isoformat(timespec="milliseconds"),
-        "card_id": card,
-        "customer_id": card,
-        "merchant_id": 1 + number % MERCHANTS,
-        "merchant_category": "electronics",
-        "merchant_country": "DE",
-        "card_country": "DE",
-        "amount": float(1 + number % 97),
-        "currency": "EUR",
-        "channel": "ecom",
-    }
 
 
 class Paced(threading.Thread):

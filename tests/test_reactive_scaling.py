@@ -17,7 +17,6 @@ import sys
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -28,6 +27,7 @@ from flink_jobs.config.topics import full_name
 from rtai import paths, pulsar_client, toml_text
 from rtai.monitoring.dashboard import Prometheus
 from rtai.scaling.loop import BACKLOG_QUERY
+from tests.card_transactions import transaction
 from tests.faults.load import Collector
 from tests.stack_helpers import MODEL_COLUMNS, cli, isolated_stack, served_model_toml
 
@@ -46,22 +46,6 @@ SCALING = {
     "scale_down_stabilization_s": 20,
     "initialization_s": 10,
 }
-
-
-def transaction(card: int, number: int, kind: str) -> dict:
-    return {
-        "event_id": f"{kind}-{number}",
-        "event_time": datetime.now(UTC).isoformat(timespec="milliseconds"),
-        "card_id": card,
-        "customer_id": card,
-        "merchant_id": 1 + number % 50,
-        "merchant_category": "electronics",
-        "merchant_country": "DE",
-        "card_country": "DE",
-        "amount": float(1 + number % 97),
-        "currency": "EUR",
-        "channel": "ecom",
-    }
 
 
 class Traffic(threading.Thread):
