@@ -36,14 +36,14 @@ STEADY_RATE = 20.0  # transactions per second of the other cards
 TRACKED_CARD = 0  # one transaction every TRACKED_EVERY_S, through both rescales
 TRACKED_EVERY_S = 2.0  # 30 a minute: past the velocity rule (10), below the rate bound (60)
 VELOCITY_SURE_FROM = 15  # the tracked card's transactions from this one on are past the rule whatever its edges
-BACKLOG_EVENTS = 60_000  # at once: about twenty seconds of one TaskManager's work
+BACKLOG_EVENTS = 40_000  # at once: about fifteen seconds of one TaskManager's work
 RESCALE_TIMEOUT_S = 240.0
 CLUSTER = ["flink-jobmanager", "flink-taskmanager"]
 SCALING = {
     "backlog_per_taskmanager": 5000,
     "busy_target": 0.7,
     "period_s": 2,
-    "scale_down_stabilization_s": 20,
+    "scale_down_stabilization_s": 10,
     "initialization_s": 10,
 }
 
@@ -192,7 +192,7 @@ def test_the_scaling_loop_scales_out_and_in_and_the_job_keeps_its_state_exactly_
     try:
         traffic.start()
         parallelism.start()
-        time.sleep(10)
+        time.sleep(6)
         burst = pulsar_client.input_producer(client, topics["transactions"], block_if_queue_full=True)
         backlog_ids = []
         for i in range(BACKLOG_EVENTS):
@@ -205,14 +205,14 @@ def test_the_scaling_loop_scales_out_and_in_and_the_job_keeps_its_state_exactly_
             assert loop.poll() is None, log.read_text()
             time.sleep(1)
         wait_for_parallelism(rest_url, 1)
-        time.sleep(10)
+        time.sleep(5)
         traffic.stopping.set()
         traffic.join()
         expected = set(traffic.sent) | set(backlog_ids)
         deadline = time.monotonic() + 120
         while len(predictions.outcomes) < len(expected) and time.monotonic() < deadline:
             time.sleep(0.5)
-        time.sleep(5)  # anything written twice would arrive by now
+        time.sleep(3)  # anything written twice would arrive by now
         velocity = velocity_alerts(alerts)
     finally:
         loop.send_signal(signal.SIGTERM)
