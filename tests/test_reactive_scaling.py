@@ -134,12 +134,11 @@ def running_parallelism(rest_url: str) -> int | None:
     return values.pop()
 
 
-def wait_for_parallelism(rest_url: str, wanted: int) -> float:
+def wait_for_parallelism(rest_url: str, wanted: int) -> None:
     started = time.monotonic()
     while running_parallelism(rest_url) != wanted:
         assert time.monotonic() - started < RESCALE_TIMEOUT_S, f"the job did not run at parallelism {wanted}"
         time.sleep(0.5)
-    return time.monotonic() - started
 
 
 class Parallelism(threading.Thread):

@@ -83,13 +83,13 @@ class ScalingLoop:
             NO_READING.inc()
             return None
         UPTIME.set(uptime)
+        BACKLOG.set(backlog)
+        BUSY.set(busy)
         if uptime < self.config.scaling.initialization_s:
             return None
         current = flink_cluster.taskmanager_count(self.config)
         by_backlog = self.backlog_rule.desired(now_s, current, backlog)
         by_busy = self.busy_rule.desired(now_s, current, busy * current)
-        BACKLOG.set(backlog)
-        BUSY.set(busy)
         DESIRED.labels("backlog").set(by_backlog)
         DESIRED.labels("busy").set(by_busy)
         return Decision(now_s, current, backlog, busy, by_backlog, by_busy)

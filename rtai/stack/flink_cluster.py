@@ -31,6 +31,7 @@ import uuid
 from pathlib import Path
 from string import Template
 
+from flink_jobs.errors import UserFacingError
 from flink_jobs.jobs import MODULES
 from rtai import paths
 from rtai.bootstrap import java_artifacts, prereqs
@@ -66,9 +67,15 @@ def taskmanager_name(number: int) -> str:
 def taskmanager_count(config: StackConfig) -> int:
     """The TaskManagers `up` starts: the last `rtai stack scale taskmanagers N`, else the config's."""
     path = taskmanagers_file()
-    if path.is_file():
-        return min(max(int(path.read_text()), 1), config.flink.max_taskmanagers)
-    return config.flink.taskmanagers
+    if not path.is_file():
+        return config.flink.taskmanagers
+    try:
+        kept = int(path.read_text())
+    except ValueError:
+        raise UserFacingError(
+            f"{path}: not a TaskManager count; `rtai stack scale taskmanagers N` writes it again"
+        ) from None
+    return min(max(kept, 1), config.flink.max_taskmanagers)
 
 
 def cluster_id_file() -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from flink_jobs.config.typed_config import ConfigError
+from flink_jobs.errors import UserFacingError
 from rtai import paths
 from rtai.stack import config as stack_config
 from rtai.stack import flink_cluster, registry
@@ -82,3 +83,6 @@ def test_taskmanager_n_exports_metrics_a_step_up_and_up_starts_the_last_scaled_c
     flink_cluster.taskmanagers_file().parent.mkdir(parents=True)
     flink_cluster.taskmanagers_file().write_text("3\n")  # `rtai stack scale taskmanagers 3`
     assert len([s for s in registry.selected(config) if s.name.startswith("flink-taskmanager")]) == 3
+    flink_cluster.taskmanagers_file().write_text("three\n")
+    with pytest.raises(UserFacingError, match="not a TaskManager count"):
+        registry.selected(config)
