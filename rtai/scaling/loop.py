@@ -9,6 +9,10 @@ are gone) nor in its first [scaling] initialization_s after a (re)start, when it
 what waited during the restart and its busy time says nothing of the load: the HPA's
 initialization period and the Flink autoscaler's stabilization interval play that part.
 
+Like a ReplicaSet controller under an HPA, it also reconciles: when fewer TaskManagers run than
+the kept count (one that did not start in time was stopped), it starts them again next period. A
+failed start or an unanswered query is logged and counted, and the loop goes on.
+
 Each rescale is logged as one JSON line; every reading is exported (rtai_scaling_* on the
 process's /metrics, announced to the stack's Prometheus), so its decisions can be graphed
 beside the backlog they answered.
@@ -24,6 +28,7 @@ from dataclasses import asdict, dataclass
 
 from prometheus_client import Counter, Gauge
 
+from flink_jobs.errors import UserFacingError
 from rtai.monitoring.dashboard import Prometheus
 from rtai.monitoring.process_metrics import serving
 from rtai.stack import flink_cluster, flink_scale
@@ -44,6 +49,7 @@ BACKLOG = Gauge("rtai_scaling_backlog_messages", "The source's backlog at the la
 BUSY = Gauge("rtai_scaling_busy_ratio", "The busiest task's busy fraction at the last reading")
 RESCALES = Counter("rtai_scaling_rescales", "TaskManagers started or stopped by the loop", ["direction"])
 NO_READING = Counter("rtai_scaling_missing_readings", "Periods without the job's metrics (a restart)")
+FAILURES = Counter("rtai_scaling_failures", "Periods that ended in an error, logged", ["stage"])
 UPTIME = Gauge("rtai_scaling_job_uptime_seconds", "Since the job last started, at the last reading")
 
 
@@ -95,8 +101,16 @@ class ScalingLoop:
         return Decision(now_s, current, backlog, busy, by_backlog, by_busy)
 
     def step(self) -> Decision | None:
-        """One period: read, decide, and rescale when the decision differs from what runs."""
-        decision = self.decide(time.time())
+        """One period: what did not start is started again, then read, decide, and rescale when the
+        decision differs from the kept count. An error is logged and counted; the next period retries."""
+        kept = flink_cluster.taskmanager_count(self.config)
+        if flink_scale.running_taskmanagers(self.config) < kept and not self._scaled_to(kept, "restart"):
+            return None
+        try:
+            decision = self.decide(time.time())
+        except UserFacingError as err:
+            _failed("read", err)
+            return None
         if decision is None:
             return None
         if decision.desired != decision.taskmanagers:
@@ -105,10 +119,23 @@ class ScalingLoop:
                 json.dumps({"event": "rescale", "direction": direction, "to": decision.desired, **asdict(decision)}),
                 flush=True,
             )
-            flink_scale.scale_taskmanagers(self.config, decision.desired)
             RESCALES.labels(direction).inc(abs(decision.desired - decision.taskmanagers))
+            self._scaled_to(decision.desired, "rescale")
         TASKMANAGERS.set(decision.desired)
         return decision
+
+    def _scaled_to(self, count: int, stage: str) -> bool:
+        try:
+            flink_scale.scale_taskmanagers(self.config, count)
+        except UserFacingError as err:
+            _failed(stage, err)
+            return False
+        return True
+
+
+def _failed(stage: str, err: Exception) -> None:
+    FAILURES.labels(stage).inc()
+    print(json.dumps({"event": "failed", "stage": stage, "reason": str(err)}), flush=True)
 
 
 def run(config: StackConfig, duration_s: float) -> None:

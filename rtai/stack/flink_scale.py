@@ -1,5 +1,6 @@
 """The Flink cluster's TaskManagers scaled to a count: `rtai stack scale taskmanagers N` and the
-scaling loop (rtai/scaling/loop.py)."""
+scaling loop (rtai/scaling/loop.py), which also restarts what did not start (`running_taskmanagers`
+below the kept count)."""
 
 from __future__ import annotations
 
@@ -23,3 +24,8 @@ def scale_taskmanagers(config: StackConfig, count: int) -> None:
     manager.down(taskmanagers[count:])
     for surplus in taskmanagers[count:]:
         scrape_targets.forget(surplus)
+
+
+def running_taskmanagers(config: StackConfig) -> int:
+    """TaskManagers whose process runs now (one that did not become ready was stopped)."""
+    return sum(1 for service in flink_cluster.taskmanager_services(config) if manager.running_record(service))

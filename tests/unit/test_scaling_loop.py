@@ -1,13 +1,18 @@
 """The scaling loop's decision from Prometheus readings: the HPA rule on each metric, the larger
-recommendation, and no decision without readings or in the job's initialization period."""
+recommendation, and no decision without readings or in the job's initialization period; a failed
+start or query logged, counted and retried."""
 
 from __future__ import annotations
 
 import pytest
+from prometheus_client import REGISTRY
 
+from flink_jobs.errors import UserFacingError
 from rtai import paths
 from rtai.scaling.loop import BACKLOG_QUERY, BUSY_QUERY, UPTIME_QUERY, ScalingLoop
 from rtai.stack import config as stack_config
+from rtai.stack import flink_cluster, flink_scale
+from rtai.stack.manager import ServiceStartError
 
 
 class Readings:
@@ -54,3 +59,49 @@ def test_within_the_tolerance_nothing_changes(config):
 )
 def test_no_decision_without_readings_or_in_the_initialization_period(config, readings):
     assert ScalingLoop(config, Readings(**readings)).decide(1000.0) is None
+
+
+class TaskManagers:
+    """The stack's TaskManagers as the loop drives them: a start that fails `failures` times first
+    (a TaskManager not ready in time is stopped), the kept count written before the start, as
+    flink_scale does."""
+
+    def __init__(self, running: int, failures: int) -> None:
+        self.running, self.failures = running, failures
+        self.calls: list[int] = []
+
+    def scale(self, config, count: int) -> None:
+        self.calls.append(count)
+        flink_cluster.taskmanagers_file().parent.mkdir(parents=True, exist_ok=True)
+        flink_cluster.taskmanagers_file().write_text(f"{count}\n")
+        if self.failures:
+            self.failures -= 1
+            raise ServiceStartError(f"{flink_cluster.taskmanager_name(count)} was not ready within 60 s")
+        self.running = count
+
+
+def test_a_taskmanager_that_did_not_start_is_started_again_and_the_loop_goes_on(config, monkeypatch, capsys):
+    managers = TaskManagers(running=1, failures=1)
+    monkeypatch.setattr(flink_scale, "scale_taskmanagers", managers.scale)
+    monkeypatch.setattr(flink_scale, "running_taskmanagers", lambda _: managers.running)
+    failed_before = REGISTRY.get_sample_value("rtai_scaling_failures_total", {"stage": "rescale"}) or 0
+    loop = ScalingLoop(config, Readings(backlog=50_000, busy=0.2, uptime=120))
+    assert loop.step().desired == 3  # the start fails: logged, counted, the loop still runs
+    assert (managers.running, managers.calls) == (1, [3])
+    assert REGISTRY.get_sample_value("rtai_scaling_failures_total", {"stage": "rescale"}) == failed_before + 1
+    assert '"event": "failed", "stage": "rescale"' in capsys.readouterr().out
+    loop.step()  # fewer run than kept: started again, then the same decision holds
+    assert (managers.running, managers.calls) == (3, [3, 3])
+    loop.step()
+    assert managers.calls == [3, 3]
+
+
+def test_an_unanswered_query_is_logged_and_the_loop_goes_on(config, monkeypatch, capsys):
+    monkeypatch.setattr(flink_scale, "running_taskmanagers", lambda _: 1)
+
+    class Down:
+        def instant(self, query: str):
+            raise UserFacingError("Prometheus at http://localhost:9090 is down")
+
+    assert ScalingLoop(config, Down()).step() is None
+    assert '"stage": "read"' in capsys.readouterr().out
