@@ -56,6 +56,7 @@ UPTIME = Gauge("rtai_scaling_job_uptime_seconds", "Since the job last started, a
 @dataclass(frozen=True)
 class Decision:
     at_s: float
+    uptime_s: float  # the job's, since it last (re)started
     taskmanagers: int
     backlog: float
     busy: float
@@ -98,7 +99,7 @@ class ScalingLoop:
         by_busy = self.busy_rule.desired(now_s, current, busy * current)
         DESIRED.labels("backlog").set(by_backlog)
         DESIRED.labels("busy").set(by_busy)
-        return Decision(now_s, current, backlog, busy, by_backlog, by_busy)
+        return Decision(now_s, uptime, current, backlog, busy, by_backlog, by_busy)
 
     def step(self) -> Decision | None:
         """One period: what did not start is started again, then read, decide, and rescale when the
