@@ -8,7 +8,7 @@ DEMO_ARGS ?=
 BENCH_ARGS ?=
 
 .PHONY: setup setup-redis setup-monitoring setup-services up monitor down status logs demo test test-fast test-containers \
-	images compose-up compose-down faults edge-demo lint lock clean feast-apply \
+	images compose-up compose-down faults edge-demo k8s-dry-run lint lock clean feast-apply \
 	feast-materialize feast-views \
 	features training-set feature-job inference-job bench bench-features bench-model bench-shadow bench-api
 HISTORY := .run/data/generator/transactions.parquet
@@ -154,6 +154,12 @@ faults: setup
 EDGE_CUT_S ?= 300
 edge-demo: setup
 	@RTAI_EDGE_CUT_S=$(EDGE_CUT_S) $(VENV)/bin/python -m pytest -rs -s tests/test_edge.py $(PYTEST_ARGS)
+
+# Every kustomization of infra/k8s applied with server-side dry run to a real kube-apiserver and
+# etcd (built from their Go modules on first use: about 5 min on 2 cores; needs Go). Outside
+# `make test`: CI's time has no room for the build, and the tests check the same manifests offline.
+k8s-dry-run: setup-services
+	@$(RTAI) k8s dry-run
 
 lint: setup
 	@$(VENV)/bin/ruff check flink_jobs rtai tests infra feature_repo
