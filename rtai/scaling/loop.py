@@ -1,10 +1,12 @@
 """`rtai scaling run`: the local scaling loop of a reactive-mode Flink cluster ([flink] mode =
 "reactive"). Every [scaling] period_s it reads the job's load from the stack's Prometheus, the
-source's backlog (the project's pendingRecords gauge, summed over the source's subtasks) and the
-busiest task's busy fraction, puts each through the HPA rule (rules.HpaRule: a target per
-TaskManager, a tolerance, a scale-down stabilization window, min and max), takes the larger
-recommendation as an HPA with two metrics does, and starts or stops TaskManagers to match; the
-job follows by itself (reactive mode). Nothing is decided while the job restarts (its metrics
+source's backlog (the project's pendingRecords gauge, summed over the source's subtasks), its
+growth and the busiest task's busy fraction, puts the backlog and the busy time each through the
+HPA rule (rules.HpaRule: a target per TaskManager, a tolerance, a scale-down stabilization window,
+min and max), takes the larger recommendation as an HPA with two metrics does, holds any scale-in
+while the backlog grows (faster than GROWTH_HOLD of a TaskManager's backlog target a minute: a
+job falling behind is not over-provisioned, whatever its busy time), and starts or stops
+TaskManagers to match; the job follows by itself (reactive mode). Nothing is decided while the job restarts (its metrics
 are gone) nor in its first [scaling] initialization_s after a (re)start, when it catches up on
 what waited during the restart and its busy time says nothing of the load: the HPA's
 initialization period and the Flink autoscaler's stabilization interval play that part.
@@ -38,6 +40,9 @@ from .rules import HpaRule
 
 # The source's backlog: the gauge RedeliveryFilteringStringSchema registers (-1 until its first reading).
 BACKLOG_QUERY = "sum(clamp_min(flink_taskmanager_job_task_operator_pulsarDeserializer_pendingRecords, 0))"
+# The backlog's growth, messages per second over the last 30 s (the gauge changes every 5 s).
+GROWTH_QUERY = f"deriv(({BACKLOG_QUERY})[30s:5s])"
+GROWTH_HOLD = 0.1  # of backlog_per_taskmanager per minute: growth past it holds a scale-in
 # The busiest task's busy fraction (NaN filtered out: a task that has not run yet reports NaN).
 BUSY_QUERY = "max(flink_taskmanager_job_task_busyTimeMsPerSecond >= 0) / 1000"
 # Seconds since the job last switched to running (Flink's uptime gauge restarts with the job).
@@ -46,6 +51,7 @@ UPTIME_QUERY = "max(flink_jobmanager_job_uptime) / 1000"
 TASKMANAGERS = Gauge("rtai_scaling_taskmanagers", "TaskManagers running after the last decision")
 DESIRED = Gauge("rtai_scaling_desired_taskmanagers", "TaskManagers the last decision asked for", ["metric"])
 BACKLOG = Gauge("rtai_scaling_backlog_messages", "The source's backlog at the last reading")
+GROWTH = Gauge("rtai_scaling_backlog_growth_messages_per_second", "The backlog's growth at the last reading")
 BUSY = Gauge("rtai_scaling_busy_ratio", "The busiest task's busy fraction at the last reading")
 RESCALES = Counter("rtai_scaling_rescales", "TaskManagers started or stopped by the loop", ["direction"])
 NO_READING = Counter("rtai_scaling_missing_readings", "Periods without the job's metrics (a restart)")
@@ -59,13 +65,16 @@ class Decision:
     uptime_s: float  # the job's, since it last (re)started
     taskmanagers: int
     backlog: float
+    backlog_growth: float  # messages per second
     busy: float
     by_backlog: int
     by_busy: int
+    backlog_growing: bool  # past GROWTH_HOLD: no scale-in
 
     @property
     def desired(self) -> int:
-        return max(self.by_backlog, self.by_busy)
+        recommended = max(self.by_backlog, self.by_busy)
+        return max(recommended, self.taskmanagers) if self.backlog_growing else recommended
 
 
 class ScalingLoop:
@@ -89,8 +98,10 @@ class ScalingLoop:
         if uptime is None or backlog is None or busy is None:
             NO_READING.inc()
             return None
+        growth = self._value(GROWTH_QUERY) or 0.0  # none before the gauge's second reading
         UPTIME.set(uptime)
         BACKLOG.set(backlog)
+        GROWTH.set(growth)
         BUSY.set(busy)
         if uptime < self.config.scaling.initialization_s:
             return None
@@ -99,7 +110,8 @@ class ScalingLoop:
         by_busy = self.busy_rule.desired(now_s, current, busy * current)
         DESIRED.labels("backlog").set(by_backlog)
         DESIRED.labels("busy").set(by_busy)
-        return Decision(now_s, uptime, current, backlog, busy, by_backlog, by_busy)
+        growing = growth > GROWTH_HOLD * self.config.scaling.backlog_per_taskmanager / 60
+        return Decision(now_s, uptime, current, backlog, growth, busy, by_backlog, by_busy, growing)
 
     def step(self) -> Decision | None:
         """One period: what did not start is started again, then read, decide, and rescale when the

@@ -9,7 +9,7 @@ from prometheus_client import REGISTRY
 
 from flink_jobs.errors import UserFacingError
 from rtai import paths
-from rtai.scaling.loop import BACKLOG_QUERY, BUSY_QUERY, UPTIME_QUERY, ScalingLoop
+from rtai.scaling.loop import BACKLOG_QUERY, BUSY_QUERY, GROWTH_QUERY, UPTIME_QUERY, ScalingLoop
 from rtai.stack import config as stack_config
 from rtai.stack import flink_cluster, flink_scale
 from rtai.stack.manager import ServiceStartError
@@ -18,8 +18,9 @@ from rtai.stack.manager import ServiceStartError
 class Readings:
     """Prometheus as the loop queries it: one value per query, or none."""
 
-    def __init__(self, **values: float | None) -> None:
+    def __init__(self, growth: float | None = None, **values: float | None) -> None:
         self.values = {BACKLOG_QUERY: values["backlog"], BUSY_QUERY: values["busy"], UPTIME_QUERY: values["uptime"]}
+        self.values[GROWTH_QUERY] = growth
 
     def instant(self, query: str) -> list[tuple[dict[str, str], float]]:
         value = self.values[query]
@@ -41,6 +42,17 @@ def test_the_larger_recommendation_wins_within_max_taskmanagers(config):
     assert (by_busy.by_backlog, by_busy.by_busy, by_busy.desired) == (1, 2, 2)
     capped = ScalingLoop(config, Readings(backlog=10**7, busy=1.0, uptime=120)).decide(1000.0)
     assert capped.desired == config.flink.max_taskmanagers
+
+
+def test_a_scale_in_waits_while_the_backlog_grows(config):
+    flink_cluster.taskmanagers_file().parent.mkdir(parents=True)
+    flink_cluster.taskmanagers_file().write_text("3\n")
+    # backlog_per_taskmanager 20,000: growth past 10 % of it a minute (33/s) holds a scale-in
+    for growth, desired in ((None, 1), (10.0, 1), (50.0, 3)):
+        decision = ScalingLoop(config, Readings(backlog=100, busy=0.1, uptime=120, growth=growth)).decide(1000.0)
+        assert (decision.by_backlog, decision.by_busy, decision.desired) == (1, 1, desired), growth
+    out = ScalingLoop(config, Readings(backlog=100_000, busy=0.1, uptime=120, growth=50.0)).decide(1000.0)
+    assert out.desired == out.by_backlog > 3  # the hold never stands in a scale-out's way
 
 
 def test_within_the_tolerance_nothing_changes(config):
