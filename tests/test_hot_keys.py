@@ -2,15 +2,16 @@
 other cards flow at a steady rate.
 
 Inference job: every transaction gets exactly one prediction; the other cards' p99 latency
-(publish of the transaction to publish of its prediction) during the burst stays under a second
-(before the bounded histories such a burst held the job for minutes), its ratio to their p99
-without the burst reported; the hot card's transactions past its rate bound are answered with
+(publish of the transaction to publish of its prediction) during the burst stays within twice
+their p99 without it (before the bounded histories such a burst held the job for minutes); the
+hot card's transactions past its rate bound are answered with
 its latest model score, marked, and the velocity rule raises alerts for it.
 Feature job: every transaction gets one pushed row, and the rows equal the backfill's (the same
 bounded windows computed offline over the same transactions)."""
 
 from __future__ import annotations
 
+import gc
 import json
 import threading
 import time
@@ -42,11 +43,7 @@ STEADY_RATE = 50.0  # transactions per second of the other cards, in both phases
 BURST_EVENTS, BURST_RATE = 10_000, 1_000.0  # twenty times the other cards' rate together
 QUIET_PHASE_S = 12.0  # the other cards alone
 BURST_PHASE_S = 14.0  # the burst, 2 s in, and the other cards around it
-# The others' p99 during the burst stays under this. The issue's bound, twice their p99 without
-# it, is reported (others_p99_during_over_without), not asserted: locally 1.37x-1.47x in four
-# runs, but each phase's p99 is about the 6th-slowest of 600 events, and a checkpoint (every 10 s)
-# falling in one phase and not the other can move it more than the hot card does.
-OTHERS_P99_BOUND_MS = 1000.0
+OTHERS_P99_RATIO_BOUND = 2.0  # the others' p99 during the burst over their p99 without it
 FEATURE_JOB_BURST_RATE = 500.0
 BURST_AT_S = 2.0  # into the burst phase
 RATE_BOUND = 60  # the hot card's transactions per minute scored by the model
@@ -55,7 +52,8 @@ DRAIN_TIMEOUT_S = 240.0
 
 
 class Paced(threading.Thread):
-    """Sends `count` transactions at `rate` from `delay_s`, remembering each one's send time."""
+    """Sends `count` transactions at `rate` from `delay_s`, remembering each one's send time.
+    They are encoded before the first is sent: the sender's own work stays out of the burst."""
 
     def __init__(self, producer: pulsar.Producer, cards: list[int], count: int, rate: float, phase: str, delay_s=0.0):
         super().__init__(daemon=True)
@@ -65,16 +63,17 @@ class Paced(threading.Thread):
         self.sent_ms: dict[str, float] = {}
 
     def run(self) -> None:
+        events = [transaction(self.cards[i % len(self.cards)], i, self.phase) for i in range(self.count)]
+        encoded = [json.dumps(event).encode() for event in events]
         time.sleep(self.delay_s)
         start = time.monotonic()
-        for i in range(self.count):
+        for i, (event, data) in enumerate(zip(events, encoded, strict=True)):
             pause = start + i / self.rate - time.monotonic()
             if pause > 0:
                 time.sleep(pause)
-            event = transaction(self.cards[i % len(self.cards)], i, self.phase)
             self.sent[event["event_id"]] = event
             self.sent_ms[event["event_id"]] = time.time() * 1000
-            self.producer.send_async(json.dumps(event).encode(), None)
+            self.producer.send_async(data, None)
         self.producer.flush()
 
 
@@ -155,6 +154,11 @@ def test_a_hot_card_does_not_hold_back_the_others_in_the_inference_job(stack, se
     alerts = client.subscribe(topics["alerts"], "test", initial_position=pulsar.InitialPosition.Earliest)
     job = launcher.start_local("flink_jobs.jobs.fraud_scoring", ["--pipeline", str(pipeline)], tmp_path / "job.log")
     predictions.start()
+    # What earlier tests left in this process is not scanned by its garbage collector from here:
+    # a full collection of it paused the paced senders for 0.2 s (2 million objects), a stall of
+    # the test's own making that the others' p99 counted against the job.
+    gc.collect()
+    gc.freeze()
     try:
         producer = pulsar_client.input_producer(client, topics["transactions"])
         warm_up, _ = run_phase(producer, "warm", burst=False)  # the job starts, caches fill
@@ -172,6 +176,7 @@ def test_a_hot_card_does_not_hold_back_the_others_in_the_inference_job(stack, se
                 break
             fired.append(json.loads(message.data()))
     finally:
+        gc.unfreeze()
         predictions.stop()
         launcher.stop_local(job)
         client.close()
@@ -189,7 +194,7 @@ def test_a_hot_card_does_not_hold_back_the_others_in_the_inference_job(stack, se
         ("hot_card_rate_bound_predictions", len(bounded)),
     ):
         record_property(name, value)
-    assert burst_p99 <= OTHERS_P99_BOUND_MS, (base_p99, burst_p99)
+    assert burst_p99 <= OTHERS_P99_RATIO_BOUND * base_p99, (base_p99, burst_p99)
     assert bounded and all(o.event_id.startswith("burst-hot-") for o in bounded)
     assert len(bounded) >= 0.9 * BURST_EVENTS  # all but the bound's share and those before the card's first score
     velocity = [a for a in fired if a["card_id"] == HOT_CARD and "card_velocity" in a["rules"]]
