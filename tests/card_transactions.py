@@ -8,11 +8,12 @@ from datetime import UTC, datetime
 MERCHANTS = 50
 
 
-def transaction(card: int, number: int, prefix: str) -> dict:
-    """Event id `<prefix>-<card>-<number>`; merchant and amount cycle with `number`."""
+def transaction(card: int, number: int, prefix: str, at: datetime | None = None) -> dict:
+    """Event id `<prefix>-<card>-<number>`, stamped `at` (default now); merchant and amount cycle
+    with `number`."""
     return {
         "event_id": f"{prefix}-{card}-{number}",
-        "event_time": datetime.now(UTC).isoformat(timespec="milliseconds"),
+        "event_time": (at or datetime.now(UTC)).isoformat(timespec="milliseconds"),
         "card_id": card,
         "customer_id": card,
         "merchant_id": 1 + number % MERCHANTS,

@@ -68,13 +68,16 @@ class FreshnessProbe:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def on_sent(self, tx: Transaction, sent_ms: int) -> None:
+        self.add(tx.card_id, tx.event_time_ms, sent_ms)
+
+    def add(self, card_id: int, event_time_ms: int, sent_ms: float) -> None:
         self.seen += 1
-        second_ms = tx.event_time_ms // 1000 * 1000
-        alone = self.last_second.get(tx.card_id) != second_ms
-        self.last_second[tx.card_id] = second_ms
+        second_ms = event_time_ms // 1000 * 1000
+        alone = self.last_second.get(card_id) != second_ms
+        self.last_second[card_id] = second_ms
         if self.seen % self.sample_every == 0 and alone:
             with self.lock:
-                self.pending.setdefault(tx.card_id, []).append((second_ms, sent_ms))
+                self.pending.setdefault(card_id, []).append((second_ms, sent_ms))
 
     def poll_once(self) -> None:
         with self.lock:
@@ -115,7 +118,7 @@ def _start_job(pipeline: Path, folder: Path, name: str):
     return launcher.start_local("flink_jobs.jobs.card_features", args, folder / f"{name}.log")
 
 
-def _wait_until_ready(
+def wait_until_ready(
     client: pulsar.Client, topic: str, feast: FeastClient, job: processes.PidRecord, log: Path, timeout_s: float
 ) -> float:
     """Sends the probe card's events every 0.5 s until its features come back; seconds it took."""
@@ -157,7 +160,7 @@ def measure_freshness(
     poller = threading.Thread(target=poll, daemon=True)
     try:
         step("starting the feature job and waiting for its first features")
-        ready_s = _wait_until_ready(client, topic, feast, job, folder / "freshness.log", timeout_s=180)
+        ready_s = wait_until_ready(client, topic, feast, job, folder / "freshness.log", timeout_s=180)
         step(f"publishing {rate:,g} transactions/s for {duration_s:g} s, probing freshness")
         poller.start()
         people = population.build(7, 20_000)
