@@ -25,6 +25,7 @@ import pulsar
 import pytest
 
 from flink_jobs.clients.feast_client import FeastClient
+from flink_jobs.config import pipeline_config
 from flink_jobs.config.topics import full_name
 from rtai import paths, pulsar_client, toml_text
 from rtai.benchmarks import feature_job
@@ -252,15 +253,9 @@ def test_a_hot_card_gets_every_feature_row_equal_to_the_backfill_in_the_feature_
         )
     )
     client = pulsar_client.connect(stack.pulsar_service_url)
-    feast = FeastClient(feast_stack.config.feast_url, timeout_s=5.0, retries=2, backoff_ms=100)
+    feast = FeastClient.from_calls(pipeline_config.load(pipeline).feature_job.feast)
     probes = {"quiet": FreshnessProbe(feast, sample_every=1), "burst": FreshnessProbe(feast, sample_every=1)}
     polling = threading.Event()
-
-    def poll() -> None:
-        while not polling.is_set():
-            for probe in probes.values():
-                probe.poll_once()
-            time.sleep(FRESHNESS_POLL_S)
 
     def probed(probe: FreshnessProbe) -> Callable[[dict, float], None]:
         def on_sent(event: dict, sent_ms: float) -> None:
@@ -271,7 +266,7 @@ def test_a_hot_card_gets_every_feature_row_equal_to_the_backfill_in_the_feature_
 
     job_log = tmp_path / "job.log"
     job = launcher.start_local("flink_jobs.jobs.card_features", ["--pipeline", str(pipeline)], job_log)
-    poller = threading.Thread(target=poll, daemon=True)
+    poller = feature_job.poller_of(list(probes.values()), polling, FRESHNESS_POLL_S)
     try:
         feature_job.wait_until_ready(client, topic, feast, job, job_log, timeout_s=180)
         began = time.monotonic()

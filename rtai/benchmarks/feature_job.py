@@ -103,6 +103,18 @@ class FreshnessProbe:
             return sum(len(waiting) for waiting in self.pending.values())
 
 
+def poller_of(probes: list[FreshnessProbe], stop: threading.Event, interval_s: float) -> threading.Thread:
+    """A daemon thread, not started yet, that polls each probe every interval_s until `stop` is set."""
+
+    def poll() -> None:
+        while not stop.is_set():
+            for probe in probes:
+                probe.poll_once()
+            time.sleep(interval_s)
+
+    return threading.Thread(target=poll, daemon=True)
+
+
 def _pipeline_copy(base: Path, folder: Path, topic: str) -> Path:
     changes = {
         "topics": {"transactions": topic, "dead_letter": f"{topic}-dead-letter"},
@@ -151,13 +163,7 @@ def measure_freshness(
     client = pulsar_client.connect(config.pulsar.service_url)
     job = _start_job(copy, folder, "freshness")
     stop = threading.Event()
-
-    def poll() -> None:
-        while not stop.is_set():
-            probe.poll_once()
-            time.sleep(0.02)
-
-    poller = threading.Thread(target=poll, daemon=True)
+    poller = poller_of([probe], stop, interval_s=0.02)
     try:
         step("starting the feature job and waiting for its first features")
         ready_s = wait_until_ready(client, topic, feast, job, folder / "freshness.log", timeout_s=180)

@@ -6,10 +6,11 @@ HPA rule (rules.HpaRule: a target per TaskManager, a tolerance, a scale-down sta
 min and max), takes the larger recommendation as an HPA with two metrics does, holds any scale-in
 while the backlog grows (faster than GROWTH_HOLD of a TaskManager's backlog target a minute: a
 job falling behind is not over-provisioned, whatever its busy time), and starts or stops
-TaskManagers to match; the job follows by itself (reactive mode). Nothing is decided while the job restarts (its metrics
-are gone) nor in its first [scaling] initialization_s after a (re)start, when it catches up on
-what waited during the restart and its busy time says nothing of the load: the HPA's
-initialization period and the Flink autoscaler's stabilization interval play that part.
+TaskManagers to match; the job follows by itself (reactive mode). Nothing is decided while the
+job restarts (its metrics are gone) nor in its first [scaling] initialization_s after a
+(re)start, when it catches up on what waited during the restart and its busy time says nothing
+of the load: the HPA's initialization period and the Flink autoscaler's stabilization interval
+play that part.
 
 Like a ReplicaSet controller under an HPA, it also reconciles: when fewer TaskManagers run than
 the kept count (one that did not start in time was stopped), it starts them again next period. A
