@@ -3,9 +3,9 @@ other cards flow at a steady rate; in each job the other cards' p99 during the b
 against their p99 without it (before the bounded histories such a burst held both jobs for minutes).
 
 Inference job (burst at 1,000/s): every transaction gets exactly one prediction; latency is the
-publish of the transaction to the publish of its prediction. The hot card's transactions past
-its rate bound are answered with its latest model score, marked, and the velocity rule raises
-alerts for it.
+publish of the transaction to the publish of its prediction, both read after the phases. The hot
+card's transactions past its rate bound are answered with its latest model score, marked, and the
+velocity rule raises alerts for it.
 Feature job (burst at 500/s): every transaction gets one pushed row, and the rows equal the
 backfill's (the same bounded windows computed offline over the same transactions); latency is
 freshness, the publish of the transaction to the feature server's first answer that holds it."""
@@ -48,13 +48,9 @@ STEADY_RATE = 50.0  # transactions per second of the other cards, in both phases
 BURST_EVENTS, BURST_RATE = 10_000, 1_000.0  # twenty times the other cards' rate together
 QUIET_PHASE_S = 12.0  # the other cards alone
 BURST_PHASE_S = 14.0  # the burst, 2 s in, and the other cards around it
-# The issue's bound, the others' p99 during the burst at most twice their p99 without it, is
-# reported (..._during_over_without), not asserted: alone 1.21x-1.93x in twelve runs here, but
-# 2.8x-11.5x inside the whole suite, where no single earlier test file brings it above 1.7x
-# (bench/README.md: A hot card's burst). What is asserted is that the others are not held back
-# for long: their p99 stays under a second (the inference job) or a few seconds (freshness).
-OTHERS_P99_BOUND_MS = 1000.0
-OTHERS_FRESHNESS_P99_BOUND_MS = 5000.0
+# The issue's bound, in both jobs: the others' p99 during the burst at most twice their p99
+# without it (bench/README.md: A hot card's burst).
+OTHERS_P99_RATIO_BOUND = 2.0
 FEATURE_JOB_BURST_RATE = 500.0
 FRESHNESS_POLL_S = 0.1  # the feature job's freshness is read from the feature server this often
 TICK_CARD = 9999  # a quiet card whose transaction moves the feature job's watermark past the rest
@@ -63,6 +59,7 @@ LEAD_S = 0.2  # a sender's time to encode its transactions before the first is d
 RATE_BOUND = 60  # the hot card's transactions per minute scored by the model
 VELOCITY = 10
 DRAIN_TIMEOUT_S = 240.0
+AFTER_THE_PHASES = "test"  # the subscription the inference test reads its outputs from
 
 
 class Paced(threading.Thread):
@@ -186,19 +183,28 @@ def inference_pipeline(folder, stack, isolated) -> tuple:
 def test_a_hot_card_does_not_hold_back_the_others_in_the_inference_job(stack, servers, tmp_path, record_property):
     pipeline, topics = inference_pipeline(tmp_path, stack, servers[0])
     client = pulsar_client.connect(stack.pulsar_service_url)
-    predictions = Collector(client, topics["predictions"], "prediction")
-    alerts = client.subscribe(topics["alerts"], "test", initial_position=pulsar.InitialPosition.Earliest)
+    # The outputs are read after the phases, from subscriptions made now (the broker keeps their
+    # backlog): latency is the prediction's publish time, so reading them meanwhile would only take
+    # CPU from the job on these two cores while adding nothing to the figure.
+    for topic in (topics["predictions"], topics["alerts"]):
+        client.subscribe(topic, AFTER_THE_PHASES).close()
     job = launcher.start_local("flink_jobs.jobs.fraud_scoring", ["--pipeline", str(pipeline)], tmp_path / "job.log")
-    predictions.start()
     try:
         producer = pulsar_client.input_producer(client, topics["transactions"])
         warm_up, _ = run_phase(producer, "warm", burst=False)  # the job starts, caches fill
-        wait_for(predictions, len(warm_up.sent))
+        started = Collector(client, topics["predictions"], "prediction", subscription="warm-up")
+        started.start()
+        wait_for(started, len(warm_up.sent))
+        started.stop()
         baseline, _ = run_phase(producer, "base", burst=False)
         steady, hot = run_phase(producer, "burst", burst=True)
         assert hot is not None
         expected = {**warm_up.sent, **baseline.sent, **steady.sent, **hot.sent}
+        predictions = Collector(client, topics["predictions"], "prediction", subscription=AFTER_THE_PHASES)
+        predictions.start()
         wait_for(predictions, len(expected))
+        predictions.stop()
+        alerts = client.subscribe(topics["alerts"], AFTER_THE_PHASES)
         fired = []
         while True:
             try:
@@ -207,7 +213,6 @@ def test_a_hot_card_does_not_hold_back_the_others_in_the_inference_job(stack, se
                 break
             fired.append(json.loads(message.data()))
     finally:
-        predictions.stop()
         launcher.stop_local(job)
         client.close()
 
@@ -224,7 +229,7 @@ def test_a_hot_card_does_not_hold_back_the_others_in_the_inference_job(stack, se
         ("hot_card_rate_bound_predictions", len(bounded)),
     ):
         record_property(name, value)
-    assert burst_p99 <= OTHERS_P99_BOUND_MS, (base_p99, burst_p99)
+    assert burst_p99 <= OTHERS_P99_RATIO_BOUND * base_p99, (base_p99, burst_p99)
     assert bounded and all(o.event_id.startswith("burst-hot-") for o in bounded)
     assert len(bounded) >= 0.9 * BURST_EVENTS  # all but the bound's share and those before the card's first score
     velocity = [a for a in fired if a["card_id"] == HOT_CARD and "card_velocity" in a["rules"]]
@@ -308,7 +313,7 @@ def test_a_hot_card_gets_every_feature_row_equal_to_the_backfill_in_the_feature_
         record_property(name, value)
     assert len(rows) == len(sent), job_log.read_text()[-3000:]
     assert not [p.outstanding() for p in probes.values() if p.outstanding()], "an event's features never showed"
-    assert freshness_p99["burst"] <= OTHERS_FRESHNESS_P99_BOUND_MS, freshness_p99
+    assert freshness_p99["burst"] <= OTHERS_P99_RATIO_BOUND * freshness_p99["quiet"], freshness_p99
     history = pd.DataFrame(sent)
     history["event_timestamp"] = pd.to_datetime(history["event_time"], utc=True)
     expected = backfill.card_realtime(history)

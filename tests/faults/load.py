@@ -136,7 +136,7 @@ class Collector(threading.Thread):
     it had received since its last acknowledgement; those messages are counted in `redelivered`,
     not as outcomes, so a duplicate outcome is one the job wrote twice."""
 
-    def __init__(self, client: pulsar.Client, topic: str, kind: str) -> None:
+    def __init__(self, client: pulsar.Client, topic: str, kind: str, subscription: str = "fault-suite") -> None:
         super().__init__(name=f"fault-load-{kind}", daemon=True)
         self.kind = kind
         self.outcomes: list[Outcome] = []
@@ -144,7 +144,7 @@ class Collector(threading.Thread):
         self._seen: set[bytes] = set()
         self._stopping = threading.Event()
         self._consumer = client.subscribe(
-            topic, "fault-suite", initial_position=pulsar.InitialPosition.Earliest, receiver_queue_size=5000
+            topic, subscription, initial_position=pulsar.InitialPosition.Earliest, receiver_queue_size=5000
         )
 
     def run(self) -> None:
