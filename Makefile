@@ -128,7 +128,7 @@ images: setup
 CONTAINER_TESTS := tests/test_pulsar.py tests/test_feast.py tests/test_redis_profile.py tests/test_triton.py \
 	tests/test_triton_client.py tests/test_model_registry.py tests/test_flink_pulsar.py tests/test_feature_job.py \
 	tests/test_inference_job.py tests/test_live_fuzz.py
-test-containers: images test-fast
+test-containers: images
 	@$(VENV)/bin/python -m pytest -rs --stack=containers $(CONTAINER_TESTS) $(PYTEST_ARGS)
 
 # The whole stack as containers (infra/docker/compose.yaml, the images of `make images`), both jobs

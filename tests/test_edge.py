@@ -58,7 +58,7 @@ from tests.stack_helpers import (
 )
 
 RATE = 200.0  # transactions per second at the edge
-STEADY_S = 15.0  # load before and after a cut
+STEADY_S = 10.0  # load before and after a cut
 # `make edge-demo` runs this test with longer cuts (its figures: .run/data/edge/); a minute is past
 # the Pulsar client's keep-alive (30 s), so the replicator meets the cut before the link returns.
 CUT_S = float(os.environ.get("RTAI_EDGE_CUT_S", "60"))
