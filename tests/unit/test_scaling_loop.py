@@ -1,6 +1,7 @@
 """The scaling loop's decision from Prometheus readings: the HPA rule on each metric, the larger
-recommendation, and no decision without readings or in the job's initialization period; a failed
-start or query logged, counted and retried."""
+recommendation, no decision without readings or in the job's initialization period, the busy
+time counted once its minute lies past that period; a failed start or query logged, counted and
+retried."""
 
 from __future__ import annotations
 
@@ -71,6 +72,16 @@ def test_within_the_tolerance_nothing_changes(config):
 )
 def test_no_decision_without_readings_or_in_the_initialization_period(config, readings):
     assert ScalingLoop(config, Readings(**readings)).decide(1000.0) is None
+
+
+def test_the_busy_time_counts_once_its_minute_lies_past_the_initialization_period(config):
+    # initialization_s 60: the busy reading still averages over the job's start until 120 s
+    starting = ScalingLoop(config, Readings(backlog=0, busy=1.0, uptime=90)).decide(1000.0)
+    assert (starting.by_busy, starting.desired) == (1, 1)
+    behind = ScalingLoop(config, Readings(backlog=50_000, busy=1.0, uptime=90)).decide(1000.0)
+    assert (behind.by_backlog, behind.by_busy, behind.desired) == (3, 1, 3)
+    settled = ScalingLoop(config, Readings(backlog=0, busy=1.0, uptime=120)).decide(1000.0)
+    assert (settled.by_busy, settled.desired) == (2, 2)
 
 
 class TaskManagers:
