@@ -9,10 +9,11 @@ job falling behind is not over-provisioned, whatever its busy time), and starts 
 TaskManagers to match; the job follows by itself (reactive mode). Nothing is decided while the
 job restarts (its metrics are gone) nor in its first [scaling] initialization_s after a
 (re)start, when it catches up on what waited during the restart: the HPA's initialization period
-and the Flink autoscaler's stabilization interval play that part. The busy time counts only a
-minute later still (BUSY_WINDOW_S): Flink reports it as an average over the last minute, so until
-that minute lies past the initialization period it holds the job's start (a job just started
-reads busy near 1 whatever its rate); meanwhile the busy rule asks for what runs.
+and the Flink autoscaler's stabilization interval play that part. For a minute more
+(BUSY_WINDOW_S) the busy time may only keep or lower the count: Flink derives it from the idle
+time averaged over the last minute, which holds nothing before the job's start, so a job just
+started reads busy near 1 whatever its rate; a reading can overstate the load then, never
+understate it.
 
 Like a ReplicaSet controller under an HPA, it also reconciles: when fewer TaskManagers run than
 the kept count (one that did not start in time was stopped), it starts them again next period. A
@@ -50,7 +51,7 @@ GROWTH_HOLD = 0.1  # of backlog_per_taskmanager per minute: growth past it holds
 BUSY_QUERY = "max(flink_taskmanager_job_task_busyTimeMsPerSecond >= 0) / 1000"
 # Seconds since the job last switched to running (Flink's uptime gauge restarts with the job).
 UPTIME_QUERY = "max(flink_jobmanager_job_uptime) / 1000"
-# The span busyTimeMsPerSecond averages over (Flink's TimerGauge default, FLINK-30090).
+# The span of the idle time busyTimeMsPerSecond is derived from (Flink's TimerGauge default, FLINK-30090).
 BUSY_WINDOW_S = 60.0
 
 TASKMANAGERS = Gauge("rtai_scaling_taskmanagers", "TaskManagers running after the last decision")
@@ -112,8 +113,9 @@ class ScalingLoop:
             return None
         current = flink_cluster.taskmanager_count(self.config)
         by_backlog = self.backlog_rule.desired(now_s, current, backlog)
-        busy_settled = uptime >= self.config.scaling.initialization_s + BUSY_WINDOW_S
-        by_busy = self.busy_rule.desired(now_s, current, busy * current) if busy_settled else current
+        by_busy = self.busy_rule.desired(now_s, current, busy * current)
+        if uptime < self.config.scaling.initialization_s + BUSY_WINDOW_S:
+            by_busy = min(by_busy, current)
         DESIRED.labels("backlog").set(by_backlog)
         DESIRED.labels("busy").set(by_busy)
         growing = growth > GROWTH_HOLD * self.config.scaling.backlog_per_taskmanager / 60

@@ -1,7 +1,7 @@
 """The scaling loop's decision from Prometheus readings: the HPA rule on each metric, the larger
-recommendation, no decision without readings or in the job's initialization period, the busy
-time counted once its minute lies past that period; a failed start or query logged, counted and
-retried."""
+recommendation, no decision without readings or in the job's initialization period, no
+scale-out on the busy time until its minute lies past that period; a failed start or query logged,
+counted and retried."""
 
 from __future__ import annotations
 
@@ -74,14 +74,18 @@ def test_no_decision_without_readings_or_in_the_initialization_period(config, re
     assert ScalingLoop(config, Readings(**readings)).decide(1000.0) is None
 
 
-def test_the_busy_time_counts_once_its_minute_lies_past_the_initialization_period(config):
-    # initialization_s 60: the busy reading still averages over the job's start until 120 s
+def test_the_busy_time_scales_out_once_its_minute_lies_past_the_initialization_period(config):
+    # initialization_s 60: until 120 s the busy reading's minute holds the job's start
     starting = ScalingLoop(config, Readings(backlog=0, busy=1.0, uptime=90)).decide(1000.0)
     assert (starting.by_busy, starting.desired) == (1, 1)
     behind = ScalingLoop(config, Readings(backlog=50_000, busy=1.0, uptime=90)).decide(1000.0)
     assert (behind.by_backlog, behind.by_busy, behind.desired) == (3, 1, 3)
     settled = ScalingLoop(config, Readings(backlog=0, busy=1.0, uptime=120)).decide(1000.0)
     assert (settled.by_busy, settled.desired) == (2, 2)
+    flink_cluster.taskmanagers_file().parent.mkdir(parents=True)
+    flink_cluster.taskmanagers_file().write_text("3\n")
+    idle = ScalingLoop(config, Readings(backlog=0, busy=0.1, uptime=90)).decide(1000.0)
+    assert (idle.by_busy, idle.desired) == (1, 1)  # a low reading is low: the scale-in is not held
 
 
 class TaskManagers:
