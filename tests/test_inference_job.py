@@ -262,7 +262,10 @@ def scores_by_model(model: Path, events: list[dict], realtime: dict[int, dict]) 
 
 
 PROMOTE_RATE = 50  # events/s while the model is promoted and rolled back
-PROMOTE_AFTER_S, ROLLBACK_AFTER_S, PUBLISH_FOR_S = 5, 10, 15
+# Seconds of load before the promotion, between the promotion's end and the rollback, and after
+# the rollback's end: each step is timed from the end of the one before (a `promote` waits for
+# Triton to load the version, which takes longer on a loaded machine).
+PROMOTE_AFTER_S, ROLLBACK_AFTER_S, AFTER_ROLLBACK_S = 5, 5, 5
 
 
 def test_every_prediction_names_the_version_that_scored_it_across_promote_and_rollback(stack, servers, tmp_path):
@@ -275,10 +278,12 @@ def test_every_prediction_names_the_version_that_scored_it_across_promote_and_ro
     assert registered.returncode == 0, registered.stderr
     pipeline, topics = write_pipeline(tmp_path, stack, isolated, realtime_features="feast")
     rng = np.random.default_rng(5)
-    events = [
-        event(i, int(rng.choice([1, 2, UNKNOWN_CARD])), int(rng.choice([7, 8])), float(round(rng.uniform(1, 900), 2)))
-        for i in range(1 + PROMOTE_RATE * PUBLISH_FOR_S)
-    ]
+
+    def next_event(i: int) -> dict:
+        card, merchant = int(rng.choice([1, 2, UNKNOWN_CARD])), int(rng.choice([7, 8]))
+        return event(i, card, merchant, float(round(rng.uniform(1, 900), 2)))
+
+    events = [next_event(0)]
     client = pulsar_client.connect(stack.pulsar_service_url)
     consumer = client.subscribe(topics["predictions"], "test")
     job = launcher.start_local("flink_jobs.jobs.fraud_scoring", ["--pipeline", str(pipeline)], tmp_path / "job.log")
@@ -288,18 +293,24 @@ def test_every_prediction_names_the_version_that_scored_it_across_promote_and_ro
         predictions = receive_all(consumer, 1, 180)  # the job is up and scoring
         assert predictions, (tmp_path / "job.log").read_text()[-3000:]
 
+        stopping = threading.Event()
+
         def publish() -> None:
             started = time.monotonic()
-            for i, e in enumerate(events[1:]):
-                time.sleep(max(0.0, started + i / PROMOTE_RATE - time.monotonic()))
+            while not stopping.is_set():
+                time.sleep(max(0.0, started + (len(events) - 1) / PROMOTE_RATE - time.monotonic()))
+                e = next_event(len(events))
                 producer.send(json.dumps(e).encode())
+                events.append(e)
 
         publisher = threading.Thread(target=publish)
         publisher.start()
         time.sleep(PROMOTE_AFTER_S)
         promoted = cli("model", "promote", "2", "--name", "fraud_mlp", env=isolated.env)
-        time.sleep(ROLLBACK_AFTER_S - PROMOTE_AFTER_S)
+        time.sleep(ROLLBACK_AFTER_S)
         rolled_back = cli("model", "rollback", "--name", "fraud_mlp", env=isolated.env)
+        time.sleep(AFTER_ROLLBACK_S)
+        stopping.set()
         publisher.join()
         predictions += receive_all(consumer, len(events) - 1, 120)
     finally:
