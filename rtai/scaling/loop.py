@@ -113,9 +113,12 @@ class ScalingLoop:
             return None
         current = flink_cluster.taskmanager_count(self.config)
         by_backlog = self.backlog_rule.desired(now_s, current, backlog)
-        by_busy = self.busy_rule.desired(now_s, current, busy * current)
+        busy_total = busy * current
         if uptime < self.config.scaling.initialization_s + BUSY_WINDOW_S:
-            by_busy = min(by_busy, current)
+            # capped at the target before the rule sees it: its recommendation (and the one its
+            # scale-down window keeps) is at most the current count
+            busy_total = min(busy_total, self.config.scaling.busy_target * current)
+        by_busy = self.busy_rule.desired(now_s, current, busy_total)
         DESIRED.labels("backlog").set(by_backlog)
         DESIRED.labels("busy").set(by_busy)
         growing = growth > GROWTH_HOLD * self.config.scaling.backlog_per_taskmanager / 60

@@ -88,6 +88,16 @@ def test_the_busy_time_scales_out_once_its_minute_lies_past_the_initialization_p
     assert (idle.by_busy, idle.desired) == (1, 1)  # a low reading is low: the scale-in is not held
 
 
+def test_an_overstated_busy_reading_does_not_hold_a_later_scale_in(config):
+    readings = Readings(backlog=0, busy=1.0, uptime=90)
+    loop = ScalingLoop(config, readings)
+    assert loop.decide(1000.0).desired == 1  # one TaskManager, the job just started
+    flink_cluster.taskmanagers_file().parent.mkdir(parents=True)
+    flink_cluster.taskmanagers_file().write_text("2\n")  # scaled out on its backlog meanwhile
+    readings.values |= {BUSY_QUERY: 0.1, UPTIME_QUERY: 150}
+    assert loop.decide(1030.0).desired == 1  # within the scale-down window of that first reading
+
+
 class TaskManagers:
     """The stack's TaskManagers as the loop drives them: a start that fails `failures` times first
     (a TaskManager not ready in time is stopped), the kept count written before the start, as
