@@ -6,10 +6,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
+from py4j.java_gateway import JavaObject
 from pyflink.common import WatermarkStrategy
 from pyflink.common.serialization import DeserializationSchema, SimpleStringSchema
 from pyflink.datastream import DataStream, StreamExecutionEnvironment
-from pyflink.datastream.connectors.base import DeliveryGuarantee
+from pyflink.datastream.connectors.base import DeliveryGuarantee, Source
 from pyflink.datastream.connectors.pulsar import (
     PulsarSink,
     PulsarSource,
@@ -23,8 +24,9 @@ from flink_jobs.config.topics import full_name
 from flink_jobs.errors import UserFacingError
 from flink_jobs.java_operators import project_class
 
-# The project's own deserializer (java/, built by `make setup` into the connector's jar folder).
+# The project's own deserializer and source (java/, built by `make setup` into the connector's jar folder).
 REDELIVERY_FILTER = "io.github.pyflinkrealtimeai.pulsar.RedeliveryFilteringStringSchema"
+BATCH_RESUMING_SOURCE = "io.github.pyflinkrealtimeai.pulsar.BatchResumingPulsarSource"
 START_CURSORS = {"earliest": StartCursor.earliest, "latest": StartCursor.latest}
 GUARANTEES = {
     "at-least-once": DeliveryGuarantee.AT_LEAST_ONCE,
@@ -84,16 +86,13 @@ def add_connector_jars(env: StreamExecutionEnvironment, jar_dir: Path) -> None:
     env.set_python_executable(sys.executable)
 
 
-def redelivery_filtering_strings(endpoint: PulsarEndpoint) -> DeserializationSchema:
+def redelivery_filtering_strings(endpoint: PulsarEndpoint) -> JavaObject:
     """Message values as UTF-8 strings, without what the broker delivers again to the running
     reader after a reconnect (see the Java class): the connector itself would emit it twice. It
     reports the source's pendingRecords too, the subscription's backlog read from `endpoint`'s
     admin API."""
     java_class = project_class(REDELIVERY_FILTER)
-    # py4j picks the builder's setDeserializationSchema(PulsarDeserializationSchema) for it.
-    return DeserializationSchema(
-        java_class(endpoint.admin_url, endpoint.tls_trust_certs_file, endpoint.token_auth_params)
-    )
+    return java_class(endpoint.admin_url, endpoint.tls_trust_certs_file, endpoint.token_auth_params)
 
 
 def string_source(
@@ -107,9 +106,11 @@ def string_source(
     max_fetch_time_ms: int = 100,
     max_fetch_records: int = 500,
 ) -> DataStream:
-    """Message values as UTF-8 strings, each once per run, unbounded. A fetch hands its records on after
-    max_fetch_records or max_fetch_time_ms, whichever comes first: the connector's default of
-    10 s would hold a quiet topic's events back for up to 10 s."""
+    """Message values as UTF-8 strings, each once per run, unbounded, from producers that batch or
+    not: a restore from a checkpoint inside a batch resumes inside it (BatchResumingPulsarSource).
+    A fetch hands its records on after max_fetch_records or max_fetch_time_ms, whichever comes
+    first: the connector's default of 10 s would hold a quiet topic's events back for up to 10 s."""
+    schema = redelivery_filtering_strings(endpoint)
     builder = (
         PulsarSource.builder()
         .set_service_url(endpoint.service_url)
@@ -117,7 +118,8 @@ def string_source(
         .set_topics(full_name(topic))
         .set_subscription_name(subscription)
         .set_start_cursor(START_CURSORS[start]())
-        .set_deserialization_schema(redelivery_filtering_strings(endpoint))
+        # py4j picks the builder's setDeserializationSchema(PulsarDeserializationSchema) for it.
+        .set_deserialization_schema(DeserializationSchema(schema))
         .set_properties(
             {
                 "pulsar.source.maxFetchTime": str(max_fetch_time_ms),
@@ -128,8 +130,9 @@ def string_source(
     )
     if endpoint.token_auth_params:
         builder.set_authentication(TOKEN_AUTH_PLUGIN, endpoint.token_auth_params)
+    source = Source(project_class(BATCH_RESUMING_SOURCE)(builder.build().get_java_function(), schema))
     # The uid keys the source's state (its splits and positions) in checkpoints and savepoints.
-    return env.from_source(builder.build(), WatermarkStrategy.no_watermarks(), name).uid(name)
+    return env.from_source(source, WatermarkStrategy.no_watermarks(), name).uid(name)
 
 
 def string_sink(

@@ -24,6 +24,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--output-topic", required=True)
     parser.add_argument("--subscription", default="relay", help="subscription name on the input topic")
     parser.add_argument("--guarantee", choices=sorted(pulsar_io.GUARANTEES), default="at-least-once")
+    parser.add_argument(
+        "--transaction-timeout-ms",
+        type=int,
+        default=60_000,
+        help="exactly-once: the broker aborts a transaction a killed run left open after this long; until "
+        "then the output topic's consumers see nothing newer",
+    )
     parser.add_argument("--checkpoint-interval-ms", type=int, default=2000)
     parser.add_argument("--parallelism", type=int, default=1)
     environment.add_arguments(parser)
@@ -41,7 +48,9 @@ def main(argv: list[str] | None = None) -> None:
     events = pulsar_io.string_source(env, endpoint, args.input_topic, args.subscription)
     # output_type makes the sink receive Java strings rather than pickled Python bytes.
     events.map(lambda value: value, output_type=Types.STRING()).name("relay").uid("relay").sink_to(
-        pulsar_io.string_sink(endpoint, args.output_topic, guarantee=args.guarantee)
+        pulsar_io.string_sink(
+            endpoint, args.output_topic, guarantee=args.guarantee, transaction_timeout_ms=args.transaction_timeout_ms
+        )
     ).name("pulsar-sink").uid("pulsar-sink")
     job_exit.execute(env, f"relay {args.input_topic} -> {args.output_topic}")
 

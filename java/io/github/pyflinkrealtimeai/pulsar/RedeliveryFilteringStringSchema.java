@@ -28,7 +28,9 @@ import org.slf4j.LoggerFactory;
  * subscription delivers a partition in message-id order, so a message whose id is not after the
  * last one this reader emitted for its partition was emitted already: it is dropped and counted
  * ({@code pulsar_redeliveries_dropped_total}). A restored job gets a new instance that remembers
- * nothing, and replays from its checkpoint as it must.
+ * nothing, and replays from its checkpoint as it must, except for a checkpoint inside a batch:
+ * then {@link BatchResumingReader} has it drop that batch's messages up to the checkpointed one
+ * ({@link #resumeAfter}).
  *
  * <p>It also reports the source's {@code pendingRecords} (the connector reports none): the
  * subscription's backlog on the topics this reader reads ({@link SubscriptionBacklog}), a gauge
@@ -64,6 +66,11 @@ public final class RedeliveryFilteringStringSchema implements PulsarDeserializat
         context.getMetricGroup().gauge("pendingRecords", (Gauge<Long>) backlog::pendingRecords);
     }
 
+    /** Drops what `partition` delivers up to `checkpointed` (called after {@link #open}, before it reads). */
+    void resumeAfter(String partition, MessageId checkpointed) {
+        lastEmitted.put(partition, checkpointed);
+    }
+
     @Override
     public void deserialize(Message<byte[]> message, Collector<String> out) {
         String partition = message.getTopicName();
@@ -71,7 +78,7 @@ public final class RedeliveryFilteringStringSchema implements PulsarDeserializat
         MessageId last = lastEmitted.get(partition);
         if (last != null && id.compareTo(last) <= 0) {
             if (droppedInRun == 0) {
-                LOG.info("{}: the broker delivers again messages this reader emitted up to {}: dropping them",
+                LOG.info("{}: messages up to {} are delivered again (emitted before, or before the checkpoint restored): dropping them",
                         partition, last);
             }
             droppedInRun++;
