@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
 import shutil
@@ -12,7 +11,7 @@ import sys
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -191,7 +190,8 @@ def receive_all(consumer: pulsar.Consumer, count: int, timeout_s: float) -> list
 def crash(record: processes.PidRecord) -> None:
     """SIGKILL to a process and everything under it: no shutdown hook, no final checkpoint."""
     for pid in [record.pid, *processes.descendants(record.pid)]:
-        os.kill(pid, signal.SIGKILL)
+        with suppress(ProcessLookupError):  # a child that exited since it was listed
+            os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while processes.is_running(record) and time.monotonic() < deadline:
         processes.exit_code(record)
@@ -208,7 +208,7 @@ def crash_stack(run_dir: Path) -> int:
             tree += [record.pid, *processes.descendants(record.pid), *processes.group_members(record.pid)]
     tree = list(dict.fromkeys(tree))
     for pid in tree:
-        with contextlib.suppress(ProcessLookupError):
+        with suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     deadline = time.monotonic() + 10
     while processes.alive(tree) and time.monotonic() < deadline:
