@@ -34,7 +34,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--checkpoint-interval-ms", type=int, default=2000)
     parser.add_argument("--parallelism", type=int, default=1)
     environment.add_arguments(parser)
-    return parser.parse_args(argv)
+    args = parser.parse_args(argv)
+    if args.transaction_timeout_ms <= 0:
+        parser.error(f"--transaction-timeout-ms must be > 0, got {args.transaction_timeout_ms}")
+    return args
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -68,7 +68,7 @@ final class BatchResumingReader implements SourceReader<String, PulsarPartitionS
 
     /** A message of a batch other than its last (the connector resumes right after a batch's last). */
     private static boolean insideBatch(MessageId id) {
-        if (!(id instanceof MessageIdAdv) || id == MessageId.earliest || id == MessageId.latest) {
+        if (!(id instanceof MessageIdAdv)) {  // null (nothing consumed) included
             return false;
         }
         MessageIdAdv adv = (MessageIdAdv) id;
@@ -86,7 +86,8 @@ final class BatchResumingReader implements SourceReader<String, PulsarPartitionS
             MessageId checkpointed = replaced.get(split.splitId());
             MessageId last = split.getLatestConsumedId();
             // null: nothing read since the restore (the connector's split state starts empty).
-            if (checkpointed != null && (last == null || notAfter(last, checkpointed))) {
+            // Otherwise a message of the batch the deserializer drops (ordered as it orders them).
+            if (checkpointed != null && (last == null || last.compareTo(checkpointed) <= 0)) {
                 snapshot.add(new PulsarPartitionSplit(split.getPartition(), split.getStopCursor(),
                         checkpointed, split.getUncommittedTransactionId()));
             } else {
@@ -95,19 +96,6 @@ final class BatchResumingReader implements SourceReader<String, PulsarPartitionS
             }
         }
         return snapshot;
-    }
-
-    /** Whether `id` (a batch message dropped on the way) lies at or before `checkpointed`. */
-    private static boolean notAfter(MessageId id, MessageId checkpointed) {
-        MessageIdAdv a = (MessageIdAdv) id;
-        MessageIdAdv b = (MessageIdAdv) checkpointed;
-        if (a.getLedgerId() != b.getLedgerId()) {
-            return a.getLedgerId() < b.getLedgerId();
-        }
-        if (a.getEntryId() != b.getEntryId()) {
-            return a.getEntryId() < b.getEntryId();
-        }
-        return a.getBatchIndex() <= b.getBatchIndex();
     }
 
     @Override
