@@ -15,8 +15,12 @@ def _admin_path(topic: str) -> str:
     return topic.replace("persistent://", "persistent/")
 
 
+def _stats(admin_url: str, topic: str, tls: Tls | None) -> dict:
+    return http_json(f"{admin_url}/admin/v2/{_admin_path(topic)}/stats?subscriptionBacklogSize=true", tls) or {}
+
+
 def _subscriptions(admin_url: str, topic: str, tls: Tls | None) -> dict:
-    return (http_json(f"{admin_url}/admin/v2/{_admin_path(topic)}/stats", tls) or {}).get("subscriptions", {})
+    return _stats(admin_url, topic, tls).get("subscriptions", {})
 
 
 def delete(admin_url: str, topic: str, subscription: str, tls: Tls | None = None) -> None:
@@ -35,7 +39,23 @@ def delivered(admin_url: str, topic: str, subscription: str, tls: Tls | None = N
 
 
 def backlog(admin_url: str, topic: str, subscription: str, tls: Tls | None = None) -> int:
-    """Messages of the topic the subscription has not acknowledged (Pulsar's msgBacklog)."""
+    """Messages of the topic the subscription has not acknowledged. Pulsar's msgBacklog counts
+    entries (a producer's batch is one), so this is the backlog's bytes over the topic's bytes per
+    message, at least one per entry, as the jobs' pendingRecords (SubscriptionBacklog.java)."""
+    stats = _stats(admin_url, topic, tls)
+    found = stats.get("subscriptions", {}).get(subscription, {})
+    entries, messages_in, bytes_in = (
+        found.get("msgBacklog", 0),
+        stats.get("msgInCounter", 0),
+        stats.get("bytesInCounter", 0),
+    )
+    if messages_in <= 0 or bytes_in <= 0:
+        return entries
+    return max(entries, round(found.get("backlogSize", 0) * messages_in / bytes_in))
+
+
+def entries_in_backlog(admin_url: str, topic: str, subscription: str, tls: Tls | None = None) -> int:
+    """Entries of the topic the subscription has not acknowledged, as Pulsar counts its backlog."""
     return _subscriptions(admin_url, topic, tls).get(subscription, {}).get("msgBacklog", 0)
 
 

@@ -632,12 +632,18 @@ def test_the_sources_pending_records_is_the_subscriptions_backlog(stack, servers
     pipeline, topics = write_pipeline(tmp_path, stack, isolated)
     count = 40_000  # a drain of 10 s or more even at the design's best rate: the REST metrics refresh every 10 s
     client = pulsar_client.connect(stack.pulsar_service_url)
+    client.subscribe(topics["transactions"], "counted").close()
     producer = pulsar_client.input_producer(client, topics["transactions"], block_if_queue_full=True)
     for i in range(count):
         producer.send_async(json.dumps(event(i, 1 + i % 500, 7, 25.0)).encode(), None)
     producer.flush()
-    # The job has not subscribed yet: the broker counts no backlog for it.
+    # The job has not subscribed yet: the broker counts no backlog for it. The input is batched,
+    # so Pulsar's own msgBacklog counts far fewer entries than messages; the backlog is messages.
     assert subscription_stats.backlog(stack.pulsar_admin_url, topics["transactions"], "test") == 0
+    counted = subscription_stats.backlog(stack.pulsar_admin_url, topics["transactions"], "counted")
+    entries = subscription_stats.entries_in_backlog(stack.pulsar_admin_url, topics["transactions"], "counted")
+    record_property("backlog_messages_and_entries", (counted, entries))
+    assert counted == count and entries < count / 4, (counted, entries)
     consumer = client.subscribe(topics["predictions"], "test")
     job, rest = start_with_rest(tmp_path / "job.log", "--pipeline", str(pipeline))
     samples: list[tuple[int, int]] = []  # (pendingRecords, the broker's backlog)
@@ -670,6 +676,8 @@ def test_the_sources_pending_records_is_the_subscriptions_backlog(stack, servers
     record_property("pending_records_vs_broker_backlog", samples[:: max(1, len(samples) // 8)])
     assert any(pending > 0 for pending, _ in samples), samples
     assert all(pending <= count for pending, _ in samples), samples
+    # Counted in messages, not batches: the job subscribes with all of them waiting.
+    assert max(pending for pending, _ in samples) >= count / 10, samples
     # Read at the same moment, the gauge is at most one refresh (5 s) plus the metric fetch behind.
     assert any(pending > 0 and abs(pending - broker) <= 0.5 * count for pending, broker in samples), samples
 

@@ -5,7 +5,8 @@ The publisher numbers every event and tags it with the current phase (`phase-N` 
 phase's own cards), so a phase's events are counted by id after the fact, while the load goes
 on between phases as it would in production. An event counts as sent once Pulsar acknowledged
 it; the producer waits for a broker that is down (no send timeout) instead of failing, and
-publishes unbatched, as the jobs' input producers do (rtai.pulsar_client.input_producer).
+publishes in batches (rtai.pulsar_client.input_producer), so the jobs' checkpoints fall inside
+batches too.
 """
 
 from __future__ import annotations

@@ -31,8 +31,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The backlog of a subscription on the topics one source reader reads, from the broker's topic
- * stats (the admin REST API): the source's {@code pendingRecords}, which the Pulsar connector does
+ * The backlog of a subscription on the topics one source reader reads, in messages, from the
+ * broker's topic stats (the admin REST API): the source's {@code pendingRecords}, which the Pulsar connector does
  * not report, so that Flink's autoscaler sees a backlog as work to catch up with and not only as
  * busy time. A reader reports the topics (partitions) it has read from, so the sum over a source's
  * subtasks is the subscription's backlog once. The value is refreshed in the background when read
@@ -135,7 +135,7 @@ final class SubscriptionBacklog implements Serializable {
         // persistent://tenant/namespace/topic -> /admin/v2/persistent/tenant/namespace/topic/stats
         String[] parts = topic.split("://", 2);
         String[] path = parts[1].split("/", 3);
-        String url = String.format("%s/admin/v2/%s/%s/%s/%s/stats", adminUrl, parts[0],
+        String url = String.format("%s/admin/v2/%s/%s/%s/%s/stats?subscriptionBacklogSize=true", adminUrl, parts[0],
                 encode(path[0]), encode(path[1]), encode(path[2]));
         HttpRequest.Builder builder = HttpRequest.newBuilder(URI.create(url)).timeout(TIMEOUT).GET();
         String token = token();
@@ -150,11 +150,27 @@ final class SubscriptionBacklog implements Serializable {
             throw new IllegalStateException("topic stats answered " + response.statusCode());
         }
         try {
-            JsonNode found = JSON.readTree(response.body()).path("subscriptions").path(subscription);
-            return found.path("msgBacklog").asLong(0);
+            JsonNode stats = JSON.readTree(response.body());
+            JsonNode found = stats.path("subscriptions").path(subscription);
+            return inMessages(found.path("msgBacklog").asLong(0), found.path("backlogSize").asLong(0),
+                    stats.path("msgInCounter").asLong(0), stats.path("bytesInCounter").asLong(0));
         } catch (IOException e) {
             throw new IllegalStateException("topic stats are not JSON", e);
         }
+    }
+
+    /**
+     * The backlog in messages. Pulsar's msgBacklog counts entries, and a producer's batch is one
+     * entry (PIP-216 is open), so on batched input it counts batches: the backlog's bytes over the
+     * topic's bytes per message since it was loaded count messages, whatever the batching. At
+     * least one message per entry; the entries alone while the topic has taken nothing in since
+     * it was loaded (a broker restart resets its counters).
+     */
+    static long inMessages(long entries, long backlogBytes, long messagesIn, long bytesIn) {
+        if (messagesIn <= 0 || bytesIn <= 0) {
+            return entries;
+        }
+        return Math.max(entries, Math.round(backlogBytes * ((double) messagesIn / bytesIn)));
     }
 
     /** The token, read at each refresh from its file (a rotated token is picked up). */
