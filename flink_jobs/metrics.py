@@ -160,6 +160,8 @@ class ScoringMetrics:
         # Predictions past their card's rate bound, scored with the card's latest model score.
         self.rate_bound = group.counter("predictions_rate_bound_total")
         self.alerts = LabeledCounters(group, "alerts_total", "rule")
+        # Rate-bound transactions a rule selected that got no alert: their card had one within alert_every_s.
+        self.alerts_held_back = group.counter("alerts_held_back_total")
         self.dead_lettered = dead_letters(group)
         self.defaults_used = group.counter("predictions_with_default_features_total")
         self.feast_degraded = group.counter("feast_degraded_requests_total")

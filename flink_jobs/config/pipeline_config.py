@@ -396,13 +396,18 @@ class HotKeys:
     """A per-card rate bound: a card's transactions past max_events_per_minute in its 1-minute
     window (txn_count_1m, the job's own real-time view) skip Feast and Triton and take the score
     the model gave the card's latest scored transaction, marked `"scoring": "rate_bound"` in the
-    prediction. 0 turns the bound off."""
+    prediction. 0 turns the bound off. Their alerts (the velocity rule fires on each) come at
+    most once per card per alert_every_s of event time, each with the count held back since the
+    one before; 0: one per transaction."""
 
     max_events_per_minute: int = 0
+    alert_every_s: float = 60.0
 
     def validate(self) -> tuple[str, str] | None:
         if self.max_events_per_minute < 0:
             return "max_events_per_minute", f"must be >= 0 (0: no bound), got {self.max_events_per_minute}"
+        if self.alert_every_s < 0:
+            return "alert_every_s", f"must be >= 0 (0: an alert per transaction), got {self.alert_every_s}"
         return None
 
 

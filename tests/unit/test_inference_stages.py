@@ -12,7 +12,7 @@ from flink_jobs.events import parse
 from flink_jobs.stages.enrich.enricher import Enriched
 from flink_jobs.stages.inference.model_inputs import model_inputs
 from flink_jobs.stages.inference.request_features import REQUEST_FEATURES
-from flink_jobs.stages.output.alerts import alert, fired_rules
+from flink_jobs.stages.output.alerts import RepeatedAlerts, alert, fired_rules
 from flink_jobs.stages.output.predictions import BatchTimes, ModelInfo, Scored, prediction
 
 
@@ -86,3 +86,20 @@ def test_an_alert_names_the_rules_that_fired():
         "score": 0.95,
         "rules": ["high_score"],
     }
+
+
+def test_repeated_alerts_come_once_per_interval_of_event_time_per_card_with_the_count_held_back():
+    repeated = RepeatedAlerts(every_ms=60_000, cards=2)
+    assert repeated.due(1, 0) == 0
+    assert [repeated.due(1, t) for t in (1, 30_000, 59_999)] == [None, None, None]
+    assert repeated.due(2, 10) == 0  # another card: its own interval
+    assert repeated.due(1, 60_000) == 3
+    assert repeated.due(1, 60_001) is None
+    assert repeated.due(1, 5) is None  # late in event time: inside the last alert's interval
+    repeated.due(3, 0)  # a third card: the least recently alerted (2) is forgotten
+    assert repeated.due(2, 20) == 0
+
+
+def test_repeated_alerts_with_no_interval_alert_on_every_transaction():
+    repeated = RepeatedAlerts(every_ms=0, cards=10)
+    assert [repeated.due(1, t) for t in (0, 1, 2)] == [0, 0, 0]

@@ -138,3 +138,12 @@ def test_a_rate_bound_needs_the_jobs_own_realtime_view(tmp_path):
     )
     with pytest.raises(ConfigError, match=r"inference_job\.hot_keys"):
         pipeline_config.load(path)
+
+
+def test_a_negative_alert_interval_past_the_rate_bound_is_refused_by_name(tmp_path):
+    path = tmp_path / "pipeline.toml"
+    path.write_text("[inference_job.hot_keys]\nmax_events_per_minute = 60\nalert_every_s = -1\n")
+    with pytest.raises(ConfigError, match=r"inference_job\.hot_keys\.alert_every_s"):
+        pipeline_config.load(path)
+    path.write_text("[inference_job.hot_keys]\nmax_events_per_minute = 60\nalert_every_s = 30\n")
+    assert pipeline_config.load(path).inference_job.hot_keys.alert_every_s == 30

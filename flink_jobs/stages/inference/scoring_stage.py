@@ -7,8 +7,10 @@ per batch.
 With a rate bound (`[inference_job.hot_keys]`), a card past it in its last minute (a card-testing
 burst, a placeholder id) is answered at once with its latest model score, its prediction marked
 `"scoring": "rate_bound"`: no Feast or Triton call, so a hot card costs the others little beyond
-its own parse and window update. A card with no model score yet in this run (a new card, or
-after a restart) is scored by the model, as are all cards below the bound.
+its own parse and window update; its alerts come once per `alert_every_s` of event time, each
+counting those held back since the one before (RepeatedAlerts). A card with no model score yet
+in this run (a new card, or after a restart) is scored by the model, as are all cards below the
+bound.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from flink_jobs.metrics import ScoringMetrics, VersionBatch, reason_kind
 from flink_jobs.stages.enrich.enricher import Enricher, feature_ages_s
 from flink_jobs.stages.features.card_windows import EVENTS_PER_MINUTE
 from flink_jobs.stages.inference.infer import BatchScoring, ScoredBatch
-from flink_jobs.stages.output.alerts import alert, fired_rules
+from flink_jobs.stages.output.alerts import RepeatedAlerts, alert, fired_rules
 from flink_jobs.stages.output.dead_letters import dead_letter
 from flink_jobs.stages.output.predictions import LatestScore, ModelInfo, Scored, prediction, rate_bound_prediction
 from flink_jobs.stages.output.shadow_scores import shadow_score
@@ -64,6 +66,7 @@ class ScoringStage:
         self.model = ModelInfo(self.config.model.name, self.config.model.alert_threshold)
         self.rate_bound = job.hot_keys.max_events_per_minute
         self.latest_scores: OrderedDict[int, LatestScore] = OrderedDict()
+        self.repeated_alerts = RepeatedAlerts(job.hot_keys.alert_every_s * 1000, LATEST_SCORES)
         self.unreported: Counter[str] = Counter()  # the rate-bound path's counts, reported in groups
 
     def close(self) -> None:
@@ -83,8 +86,12 @@ class ScoringStage:
         yield PREDICTION, orjson.dumps(record).decode()
         fired = fired_rules(self.config.rules, latest.score, event.amount, events_per_minute)
         if fired:
-            self.unreported.update(fired)
-            yield ALERT, alert(record, fired)
+            held_back = self.repeated_alerts.due(event.card_id, event.event_time_ms)
+            if held_back is None:
+                self.unreported["held_back"] += 1
+            else:
+                self.unreported.update(fired)
+                yield ALERT, alert({**record, "alerts_held_back": held_back}, fired)
         self.unreported["predictions"] += 1
         if self.unreported["predictions"] >= RATE_BOUND_REPORT_EVERY:
             self._report_rate_bound()
@@ -93,6 +100,7 @@ class ScoringStage:
         predictions = self.unreported.pop("predictions", 0)
         self.metrics.predictions.inc(predictions)
         self.metrics.rate_bound.inc(predictions)
+        self.metrics.alerts_held_back.inc(self.unreported.pop("held_back", 0))
         for rule, count in self.unreported.items():
             self.metrics.alerts.inc(rule, count)
         self.unreported.clear()
