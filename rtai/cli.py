@@ -189,7 +189,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--secure",
         action="store_true",
-        help="the stack's secure profile: TLS, tokens, keys and passwords everywhere (README: Security)",
+        help="the stack's secure profile: TLS, tokens, keys and passwords everywhere (docs/security.md)",
     )
     demo.set_defaults(func=_cmd_demo)
 

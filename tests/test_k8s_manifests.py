@@ -1,7 +1,7 @@
 """The Kubernetes manifests (infra/k8s/), checked offline: every kustomization rendered by
 `kubectl kustomize`, every object valid against the Kubernetes API's schema (strict) or the Flink
 operator's CRD, the autoscaler's keys real, and what they name consistent with the project's own
-files. No API server runs here (README: Auto-scaling says why), so each check is also shown to
+files. No API server runs here (docs/scaling.md says why), so each check is also shown to
 catch a broken copy of the manifests."""
 
 from __future__ import annotations

@@ -86,7 +86,7 @@ def run(args: argparse.Namespace) -> None:
 
     if stack_config.load().secure:
         # Each run makes fresh topics and subscriptions, as the superuser would: measured in the open profile.
-        raise UserFacingError("the benchmarks run on the stack's open profile; this one is secure (README: Security)")
+        raise UserFacingError("the benchmarks run on the stack's open profile; this one is secure (docs/security.md)")
     with process_metrics.serving(f"bench-{args.bench_command}"):
         _run(args)
 

@@ -1,6 +1,6 @@
 """The scoring API (FastAPI): POST /v1/score for the authorization path.
 
-    POST /v1/score   one transaction in the event schema (README: the event), or
+    POST /v1/score   one transaction in the event schema (docs/features.md: the schema), or
                      {"transactions": [...]} for several; each answer: score, label, model and
                      version, the rules that fired, every model input, the other views' feature
                      ages, `scoring` ("model", or "model_without_other_views" with `fallback`,

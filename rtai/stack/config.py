@@ -277,7 +277,7 @@ PROFILE_VARIABLE = "RTAI_SECURITY_PROFILE"
 class SecurityConfig:
     """open: every service on loopback, no authentication, no TLS (one machine, one user).
     secure: TLS and credentials on every service, made by scripts/make-credentials.sh under
-    .run/secrets (see README, Security)."""
+    .run/secrets (see docs/security.md)."""
 
     profile: str = "open"
 

@@ -9,7 +9,7 @@ import os
 from rtai import paths
 
 STACK_CONFIG_VARIABLE = "RTAI_STACK_CONFIG"
-PROFILES = {"edge": "one small box at a site: small heaps, no Triton, outputs replicated to the core (README: Edge)"}
+PROFILES = {"edge": "one small box at a site: small heaps, no Triton, outputs replicated to the core (docs/edge.md)"}
 
 
 def add_profile_option(parser: argparse.ArgumentParser) -> None:
