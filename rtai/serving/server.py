@@ -3,7 +3,9 @@ Feast, the served model and, with scoring = "triton", Triton; it stops cleanly o
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -21,9 +23,23 @@ from rtai.serving.card_states import CardStates, TopicReader, history_start_ms
 from rtai.serving.scorer import Scorer
 from rtai.stack import config as stack_config
 
+# Every card the API meets leaves a history and cached views behind, objects that live on; at
+# the interpreter's default thresholds a full collection then ran every 2 s or so, each holding
+# the event loop 70-140 ms over 100,000-160,000 objects (bench/README.md: the scoring API). Full
+# collections come ten times rarer, and what the API holds once it has read the topic is frozen
+# out of them.
+GC_THRESHOLDS = (700, 10, 100)
+
+
+async def _freeze_once_caught_up(reader: TopicReader) -> None:
+    await asyncio.to_thread(reader.caught_up.wait)
+    gc.collect()
+    gc.freeze()
+
 
 def serve(config: PipelineConfig, host: str, port: int) -> None:
     api = config.scoring_api
+    gc.set_threshold(*GC_THRESHOLDS)
     stack = stack_config.load()
     client = pulsar_client.connect(
         config.pulsar.service_url, tls_trust_certs_file=config.pulsar.tls_trust_certs_file, token=api.pulsar_token
@@ -50,9 +66,11 @@ def serve(config: PipelineConfig, host: str, port: int) -> None:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         reader.start()
         scorer.start()
+        freezing = asyncio.create_task(_freeze_once_caught_up(reader))
         try:
             yield
         finally:
+            freezing.cancel()
             scorer.close()
             if triton is not None:
                 await triton.close()
