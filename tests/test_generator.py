@@ -18,7 +18,7 @@ from flink_jobs.config.topics import full_name
 from flink_jobs.events import MERCHANT_CATEGORIES, parse
 from rtai import pulsar_client
 from rtai.generator import catalog, history, population, records, stream
-from rtai.generator.cli import add_subcommand
+from rtai.generator.commands import add_subcommand
 from rtai.generator.fraud import PATTERNS
 
 END_MS = int(datetime(2026, 11, 23, tzinfo=UTC).timestamp() * 1000)  # a Monday, 00:00 UTC

@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from flink_jobs.stages.inference.request_features import REQUEST_FEATURES
-from rtai.models.tensorrt import gpu_problem
+from rtai.gpu import gpu_problem
 from tests.stack_helpers import cli, copy_of_feature_repo, isolated_env, isolated_stack_toml
 
 # Where a CUDA GPU is, the TensorRT tests build an engine; elsewhere they check the clean refusal.

@@ -84,7 +84,7 @@ def run(
 ) -> Path:
     """`around(design name)`: what a design's run needs set up and undone around it (a served shadow)."""
     config = pipeline_config.load(base)
-    pipeline_assets.ensure(config, base)
+    pipeline_assets.ensure(config)
     folder = paths.RUN_DIR / "bench" / f"{kind}-{time.strftime('%Y%m%d-%H%M%S')}"
     folder.mkdir(parents=True)
     runs: dict[str, list[dict]] = {name: [] for name in designs}

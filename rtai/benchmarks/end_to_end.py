@@ -79,7 +79,7 @@ def run(
     feature_backlog: int,
 ) -> Path:
     config = pipeline_config.load(base)
-    pipeline_assets.ensure(config, base)
+    pipeline_assets.ensure(config)
     stack = stack_config.load()
     folder = paths.RUN_DIR / "bench" / f"end-to-end-{time.strftime('%Y%m%d-%H%M%S')}"
     folder.mkdir(parents=True)  # configs, logs and checkpoints of every phase stay for a look afterwards

@@ -27,7 +27,7 @@ from flink_jobs.config.topics import full_name
 from rtai import pulsar_client, subscription_stats, toml_text
 from rtai.console import ProgressBar, step
 from rtai.generator import population, stream
-from rtai.generator.cli import DEFAULT_CUSTOMERS, DEFAULT_SEED
+from rtai.generator.commands import DEFAULT_CUSTOMERS, DEFAULT_SEED
 from rtai.jobs import launcher
 from rtai.output_reader import OutputReader, Outputs
 from rtai.stack import config as stack_config

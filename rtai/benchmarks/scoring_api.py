@@ -140,7 +140,7 @@ def _bodies(count: int) -> list[bytes]:
 
 def run(base: Path, *, rates: list[float], measure_s: float) -> Path:
     config = pipeline_config.load(base)
-    pipeline_assets.ensure(config, base)
+    pipeline_assets.ensure(config)
     folder = paths.RUN_DIR / "bench" / f"api-{time.strftime('%Y%m%d-%H%M%S')}"
     run_id = uuid.uuid4().hex[:8]
     pipeline = folder / "pipeline.toml"

@@ -17,7 +17,7 @@ from pathlib import Path
 from rtai import paths
 from rtai.bootstrap import stamp
 from rtai.console import done, step
-from rtai.models import tensorrt
+from rtai.gpu import gpu_problem
 
 UV_VERSION = "0.13.8"
 # The TensorRT Python package for CUDA 12, only where a CUDA GPU is (ensure_tensorrt).
@@ -85,7 +85,7 @@ def ensure_environment(env: str, uv: Path) -> bool:
 def ensure_tensorrt(uv: Path) -> bool:
     """On a host with a CUDA GPU, TensorRT in the model environment (`rtai model tensorrt` builds
     engines with it); elsewhere nothing: its wheels are large and need the NVIDIA driver."""
-    if tensorrt.gpu_problem() is not None:
+    if gpu_problem() is not None:
         return False
     venv = paths.VENVS_DIR / "model"
     stamp_file = venv / ".rtai-tensorrt.sha256"

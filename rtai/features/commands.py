@@ -6,10 +6,14 @@ from __future__ import annotations
 import argparse
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flink_jobs.config import pipeline_config
 from rtai import paths
-from rtai.generator.cli import DEFAULT_HISTORY
+from rtai.generator.commands import DEFAULT_HISTORY
+
+if TYPE_CHECKING:
+    from rtai.stack.feast_repo import FeastRepo
 
 DEFAULT_TRAINING_DIR = paths.RUN_DIR / "data" / "training"
 
@@ -55,38 +59,53 @@ def _history(path: Path) -> Path:
 
 
 def run(args: argparse.Namespace) -> None:
-    from rtai.features.feast_repo import FeastRepo
     from rtai.stack import config as stack_config
+    from rtai.stack.feast_repo import FeastRepo
 
     repo = FeastRepo.of_stack(stack_config.load())
     if args.features_command == "apply":
         print(repo.apply(), end="")
     elif args.features_command == "materialize":
-        end = args.end or datetime.now(UTC).isoformat(timespec="seconds")
-        if args.start:
-            print(repo.run("materialize", args.start, end), end="")
-        else:
-            print(repo.run("materialize-incremental", end), end="")
+        materialize(repo, args.start, args.end)
     elif args.features_command == "views":
         print(repo.run("feature-views", "list"), end="")
     elif args.features_command == "backfill":
-        _backfill(_history(args.history), repo.path)
+        backfill(repo, args.history)
     elif args.features_command == "training-set":
         features = pipeline_config.load(args.pipeline).features
-        out = (args.out or DEFAULT_TRAINING_DIR / f"{features.service}.parquet").resolve()
-        command = ["-m", "rtai.features.training_set", "--repo", str(repo.path)]
-        command += ["--feature-store-yaml", str(repo.feature_store_yaml), "--history", str(_history(args.history))]
-        command += ["--out", str(out), "--feature-service", features.service]
-        command += ["--lag-ms", str(features.training_feature_lag_ms)]
-        repo.python(*command, *(["--days", str(args.days)] if args.days else []))
+        write_training_set(repo, features, args.history, args.out, args.days)
 
 
-def _backfill(history: Path, repo: Path) -> None:
+def materialize(repo: FeastRepo, start: str | None = None, end: str | None = None) -> None:
+    """`feast materialize-incremental` up to `end` (default now), or `feast materialize START END`."""
+    end = end or datetime.now(UTC).isoformat(timespec="seconds")
+    print(repo.run("materialize", start, end) if start else repo.run("materialize-incremental", end), end="")
+
+
+def backfill(repo: FeastRepo, history: Path = DEFAULT_HISTORY) -> None:
+    """The batch feature views' tables and the history's real-time features, into the repository."""
     from rtai.console import step
-    from rtai.features import backfill
+    from rtai.features import backfill as tables
 
-    step(f"computing the offline feature tables of {repo} from {history}")
-    report = backfill.write_offline_tables(history, repo)
+    history = _history(history)
+    step(f"computing the offline feature tables of {repo.path} from {history}")
+    report = tables.write_offline_tables(history, repo.path)
     for name, rows in report.rows.items():
-        print(f"wrote {repo / name}: {rows:,} rows")
+        print(f"wrote {repo.path / name}: {rows:,} rows")
     print(f"backfill finished in {report.seconds:.1f} s; run `rtai features apply` and `rtai features materialize`")
+
+
+def write_training_set(
+    repo: FeastRepo,
+    features: pipeline_config.FeaturesSection,
+    history: Path = DEFAULT_HISTORY,
+    out: Path | None = None,
+    days: float | None = None,
+) -> None:
+    """A labelled training set by Feast's point-in-time join, run in the feast environment."""
+    out = (out or DEFAULT_TRAINING_DIR / f"{features.service}.parquet").resolve()
+    command = ["-m", "rtai.features.training_set", "--repo", str(repo.path)]
+    command += ["--feature-store-yaml", str(repo.feature_store_yaml), "--history", str(_history(history))]
+    command += ["--out", str(out), "--feature-service", features.service]
+    command += ["--lag-ms", str(features.training_feature_lag_ms)]
+    repo.python(*command, *(["--days", str(days)] if days else []))

@@ -52,15 +52,15 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> None:
-    from rtai.jobs import cluster, recovery
     from rtai.stack import config as stack_config
+    from rtai.stack import flink_job_client, flink_job_record
 
     stack = stack_config.load()
-    jobmanager = args.jobmanager or cluster.stack_jobmanager(stack)
-    # The stack's record of its cluster's jobs (rtai.jobs.recovery) follows what is done through here.
+    jobmanager = args.jobmanager or flink_job_client.stack_jobmanager(stack)
+    # The stack's record of its cluster's jobs (rtai.stack.flink_job_record) follows what is done through here.
     on_stack = args.jobmanager is None
     if args.job_command == "submit":
-        job_id = cluster.submit(
+        job_id = flink_job_client.submit(
             stack,
             args.job,
             args.pipeline,
@@ -69,25 +69,25 @@ def run(args: argparse.Namespace) -> None:
             pyexec=args.pyexec,
         )
         if on_stack:
-            recovery.remember(job_id, args.job)
+            flink_job_record.remember(job_id, args.job)
         print(f"submitted {args.job} job {job_id} to {jobmanager}")
     elif args.job_command == "list":
-        print(cluster.list_jobs(stack, jobmanager), end="")
+        print(flink_job_client.list_jobs(stack, jobmanager), end="")
         if on_stack:
-            recovery.reconcile(stack)
-            for job in recovery.lost_jobs():
-                print(recovery.describe(job))
+            flink_job_record.reconcile(stack)
+            for job in flink_job_record.lost_jobs():
+                print(flink_job_record.describe(job))
     elif args.job_command == "forget":
-        if not recovery.forget(args.job_id):
+        if not flink_job_record.forget(args.job_id):
             raise UserFacingError(f"job {args.job_id} is not in the stack's record")
         print(f"forgot {args.job_id}")
     elif args.job_command == "cancel":
-        cluster.cancel(stack, args.job_id, jobmanager)
+        flink_job_client.cancel(stack, args.job_id, jobmanager)
         if on_stack:
-            recovery.forget(args.job_id)
+            flink_job_record.forget(args.job_id)
         print(f"cancelled {args.job_id}")
     else:
-        path = cluster.stop_with_savepoint(stack, args.job_id, jobmanager, args.savepoint_dir)
+        path = flink_job_client.stop_with_savepoint(stack, args.job_id, jobmanager, args.savepoint_dir)
         if on_stack:
-            recovery.forget(args.job_id)
+            flink_job_record.forget(args.job_id)
         print(path)

@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flink_jobs.config import pipeline_config
 from rtai import paths
 
+if TYPE_CHECKING:
+    from rtai.models.triton_access import TritonAccess
+
 MODELS_DIR = paths.RUN_DIR / "data" / "models"
 DEFAULT_SEED = 42
+DEFAULT_HOLDOUT_DAYS = 5.0
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
@@ -26,7 +31,12 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         help=f"folder for model.onnx, report.json, sample.parquet (default {MODELS_DIR}/<model name>)",
     )
     train.add_argument("--seed", type=int, default=DEFAULT_SEED, help=f"(default {DEFAULT_SEED})")
-    train.add_argument("--holdout-days", type=float, default=5.0, help="the last days, held out (default 5)")
+    train.add_argument(
+        "--holdout-days",
+        type=float,
+        default=DEFAULT_HOLDOUT_DAYS,
+        help=f"the last days, held out (default {DEFAULT_HOLDOUT_DAYS:g})",
+    )
 
     text = "add a model file as the next version in the Triton repository, with a generated config.pbtxt"
     register = commands.add_parser("register", help=text, description=text)
@@ -90,12 +100,8 @@ def run(args: argparse.Namespace) -> None:
     if args.model_command == "train":
         _train(args)
     elif args.model_command == "register":
-        _register(args, repository)
-        from rtai.models import repository as models
-
-        name = args.name or pipeline_config.load(args.pipeline).model.name
-        if models.load_if_running(repository, name, TritonAccess.of_stack(stack)):
-            print(f"{name}: loaded by the running Triton at {stack.triton_grpc_url}")
+        config, triton = pipeline_config.load(args.pipeline), TritonAccess.of_stack(stack)
+        register(config, repository, triton, args.model, args.kind, args.name, args.signature_from, args.serve)
     elif args.model_command in ("optimize", "tensorrt"):
         _optimize(args)
     elif args.model_command == "list":
@@ -181,9 +187,9 @@ def _optimize(args: argparse.Namespace) -> None:
     if args.model_command == "optimize":
         env_python.run("model", "-m", "rtai.models.optimize", "--model-dir", str(model_dir))
         return
-    from rtai.models import tensorrt
+    from rtai.gpu import gpu_problem
 
-    problem = tensorrt.gpu_problem()  # checked here too, so the user gets its one line and nothing else
+    problem = gpu_problem()  # checked here too, so the user gets its one line and nothing else
     if problem:
         raise UserFacingError(f"TensorRT engine not built: {problem}")
     command = ["-m", "rtai.models.tensorrt", "--model-dir", str(model_dir), "--precision", args.precision]
@@ -191,19 +197,30 @@ def _optimize(args: argparse.Namespace) -> None:
     env_python.run("model", *command)
 
 
-def _register(args: argparse.Namespace, repository: Path) -> None:
+def register(
+    config: pipeline_config.PipelineConfig,
+    repository: Path,
+    triton: TritonAccess,
+    model: Path | None = None,
+    kind: str = "onnx",
+    name: str | None = None,
+    signature_from: Path | None = None,
+    serve: bool = False,
+) -> None:
+    """`rtai model register`: the model file as the next version in the Triton repository (in the
+    model environment), with a config.pbtxt from the pipeline's [model.serving]; loaded at once by
+    a running Triton that serves the model already."""
     from flink_jobs.errors import UserFacingError
     from rtai import env_python
 
-    config = pipeline_config.load(args.pipeline)
-    model = (args.model or MODELS_DIR / config.model.name / "model.onnx").resolve()
+    model = (model or MODELS_DIR / config.model.name / "model.onnx").resolve()
     if not model.is_file():
         raise UserFacingError(f"no model file at {model}: train one with `rtai model train`")
-    if args.kind == "tensorrt_plan" and args.signature_from is None:
+    if kind == "tensorrt_plan" and signature_from is None:
         raise UserFacingError("--kind tensorrt_plan needs --signature-from model.onnx (an engine has no ONNX graph)")
     serving = config.model.serving
-    command = ["-m", "rtai.models.register", "--model", str(model), "--kind", args.kind]
-    command += ["--repository", str(repository), "--name", args.name or config.model.name]
+    command = ["-m", "rtai.models.register", "--model", str(model), "--kind", kind]
+    command += ["--repository", str(repository), "--name", name or config.model.name]
     command += [
         "--max-batch-size",
         str(serving.max_batch_size),
@@ -212,23 +229,39 @@ def _register(args: argparse.Namespace, repository: Path) -> None:
     ]
     command += ["--preferred-batch-sizes", *map(str, serving.preferred_batch_sizes)]
     command += ["--instances", str(serving.instances)]
-    command += ["--signature-from", str(args.signature_from.resolve())] if args.signature_from else []
-    env_python.run("model", *command, *(["--serve"] if args.serve else []))
+    command += ["--signature-from", str(signature_from.resolve())] if signature_from else []
+    env_python.run("model", *command, *(["--serve"] if serve else []))
+    from rtai.models import repository as models
+
+    name = name or config.model.name
+    if models.load_if_running(repository, name, triton):
+        print(f"{name}: loaded by the running Triton at {triton.url}")
 
 
 def _train(args: argparse.Namespace) -> None:
+    train(pipeline_config.load(args.pipeline), args.training_set, args.out, args.seed, args.holdout_days)
+
+
+def train(
+    config: pipeline_config.PipelineConfig,
+    training_set: Path | None = None,
+    out: Path | None = None,
+    seed: int = DEFAULT_SEED,
+    holdout_days: float = DEFAULT_HOLDOUT_DAYS,
+) -> None:
+    """`rtai model train`: trains on the training set (a time-based holdout) in the model
+    environment and exports model.onnx, its report and a sample to `out`."""
     from flink_jobs.errors import UserFacingError
     from rtai import env_python
     from rtai.features.commands import DEFAULT_TRAINING_DIR
 
-    config = pipeline_config.load(args.pipeline)
-    training_set = args.training_set or DEFAULT_TRAINING_DIR / f"{config.features.service}.parquet"
+    training_set = training_set or DEFAULT_TRAINING_DIR / f"{config.features.service}.parquet"
     if not training_set.is_file():
         raise UserFacingError(f"no training set at {training_set}: build one with `make training-set`")
-    out = args.out or MODELS_DIR / config.model.name
+    out = out or MODELS_DIR / config.model.name
     env_python.run(
         "model",
         *("-m", "rtai.models.train", "--training-set", str(training_set.resolve()), "--out", str(out.resolve())),
-        *("--seed", str(args.seed), "--holdout-days", str(args.holdout_days)),
+        *("--seed", str(seed), "--holdout-days", str(holdout_days)),
         *("--threshold", str(config.model.alert_threshold)),
     )

@@ -36,7 +36,7 @@ from onnxconverter_common import float16
 from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 from sklearn.metrics import roc_auc_score
 
-from rtai.models import tensorrt
+from rtai.gpu import gpu_problem
 
 LATENCY_RUNS = 200
 OUTPUT = "fraud_score"
@@ -191,7 +191,7 @@ def main(argv: list[str] | None = None) -> None:
     base_auc = rows["fp32"]["auc"]
     for row in rows.values():
         row["auc_delta"] = round(row["auc"] - base_auc, 5)
-    gpu = tensorrt.gpu_problem()
+    gpu = gpu_problem()
     table = {"sample_rows": len(sample), "variants": rows, "tensorrt": gpu or "available: rtai model tensorrt"}
     (args.model_dir / "optimization.json").write_text(json.dumps(table, indent=2) + "\n")
 

@@ -15,25 +15,12 @@ Without a CUDA GPU it stops with one line saying so, and exit code 2.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import sys
 from pathlib import Path
 
+from rtai.gpu import gpu_problem
+
 SOURCES = {"fp16": "model.onnx", "int8": "model.qdq.onnx"}
-
-
-def gpu_problem() -> str | None:
-    """Why no CUDA GPU can be used here, or None when one can."""
-    try:
-        cuda = ctypes.CDLL("libcuda.so.1")
-    except OSError:
-        return "no CUDA GPU found: the NVIDIA driver library libcuda.so.1 is not loadable"
-    if cuda.cuInit(0) != 0:
-        return "no CUDA GPU found: cuInit failed"
-    count = ctypes.c_int(0)
-    if cuda.cuDeviceGetCount(ctypes.byref(count)) != 0 or count.value == 0:
-        return "no CUDA GPU found: the driver reports no device"
-    return None
 
 
 def build(source: Path, target: Path, precision: str, max_batch_size: int) -> None:

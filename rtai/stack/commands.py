@@ -1,4 +1,4 @@
-"""`rtai stack up|down|status|logs`."""
+"""`rtai stack up|down|status|logs|scale`: the local stack's services."""
 
 from __future__ import annotations
 
@@ -7,10 +7,66 @@ import os
 from collections import deque
 
 from flink_jobs.errors import UserFacingError
-from rtai.jobs import recovery
+from rtai.arg_types import positive
 from rtai.stack import config as stack_config
-from rtai.stack import flink_cluster, flink_scale, manager, profiles, registry
+from rtai.stack import flink_cluster, flink_job_record, flink_scale, manager, profiles, registry
 from rtai.stack.service import Service
+
+
+def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
+    stack = subparsers.add_parser("stack", help="run the local stack (Pulsar, Feast, Triton, Redis, Flink)")
+    stack_subparsers = stack.add_subparsers(dest="stack_command", required=True)
+    for name, text in (
+        ("up", "start the services and wait until each is healthy"),
+        (
+            "down",
+            "stop every running service of the stack and all it spawned; the Flink cluster's jobs are stopped "
+            "with a savepoint first (each one's path printed) and the cluster ends: nothing comes back at the next "
+            "up (a cluster whose JobManager is not running keeps its jobs for the next up)",
+        ),
+        ("status", "one line per service: up, starting or down; ports; pid"),
+        ("logs", "show the end of the services' log files"),
+    ):
+        sub = stack_subparsers.add_parser(name, help=text, description=text)
+        profiles.add_profile_option(sub)
+        sub.add_argument(
+            "services",
+            nargs="*",
+            help="only these services (default: pulsar, feast, triton and the enabled optional ones)",
+        )
+        if name == "up":
+            sub.add_argument(
+                "--secure",
+                action="store_true",
+                help="the secure profile: TLS and credentials on every service (also: [security] profile = "
+                '"secure" in infra/stack.toml, or RTAI_SECURITY_PROFILE=secure for every command)',
+            )
+            sub.add_argument("--with-redis", action="store_true", help="also start Redis")
+            sub.add_argument("--with-flink", action="store_true", help="also start a standalone Flink cluster")
+            sub.add_argument("--with-api", action="store_true", help="also start the scoring API (rtai serve)")
+            sub.add_argument(
+                "--with-monitoring",
+                action="store_true",
+                help="also start Prometheus, Alertmanager and the alert webhook receiver",
+            )
+        if name == "down":
+            sub.add_argument(
+                "--cancel-jobs",
+                action="store_true",
+                help="cancel the Flink cluster's jobs instead of stopping them with a savepoint (their last "
+                "checkpoint is kept)",
+            )
+        if name == "logs":
+            sub.add_argument("-n", "--lines", type=int, default=30, help="lines per service (default 30)")
+    text = (
+        "start or stop the Flink cluster's TaskManagers until N run (the count is kept for the next up); "
+        'with [flink] mode = "reactive" in infra/stack.toml its job is rescaled to their slots'
+    )
+    scale = stack_subparsers.add_parser("scale", help=text, description=text)
+    profiles.add_profile_option(scale)
+    scale.add_argument("what", choices=["taskmanagers"], help="what to scale")
+    scale.add_argument("count", type=positive(int), help="how many")
+    stack.set_defaults(func=run)
 
 
 def _services(args: argparse.Namespace, config: stack_config.StackConfig) -> list[Service]:
@@ -37,7 +93,30 @@ def _end_flink_jobs(services: list[Service], config: stack_config.StackConfig, *
         return False
     if manager.running_record(jobmanager) is None and not flink_cluster.cluster_id_file().is_file():
         return False  # no cluster to end
-    return recovery.end_jobs(config, cancel=cancel)
+    return flink_job_record.end_jobs(config, cancel=cancel)
+
+
+def up(config: stack_config.StackConfig, services: list[Service] | None = None) -> None:
+    """`rtai stack up`: starts the services (default: those the config enables) and waits until each
+    is healthy; prints a status line for each."""
+    services = registry.selected(config) if services is None else services
+    manager.up(services)
+    if any(s.name == flink_cluster.JOBMANAGER for s in services):
+        # A JobManager started again recovers its jobs after ZooKeeper expires the dead one's session.
+        flink_job_record.report_after_start(config, timeout_s=config.flink.ready_timeout_s)
+    for service in services:
+        print(manager.status(service).line())
+
+
+def down(config: stack_config.StackConfig, services: list[Service] | None = None, *, cancel_jobs: bool = False) -> None:
+    """`rtai stack down`: stops the services (default: whatever runs, whether or not it was asked for
+    at `up`) and all they spawned; a clean down of the Flink cluster ends it, its jobs stopped first."""
+    services = registry.all_services(config) if services is None else services
+    ends_cluster = _end_flink_jobs(services, config, cancel=cancel_jobs)
+    manager.down(services)
+    if ends_cluster:
+        flink_cluster.end_cluster()
+        flink_job_record.clear()
 
 
 def run(args: argparse.Namespace) -> None:
@@ -47,21 +126,9 @@ def run(args: argparse.Namespace) -> None:
     profiles.use_profile(args)
     config = stack_config.load()
     if args.stack_command == "up":
-        services = _services(args, config)
-        manager.up(services)
-        if any(s.name == flink_cluster.JOBMANAGER for s in services):
-            # A JobManager started again recovers its jobs after ZooKeeper expires the dead one's session.
-            recovery.report_after_start(config, timeout_s=config.flink.ready_timeout_s)
-        for service in services:
-            print(manager.status(service).line())
+        up(config, _services(args, config))
     elif args.stack_command == "down":
-        # Stops whatever runs, whether or not it was asked for at `up`.
-        services = _services(args, config) if args.services else registry.all_services(config)
-        ends_cluster = _end_flink_jobs(services, config, cancel=args.cancel_jobs)
-        manager.down(services)
-        if ends_cluster:
-            flink_cluster.end_cluster()
-            recovery.clear()
+        down(config, _services(args, config) if args.services else None, cancel_jobs=args.cancel_jobs)
     elif args.stack_command == "scale":
         flink_scale.scale_taskmanagers(config, args.count)
         for service in flink_cluster.taskmanager_services(config):

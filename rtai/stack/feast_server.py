@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from rtai import paths
-from rtai.features.feast_repo import FeastRepo, feast_cli
 from rtai.stack import secure_profile
 from rtai.stack.config import StackConfig
+from rtai.stack.feast_repo import FeastRepo, feast_cli
 from rtai.stack.probes import http_ok
 from rtai.stack.service import Scrape, Service, data_dir
 

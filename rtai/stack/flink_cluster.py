@@ -11,7 +11,7 @@ stack's ZooKeeper and its job graphs and checkpoint metadata under .run/data/fli
 restarted JobManager recovers the running jobs from their last checkpoint. The cluster keeps one
 cluster-id (in .run/data/flink/cluster-id) across crashes and restarts, whether the supervisor
 or `rtai stack up` starts the JobManager again, as Flink's ZooKeeper high availability expects;
-only a clean `rtai stack down` ends it (rtai.jobs.recovery: its jobs stopped first).
+only a clean `rtai stack down` ends it (rtai.stack.flink_job_record: its jobs stopped first).
 
 With `mode = "reactive"` the JobManager is an application cluster (bin/standalone-job.sh) that
 runs one job, [flink] application_job on application_pipeline, in Flink's reactive mode: the job
@@ -264,7 +264,7 @@ def services(config: StackConfig) -> list[Service]:
         Service(
             name="flink-job-watch",
             ports={"http": flink.job_watch_port},
-            command=[sys.executable, "-m", "rtai.jobs.watch", "--port", str(flink.job_watch_port)],
+            command=[sys.executable, "-m", "rtai.stack.flink_job_watch", "--port", str(flink.job_watch_port)],
             ready=lambda: http_ok(f"http://127.0.0.1:{flink.job_watch_port}/metrics"),
             ready_timeout_s=30,
             stop_timeout_s=10,

@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import subprocess
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from flink_jobs.config import pipeline_config
 from flink_jobs.errors import UserFacingError
 from rtai.paths import DEFAULT_PIPELINE
+
+if TYPE_CHECKING:
+    from rtai.stack.config import StackConfig
 
 
 def _cmd_credentials(args: argparse.Namespace) -> None:
@@ -19,17 +23,22 @@ def _cmd_credentials(args: argparse.Namespace) -> None:
 
 
 def _cmd_grant(args: argparse.Namespace) -> None:
-    from rtai.security import pulsar_grants
     from rtai.stack import config as stack_config
+
+    grant(stack_config.load(), pipeline_config.load(args.pipeline))
+
+
+def grant(config: StackConfig, pipeline: pipeline_config.PipelineConfig) -> None:
+    """`rtai security grant`: the pipeline's topics created on the secured Pulsar, each role of
+    infra/security/pulsar-roles.toml given its actions on them."""
+    from rtai.security import pulsar_grants
     from rtai.stack import secure_profile
 
-    config = stack_config.load()
     tls = secure_profile.pulsar_admin_tls(config)
     if tls is None:
         raise UserFacingError("the stack runs the open profile: nothing to grant (`rtai stack up --secure`)")
-    pipeline = pipeline_config.load(args.pipeline)
-    for grant in pulsar_grants.apply(config.pulsar_admin_url, tls, pipeline):
-        print(f"{grant.role:<14} {'+'.join(grant.actions):<16} {grant.topic}")
+    for granted in pulsar_grants.apply(config.pulsar_admin_url, tls, pipeline):
+        print(f"{granted.role:<14} {'+'.join(granted.actions):<16} {granted.topic}")
 
 
 def add_subcommand(commands: argparse._SubParsersAction) -> None:

@@ -1,4 +1,4 @@
-"""The stack's record of its Flink cluster's jobs (rtai.jobs.recovery) against a JobManager's
+"""The stack's record of its Flink cluster's jobs (rtai.stack.flink_job_record) against a JobManager's
 `/jobs/overview` served by an HTTP server in the test, and the cluster-id kept across starts."""
 
 from __future__ import annotations
@@ -8,8 +8,7 @@ from collections.abc import Iterator
 import pytest
 
 from rtai import paths
-from rtai.jobs import recovery
-from rtai.stack import flink_cluster
+from rtai.stack import flink_cluster, flink_job_record
 from rtai.stack.config import FlinkConfig, StackConfig
 from tests.unit.json_server import serving
 
@@ -38,42 +37,42 @@ def jobmanager(tmp_path, monkeypatch) -> Iterator[tuple[StackConfig, Overview]]:
 
 def test_a_recorded_job_the_jobmanager_does_not_know_is_lost_until_forgotten(jobmanager):
     config, overview = jobmanager
-    recovery.remember("a1", "inference")
+    flink_job_record.remember("a1", "inference")
     for number in (3, 12):
         checkpoint = paths.RUN_DIR / "data" / "flink" / "checkpoints" / "a1" / f"chk-{number}"
         checkpoint.mkdir(parents=True)
         (checkpoint / "_metadata").write_bytes(b"")
     (paths.RUN_DIR / "data" / "flink" / "checkpoints" / "a1" / "chk-13").mkdir()  # not complete
     overview.jobs = []
-    assert recovery.reconcile(config)
-    [lost] = recovery.lost_jobs()
+    assert flink_job_record.reconcile(config)
+    [lost] = flink_job_record.lost_jobs()
     assert (lost.job_id, lost.name, lost.last_checkpoint.name) == ("a1", "inference", "chk-12")
-    assert "NOT RECOVERED" in recovery.describe(lost) and "chk-12" in recovery.describe(lost)
-    assert recovery.forget("a1")
-    assert recovery.lost_jobs() == []
+    assert "NOT RECOVERED" in flink_job_record.describe(lost) and "chk-12" in flink_job_record.describe(lost)
+    assert flink_job_record.forget("a1")
+    assert flink_job_record.lost_jobs() == []
 
 
 def test_jobs_seen_running_are_recorded_and_dropped_once_terminal(jobmanager):
     config, overview = jobmanager
     overview.jobs = [("b2", "fraud scoring", "RUNNING"), ("c3", "card features", "RESTARTING")]
-    assert recovery.reconcile(config)
+    assert flink_job_record.reconcile(config)
     overview.jobs = [("b2", "fraud scoring", "FINISHED"), ("c3", "card features", "CANCELED")]
-    assert recovery.reconcile(config)
+    assert flink_job_record.reconcile(config)
     overview.jobs = []
-    assert recovery.reconcile(config)
-    assert recovery.lost_jobs() == []
+    assert flink_job_record.reconcile(config)
+    assert flink_job_record.lost_jobs() == []
 
 
 def test_nothing_is_judged_while_the_jobmanager_does_not_answer(jobmanager):
     config, overview = jobmanager
     overview.jobs = [("d4", "fraud scoring", "RUNNING")]
-    assert recovery.reconcile(config)
+    assert flink_job_record.reconcile(config)
     overview.jobs = None
-    assert not recovery.reconcile(config)
-    assert recovery.lost_jobs() == []
+    assert not flink_job_record.reconcile(config)
+    assert flink_job_record.lost_jobs() == []
     overview.jobs = [("d4", "fraud scoring", "RUNNING")]  # recovered
-    assert recovery.reconcile(config)
-    assert recovery.lost_jobs() == []
+    assert flink_job_record.reconcile(config)
+    assert flink_job_record.lost_jobs() == []
 
 
 def test_the_cluster_id_is_kept_until_the_cluster_ends(tmp_path, monkeypatch):

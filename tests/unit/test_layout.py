@@ -8,7 +8,7 @@ import subprocess
 import sys
 import zipfile
 
-from rtai.jobs.cluster import package_zip
+from rtai.stack.flink_job_client import package_zip
 
 IMPORT_EVERY_MODULE = """
 import importlib, pkgutil, sys

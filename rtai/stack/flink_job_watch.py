@@ -1,7 +1,7 @@
-"""The stack's Flink cluster watched for jobs it did not recover (rtai.jobs.recovery), as a metric
+"""The stack's Flink cluster watched for jobs it did not recover (rtai.stack.flink_job_record), as a metric
 Prometheus scrapes: the `flink-job-watch` service of `rtai stack up --with-flink`.
 
-    python -m rtai.jobs.watch --port 9251
+    python -m rtai.stack.flink_job_watch --port 9251
 
 GET /metrics  rtai_flink_job_not_recovered{job_id,job_name} 1 for each recorded job the cluster
               did not know when it last answered (read at each scrape); the alert
@@ -20,8 +20,8 @@ from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from rtai.jobs import recovery
 from rtai.stack import config as stack_config
+from rtai.stack import flink_job_record
 
 
 class NotRecovered(Collector):
@@ -34,8 +34,8 @@ class NotRecovered(Collector):
             "1 for a job the stack's Flink cluster ran and did not bring back after a restart",
             labels=["job_id", "job_name"],
         )
-        recovery.reconcile(self.config)
-        for job in recovery.lost_jobs():
+        flink_job_record.reconcile(self.config)
+        for job in flink_job_record.lost_jobs():
             family.add_metric([job.job_id, job.name], 1)
         yield family
 

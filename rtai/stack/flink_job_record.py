@@ -6,7 +6,7 @@ nothing. The stack therefore keeps its own record, .run/data/flink/jobs.json: ev
 running on the cluster (or submitted with `rtai job submit`) until it is seen in a terminal state
 or stopped, cancelled or forgotten through `rtai job`. A recorded job the JobManager does not
 know, once it answers, is not recovered: `rtai stack up`, `rtai job list` and the
-`rtai_flink_job_not_recovered` metric (rtai.jobs.watch, alert FlinkJobNotRecovered) say so until
+`rtai_flink_job_not_recovered` metric (rtai.stack.flink_job_watch, alert FlinkJobNotRecovered) say so until
 `rtai job forget` or a clean `rtai stack down`.
 
 A clean down ends the cluster: its jobs stopped with a savepoint (or cancelled), then
@@ -26,8 +26,7 @@ from pathlib import Path
 
 from flink_jobs.errors import UserFacingError
 from rtai.console import step
-from rtai.jobs import cluster
-from rtai.stack import secure_profile
+from rtai.stack import flink_job_client, secure_profile
 from rtai.stack.config import StackConfig
 from rtai.stack.probes import http_json
 from rtai.stack.service import data_dir
@@ -170,20 +169,20 @@ def end_jobs(config: StackConfig, *, cancel: bool) -> bool:
     if found is None:
         step("flink: the JobManager does not answer: its cluster and jobs are kept for the next `rtai stack up`")
         return False
-    jobmanager = cluster.stack_jobmanager(config)
+    jobmanager = flink_job_client.stack_jobmanager(config)
     ended = True
     for job_id, (name, state) in sorted(found.items()):
         if state in TERMINAL:
             continue
         if not cancel:
             try:
-                path = cluster.stop_with_savepoint(config, job_id, jobmanager, None)
+                path = flink_job_client.stop_with_savepoint(config, job_id, jobmanager, None)
                 step(f"flink: stopped job {name!r} ({job_id}) with a savepoint: {path}")
                 continue
             except UserFacingError as error:
                 step(f"flink: job {name!r} ({job_id}) could not be stopped with a savepoint ({error}); cancelling it")
         try:
-            cluster.cancel(config, job_id, jobmanager)
+            flink_job_client.cancel(config, job_id, jobmanager)
         except UserFacingError as error:
             step(f"flink: job {name!r} ({job_id}) could not be cancelled ({error}): the cluster keeps it")
             ended = False

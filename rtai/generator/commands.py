@@ -17,6 +17,8 @@ from rtai.arg_types import positive
 DEFAULT_SEED = 42
 DEFAULT_CUSTOMERS = 20_000
 DEFAULT_HISTORY = paths.RUN_DIR / "data" / "generator" / "transactions.parquet"
+DEFAULT_DAYS = 30
+DEFAULT_EVENTS_PER_DAY = 40_000
 
 
 def _seed(text: str) -> int:
@@ -36,20 +38,33 @@ def _epoch_ms(text: str) -> int:
 
 
 def _cmd_history(args: argparse.Namespace) -> None:
+    write_history(
+        args.out,
+        seed=args.seed,
+        days=args.days,
+        events_per_day=args.events_per_day,
+        customers=args.customers,
+        end_ms=args.end,
+    )
+
+
+def write_history(
+    out: Path = DEFAULT_HISTORY,
+    *,
+    seed: int = DEFAULT_SEED,
+    days: int = DEFAULT_DAYS,
+    events_per_day: int = DEFAULT_EVENTS_PER_DAY,
+    customers: int = DEFAULT_CUSTOMERS,
+    end_ms: int | None = None,
+) -> None:
+    """`rtai generate history`: past transactions to Parquet, ending at `end_ms` (default: now, down to the hour)."""
     from rtai.console import step
     from rtai.generator import history, rhythm
 
     hour_ms = rhythm.HOUR_MS
-    end_ms = args.end if args.end is not None else time.time_ns() // 1_000_000 // hour_ms * hour_ms
-    step(f"generating {args.days} days of transactions, {args.events_per_day:,} a day on average, into {args.out}")
-    report = history.write(
-        args.out,
-        seed=args.seed,
-        end_ms=end_ms,
-        days=args.days,
-        events_per_day=args.events_per_day,
-        customers=args.customers,
-    )
+    end_ms = end_ms if end_ms is not None else time.time_ns() // 1_000_000 // hour_ms * hour_ms
+    step(f"generating {days} days of transactions, {events_per_day:,} a day on average, into {out}")
+    report = history.write(out, seed=seed, end_ms=end_ms, days=days, events_per_day=events_per_day, customers=customers)
     print(
         f"wrote {report.path}: {report.rows:,} rows, {report.path.stat().st_size / 1e6:.1f} MB, "
         f"fraud rate {report.fraud_rate:.2%}, {report.seconds:.1f} s"
@@ -130,9 +145,14 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     history = kinds.add_parser("history", help=text, description=text)
     _add_population_arguments(history)
     history.add_argument("--out", type=Path, default=DEFAULT_HISTORY, help=f"Parquet file (default {DEFAULT_HISTORY})")
-    history.add_argument("--days", type=positive(int), default=30, help="days of history (default 30)")
     history.add_argument(
-        "--events-per-day", type=positive(int), default=40_000, help="average transactions a day (default 40,000)"
+        "--days", type=positive(int), default=DEFAULT_DAYS, help=f"days of history (default {DEFAULT_DAYS})"
+    )
+    history.add_argument(
+        "--events-per-day",
+        type=positive(int),
+        default=DEFAULT_EVENTS_PER_DAY,
+        help=f"average transactions a day (default {DEFAULT_EVENTS_PER_DAY:,})",
     )
     history.add_argument(
         "--end", type=_epoch_ms, help="end of the history, ISO-8601, UTC unless given (default: now, down to the hour)"
