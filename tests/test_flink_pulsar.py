@@ -12,7 +12,7 @@ import uuid
 import pulsar
 
 from flink_jobs.config.topics import full_name
-from flink_jobs.jobs.environment import latest_checkpoint
+from flink_jobs.jobs.arguments import latest_checkpoint
 from rtai import pulsar_client
 from rtai.demo.smoke import relay_args
 from rtai.jobs import launcher

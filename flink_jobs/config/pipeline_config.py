@@ -606,6 +606,10 @@ class PipelineConfig:
     actions: ActionsSection = field(default_factory=ActionsSection)
     scoring_api: ScoringApiSection = field(default_factory=ScoringApiSection)
 
+    def section_name(self, job: JobRuntime) -> str:
+        """The name of a job's section (`inference_job`, ...), for errors that name its fields."""
+        return next(name for name in ("feature_job", "inference_job", "quality_job") if getattr(self, name) is job)
+
     def validate(self) -> tuple[str, str] | None:
         if self.inference_job.serving == "in_process" and self.inference_job.batching != "java":
             # Seen here (2026-12-03): with python batching, importing onnxruntime in the scoring

@@ -13,7 +13,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 
 from flink_jobs.clients import pulsar_io
 from flink_jobs.config import pipeline_config
-from flink_jobs.jobs import environment
+from flink_jobs.jobs import execution_environment, sources
 from flink_jobs.stages.features.card_features import CardFeatures, EventTime
 from flink_jobs.stages.features.feast_push import PushToFeast
 from flink_jobs.stages.input.parse import DEAD_LETTERS
@@ -25,7 +25,7 @@ JOB_NAME = "feature-job"
 def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.feature_job
     endpoint = pulsar_io.PulsarEndpoint.of(config.pulsar, job.pulsar_token, "feature_job")
-    parsed = environment.parsed_transactions(env, config, job, JOB_NAME)
+    parsed = sources.parsed_transactions(env, config, job, JOB_NAME)
     watermarks = WatermarkStrategy.for_bounded_out_of_orderness(
         Duration.of_millis(job.max_out_of_orderness_ms)
     ).with_timestamp_assigner(EventTime())
@@ -49,7 +49,9 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
 
 
 def main(argv: list[str] | None = None) -> None:
-    environment.run_pipeline_job(__doc__.splitlines()[0], argv, lambda c: c.feature_job, build, "card features")
+    execution_environment.run_pipeline_job(
+        __doc__.splitlines()[0], argv, lambda c: c.feature_job, build, "card features"
+    )
 
 
 if __name__ == "__main__":

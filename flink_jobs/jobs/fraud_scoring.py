@@ -22,7 +22,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 from flink_jobs import java_operators
 from flink_jobs.config import pipeline_config
 from flink_jobs.events import Transaction
-from flink_jobs.jobs import environment
+from flink_jobs.jobs import execution_environment, sinks, sources
 from flink_jobs.stages.enrich.realtime_batch_features import RealtimeBatchFeatures
 from flink_jobs.stages.enrich.realtime_features import RealtimeCardFeatures
 from flink_jobs.stages.inference.score_batches import ScoreBatches
@@ -45,7 +45,7 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
 
 def build_java_batched(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.inference_job
-    raw = environment.raw_transactions(env, config, job, JOB_NAME)
+    raw = sources.raw_transactions(env, config, job, JOB_NAME)
     batches = java_operators.batches_by_key_group(
         raw, "card_id", job.max_parallelism, job.max_batch_size, job.max_wait_ms, job.source.parallelism
     )
@@ -61,7 +61,7 @@ def build_java_batched(env: StreamExecutionEnvironment, config: pipeline_config.
     scored = merged.process(ScoreWholeBatches(config, JOB_NAME), Types.STRING()).name("enrich-and-score")
     outputs = java_operators.split_tagged_lines(scored.uid("score-whole-batches"), "split")
     predictions, alerts, dead_letters, shadow_scores = outputs
-    sink = environment.output_sinks(config, job)
+    sink = sinks.output_sinks(config, job)
     predictions.sink_to(sink(config.topics.predictions)).name("predictions").uid("predictions")
     alerts.sink_to(sink(config.topics.alerts)).name("alerts").uid("alerts")
     dead_letters.sink_to(sink(config.topics.dead_letter)).name("dead-letters").uid("dead-letters")
@@ -71,7 +71,7 @@ def build_java_batched(env: StreamExecutionEnvironment, config: pipeline_config.
 
 def build_python_batched(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.inference_job
-    parsed = environment.parsed_transactions(env, config, job, JOB_NAME)
+    parsed = sources.parsed_transactions(env, config, job, JOB_NAME)
     bucket = bucket_key(job.parallelism, job.max_parallelism)
     to_score = parsed
     if job.realtime_features == "job":
@@ -87,7 +87,7 @@ def build_python_batched(env: StreamExecutionEnvironment, config: pipeline_confi
         .name("enrich-and-score")
         .uid("enrich-and-score")
     )
-    sink = environment.output_sinks(config, job)
+    sink = sinks.output_sinks(config, job)
     predictions.sink_to(sink(config.topics.predictions)).name("predictions").uid("predictions")
     predictions.get_side_output(ALERTS).sink_to(sink(config.topics.alerts)).name("alerts").uid("alerts")
     dead_letters = parsed.get_side_output(DEAD_LETTERS).union(predictions.get_side_output(DEAD_LETTERS))
@@ -102,7 +102,9 @@ def _card_of(item: Transaction | tuple[Transaction, dict]) -> int:
 
 
 def main(argv: list[str] | None = None) -> None:
-    environment.run_pipeline_job(__doc__.splitlines()[0], argv, lambda c: c.inference_job, build, FLINK_JOB_NAME)
+    execution_environment.run_pipeline_job(
+        __doc__.splitlines()[0], argv, lambda c: c.inference_job, build, FLINK_JOB_NAME
+    )
 
 
 if __name__ == "__main__":

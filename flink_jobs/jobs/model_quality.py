@@ -14,7 +14,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 
 from flink_jobs.clients import pulsar_io
 from flink_jobs.config import pipeline_config
-from flink_jobs.jobs import environment
+from flink_jobs.jobs import execution_environment
 from flink_jobs.stages.input.parse import DEAD_LETTERS
 from flink_jobs.stages.quality.join_labels import KEYED, JoinLabels, LabelKeys, PredictionKeys
 
@@ -60,7 +60,9 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
 
 
 def main(argv: list[str] | None = None) -> None:
-    environment.run_pipeline_job(__doc__.splitlines()[0], argv, lambda c: c.quality_job, build, FLINK_JOB_NAME)
+    execution_environment.run_pipeline_job(
+        __doc__.splitlines()[0], argv, lambda c: c.quality_job, build, FLINK_JOB_NAME
+    )
 
 
 if __name__ == "__main__":

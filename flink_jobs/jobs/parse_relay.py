@@ -15,7 +15,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 
 from flink_jobs.config import pipeline_config
 from flink_jobs.events import Transaction
-from flink_jobs.jobs import environment
+from flink_jobs.jobs import execution_environment, sinks, sources
 from flink_jobs.stages.input.parse import DEAD_LETTERS
 
 JOB_NAME = "parse-relay"
@@ -23,8 +23,8 @@ JOB_NAME = "parse-relay"
 
 def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.inference_job
-    parsed = environment.parsed_transactions(env, config, job, JOB_NAME)
-    sink = environment.output_sinks(config, job)
+    parsed = sources.parsed_transactions(env, config, job, JOB_NAME)
+    sink = sinks.output_sinks(config, job)
     parsed.map(_record, output_type=Types.STRING()).name("relay").uid("relay").sink_to(
         sink(config.topics.predictions)
     ).name("predictions").uid("predictions")
@@ -38,7 +38,9 @@ def _record(event: Transaction) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    environment.run_pipeline_job(__doc__.splitlines()[0], argv, lambda c: c.inference_job, build, "parse relay")
+    execution_environment.run_pipeline_job(
+        __doc__.splitlines()[0], argv, lambda c: c.inference_job, build, "parse relay"
+    )
 
 
 if __name__ == "__main__":

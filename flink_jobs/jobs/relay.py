@@ -13,7 +13,7 @@ from pyflink.common import Types
 
 from flink_jobs.clients import pulsar_io
 from flink_jobs.config import pipeline_config
-from flink_jobs.jobs import environment, job_exit
+from flink_jobs.jobs import arguments, execution_environment, job_exit
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -33,7 +33,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--checkpoint-interval-ms", type=int, default=2000)
     parser.add_argument("--parallelism", type=int, default=1)
-    environment.add_arguments(parser)
+    arguments.add_arguments(parser)
     args = parser.parse_args(argv)
     if args.transaction_timeout_ms <= 0:
         parser.error(f"--transaction-timeout-ms must be > 0, got {args.transaction_timeout_ms}")
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     # The pipelines' default restart strategy: with checkpoints on, Flink's own restarts forever.
     settings = pipeline_config.JobRuntime().restart_settings()
-    env = environment.create(
+    env = execution_environment.create(
         args, parallelism=args.parallelism, checkpoint_interval_ms=args.checkpoint_interval_ms, settings=settings
     )
     endpoint = pulsar_io.PulsarEndpoint(args.service_url, args.admin_url)

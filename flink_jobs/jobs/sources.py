@@ -1,0 +1,42 @@
+"""The jobs' input: the pipeline's transactions topic, raw or parsed."""
+
+from __future__ import annotations
+
+from pyflink.datastream import DataStream, StreamExecutionEnvironment
+
+from flink_jobs.clients import pulsar_io
+from flink_jobs.config import pipeline_config
+from flink_jobs.stages.input.parse import ParseTransactions
+
+
+def raw_transactions(
+    env: StreamExecutionEnvironment,
+    config: pipeline_config.PipelineConfig,
+    job: pipeline_config.FeatureJobSection | pipeline_config.InferenceJobSection,
+    job_name: str,
+) -> DataStream:
+    """The pipeline's transactions topic as raw strings, read with the job's subscription and
+    fetch bounds, at the source's own parallelism."""
+    return pulsar_io.string_source(
+        env,
+        pulsar_io.PulsarEndpoint.of(config.pulsar, job.pulsar_token, config.section_name(job)),
+        config.topics.transactions,
+        job.subscription,
+        start=job.start,
+        name="transactions",
+        max_fetch_time_ms=job.source.max_fetch_time_ms,
+        max_fetch_records=job.source.max_fetch_records,
+    ).set_parallelism(job.source.parallelism)
+
+
+def parsed_transactions(
+    env: StreamExecutionEnvironment,
+    config: pipeline_config.PipelineConfig,
+    job: pipeline_config.FeatureJobSection | pipeline_config.InferenceJobSection,
+    job_name: str,
+) -> DataStream:
+    """The pipeline's transactions (raw_transactions), parsed (bad messages on the DEAD_LETTERS
+    side output), at the source's own parallelism."""
+    parse = ParseTransactions(config.topics.transactions, job_name, config.events)
+    raw = raw_transactions(env, config, job, job_name)
+    return raw.process(parse).name("parse").uid("parse").set_parallelism(job.source.parallelism)
