@@ -5,6 +5,10 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tqdm import tqdm
 
 
 def step(message: str) -> None:
@@ -25,32 +29,18 @@ def configure_logging(verbose: bool) -> None:
     )
 
 
-class ProgressBar:
-    """A one-line progress bar on stderr; redrawn at most ten times a second."""
+def progress_bar(label: str, total: int, *, show_rate: bool = True) -> tqdm:
+    """A one-line progress bar on stderr (tqdm): redrawn ten times a second on a terminal, every
+    ten seconds into a log file, so a CI log keeps a few lines rather than thousands. (Imported
+    here: `rtai setup` uses this module on the bare system Python.)"""
+    from tqdm import tqdm
 
-    def __init__(self, label: str, total: int, *, show_rate: bool = True) -> None:
-        self.label, self.total, self.count, self.show_rate = label, total, 0, show_rate
-        self._last_draw = 0.0
-        self._started = time.monotonic()
-
-    def advance(self, n: int = 1) -> None:
-        self.count += n
-        now = time.monotonic()
-        if now - self._last_draw >= 0.1 or self.count >= self.total:
-            self._last_draw = now
-            self._draw(now)
-
-    def _draw(self, now: float) -> None:
-        width = 30
-        filled = int(width * self.count / self.total) if self.total else width
-        rate = f" ({self.count / max(now - self._started, 1e-9):,.0f}/s)" if self.show_rate else ""
-        print(
-            f"\r    {self.label} [{'#' * filled}{'.' * (width - filled)}] {self.count}/{self.total}{rate}",
-            end="",
-            file=sys.stderr,
-            flush=True,
-        )
-
-    def close(self) -> None:
-        self._draw(time.monotonic())
-        print(file=sys.stderr, flush=True)
+    rate = ", {rate_fmt}" if show_rate else ""
+    return tqdm(
+        total=total,
+        desc=f"    {label}",
+        file=sys.stderr,
+        mininterval=0.1 if sys.stderr.isatty() else 10.0,
+        bar_format="{desc} {bar:30} {n_fmt}/{total_fmt} [{elapsed}" + rate + "]",
+        unit=" events",
+    )

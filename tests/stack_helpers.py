@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pulsar
+import tomli_w
 
 from flink_jobs.config.topics import full_name
 from flink_jobs.stages.features.card_windows import FEATURE_NAMES
 from flink_jobs.stages.inference.request_features import REQUEST_FEATURES
-from rtai import paths, toml_text
+from rtai import paths
 from rtai.features.batch_stats import CARD_STATS, MERCHANT_STATS
 from rtai.stack import config as stack_config
 from rtai.stack import processes
@@ -252,5 +253,5 @@ def cluster_pipeline(
     if features:
         table["feature_job"] = {"subscription": f"{name}-features", **common}
     path = folder / "pipeline.toml"
-    path.write_text(toml_text.dumps(table))
+    path.write_text(tomli_w.dumps(table))
     return path, topics

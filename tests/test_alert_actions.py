@@ -17,9 +17,10 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+import tomli_w
 
 from flink_jobs.config.topics import full_name
-from rtai import pulsar_client, toml_text
+from rtai import pulsar_client
 from tests.stack_helpers import receive_all
 
 FLAKY_FAILURES = 2  # 503s a flaky alert gets before its endpoint takes it
@@ -85,7 +86,7 @@ def write_pipeline(folder: Path, stack, url: str) -> tuple[Path, dict[str, str]]
         "actions": {"url": url, "retries": 4, "backoff_ms": 50, "timeout_s": 2.0},
     }
     path = folder / "pipeline.toml"
-    path.write_text(toml_text.dumps(table))
+    path.write_text(tomli_w.dumps(table))
     return path, topics
 
 

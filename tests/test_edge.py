@@ -35,7 +35,7 @@ import pytest
 
 from flink_jobs.clients.feast_client import FeastClient
 from flink_jobs.config import pipeline_config
-from rtai import paths, pulsar_client, toml_text
+from rtai import derived_pipeline, paths, pulsar_client
 from rtai.benchmarks.cpu_time import CpuMeter
 from rtai.benchmarks.footprint import process_tree_rss_mb
 from rtai.edge import core_updates, model_update, replication
@@ -153,7 +153,7 @@ def edge_pipeline(folder: Path, edge: Site, feast_url: str, model_repository: Pa
         },
     }
     path = folder / "pipeline.toml"
-    config = toml_text.derive_pipeline(paths.EDGE_PIPELINE, changes, path)
+    config = derived_pipeline.write(paths.EDGE_PIPELINE, changes, path)
     assert (config.inference_job.serving, config.inference_job.batching) == ("in_process", "java")
     return path, topics
 
@@ -374,7 +374,7 @@ def test_the_cores_updates_reach_the_site_checked_and_the_site_keeps_what_it_has
                 "topics": {"core_updates": topic},
                 "inference_job": {"feast": {"url": feast_url}, "model_repository": str(site_repo)},
             }
-            toml_text.derive_pipeline(paths.EDGE_PIPELINE, changes, tmp_path / name)
+            derived_pipeline.write(paths.EDGE_PIPELINE, changes, tmp_path / name)
             return tmp_path / name
 
         at_core, at_site = pipeline("core.toml", core, stack.feast_url), pipeline("site.toml", edge, site_url)

@@ -21,6 +21,7 @@ import onnxruntime as ort
 import pandas as pd
 import pulsar
 import pytest
+import tomli_w
 
 from flink_jobs.clients.feast_client import FeastClient
 from flink_jobs.config.pipeline_config import CachedView
@@ -30,7 +31,7 @@ from flink_jobs.stages.enrich.enricher import Enricher
 from flink_jobs.stages.features.card_windows import FEATURE_NAMES
 from flink_jobs.stages.features.defaults import MISSING_FLAG, default
 from flink_jobs.stages.inference.request_features import REQUEST_FEATURES, request_features
-from rtai import pulsar_client, subscription_stats, toml_text
+from rtai import pulsar_client, subscription_stats
 from rtai.features import backfill
 from rtai.features.batch_stats import CARD_STATS, MERCHANT_STATS
 from rtai.jobs import launcher
@@ -179,7 +180,7 @@ def write_pipeline(
     table["rules"] = [{"name": n, "min_score": s, "min_amount": a} for n, s, a in rules]
     table["inference_job"]["cached_views"] = [{"view": v, "join_key": k, "ttl_s": 600} for v, k in cached_views]
     path = folder / "pipeline.toml"
-    path.write_text(toml_text.dumps(table))
+    path.write_text(tomli_w.dumps(table))
     return path, topics
 
 

@@ -16,12 +16,13 @@ from datetime import UTC, datetime, timedelta
 import numpy as np
 import pulsar
 import pytest
+import tomli_w
 
 from flink_jobs.config.topics import full_name
 from flink_jobs.events import InvalidEvent, check_event_time, parse
 from flink_jobs.stages.features.card_windows import FEATURE_NAMES
 from flink_jobs.stages.inference.request_features import REQUEST_FEATURES
-from rtai import pulsar_client, toml_text
+from rtai import pulsar_client
 from rtai.features.batch_stats import CARD_STATS, MERCHANT_STATS
 from rtai.jobs import launcher
 from tests.flink_rest import JobRest, free_port
@@ -78,7 +79,7 @@ def write_pipeline(folder, stack, servers) -> tuple:
     }
     table["inference_job"]["triton"] = {"url": servers.config.triton_grpc_url}
     path = folder / "pipeline.toml"
-    path.write_text(toml_text.dumps(table))
+    path.write_text(tomli_w.dumps(table))
     return path, topics
 
 

@@ -12,10 +12,11 @@ from collections import Counter
 from datetime import UTC, datetime, timedelta
 
 import numpy as np
+import tomli_w
 
 from flink_jobs.config.topics import full_name
 from flink_jobs.stages.quality.outcomes import outcome, score_bin
-from rtai import pulsar_client, toml_text
+from rtai import pulsar_client
 from rtai.jobs import launcher
 from tests.flink_rest import JobRest, free_port
 from tests.stack_helpers import receive_all
@@ -37,7 +38,7 @@ def test_labels_join_predictions_per_version_and_the_window_bounds_the_wait(stac
         "quality_job": {"label_window_ms": WINDOW_MS, "checkpoint_interval_ms": 1000},
     }
     pipeline = tmp_path / "pipeline.toml"
-    pipeline.write_text(toml_text.dumps(table))
+    pipeline.write_text(tomli_w.dumps(table))
     rng = np.random.default_rng(7)
     now = datetime.now(UTC)
     predictions = []

@@ -26,7 +26,7 @@ import pulsar
 import pytest
 
 from flink_jobs.config.topics import full_name
-from rtai import paths, pulsar_client, toml_text
+from rtai import derived_pipeline, paths, pulsar_client
 from rtai.monitoring.dashboard import Prometheus
 from rtai.scaling.loop import BACKLOG_QUERY
 from tests.card_transactions import transaction
@@ -136,7 +136,7 @@ def reactive_cluster(stack, tmp_path):
                 "triton": {"url": isolated.config.triton_grpc_url},
             },
         }
-        toml_text.derive_pipeline(paths.DEFAULT_PIPELINE, changes, pipeline)
+        derived_pipeline.write(paths.DEFAULT_PIPELINE, changes, pipeline)
         up = cli("stack", "up", *CLUSTER, env=isolated.env)
         assert up.returncode == 0, up.stderr
         try:

@@ -29,11 +29,12 @@ import numpy as np
 import onnxruntime as ort
 import pandas as pd
 import pytest
+import tomli_w
 
 from flink_jobs.config.topics import full_name
 from flink_jobs.stages.features.card_windows import FEATURE_NAMES
 from flink_jobs.stages.features.defaults import default
-from rtai import pulsar_client, toml_text
+from rtai import pulsar_client
 from rtai.features import backfill
 from rtai.features.batch_stats import CARD_STATS, MERCHANT_STATS
 from rtai.jobs import launcher
@@ -70,7 +71,7 @@ def write_pipeline(folder: Path, stack, isolated, api: dict[str, object]) -> tup
         "scoring_api": {"deadline_ms": DEADLINE_MS, "feast": {"url": isolated.config.feast_url}} | api,
     }
     path = folder / "pipeline.toml"
-    path.write_text(toml_text.dumps(table))
+    path.write_text(tomli_w.dumps(table))
     return path, topics
 
 

@@ -20,11 +20,12 @@ import numpy as np
 import pulsar
 import pytest
 import redis
+import tomli_w
 import tritonclient.grpc as grpcclient
 from tritonclient.utils import InferenceServerException
 
 from flink_jobs.config.topics import full_name
-from rtai import pulsar_client, toml_text
+from rtai import pulsar_client
 from rtai.jobs import launcher
 from rtai.security.credentials import Credentials
 from tests.flink_rest import JobRest, free_port
@@ -117,7 +118,7 @@ def write_pipeline(folder: Path, stack, found: Credentials, topics: dict[str, st
         },
     }
     path = folder / "pipeline.toml"
-    path.write_text(toml_text.dumps(table))
+    path.write_text(tomli_w.dumps(table))
     return path
 
 

@@ -1,7 +1,8 @@
-"""Where the cores go: CPU seconds of each process (with its children) over a phase, from /proc.
+"""Where the cores go: CPU seconds of each process (with its children) over a phase (psutil).
 
 A JVM's threads are also split by name, so the Flink task threads that run the Python operators
-(thread mode: CPython inside the task thread) are told from the source, sink, GC and JIT threads.
+(thread mode: CPython inside the task thread) are told from the source, sink, GC and JIT threads;
+those are read from /proc/<pid>/task, as psutil does not name threads.
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 import os
 from collections import Counter
 from pathlib import Path
+
+import psutil
 
 from rtai.stack import processes
 
@@ -24,8 +27,16 @@ def _ticks(stat_path: Path) -> int:
     return int(fields[11]) + int(fields[12])  # utime + stime
 
 
-def process_tree_ticks(pid: int) -> int:
-    return sum(_ticks(Path(f"/proc/{p}/stat")) for p in [pid, *processes.descendants(pid)])
+def _cpu_s(pid: int) -> float:
+    try:
+        times = psutil.Process(pid).cpu_times()
+    except psutil.Error:
+        return 0.0
+    return times.user + times.system
+
+
+def process_tree_cpu_s(pid: int) -> float:
+    return sum(_cpu_s(p) for p in [pid, *processes.descendants(pid)])
 
 
 def thread_ticks(pid: int) -> Counter[str]:
@@ -44,9 +55,9 @@ def jvm_of(pid: int) -> int | None:
     """The java process `pid` is or started (a PyFlink job's client starts its MiniCluster JVM)."""
     for candidate in [pid, *processes.descendants(pid)]:
         try:
-            if Path(f"/proc/{candidate}/comm").read_text().strip() == "java":
+            if psutil.Process(candidate).name() == "java":
                 return candidate
-        except (FileNotFoundError, ProcessLookupError):
+        except psutil.Error:
             continue
     return None
 
@@ -61,18 +72,18 @@ class CpuMeter:
         """`alone`: the names measured without their children (this process, which started the job)."""
         self.pids, self.threads_of, self.alone = pids, threads_of, alone
 
-    def _ticks(self, name: str) -> int:
+    def _cpu_s(self, name: str) -> float:
         pid = self.pids[name]
-        return _ticks(Path(f"/proc/{pid}/stat")) if name in self.alone else process_tree_ticks(pid)
+        return _cpu_s(pid) if name in self.alone else process_tree_cpu_s(pid)
 
     def start(self) -> None:
-        self.before = {name: self._ticks(name) for name in self.pids}
+        self.before = {name: self._cpu_s(name) for name in self.pids}
         self.threads_before = thread_ticks(self.pids[self.threads_of]) if self.threads_of else Counter()
         self.started = os.times().elapsed
 
     def stop(self, top_threads: int = 8) -> dict[str, object]:
         seconds = os.times().elapsed - self.started
-        used = {name: round((self._ticks(name) - self.before[name]) / TICKS_PER_S, 1) for name in self.pids}
+        used = {name: round(self._cpu_s(name) - self.before[name], 1) for name in self.pids}
         figures: dict[str, object] = {
             "window_s": round(seconds, 1),
             "cores_available_s": round(seconds * (os.cpu_count() or 1), 1),

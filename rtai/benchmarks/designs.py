@@ -16,7 +16,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 
 from flink_jobs.config import pipeline_config
-from rtai import paths, pipeline_assets, toml_text
+from rtai import derived_pipeline, paths, pipeline_assets
 from rtai.console import step
 
 from . import pipeline, report
@@ -93,7 +93,7 @@ def run(
             step(f"run {repeat}/{repeats}: {name}")
             slug = name.replace(" ", "-")
             design = folder / f"{slug}.toml"
-            toml_text.derive_pipeline(base, changes, design)
+            derived_pipeline.write(base, changes, design)
             run_folder = folder / f"{slug}-{repeat}"
             run_folder.mkdir()
             with around(name) if around else contextlib.nullcontext():

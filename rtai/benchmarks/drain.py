@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from flink_jobs.errors import UserFacingError
 from rtai.benchmarks.cpu_time import CpuMeter
-from rtai.console import ProgressBar
+from rtai.console import progress_bar
 from rtai.stack import processes
 
 DRAIN_WINDOW = (0.2, 0.9)
@@ -33,12 +33,12 @@ def drain_rate(
     marks: dict[float, float] = {}
     cpu: dict[str, object] = {}
     running: CpuMeter | None = None
-    bar = ProgressBar("drained", events)
+    bar = progress_bar("drained", events)
     started = time.monotonic()
     try:
         while time.monotonic() - started < timeout_s and processes.is_running(consumer):
             done = progress()
-            bar.advance(done - bar.count)
+            bar.update(done - bar.n)
             for share in DRAIN_WINDOW:
                 if done >= share * events and share not in marks:
                     marks[share] = time.monotonic()

@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from flink_jobs.config import pipeline_config
-from rtai import env_python, paths, pipeline_assets, toml_text
+from rtai import derived_pipeline, env_python, paths, pipeline_assets
 from rtai.console import step
 from rtai.stack import config as stack_config
 
@@ -86,7 +86,7 @@ def run(
 
     job = _contender(pipeline.JOB, base, folder, job_backlog, rates, measure_s)
     feast_view = folder / "feast-view.toml"
-    toml_text.derive_pipeline(base, FEAST_VIEW_CHANGES, feast_view)
+    derived_pipeline.write(base, FEAST_VIEW_CHANGES, feast_view)
     job_feast_view = _contender(pipeline.JOB_FEAST_VIEW, feast_view, folder, job_backlog, [1000.0], measure_s)
     floor = _contender(pipeline.FLOOR, base, folder, job_backlog, rates, measure_s)
     peer = _contender(pipeline.ASYNCIO, base, folder, peer_backlog, rates, measure_s, slower=True)

@@ -28,7 +28,7 @@ from flink_jobs.config import pipeline_config
 from flink_jobs.config.topics import full_name
 from flink_jobs.errors import UserFacingError
 from flink_jobs.events import Transaction
-from rtai import paths, pulsar_client, subscription_stats, toml_text
+from rtai import derived_pipeline, paths, pulsar_client, subscription_stats
 from rtai.console import step
 from rtai.generator import population, records, stream
 from rtai.jobs import launcher
@@ -121,7 +121,7 @@ def _pipeline_copy(base: Path, folder: Path, topic: str) -> Path:
         "feature_job": {"subscription": SUBSCRIPTION, "start": "earliest"},
     }
     path = folder / f"{topic.rsplit('/', 1)[-1]}.toml"
-    toml_text.derive_pipeline(base, changes, path)
+    derived_pipeline.write(base, changes, path)
     return path
 
 

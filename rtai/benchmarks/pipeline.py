@@ -24,8 +24,8 @@ import numpy as np
 
 from flink_jobs.config import pipeline_config
 from flink_jobs.config.topics import full_name
-from rtai import pulsar_client, subscription_stats, toml_text
-from rtai.console import ProgressBar, step
+from rtai import derived_pipeline, pulsar_client, subscription_stats
+from rtai.console import progress_bar, step
 from rtai.generator import population, stream
 from rtai.generator.commands import DEFAULT_CUSTOMERS, DEFAULT_SEED
 from rtai.jobs import launcher
@@ -81,7 +81,7 @@ def fresh_pipeline(base: Path, folder: Path, label: str) -> tuple[Path, pipeline
     topics = {k: f"bench-{run}-{k.replace('_', '-')}" for k in ("transactions", "predictions", "alerts", "dead_letter")}
     changes = {"topics": topics, "inference_job": {"subscription": SUBSCRIPTION, "start": "earliest"}}
     path = folder / f"{run}.toml"
-    return path, toml_text.derive_pipeline(base, changes, path)
+    return path, derived_pipeline.write(base, changes, path)
 
 
 def stages(out: Outputs, ids: list[str]) -> dict[str, dict[str, float]]:
@@ -130,11 +130,11 @@ def _publish(config: pipeline_config.PipelineConfig, rate: float, count: int, *,
 def _wait_for_answers(reader: OutputReader, from_ms: int, to_ms: int) -> None:
     out = reader.outputs
     expected = [i for i, at in list(out.published.items()) if from_ms <= at <= to_ms]
-    bar = ProgressBar("answered", len(expected), show_rate=False)
+    bar = progress_bar("answered", len(expected), show_rate=False)
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     while time.monotonic() < deadline:
         done = sum(1 for i in expected if i in out.predictions)
-        bar.advance(done - bar.count)
+        bar.update(done - bar.n)
         if done >= len(expected):
             break
         time.sleep(0.5)

@@ -30,7 +30,7 @@ import numpy as np
 import orjson
 
 from flink_jobs.config import pipeline_config
-from rtai import paths, pipeline_assets, toml_text
+from rtai import derived_pipeline, paths, pipeline_assets
 from rtai.console import step
 from rtai.generator import population, records, stream
 
@@ -145,7 +145,7 @@ def run(base: Path, *, rates: list[float], measure_s: float) -> Path:
     run_id = uuid.uuid4().hex[:8]
     pipeline = folder / "pipeline.toml"
     topics = {"transactions": f"bench-api-{run_id}-transactions"}
-    config = toml_text.derive_pipeline(base, {"topics": topics}, pipeline)
+    config = derived_pipeline.write(base, {"topics": topics}, pipeline)
     port = config.scoring_api.port
     log = folder / "api.log"
     step(f"starting the scoring API on port {port} (log {log})")

@@ -26,8 +26,8 @@ from flink_jobs.config.topics import full_name
 from flink_jobs.errors import UserFacingError
 from flink_jobs.events import Transaction
 from flink_jobs.jobs.fraud_scoring import JOB_NAME
-from rtai import paths, pipeline_assets, pulsar_client, subscription_stats, toml_text
-from rtai.console import ProgressBar, step
+from rtai import derived_pipeline, paths, pipeline_assets, pulsar_client, subscription_stats
+from rtai.console import progress_bar, step
 from rtai.generator import population, records, stream
 from rtai.generator.commands import DEFAULT_CUSTOMERS, DEFAULT_SEED
 from rtai.jobs import launcher
@@ -85,13 +85,13 @@ def wait_until_answering(client: pulsar.Client, topic: str, reader: OutputReader
 
 
 def wait_for_outputs(reader: OutputReader, expected: int, jobs: dict[str, processes.PidRecord]) -> None:
-    bar = ProgressBar("scored", expected, show_rate=False)
+    bar = progress_bar("scored", expected, show_rate=False)
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     out = reader.outputs
     while time.monotonic() < deadline:
         # Probes still in flight when the reader started over are answered too: not the run's outputs.
         done = sum(1 for event_id in list(out.predictions) if not event_id.startswith(PROBE_ID)) + len(out.dead_letters)
-        bar.advance(done - bar.count)
+        bar.update(done - bar.n)
         if done >= expected:
             break
         if processes.exit_code(jobs["inference job"]) is not None:
@@ -162,7 +162,7 @@ def demo_pipeline(pipeline: Path, run_id: str) -> tuple[Path, pipeline_config.Pi
         for job in ("feature_job", "inference_job")
     }
     path = paths.RUN_DIR / "data" / "demo" / f"pipeline-{run_id}.toml"
-    return path, toml_text.derive_pipeline(pipeline, changes, path)
+    return path, derived_pipeline.write(pipeline, changes, path)
 
 
 def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool, secure: bool = False) -> None:

@@ -12,7 +12,7 @@ import pulsar
 from flink_jobs.config.topics import full_name
 from flink_jobs.errors import UserFacingError
 from rtai import paths, pulsar_client
-from rtai.console import ProgressBar, step
+from rtai.console import progress_bar, step
 from rtai.jobs import launcher
 from rtai.stack import config as stack_config
 from rtai.stack import processes
@@ -47,16 +47,16 @@ def run(events: int) -> None:
         consumer = client.subscribe(output_topic, f"smoke-{run_id}")
         step(f"publishing {events} events to {input_topic}")
         producer = pulsar_client.input_producer(client, input_topic)
-        bar = ProgressBar("published", events)
+        bar = progress_bar("published", events)
         for i in range(events):
             event = {"event_id": f"{run_id}-{i}", "seq": i, "amount": round(1 + i * 0.37 % 500, 2)}
-            producer.send_async(json.dumps(event).encode(), callback=lambda _res, _msg: bar.advance())
+            producer.send_async(json.dumps(event).encode(), callback=lambda _res, _msg: bar.update())
         producer.flush()
         bar.close()
 
         step(f"reading {output_topic}")
         received: dict[str, int] = {}
-        bar = ProgressBar("relayed", events)
+        bar = progress_bar("relayed", events)
         deadline = time.monotonic() + RECEIVE_TIMEOUT_S
         while sum(received.values()) < events and time.monotonic() < deadline:
             if processes.exit_code(job) is not None:
@@ -68,7 +68,7 @@ def run(events: int) -> None:
             event_id = json.loads(msg.data())["event_id"]
             received[event_id] = received.get(event_id, 0) + 1
             consumer.acknowledge(msg)
-            bar.advance()
+            bar.update()
         bar.close()
     finally:
         launcher.stop_local(job)

@@ -18,7 +18,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flink_jobs.stages.features.card_windows import FEATURE_NAMES, CardHistory
-from rtai.console import ProgressBar
+from rtai.console import progress_bar
 from rtai.features import batch_stats
 
 # Paths inside the feature repository, as its FileSources name them.
@@ -44,7 +44,7 @@ def card_realtime(history: pd.DataFrame) -> pd.DataFrame:
     """The feature job's output for every transaction of the history."""
     ordered = history.assign(ms=history["event_timestamp"].astype("int64") // 10**6)
     ordered = ordered.sort_values(["card_id", "ms", "event_id"], kind="stable", ignore_index=True)
-    bar = ProgressBar("real-time features", len(ordered))
+    bar = progress_bar("real-time features", len(ordered))
     columns: dict[str, list] = {name: [] for name in FEATURE_NAMES}
     history_of: dict[int, CardHistory] = {}
     cards, times, amounts, merchants = (ordered[c].to_numpy() for c in ("card_id", "ms", "amount", "merchant_id"))
@@ -54,8 +54,8 @@ def card_realtime(history: pd.DataFrame) -> pd.DataFrame:
         for name in FEATURE_NAMES:
             columns[name].append(features[name])
         if i % PROGRESS_EVERY == PROGRESS_EVERY - 1:
-            bar.advance(PROGRESS_EVERY)
-    bar.advance(len(ordered) % PROGRESS_EVERY)
+            bar.update(PROGRESS_EVERY)
+    bar.update(len(ordered) % PROGRESS_EVERY)
     bar.close()
     stamps = ordered["event_timestamp"].astype("datetime64[us, UTC]")
     return pd.DataFrame({"card_id": ordered["card_id"], "event_timestamp": stamps, **columns})

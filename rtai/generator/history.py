@@ -10,7 +10,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from rtai.console import ProgressBar
+from rtai.console import progress_bar
 from rtai.generator import population, records, rhythm
 from rtai.generator.model import TransactionModel
 
@@ -41,7 +41,7 @@ def write(path: Path, *, seed: int, end_ms: int, days: int, events_per_day: floa
     model = TransactionModel(population.build(seed, customers), np.random.default_rng([seed, _EVENTS]))
     model.warm_up(first_hour_ms, events_per_day / (rhythm.DAY_MS / 1000))
     path.parent.mkdir(parents=True, exist_ok=True)
-    bar = ProgressBar("generated", int(counts.sum()))
+    bar = progress_bar("generated", int(counts.sum()))
     fraud_rows = 0
     pending: list[pa.Table] = []
     pending_rows = 0
@@ -55,6 +55,6 @@ def write(path: Path, *, seed: int, end_ms: int, days: int, events_per_day: floa
             if pending_rows >= ROW_GROUP_ROWS or hour == hours - 1:
                 writer.write_table(pa.concat_tables(pending), row_group_size=max(pending_rows, 1))
                 pending, pending_rows = [], 0
-            bar.advance(count)
+            bar.update(count)
     bar.close()
     return HistoryReport(path, int(counts.sum()), fraud_rows, time.monotonic() - started)

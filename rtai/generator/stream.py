@@ -20,7 +20,7 @@ from flink_jobs.config.topics import full_name
 from flink_jobs.errors import UserFacingError
 from flink_jobs.events import Transaction
 from rtai import pulsar_client
-from rtai.console import ProgressBar
+from rtai.console import progress_bar
 from rtai.generator import records
 from rtai.generator.model import TransactionModel
 from rtai.generator.population import Population
@@ -119,7 +119,7 @@ def publish(
         first = next(source)  # plans the fraud warm-up and the first block before the first event is due
         time.sleep(max(0.0, started - time.monotonic()))
         sending_since = time.monotonic()
-        bar = ProgressBar("published", count)
+        bar = progress_bar("published", count)
         max_lag = 0.0
         for tx in itertools.islice(itertools.chain([first], source), count):
             wait = started + (tx.event_time_ms - start_ms) / 1000 - time.monotonic()
@@ -135,7 +135,7 @@ def publish(
             published.inc()
             if on_sent is not None:
                 on_sent(tx, time.time_ns() // 1_000_000)
-            bar.advance()
+            bar.update()
         producer.flush()
         seconds = time.monotonic() - sending_since
         bar.close()

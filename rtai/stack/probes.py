@@ -1,4 +1,4 @@
-"""Health probes and port checks, standard library only (the stack runs before any service)."""
+"""Health probes and port checks."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import socket
 import urllib.error
 import urllib.request
 from typing import Any
+
+import redis
 
 from rtai.security.tls import Tls
 
@@ -47,19 +49,12 @@ def http_json(url: str, tls: Tls | None = None) -> Any | None:
 
 
 def redis_ping(port: int, auth: tuple[str, str] | None = None) -> bool:
-    """PING answered; with `auth` (user, password) after an AUTH as that user."""
+    """PING answered; with `auth` (user, password) as that user."""
+    user, password = auth or (None, None)
+    client = redis.Redis(LOCALHOST, port, username=user, password=password, socket_timeout=1.0)
     try:
-        with socket.create_connection((LOCALHOST, port), timeout=1.0) as sock:
-            if auth:
-                sock.sendall(_resp_command("AUTH", *auth))
-                if not sock.recv(64).startswith(b"+OK"):
-                    return False
-            sock.sendall(b"PING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
-    except OSError:
+        return bool(client.ping())
+    except redis.RedisError:
         return False
-
-
-def _resp_command(*words: str) -> bytes:
-    encoded = [w.encode() for w in words]
-    return b"*%d\r\n" % len(encoded) + b"".join(b"$%d\r\n%s\r\n" % (len(w), w) for w in encoded)
+    finally:
+        client.close()

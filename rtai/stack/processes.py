@@ -1,8 +1,8 @@
 """Starting detached service processes and stopping them with everything they spawned.
 
-Each service runs in its own session (so its process group id is its pid), its
-pid and start time are kept in a pid file, and a stop signals the whole group
-and any descendant that left it, then waits, then kills what is left.
+Each service runs in its own session (so its process group id is its pid), its pid and creation
+time are kept in a pid file, and a stop signals the whole group and any descendant that left it,
+then waits, then kills what is left. The process table is read through psutil.
 """
 
 from __future__ import annotations
@@ -15,44 +15,41 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import psutil
+
 from flink_jobs.redaction import redact
 
 
 @dataclass(frozen=True)
 class PidRecord:
     pid: int
-    start_ticks: int  # field 22 of /proc/<pid>/stat: tells a reused pid from ours
+    created: float  # the process's creation time (psutil): tells a reused pid from ours
 
 
-def _stat_fields(pid: int) -> list[str] | None:
-    try:
-        raw = Path(f"/proc/{pid}/stat").read_text()
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        return None
-    # The command name (field 2) may contain spaces; it ends at the last ')'.
-    return raw[raw.rindex(")") + 2 :].split()
-
-
-def start_ticks(pid: int) -> int | None:
-    fields = _stat_fields(pid)
-    return int(fields[19]) if fields else None
+def _process(pid: int) -> psutil.Process | None:
+    """The process, when it runs (a zombie waiting to be reaped counts as gone)."""
+    with contextlib.suppress(psutil.Error):
+        process = psutil.Process(pid)
+        if process.status() != psutil.STATUS_ZOMBIE:
+            return process
+    return None
 
 
 def is_running(record: PidRecord) -> bool:
-    fields = _stat_fields(record.pid)
-    if fields is None or fields[0] == "Z":
-        return False
-    return int(fields[19]) == record.start_ticks
+    process = _process(record.pid)
+    return process is not None and abs(process.create_time() - record.created) < 0.01
 
 
 def write_pid_file(pid_file: Path, record: PidRecord) -> None:
-    pid_file.write_text(f"{record.pid} {record.start_ticks}\n")
+    pid_file.write_text(f"{record.pid} {record.created!r}\n")
 
 
 def read_pid_file(pid_file: Path) -> PidRecord | None:
     try:
-        pid, ticks = pid_file.read_text().split()
-        return PidRecord(int(pid), int(ticks))
+        pid, created = pid_file.read_text().split()
+        if created.lstrip("-").isdigit():  # written before 2026-12-05: clock ticks after boot
+            return PidRecord(int(pid), int(created) / os.sysconf("SC_CLK_TCK") + psutil.boot_time())
+        return PidRecord(int(pid), float(created))
     except (FileNotFoundError, ValueError):
         return None
 
@@ -74,8 +71,10 @@ def spawn(command: list[str], *, log_file: Path, pid_file: Path, env: dict[str, 
             cwd=cwd,
             start_new_session=True,
         )
-    ticks = start_ticks(proc.pid)
-    record = PidRecord(proc.pid, ticks if ticks is not None else -1)
+    try:
+        record = PidRecord(proc.pid, psutil.Process(proc.pid).create_time())
+    except psutil.NoSuchProcess:  # gone already: a record no process matches
+        record = PidRecord(proc.pid, -1.0)
     write_pid_file(pid_file, record)
     return record
 
@@ -91,34 +90,18 @@ def exit_code(record: PidRecord) -> int | None:
     return os.waitstatus_to_exitcode(status)
 
 
-def _children_map() -> dict[int, list[int]]:
-    children: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        fields = _stat_fields(int(entry.name))
-        if fields:
-            children.setdefault(int(fields[1]), []).append(int(entry.name))
-    return children
-
-
 def descendants(pid: int) -> list[int]:
-    children = _children_map()
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+    with contextlib.suppress(psutil.Error):
+        return [child.pid for child in psutil.Process(pid).children(recursive=True)]
+    return []
 
 
 def group_members(pgid: int) -> list[int]:
     members = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            fields = _stat_fields(int(entry.name))
-            if fields and int(fields[2]) == pgid and fields[0] != "Z":
-                members.append(int(entry.name))
+    for process in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, ProcessLookupError):
+            if os.getpgid(process.pid) == pgid and process.status() != psutil.STATUS_ZOMBIE:
+                members.append(process.pid)
     return members
 
 
@@ -130,12 +113,7 @@ def _signal_all(pids: list[int], sig: signal.Signals) -> None:
 
 def alive(pids: list[int]) -> list[int]:
     """Those of `pids` still running (zombies waiting to be reaped count as gone)."""
-    alive = []
-    for pid in pids:
-        fields = _stat_fields(pid)
-        if fields is not None and fields[0] != "Z":
-            alive.append(pid)
-    return alive
+    return [pid for pid in pids if _process(pid) is not None]
 
 
 def stop(record: PidRecord, timeout_s: float) -> bool:
