@@ -13,7 +13,8 @@ from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2
 
 from rtai.models import triton_config
-from rtai.models.triton_config import Serving, Tensor
+from rtai.models.signature import Tensor
+from rtai.models.triton_config import Serving
 from tests.onnx_models import write_logistic_model
 from tests.stack_helpers import cli, isolated_env, isolated_stack, isolated_stack_toml
 
@@ -87,7 +88,9 @@ def test_validate_names_a_config_that_disagrees_with_the_model(registry, tmp_pat
     broken = tmp_path / "repo"
     shutil.copytree(repository, broken)
     config = broken / NAME / "config.pbtxt"
-    config.write_text(config.read_text().replace(f"dims: [ {FEATURES} ]", f"dims: [ {FEATURES + 1} ]"))
+    declared = text_format.Parse(config.read_text(), model_config_pb2.ModelConfig())
+    declared.input[0].dims[0] = FEATURES + 1
+    config.write_text(text_format.MessageToString(declared))
     result = cli("model", "validate", "1", "--name", NAME, "--repository", str(broken), env=env)
     assert result.returncode == 2
     assert "config.pbtxt declares" in result.stderr and "the model file has" in result.stderr

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import httpx
 
 from flink_jobs.clients.call_stats import CallStats
+from flink_jobs.clients.retry_policy import Retryable, RetryPolicy
 from flink_jobs.config.pipeline_config import ServiceCalls
 from flink_jobs.config.secret_source import existing_file
 from flink_jobs.redaction import redact
@@ -44,11 +45,13 @@ class FeastClient:
     def __init__(self, url: str, *, timeout_s: float, retries: int, backoff_ms: int, ca_file: str = "") -> None:
         """ca_file: for https://, the CA certificate (PEM) that signed the server's ("" the system's)."""
         self.url = url.rstrip("/")
-        self.retries = retries
-        self.backoff_s = backoff_ms / 1000
         verify = ssl.create_default_context(cafile=ca_file) if ca_file else True
         self._http = httpx.Client(timeout=timeout_s, verify=verify)
         self.stats = CallStats()
+        self._retry = RetryPolicy(retries, backoff_ms / 1000, self.stats, log, self._unavailable)
+
+    def _unavailable(self, path: str, attempts: int, problem: str) -> FeastUnavailable:
+        return FeastUnavailable(f"Feast {self.url}{path} failed {attempts} times; last: {problem}")
 
     @classmethod
     def from_calls(cls, calls: ServiceCalls) -> FeastClient:
@@ -65,33 +68,23 @@ class FeastClient:
         self._http.close()
 
     def _post(self, path: str, body: Mapping[str, object]) -> httpx.Response:
-        """POST with bounded retries and doubling backoff. A 4xx is the caller's mistake: no retry."""
-        delay = self.backoff_s
-        problem = ""
-        for attempt in range(self.retries + 1):
-            started = time.perf_counter()
-            try:
-                response = self._http.post(f"{self.url}{path}", json=body)
-            except httpx.HTTPError as err:
-                self.stats.errors += 1
-                problem = f"{type(err).__name__}: {err}"
-            else:
-                if response.status_code < 400:
-                    self.stats.answered(time.perf_counter() - started)
-                    return response
-                self.stats.errors += 1
-                if response.status_code < 500:
-                    body = redact(response.text)
-                    raise ValueError(f"Feast {path} rejected the request ({response.status_code}): {body}")
-                problem = f"HTTP {response.status_code}: {redact(response.text[:200])}"
-            if attempt < self.retries:
-                self.stats.retried += 1
-                log.warning(
-                    "feast %s failed (%s); retry %d/%d in %.2f s", path, problem, attempt + 1, self.retries, delay
-                )
-                time.sleep(delay)
-                delay *= 2
-        raise FeastUnavailable(f"Feast {self.url}{path} failed {self.retries + 1} times; last: {problem}")
+        """POST with the retry budget. A 4xx is the caller's mistake: no retry."""
+        return self._retry.call(path, self._attempt, path, body)
+
+    def _attempt(self, path: str, body: Mapping[str, object]) -> httpx.Response:
+        started = time.perf_counter()
+        try:
+            response = self._http.post(f"{self.url}{path}", json=body)
+        except httpx.HTTPError as err:
+            self.stats.errors += 1
+            raise Retryable(f"{type(err).__name__}: {err}") from None
+        if response.status_code < 400:
+            self.stats.answered(time.perf_counter() - started)
+            return response
+        self.stats.errors += 1
+        if response.status_code < 500:
+            raise ValueError(f"Feast {path} rejected the request ({response.status_code}): {redact(response.text)}")
+        raise Retryable(f"HTTP {response.status_code}: {redact(response.text[:200])}")
 
     def push(self, push_source: str, columns: Mapping[str, Sequence[object]], *, to: str) -> None:
         """Writes rows (column -> values, with an ISO-8601 `event_timestamp` column) through a PushSource."""

@@ -24,6 +24,7 @@ import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype, triton_to_np_dtype
 
 from flink_jobs.clients.call_stats import CallStats
+from flink_jobs.clients.retry_policy import Retryable, RetryPolicy
 from flink_jobs.config.pipeline_config import TritonCalls
 from flink_jobs.config.secret_source import existing_file
 
@@ -127,12 +128,13 @@ class TritonClient:
         """tls_ca_file: gRPC over TLS, trusting this CA certificate (PEM; "" the system's); None: plain."""
         self.url, self.model, self.version = url, model, version
         self.tls_ca_file = tls_ca_file
-        self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_ms / 1000
+        self.timeout_s = timeout_s
         self.max_in_flight = max_in_flight
         self._in_flight = asyncio.Semaphore(max_in_flight)
         self._grpc: grpcclient.InferenceServerClient | None = None
         self.signature: ModelSignature | None = None
         self.stats = CallStats()
+        self._retry = RetryPolicy(retries, backoff_ms / 1000, self.stats, log, self._unavailable)
 
     @property
     def _client(self) -> grpcclient.InferenceServerClient:
@@ -164,29 +166,26 @@ class TritonClient:
             await self._grpc.close()
 
     async def _call(self, what: str, call, *, retry: bool = True):
-        """`await call()` with retries (when `retry`) and doubling backoff; TritonUnavailable past the budget."""
-        delay, retries = self.backoff_s, self.retries if retry else 0
-        for attempt in range(retries + 1):
-            started = time.perf_counter()
-            try:
-                answer = await asyncio.wait_for(call(), self.timeout_s)
-            except InferenceServerException as err:
-                self.stats.errors += 1
-                if err.status() in NO_RETRY:
-                    raise TritonRejected(f"Triton at {self.url}: {what} refused: {err}") from None
-                problem = str(err)
-            except TimeoutError:
-                self.stats.errors += 1
-                problem = f"no answer within timeout_s ({self.timeout_s} s)"
-            else:
-                self.stats.answered(time.perf_counter() - started)
-                return answer
-            if attempt < retries:
-                self.stats.retried += 1
-                log.warning("triton %s failed (%s); retry %d/%d in %.2f s", what, problem, attempt + 1, retries, delay)
-                await asyncio.sleep(delay)
-                delay *= 2
-        raise TritonUnavailable(f"Triton at {self.url}: {what} failed {retries + 1} times; last: {problem}")
+        """`await call()` within the retry budget (one attempt when not `retry`); TritonUnavailable past it."""
+        return await self._retry.call_async(what, self._attempt, what, call, retry=retry)
+
+    async def _attempt(self, what: str, call):
+        started = time.perf_counter()
+        try:
+            answer = await asyncio.wait_for(call(), self.timeout_s)
+        except InferenceServerException as err:
+            self.stats.errors += 1
+            if err.status() in NO_RETRY:
+                raise TritonRejected(f"Triton at {self.url}: {what} refused: {err}") from None
+            raise Retryable(str(err)) from None
+        except TimeoutError:
+            self.stats.errors += 1
+            raise Retryable(f"no answer within timeout_s ({self.timeout_s} s)") from None
+        self.stats.answered(time.perf_counter() - started)
+        return answer
+
+    def _unavailable(self, what: str, attempts: int, problem: str) -> TritonUnavailable:
+        return TritonUnavailable(f"Triton at {self.url}: {what} failed {attempts} times; last: {problem}")
 
     async def connect(self) -> ModelSignature:
         """Reads the model's signature from the server (retried like any call)."""

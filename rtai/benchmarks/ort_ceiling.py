@@ -16,7 +16,7 @@ import numpy as np
 import onnxruntime as ort
 
 from rtai.models.reference_outputs import seeded_feeds
-from rtai.models.register import onnx_signature
+from rtai.models.signature import onnx_signature
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -207,33 +207,27 @@ def register(
     signature_from: Path | None = None,
     serve: bool = False,
 ) -> None:
-    """`rtai model register`: the model file as the next version in the Triton repository (in the
-    model environment), with a config.pbtxt from the pipeline's [model.serving]; loaded at once by
-    a running Triton that serves the model already."""
+    """`rtai model register`: the model file as the next version in the Triton repository, with a
+    config.pbtxt from the pipeline's [model.serving]; loaded at once by a running Triton that
+    serves the model already."""
     from flink_jobs.errors import UserFacingError
-    from rtai import env_python
+    from rtai.models import repository as models
+    from rtai.models.register import register_version
+    from rtai.models.triton_config import Serving
 
     model = (model or MODELS_DIR / config.model.name / "model.onnx").resolve()
     if not model.is_file():
         raise UserFacingError(f"no model file at {model}: train one with `rtai model train`")
     if kind == "tensorrt_plan" and signature_from is None:
         raise UserFacingError("--kind tensorrt_plan needs --signature-from model.onnx (an engine has no ONNX graph)")
-    serving = config.model.serving
-    command = ["-m", "rtai.models.register", "--model", str(model), "--kind", kind]
-    command += ["--repository", str(repository), "--name", name or config.model.name]
-    command += [
-        "--max-batch-size",
-        str(serving.max_batch_size),
-        "--max-queue-delay-us",
-        str(serving.max_queue_delay_us),
-    ]
-    command += ["--preferred-batch-sizes", *map(str, serving.preferred_batch_sizes)]
-    command += ["--instances", str(serving.instances)]
-    command += ["--signature-from", str(signature_from.resolve())] if signature_from else []
-    env_python.run("model", *command, *(["--serve"] if serve else []))
-    from rtai.models import repository as models
-
     name = name or config.model.name
+    batching = config.model.serving
+    serving = Serving(
+        batching.max_batch_size, tuple(batching.preferred_batch_sizes), batching.max_queue_delay_us, batching.instances
+    )
+    source = signature_from.resolve() if signature_from else None
+    version, served = register_version(model, kind, repository, name, serving, signature_from=source, serve=serve)
+    print(f"registered {name} version {version} in {repository}; serving version {served}")
     if models.load_if_running(repository, name, triton):
         print(f"{name}: loaded by the running Triton at {triton.url}")
 

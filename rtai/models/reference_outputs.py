@@ -15,8 +15,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from rtai.models.register import onnx_signature
-from rtai.models.triton_config import Tensor
+from rtai.models.signature import Tensor, onnx_signature
 
 NUMPY = {"TYPE_FP32": np.float32, "TYPE_FP16": np.float16, "TYPE_FP64": np.float64, "TYPE_INT32": np.int32}
 NUMPY |= {"TYPE_INT64": np.int64, "TYPE_BOOL": np.bool_}

@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import OrderedDict
 
 import pulsar
+from cachetools import LRUCache
 
 from flink_jobs.events import InvalidEvent, Transaction, parse
 from flink_jobs.stages.features.card_windows import CardHistory
@@ -30,9 +30,8 @@ OWN_EVENTS_KEPT = 100_000  # event ids of the API's own transactions not yet rea
 
 class CardStates:
     def __init__(self, max_cards: int) -> None:
-        self.max_cards = max_cards
-        self.histories: OrderedDict[int, CardHistory] = OrderedDict()
-        self.own: OrderedDict[str, None] = OrderedDict()
+        self.histories: LRUCache[int, CardHistory] = LRUCache(maxsize=max_cards)
+        self.own: LRUCache[str, None] = LRUCache(maxsize=OWN_EVENTS_KEPT)
         self.lock = threading.Lock()
 
     def add(self, event: Transaction, *, own: bool) -> dict[str, float | int] | None:
@@ -45,14 +44,8 @@ class CardStates:
             history = self.histories.get(event.card_id)
             if history is None:
                 history = self.histories[event.card_id] = CardHistory()
-                if len(self.histories) > self.max_cards:
-                    self.histories.popitem(last=False)
-            else:
-                self.histories.move_to_end(event.card_id)
             if own:
                 self.own[event.event_id] = None
-                if len(self.own) > OWN_EVENTS_KEPT:
-                    self.own.popitem(last=False)
             return history.add(event.event_time_ms, event.amount, event.merchant_id)
 
 

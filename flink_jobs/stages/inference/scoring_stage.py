@@ -65,6 +65,7 @@ class ScoringStage:
         self.scoring.open()
         self.model = ModelInfo(self.config.model.name, self.config.model.alert_threshold)
         self.rate_bound = job.hot_keys.max_events_per_minute
+        # An OrderedDict, not cachetools' LRUCache: 0.38 against 1.8 us a store, one per scored event.
         self.latest_scores: OrderedDict[int, LatestScore] = OrderedDict()
         self.repeated_alerts = RepeatedAlerts(job.hot_keys.alert_every_s * 1000, LATEST_SCORES)
         self.unreported: Counter[str] = Counter()  # the rate-bound path's counts, reported in groups

@@ -3,10 +3,10 @@ velocity) goes to the alerts topic too."""
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Sequence
 
 import orjson
+from cachetools import LRUCache
 from pyflink.common import Types
 from pyflink.datastream import OutputTag
 
@@ -29,12 +29,12 @@ class RepeatedAlerts:
     """Past its rate bound a card's every transaction would fire the velocity rule: one alert per
     card per `every_ms` of event time instead, carrying `alerts_held_back`, the card's transactions
     the rules selected since its previous alert that got none. Event time, so a replay from a
-    checkpoint holds back the same ones; in memory, bounded to `cards` (least recently alerted
+    checkpoint holds back the same ones; in memory, bounded to `cards` (least recently seen
     forgotten), so after a restart a card's next alert comes at once. every_ms 0: every one."""
 
     def __init__(self, every_ms: float, cards: int) -> None:
-        self.every_ms, self.cards = every_ms, cards
-        self.last: OrderedDict[int, tuple[float, int]] = OrderedDict()  # card -> (alerted at, held back since)
+        self.every_ms = every_ms
+        self.last: LRUCache[int, tuple[float, int]] = LRUCache(maxsize=cards)  # card -> (alerted at, held back since)
 
     def due(self, card: int, event_time_ms: float) -> int | None:
         """None to hold this one back; else the card's alerts held back since its previous one."""
@@ -45,7 +45,4 @@ class RepeatedAlerts:
             self.last[card] = (last[0], last[1] + 1)
             return None
         self.last[card] = (event_time_ms, 0)
-        self.last.move_to_end(card)
-        if len(self.last) > self.cards:
-            self.last.popitem(last=False)
         return last[1] if last else 0
