@@ -15,15 +15,15 @@ from rtai.models import commands as model
 from rtai.models import repository as models
 from rtai.models import triton_config
 from rtai.models.triton_access import TritonAccess
-from rtai.stack import commands as stack_commands
 from rtai.stack import config as stack_config
+from rtai.stack import lifecycle
 from rtai.stack.feast_repo import FeastRepo
 
 
 def ensure(config: pipeline_config.PipelineConfig) -> None:
     """Starts the stack; makes the features and registers the model when they are missing."""
     stack = stack_config.load()
-    stack_commands.up(stack)
+    lifecycle.up(stack)
     if not generator.DEFAULT_HISTORY.is_file():
         generator.write_history()
     repo = FeastRepo.of_stack(stack)

@@ -33,9 +33,8 @@ from rtai.generator.commands import DEFAULT_CUSTOMERS, DEFAULT_SEED
 from rtai.jobs import launcher
 from rtai.monitoring import commands as monitor_commands
 from rtai.output_reader import OutputReader, Outputs
-from rtai.stack import commands as stack_commands
 from rtai.stack import config as stack_config
-from rtai.stack import processes, registry, secure_profile, security_commands
+from rtai.stack import lifecycle, processes, registry, secure_profile, security_commands
 
 JOBS = {"feature job": "flink_jobs.jobs.card_features", "inference job": "flink_jobs.jobs.fraud_scoring"}
 JOB_READY_TIMEOUT_S = 180
@@ -172,7 +171,7 @@ def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool, secure
         os.environ[stack_config.PROFILE_VARIABLE] = "secure"
     pipeline_assets.ensure(pipeline_config.load(pipeline))
     stack = stack_config.load()
-    stack_commands.up(stack, registry.selected(stack, only=list(registry.MONITORING)))
+    lifecycle.up(stack, registry.selected(stack, only=list(registry.MONITORING)))
     started = time.time()
     run_id = time.strftime("%Y%m%d-%H%M%S")
     pipeline, config = demo_pipeline(pipeline, run_id)
@@ -228,7 +227,7 @@ def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool, secure
         for subscription in subscriptions:  # a subscription left behind would keep every later message
             subscription_stats.delete(config.pulsar.admin_url, topic, subscription, admin_tls)
         if not keep_up:
-            stack_commands.down(stack)
+            lifecycle.down(stack)
     out_file = paths.RUN_DIR / "data" / "demo" / f"summary-{run_id}.json"
     out_file.parent.mkdir(parents=True, exist_ok=True)
     out_file.write_text(json.dumps(result, indent=2))

@@ -8,8 +8,6 @@ import urllib.error
 import urllib.request
 from typing import Any
 
-import redis
-
 from rtai.security.tls import Tls
 
 LOCALHOST = "127.0.0.1"
@@ -49,7 +47,10 @@ def http_json(url: str, tls: Tls | None = None) -> Any | None:
 
 
 def redis_ping(port: int, auth: tuple[str, str] | None = None) -> bool:
-    """PING answered; with `auth` (user, password) as that user."""
+    """PING answered; with `auth` (user, password) as that user. (redis-py imported here: the
+    CLI's parser imports this module on the bare system Python, before `rtai setup`.)"""
+    import redis
+
     user, password = auth or (None, None)
     client = redis.Redis(LOCALHOST, port, username=user, password=password, socket_timeout=1.0)
     try:
