@@ -10,7 +10,7 @@ import pytest
 from rtai import paths
 from rtai.stack import flink_cluster, flink_job_record
 from rtai.stack.config import FlinkConfig, StackConfig
-from tests.unit.json_server import serving
+from tests.json_server import serving
 
 
 class Overview:

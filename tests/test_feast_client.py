@@ -13,7 +13,7 @@ import pytest
 
 from flink_jobs.clients.feast_client import FeastClient, FeastUnavailable
 from flink_jobs.config.pipeline_config import FeastCalls
-from tests.unit.json_server import serving
+from tests.json_server import serving
 
 
 class Script:

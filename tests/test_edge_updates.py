@@ -18,8 +18,8 @@ from rtai.edge import feature_update, model_update
 from rtai.edge.commands import entity_ids
 from rtai.edge.feature_update import FeatureRow, FeatureUpdate
 from rtai.edge.update_rejected import UpdateRejected
+from tests.json_server import serving
 from tests.onnx_models import model_repository, write_columns_model
-from tests.unit.json_server import serving
 
 COLUMNS = ["amount", "hour", "txn_count_1h"]
 
