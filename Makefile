@@ -10,7 +10,7 @@ BENCH_ARGS ?=
 .PHONY: setup setup-redis setup-monitoring setup-services up monitor down status logs demo test test-fast test-containers \
 	images compose-up compose-down faults edge-demo k8s-dry-run lint lock clean feast-apply \
 	feast-materialize feast-views \
-	features training-set feature-job inference-job bench bench-features bench-model bench-shadow bench-api
+	features training-set feature-job inference-job bench bench-features bench-model bench-shadow bench-api bench-hot-keys
 HISTORY := .run/data/generator/transactions.parquet
 
 setup:
@@ -95,6 +95,11 @@ bench: setup
 bench-api: up
 	@$(RTAI) bench api
 
+# A hot card against the same burst spread over ordinary cards, three runs each interleaved
+# (about 8 minutes): tests/benchmarks/test_hot_key_isolation.py, results in bench/results/.
+bench-hot-keys: up
+	@$(VENV)/bin/python -m pytest -q -s tests/benchmarks/test_hot_key_isolation.py
+
 # The inference job without and with a shadow version, 3 runs each, interleaved.
 bench-shadow: up
 	@$(RTAI) bench shadow
@@ -115,7 +120,7 @@ test-fast: setup
 # Every test: the fast tier first, so a broken unit fails in seconds; then the integration tests
 # against the real servers they start (the whole stack, Redis included).
 test: setup-services test-fast
-	@$(VENV)/bin/python -m pytest -rs --ignore=tests/unit --ignore=tests/faults $(PYTEST_ARGS)
+	@$(VENV)/bin/python -m pytest -rs --ignore=tests/unit --ignore=tests/faults --ignore=tests/benchmarks $(PYTEST_ARGS)
 
 # The project's images, built here on a Debian base made with debootstrap (scripts/container-images.sh,
 # as root: it installs and starts a Docker engine if none answers). Cached: a second run builds nothing.

@@ -94,6 +94,26 @@ class JobRest:
         """The newest completed checkpoint's statistics (`id`, `trigger_timestamp` in epoch ms, ...)."""
         return self._get(f"/jobs/{self.job_id()}/checkpoints")["latest"]["completed"]
 
+    def wait_for_checkpoints(self, more: int, timeout_s: float = 120) -> None:
+        """Until `more` checkpoints complete from now on (under exactly-once, what the job wrote
+        before now is committed to its topics by then). A JobManager that does not answer yet
+        counts as no checkpoint."""
+
+        def latest_id() -> int | None:
+            try:
+                completed = self.latest_completed_checkpoint()
+            except httpx.HTTPError:
+                return None
+            return completed["id"] if completed else 0
+
+        deadline = time.monotonic() + timeout_s
+        while (start := latest_id()) is None:
+            assert time.monotonic() < deadline, f"{self.url} did not answer within {timeout_s} s"
+            time.sleep(0.5)
+        while (latest := latest_id()) is None or latest < start + more:
+            assert time.monotonic() < deadline, f"fewer than {more} checkpoints completed within {timeout_s} s"
+            time.sleep(0.2)
+
     def latest_restored_checkpoint(self) -> dict | None:
         """The checkpoint this run of the job restored (`id`, `is_savepoint`, ...); None for a fresh start."""
         return self._get(f"/jobs/{self.job_id()}/checkpoints")["latest"]["restored"]

@@ -82,6 +82,19 @@ def pushed_rows(repo: Path, cards: set[int]) -> pd.DataFrame:
     return pushed.sort_values(["card_id", "event_timestamp"]).reset_index(drop=True)
 
 
+def wait_for_checkpoints(folder: Path, more: int, timeout_s: float = 60) -> None:
+    """Until `more` checkpoints complete from now on (each one's chk-N/_metadata written under `folder`)."""
+
+    def newest() -> int:
+        return max((int(m.parent.name.removeprefix("chk-")) for m in folder.glob("*/chk-*/_metadata")), default=0)
+
+    target = newest() + more
+    deadline = time.monotonic() + timeout_s
+    while newest() < target:
+        assert time.monotonic() < deadline, f"no checkpoint {target} under {folder} within {timeout_s} s"
+        time.sleep(0.2)
+
+
 def wait_for_rows(repo: Path, cards: set[int], count: int, timeout_s: float = TIMEOUT_S) -> pd.DataFrame:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -243,7 +256,7 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_no_window_loses_events(sta
             producer.send(json.dumps(scripted).encode())
         before = wait_for_rows(repo, cards, 50)
         assert len(before) >= 50, (tmp_path / "first.log").read_text()[-3000:]
-        time.sleep(3)  # a checkpoint or two complete after those pushes
+        wait_for_checkpoints(tmp_path / "checkpoints", more=2)  # taken after those pushes
         crash(first)
         assert not processes.is_running(first)
         for scripted in events[80:]:

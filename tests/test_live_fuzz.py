@@ -18,6 +18,7 @@ import pulsar
 import pytest
 import tomli_w
 
+from flink_jobs.config import pipeline_config
 from flink_jobs.config.topics import full_name
 from flink_jobs.events import InvalidEvent, check_event_time, parse
 from flink_jobs.stages.features.card_windows import FEATURE_NAMES
@@ -83,6 +84,18 @@ def write_pipeline(folder, stack, servers) -> tuple:
     return path, topics
 
 
+def watermark_passes(messages: list[bytes], good: dict[int, str], pipeline) -> float:
+    """The first time (ms) an event stamped then moves the feature job's watermark past every good
+    event sent (those stamped ahead of the clock count as now: the watermark never passes it)."""
+    now_ms = time.time() * 1000
+    latest = max(min(parse(messages[i].decode("utf-8", "replace")).event_time_ms, now_ms) for i in good)
+    return latest + pipeline_config.load(pipeline).feature_job.max_out_of_orderness_ms + 1
+
+
+def wait_until_ms(at_ms: float) -> None:
+    time.sleep(max(0.0, at_ms / 1000 - time.time()))
+
+
 def drain(consumer, until, timeout_s: float) -> list[pulsar.Message]:
     received, deadline = [], time.monotonic() + timeout_s
     while not until(received) and time.monotonic() < deadline:
@@ -117,9 +130,10 @@ def test_every_message_ends_as_one_outcome_and_neither_job_restarts(stack, serve
             producer.send_async(raw, lambda result, _id: failed.append(result) if result != pulsar.Result.Ok else None)
             sent_ms[index] = time.time() * 1000
         producer.flush()
-        # A last good event a few seconds on: the feature job's watermark (which follows event
-        # times, never past its clock) passes the events before it, so their features are computed.
-        time.sleep(3)
+        # A last good event once the clock is past every good one's event time plus the watermark's
+        # bound: the feature job's watermark (which follows event times, never past its clock)
+        # then passes the events before it, so their features are computed.
+        wait_until_ms(watermark_passes(messages, good, pipeline))
         tick = good_event(np.random.default_rng(0), len(messages), datetime.now(UTC), CARD_OFFSET)
         producer.send(json.dumps(tick).encode())
         sent_ms[len(messages)] = time.time() * 1000

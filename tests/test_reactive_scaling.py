@@ -31,6 +31,7 @@ from rtai.monitoring.dashboard import Prometheus
 from rtai.scaling.loop import BACKLOG_QUERY
 from tests.card_transactions import transaction
 from tests.faults.load import Collector
+from tests.flink_rest import JobRest
 from tests.stack_helpers import MODEL_COLUMNS, cli, isolated_stack, served_model_toml
 
 OTHER_CARDS = 200
@@ -52,6 +53,7 @@ TRACKED_EVERY_S = 2.0  # 30 a minute: past the velocity rule (10), below the rat
 VELOCITY_SURE_FROM = 15  # the tracked card's transactions from this one on are past the rule whatever its edges
 LAG_NORMAL_S = 1.0  # a prediction published within this of its transaction: no backlog in its way
 RESCALE_TIMEOUT_S = 240.0
+AFTER_SCALE_IN_S = 5.0
 CLUSTER = ["flink-jobmanager", "flink-taskmanager"]
 SCALING = {
     "backlog_per_taskmanager": 2000,
@@ -225,14 +227,15 @@ def test_the_scaling_loop_scales_out_and_in_and_the_job_keeps_its_state_exactly_
             assert loop.poll() is None, log.read_text()
             time.sleep(1)
         wait_for_parallelism(rest_url, 1)
-        time.sleep(5)
+        time.sleep(AFTER_SCALE_IN_S)  # the load goes on at parallelism 1 for a while: a phase of the run
         traffic.stopping.set()
         traffic.join()
         expected = set(traffic.sent)
         deadline = time.monotonic() + 180
         while len(predictions.outcomes) < len(expected) and time.monotonic() < deadline:
             time.sleep(0.5)
-        time.sleep(3)  # anything written twice would arrive by now
+        # Exactly-once: anything written twice is committed, and so read, by the third checkpoint.
+        JobRest(isolated.config.flink.rest_port).wait_for_checkpoints(3)
         velocity = velocity_alerts(alerts)
     finally:
         loop.send_signal(signal.SIGTERM)

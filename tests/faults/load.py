@@ -109,6 +109,18 @@ class Publisher(threading.Thread):
                 tag: Sent(dict(r.card), dict(r.sent_ms), set(r.acked), list(r.failed)) for tag, r in self.sent.items()
             }
 
+    def wait_answered(self, tag: str, timeout_s: float = 60) -> None:
+        """Until the broker has answered (acknowledged or failed) every send of the phase `tag`."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with self._lock:
+                record = self.sent.get(tag, Sent())
+                unanswered = len(record.sent_ms) - len(record.acked) - len(record.failed)
+            if unanswered <= 0:
+                return
+            assert time.monotonic() < deadline, f"{unanswered} sends of {tag} unanswered after {timeout_s} s"
+            time.sleep(0.1)
+
     def stop(self) -> None:
         self._stopping.set()
         self.join(timeout=30)

@@ -109,7 +109,7 @@ class Suite:
         self.publisher.end_phase()
         self.publisher.rate = rate_after
         times = figures.PhaseTimes(start, fault_start, fault_end, now_ms(), up_ms)
-        time.sleep(2)  # the last sends' acknowledgements
+        self.publisher.wait_answered(tag)
         self.wait_for_outcomes(tag, self.publisher.snapshot()[tag].acked)
         wait_running(self.jobs)
         restarts_after = self.restarts()
@@ -145,7 +145,8 @@ class Suite:
             seen = {o.event_id for o in list(self.predictions.outcomes) if o.event_id.startswith(prefix)}
             seen |= {o.event_id for o in list(self.dead_letters.outcomes) if o.event_id.startswith(prefix)}
             if acked <= seen:
-                time.sleep(2 * CHECKPOINT_INTERVAL_MS / 1000)
+                for rest in self.jobs.values():  # what a job wrote twice is committed by then
+                    rest.wait_for_checkpoints(2, timeout_s=6 * CHECKPOINT_INTERVAL_MS / 1000)
                 return
             time.sleep(2)
 
@@ -211,12 +212,14 @@ def suite(tmp_path_factory) -> Iterator[Suite]:
 
 
 def warm_up(suite: Suite, timeout_s: float = 300) -> None:
-    """Until predictions flow, then 20 s more: the jobs' first checkpoints and caches are done."""
+    """Until predictions flow and each job has completed two checkpoints with them (its caches
+    filled by then)."""
     deadline = time.monotonic() + timeout_s
     while not suite.predictions.outcomes:
         assert time.monotonic() < deadline, f"no prediction within {timeout_s} s of the load's start"
         time.sleep(1)
-    time.sleep(20)
+    for rest in suite.jobs.values():
+        rest.wait_for_checkpoints(2, timeout_s=max(1.0, deadline - time.monotonic()))
 
 
 def check(result: figures.PhaseFigures, suite: Suite) -> None:
