@@ -12,6 +12,7 @@ from importlib import metadata
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 from rtai import paths
 from rtai.bootstrap import java_artifacts
@@ -22,11 +23,10 @@ CONNECTOR_POM = paths.INFRA_DIR / "maven" / "flink-connectors" / "pom.xml"
 
 def machine() -> dict[str, object]:
     cpu = re.search(r"model name\s*:\s*(.+)", Path("/proc/cpuinfo").read_text())
-    memory_kb = int(re.search(r"MemTotal:\s+(\d+)", Path("/proc/meminfo").read_text()).group(1))
     return {
         "host": socket.gethostname(),
         "cores": os.cpu_count(),
-        "memory_gib": round(memory_kb / 2**20, 1),
+        "memory_gib": round(psutil.virtual_memory().total / 2**30, 1),
         "cpu": cpu.group(1).strip() if cpu else platform.processor(),
         "os": platform.platform(),
         "python": platform.python_version(),
