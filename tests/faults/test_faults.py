@@ -51,6 +51,7 @@ OUTAGE_S = 30.0
 BURST_FACTOR, BURST_S = 10, 20.0
 DRAIN_TIMEOUT_S = 900.0
 CHECKPOINT_INTERVAL_MS = 5000
+WARM_UP_S = 20.0  # after the first prediction, before the first phase
 # What `rtai stack up --with-flink` starts (the whole-box crash starts the stack again that way).
 SERVICES = ["pulsar", "feast", "triton", "zookeeper", "flink-jobmanager", "flink-taskmanager", "flink-job-watch"]
 SETTINGS = {
@@ -212,14 +213,14 @@ def suite(tmp_path_factory) -> Iterator[Suite]:
 
 
 def warm_up(suite: Suite, timeout_s: float = 300) -> None:
-    """Until predictions flow and each job has completed two checkpoints with them (its caches
-    filled by then)."""
+    """Until predictions flow, then 20 s more: the jobs' first checkpoints and caches are done.
+    Kept as a time: with a wait on two checkpoints of each job instead (about 10 s), the whole-box
+    crash's Feast check failed in a fresh-clone CI run (2026-12-05; the cause not found)."""
     deadline = time.monotonic() + timeout_s
     while not suite.predictions.outcomes:
         assert time.monotonic() < deadline, f"no prediction within {timeout_s} s of the load's start"
         time.sleep(1)
-    for rest in suite.jobs.values():
-        rest.wait_for_checkpoints(2, timeout_s=max(1.0, deadline - time.monotonic()))
+    time.sleep(WARM_UP_S)
 
 
 def check(result: figures.PhaseFigures, suite: Suite) -> None:
