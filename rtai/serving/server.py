@@ -31,10 +31,19 @@ from rtai.stack import config as stack_config
 GC_THRESHOLDS = (700, 10, 100)
 
 
+def _caught_up(reader: TopicReader) -> bool:
+    """Whether the reader caught up with the topic; False once it is stopping (so a shutdown
+    before then does not wait on this thread)."""
+    while not reader.stopping.is_set():
+        if reader.caught_up.wait(0.5):
+            return True
+    return False
+
+
 async def _freeze_once_caught_up(reader: TopicReader) -> None:
-    await asyncio.to_thread(reader.caught_up.wait)
-    gc.collect()
-    gc.freeze()
+    if await asyncio.to_thread(_caught_up, reader):
+        gc.collect()
+        gc.freeze()
 
 
 def serve(config: PipelineConfig, host: str, port: int) -> None:
@@ -70,6 +79,7 @@ def serve(config: PipelineConfig, host: str, port: int) -> None:
         try:
             yield
         finally:
+            reader.stopping.set()  # the API stops serving: the reader too, and the wait for it to catch up
             freezing.cancel()
             scorer.close()
             if triton is not None:
