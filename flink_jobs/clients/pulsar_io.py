@@ -18,7 +18,7 @@ from pyflink.datastream.connectors.pulsar import (
     TopicRoutingMode,
 )
 
-from flink_jobs.config.pipeline_config import PulsarSection
+from flink_jobs.config.pipeline_config import JobRuntime, PipelineConfig, PulsarSection
 from flink_jobs.config.secret_source import SecretSource, existing_file
 from flink_jobs.config.topics import full_name
 from flink_jobs.errors import UserFacingError
@@ -63,6 +63,11 @@ class PulsarEndpoint:
             existing_file(pulsar.tls_trust_certs_file, "pulsar.tls_trust_certs_file"),
             params,
         )
+
+    @classmethod
+    def of_job(cls, config: PipelineConfig, job: JobRuntime) -> PulsarEndpoint:
+        """The endpoint of one of the pipeline's jobs, with its own token (`[<job section>] pulsar_token`)."""
+        return cls.of(config.pulsar, job.pulsar_token, config.section_name(job))
 
     def client_settings(self) -> dict[str, str]:
         """The connector's settings for TLS trust (the source's and sink's, client and admin)."""

@@ -24,7 +24,7 @@ JOB_NAME = "feature-job"
 
 def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.feature_job
-    endpoint = pulsar_io.PulsarEndpoint.of(config.pulsar, job.pulsar_token, "feature_job")
+    endpoint = pulsar_io.PulsarEndpoint.of_job(config, job)
     parsed = sources.parsed_transactions(env, config, job, JOB_NAME)
     watermarks = WatermarkStrategy.for_bounded_out_of_orderness(
         Duration.of_millis(job.max_out_of_orderness_ms)

@@ -24,7 +24,7 @@ FLINK_JOB_NAME = "model quality"
 
 def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.quality_job
-    endpoint = pulsar_io.PulsarEndpoint.of(config.pulsar, job.pulsar_token, "quality_job")
+    endpoint = pulsar_io.PulsarEndpoint.of_job(config, job)
 
     def source(topic: str, name: str):
         return pulsar_io.string_source(

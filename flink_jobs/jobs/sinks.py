@@ -14,7 +14,7 @@ def output_sinks(
     config: pipeline_config.PipelineConfig, job: pipeline_config.InferenceJobSection
 ) -> Callable[[str], PulsarSink]:
     """A sink to one of the pipeline's output topics, with the job's delivery guarantee."""
-    endpoint = pulsar_io.PulsarEndpoint.of(config.pulsar, job.pulsar_token, config.section_name(job))
+    endpoint = pulsar_io.PulsarEndpoint.of_job(config, job)
 
     def sink(topic: str) -> PulsarSink:
         return pulsar_io.string_sink(

@@ -13,13 +13,12 @@ def raw_transactions(
     env: StreamExecutionEnvironment,
     config: pipeline_config.PipelineConfig,
     job: pipeline_config.FeatureJobSection | pipeline_config.InferenceJobSection,
-    job_name: str,
 ) -> DataStream:
     """The pipeline's transactions topic as raw strings, read with the job's subscription and
     fetch bounds, at the source's own parallelism."""
     return pulsar_io.string_source(
         env,
-        pulsar_io.PulsarEndpoint.of(config.pulsar, job.pulsar_token, config.section_name(job)),
+        pulsar_io.PulsarEndpoint.of_job(config, job),
         config.topics.transactions,
         job.subscription,
         start=job.start,
@@ -38,5 +37,5 @@ def parsed_transactions(
     """The pipeline's transactions (raw_transactions), parsed (bad messages on the DEAD_LETTERS
     side output), at the source's own parallelism."""
     parse = ParseTransactions(config.topics.transactions, job_name, config.events)
-    raw = raw_transactions(env, config, job, job_name)
+    raw = raw_transactions(env, config, job)
     return raw.process(parse).name("parse").uid("parse").set_parallelism(job.source.parallelism)
