@@ -380,6 +380,11 @@ class CachedView:
     join_key: Literal["card_id", "merchant_id"]  # the transaction field that is the view's entity key
     ttl_s: float = 300.0
     max_entries: int = 100_000
+    # The scoring API (`rtai serve`) loads every key in this Parquet file (the view's batch
+    # source, a path in the stack's Feast repository) before it says ready, and renews them in
+    # the background every ttl_s / 2, so a request waits for Feast only for a key the file does
+    # not hold. "": loaded on a miss, as the inference job does.
+    keys_file: str = ""
 
     def validate(self) -> tuple[str, str] | None:
         if not self.view:
@@ -547,6 +552,7 @@ class ApiFeastReads(FeastReads):
     timeout_s: float = 0.03
     retries: int = 0
     breaker_cooldown_s: float = 5.0
+    load_timeout_s: float = 5.0  # a batch view's keys loaded (cached_views' keys_file): off any request's path
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ from flink_jobs.config.pipeline_config import PipelineConfig
 from flink_jobs.config.topics import full_name
 from rtai import pulsar_client
 from rtai.serving.app import create_app
+from rtai.serving.batch_views import PreloadedViews
 from rtai.serving.card_states import CardStates, TopicReader, history_start_ms
 from rtai.serving.scorer import Scorer
 from rtai.stack import config as stack_config
@@ -70,17 +71,21 @@ def serve(config: PipelineConfig, host: str, port: int) -> None:
     calls = replace(config.inference_job.triton, timeout_s=api.deadline_ms / 1000 * 0.6, retries=0)
     triton = TritonClient.from_calls(calls, config.model.name) if api.scoring == "triton" else None
     scorer = Scorer(config, model, feast, triton)
+    views = PreloadedViews.of(config, stack.feast.repo_path(), scorer.enricher, scorer.feast_thread)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         reader.start()
         scorer.start()
+        await views.load()  # before the API listens
+        refreshing = asyncio.create_task(views.keep_fresh())
         freezing = asyncio.create_task(_freeze_once_caught_up(reader))
         try:
             yield
         finally:
             reader.stopping.set()  # the API stops serving: the reader too, and the wait for it to catch up
             freezing.cancel()
+            refreshing.cancel()
             scorer.close()
             if triton is not None:
                 await triton.close()
@@ -105,3 +110,4 @@ def serve(config: PipelineConfig, host: str, port: int) -> None:
         client.close()
         model.close()
         feast.close()
+        views.close()

@@ -16,9 +16,11 @@ asked for missing; only the first batch, which learns the FeatureService's layou
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import TypeVar
 
 from flink_jobs.clients.circuit_breaker import CircuitBreaker
 from flink_jobs.clients.feast_client import FeastClient, FeastUnavailable
@@ -30,6 +32,7 @@ from flink_jobs.stages.features.defaults import default
 log = logging.getLogger(__name__)
 JOIN_KEYS = ("card_id", "merchant_id")
 Pair = tuple[int, int]
+K = TypeVar("K", Pair, int)
 
 
 @dataclass(frozen=True)
@@ -52,6 +55,23 @@ class Enriched:
     cached_views: tuple[str, ...]  # the views whose values came from the cache
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """A batch's events and what the caches held for them, before any Feast request."""
+
+    events: list[Transaction]
+    computed: Sequence[dict[str, float]] | None
+    pairs: list[Pair]
+    found: dict[str, dict[Pair, ViewRow]] | None  # view -> pair -> cached row; None before the layout is known
+    missed_views: list[str]
+    missed_pairs: set[Pair]
+    live: list[str]  # the views never cached
+
+    @property
+    def needs_feast(self) -> bool:
+        return self.found is None or bool(self.missed_views or self.live)
+
+
 class Enricher:
     def __init__(
         self,
@@ -70,46 +90,79 @@ class Enricher:
             c.view: (JOIN_KEYS.index(c.join_key), TtlCache[ViewRow](c.ttl_s, c.max_entries)) for c in cached_views
         }
         self.layout: dict[str, list[str]] = {}  # view -> its features, in the FeatureService's order
+        self.computed_checked = False
+        # The caches' one guard: the scoring API looks up on its event loop and fills them in its Feast thread.
+        self.cache_lock = threading.Lock()
 
     def enrich(self, events: list[Transaction], computed: Sequence[dict[str, float]] | None = None) -> list[Enriched]:
         """`computed`: per event, the computed view's features (when the Enricher has one)."""
+        return self.complete(self.look_up(events, computed))
+
+    def look_up(self, events: list[Transaction], computed: Sequence[dict[str, float]] | None = None) -> Lookup:
+        """A batch's cache lookups; `complete` makes its Feast requests (if `needs_feast`) and its rows."""
         if (computed is None) != (self.computed_view is None):
             raise ValueError(f"the computed view {self.computed_view!r} needs its features with every event")
         pairs = sorted({(e.card_id, e.merchant_id) for e in events})
-        from_cache: dict[str, set[Pair]] = {view: set() for view in self.caches}
         if not self.layout:
-            rows = self.service_rows(pairs)
-            self._learn_layout(rows, computed[0] if computed else None)
-        else:
+            return Lookup(events, computed, pairs, None, [], set(), [])
+        with self.cache_lock:
             found, missed_views, missed_pairs = self._look_up(pairs)
-            fetched_views = [view for view in self.layout if view != self.computed_view]
-            if 2 * len(missed_pairs) > len(pairs):
-                # Mostly misses: one request for every view costs less than a second one for the misses.
-                rows = self._fetch_views(pairs, fetched_views)
-            else:
-                live = [view for view in fetched_views if view not in self.caches]
-                rows = self._fetch_views(pairs, live) if live else {}
-                fetched = self._fetch_views(sorted(missed_pairs), missed_views) if missed_views else {}
-                for view in self.caches:
-                    rows[view] = {**fetched.get(view, {}), **found[view]}
-                    from_cache[view] = set(found[view])
-        for view, (key_index, cache) in self.caches.items():
-            for pair in pairs:
-                row = rows[view][pair]
-                if pair not in from_cache[view] and row.complete:
-                    cache.put(pair[key_index], row)
+        live = [view for view in self.layout if view != self.computed_view and view not in self.caches]
+        return Lookup(events, computed, pairs, found, missed_views, missed_pairs, live)
+
+    def complete(self, lookup: Lookup) -> list[Enriched]:
+        pairs, found = lookup.pairs, lookup.found
+        from_cache: dict[str, set[Pair]] = {view: set() for view in self.caches}
+        if found is None:
+            rows = self.service_rows(pairs)
+            self._learn_layout(rows)
+        elif 2 * len(lookup.missed_pairs) > len(pairs):
+            # Mostly misses: one request for every view costs less than a second one for the misses.
+            rows = self._fetch_views(pairs, [view for view in self.layout if view != self.computed_view])
+        else:
+            rows = self._fetch_views(pairs, lookup.live) if lookup.live else {}
+            missed = lookup.missed_views
+            fetched = self._fetch_views(sorted(lookup.missed_pairs), missed) if missed else {}
+            for view in self.caches:
+                rows[view] = {**fetched.get(view, {}), **found[view]}
+                from_cache[view] = set(found[view])
+        computed = lookup.computed
+        if computed is not None and not self.computed_checked:
+            self._check_computed(computed[0])
+        with self.cache_lock:
+            for view, (key_index, cache) in self.caches.items():
+                for pair in pairs:
+                    row = rows[view][pair]
+                    if pair not in from_cache[view] and row.complete:
+                        cache.put(pair[key_index], row)
         by_pair = {pair: self._combine(pair, rows, from_cache) for pair in pairs}
         if computed is None:
-            return [by_pair[(e.card_id, e.merchant_id)] for e in events]
+            return [by_pair[(e.card_id, e.merchant_id)] for e in lookup.events]
         return [
             _with_computed(by_pair[(e.card_id, e.merchant_id)], features)
-            for e, features in zip(events, computed, strict=True)
+            for e, features in zip(lookup.events, computed, strict=True)
         ]
 
     def cache_stats(self) -> dict[str, TtlCache[ViewRow]]:
         return {view: cache for view, (_, cache) in self.caches.items()}
 
-    def _learn_layout(self, rows: dict[str, dict[Pair, ViewRow]], computed: dict[str, float] | None) -> None:
+    def preload(self, view: str, keys: list[int], feast: FeastClient) -> int:
+        """Puts these entities' rows of a cached view into its cache, from one request to `feast`
+        (a client with a longer timeout than the requests' own) for that view alone; neither a
+        hit nor a miss. Returns how many Feast had complete."""
+        key_index, cache = self.caches[view]
+        if not self.layout:
+            pair = (keys[0], 0) if key_index == 0 else (0, keys[0])
+            self._learn_layout(self._fetch([pair], feast, feature_service=self.feature_service))
+        refs = [f"{view}:{name}" for name in self.layout[view]]
+        rows = self._rows(feast, {JOIN_KEYS[key_index]: keys}, keys, features=refs)[view]
+        complete = [(key, row) for key, row in rows.items() if row.complete]
+        with self.cache_lock:
+            for key, row in complete:
+                cache.put(key, row)
+        return len(complete)
+
+    def _learn_layout(self, rows: dict[str, dict[Pair, ViewRow]]) -> None:
         self.layout = {view: list(next(iter(by_pair.values())).values) for view, by_pair in rows.items()}
         unknown = sorted(set(self.caches) - set(self.layout))
         if unknown:
@@ -117,8 +170,8 @@ class Enricher:
                 f"inference_job.cached_views: {unknown[0]!r} is not a view of the FeatureService "
                 f"{self.feature_service!r} (its views: {', '.join(self.layout)})"
             )
-        if computed is None:  # (enrich checked it comes exactly when there is a computed view)
-            return
+
+    def _check_computed(self, computed: dict[str, float]) -> None:
         if self.computed_view not in self.layout:
             raise ValueError(
                 f"features.realtime_view: {self.computed_view!r} is not a view of the FeatureService "
@@ -129,6 +182,7 @@ class Enricher:
                 f"features.realtime_view: the job computes {sorted(computed)}, but the view "
                 f"{self.computed_view!r} serves {sorted(self.layout[self.computed_view])}"
             )
+        self.computed_checked = True
 
     def _look_up(self, pairs: list[Pair]) -> tuple[dict[str, dict[Pair, ViewRow]], list[str], set[Pair]]:
         """The cached views' rows the cache has (view -> pair -> row), the views with a miss, and
@@ -148,10 +202,10 @@ class Enricher:
         """view -> pair -> its row for these views; with a breaker, all missing when Feast fails."""
         refs = [f"{view}:{name}" for view in views for name in self.layout[view]]
         if self.breaker is None:
-            return self._fetch(pairs, features=refs)
+            return self._fetch(pairs, self.feast, features=refs)
         if self.breaker.allows_call():
             try:
-                rows = self._fetch(pairs, features=refs)
+                rows = self._fetch(pairs, self.feast, features=refs)
             except FeastUnavailable as err:
                 self.breaker.failed()
                 log.warning("feast unavailable, serving defaults (breaker %s): %s", self.breaker.state, err)
@@ -164,23 +218,27 @@ class Enricher:
     def service_rows(self, pairs: list[Pair]) -> dict[str, dict[Pair, ViewRow]]:
         """view -> pair -> its row, for every view of the FeatureService as Feast serves it now
         (no cache, no breaker): what an edge site's feature values are copied from and checked against."""
-        return self._fetch(pairs, feature_service=self.feature_service)
+        return self._fetch(pairs, self.feast, feature_service=self.feature_service)
 
-    def _fetch(self, pairs: list[Pair], **request: object) -> dict[str, dict[Pair, ViewRow]]:
+    def _fetch(self, pairs: list[Pair], feast: FeastClient, **request: object) -> dict[str, dict[Pair, ViewRow]]:
         """view -> pair -> its row, from one /get-online-features request for `pairs`."""
-        columns = self.feast.online_features(
-            {"card_id": [c for c, _ in pairs], "merchant_id": [m for _, m in pairs]},
-            full_feature_names=True,
-            **request,  # type: ignore[arg-type]
-        )
+        entities = {"card_id": [c for c, _ in pairs], "merchant_id": [m for _, m in pairs]}
+        return self._rows(feast, entities, pairs, **request)
+
+    def _rows(
+        self, feast: FeastClient, entities: dict[str, list[int]], keys: Sequence[K], **request: object
+    ) -> dict[str, dict[K, ViewRow]]:
+        """view -> key -> its row, from one /get-online-features request for `entities` (a
+        column per join key, a row per item of `keys`)."""
+        columns = feast.online_features(entities, full_feature_names=True, **request)  # type: ignore[arg-type]
         values: dict[str, list[dict[str, float | None]]] = {}
         stamps: dict[str, list[str]] = {}
         for full_name, column in columns.items():
             if full_name in JOIN_KEYS:
                 continue
             view, _, name = full_name.partition("__")
-            view_values = values.setdefault(view, [{} for _ in pairs])
-            view_stamps = stamps.setdefault(view, ["" for _ in pairs])
+            view_values = values.setdefault(view, [{} for _ in keys])
+            view_stamps = stamps.setdefault(view, ["" for _ in keys])
             for i, (value, status, stamp) in enumerate(
                 zip(column.values, column.statuses, column.event_timestamps, strict=True)
             ):
@@ -188,9 +246,7 @@ class Enricher:
                 view_values[i][name] = float(value) if present else None
                 if present:
                     view_stamps[i] = max(view_stamps[i], stamp)
-        return {
-            view: {pair: ViewRow(values[view][i], stamps[view][i]) for i, pair in enumerate(pairs)} for view in values
-        }
+        return {view: {key: ViewRow(values[view][i], stamps[view][i]) for i, key in enumerate(keys)} for view in values}
 
     def _combine(self, pair: Pair, rows: dict[str, dict[Pair, ViewRow]], from_cache: dict[str, set[Pair]]) -> Enriched:
         features, stamps, missing = {}, {}, False
