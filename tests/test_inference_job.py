@@ -711,6 +711,33 @@ def test_cached_views_serve_the_same_features_as_feast_and_count_their_hits(serv
     assert [row.cached_views for row in served[2]] == [(), ()]
 
 
+def test_preloaded_views_serve_a_batch_from_memory_without_a_feast_request(servers):
+    isolated, _, _, _ = servers
+    feast = FeastClient(isolated.config.feast_url, timeout_s=10, retries=0, backoff_ms=1)
+    # The preloaded Enricher's own Feast is a closed port: a request through it would fail.
+    unreachable = FeastClient(f"http://127.0.0.1:{free_port()}", timeout_s=1, retries=0, backoff_ms=1)
+    views = [CachedView(view, key, ttl_s=600) for view, key in CACHED_VIEWS]
+    direct, preloaded = Enricher(feast, "fraud_scoring_v1"), Enricher(unreachable, "fraud_scoring_v1", views)
+    events = [parse(json.dumps(event(i, card, 7, 20.0))) for i, card in enumerate([1, 2, 1])]
+    try:
+        # What Feast has complete is held; the card it does not know is left to a miss.
+        assert preloaded.preload("card_stats", [1, 2, UNKNOWN_CARD], feast) == 2
+        assert preloaded.preload("merchant_stats", [7, 8], feast) == 1
+        lookup = preloaded.look_up(events)
+        assert not lookup.needs_feast
+        served = preloaded.complete(lookup)
+        assert [replace(row, cached_views=()) for row in served] == direct.enrich(events)
+        assert {row.cached_views for row in served} == {("card_stats", "merchant_stats")}
+        assert preloaded.look_up([parse(json.dumps(event(9, UNKNOWN_CARD, 7, 20.0)))]).needs_feast
+    finally:
+        feast.close()
+        unreachable.close()
+    stats = preloaded.cache_stats()
+    # Loading is neither a hit nor a miss: the two lookups above count.
+    assert (stats["card_stats"].hits, stats["card_stats"].misses, len(stats["card_stats"])) == (2, 1, 2)
+    assert (stats["merchant_stats"].hits, stats["merchant_stats"].misses) == (2, 0)
+
+
 def test_a_computed_view_replaces_feasts_values_and_must_match_the_views_features(servers):
     isolated, _, _, _ = servers
     feast = FeastClient(isolated.config.feast_url, timeout_s=10, retries=0, backoff_ms=1)
