@@ -717,18 +717,23 @@ def test_preloaded_views_serve_a_batch_from_memory_without_a_feast_request(serve
     # The preloaded Enricher's own Feast is a closed port: a request through it would fail.
     unreachable = FeastClient(f"http://127.0.0.1:{free_port()}", timeout_s=1, retries=0, backoff_ms=1)
     views = [CachedView(view, key, ttl_s=600) for view, key in CACHED_VIEWS]
-    direct, preloaded = Enricher(feast, "fraud_scoring_v1"), Enricher(unreachable, "fraud_scoring_v1", views)
+    direct = Enricher(feast, "fraud_scoring_v1")
+    # As the scoring API has it: the real-time view computed, the batch views cached.
+    preloaded = Enricher(unreachable, "fraud_scoring_v1", views, computed_view="card_realtime")
     events = [parse(json.dumps(event(i, card, 7, 20.0))) for i, card in enumerate([1, 2, 1])]
+    computed = [{name: float(10 * i + k) for k, name in enumerate(FEATURE_NAMES)} for i in range(len(events))]
     try:
         # What Feast has complete is held; the card it does not know is left to a miss.
         assert preloaded.preload("card_stats", [1, 2, UNKNOWN_CARD], feast) == 2
         assert preloaded.preload("merchant_stats", [7, 8], feast) == 1
-        lookup = preloaded.look_up(events)
+        lookup = preloaded.look_up(events, computed)
         assert not lookup.needs_feast
         served = preloaded.complete(lookup)
-        assert [replace(row, cached_views=()) for row in served] == direct.enrich(events)
-        assert {row.cached_views for row in served} == {("card_stats", "merchant_stats")}
-        assert preloaded.look_up([parse(json.dumps(event(9, UNKNOWN_CARD, 7, 20.0)))]).needs_feast
+        for row, feast_row, features in zip(served, direct.enrich(events), computed, strict=True):
+            assert row.features == feast_row.features | features
+            assert row.cached_views == ("card_stats", "merchant_stats")
+        unknown = [parse(json.dumps(event(9, UNKNOWN_CARD, 7, 20.0)))]
+        assert preloaded.look_up(unknown, computed[:1]).needs_feast
     finally:
         feast.close()
         unreachable.close()
