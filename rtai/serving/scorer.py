@@ -2,10 +2,11 @@
 
 A request's event, with its real-time card features (card_states.py), joins a queue; one worker
 takes every request waiting (up to max_batch_size) as soon as the last batch is done, so at low
-rates a batch is one request and nothing waits for a window. The batch's other views come from
-Feast through the job's Enricher (the same cached views, the same defaults; one Feast request per
-batch, a short timeout and a circuit breaker), then the model scores it: in process (onnxruntime
-on the file Triton serves) or on Triton.
+rates a batch is one request and nothing waits for a window. The batch's other views come
+through the job's Enricher (the same cached views, the same defaults): from memory, on the event
+loop, when every one is held (batch_views.py loads them); otherwise with one Feast request in
+the Feast thread (a short timeout and a circuit breaker). Then the model scores it: in process
+(onnxruntime on the file Triton serves) or on Triton.
 
 A request not answered `fallback_margin_ms` before its deadline, or whose batch failed, is
 answered at once by the fallback: the model in process on the event's own and real-time
