@@ -86,8 +86,9 @@ inference-job: up
 		--connector-jars .cache/jars/flink-connectors \
 		--checkpoint-dir .run/checkpoints/inference-job
 
-# Every benchmark in one run (about 10 minutes): the inference job and the naive baseline end to
-# end, perf_analyzer and onnxruntime, the feature job. Starts the stack and prepares what is missing.
+# Every benchmark in one run (about 25 minutes): the inference job and the naive baseline end to
+# end, perf_analyzer and onnxruntime, the feature job, the scoring API. Starts the stack and prepares
+# what is missing.
 bench: setup
 	@$(RTAI) bench all $(BENCH_ARGS)
 

@@ -5,7 +5,8 @@ Feast: the config switch); its floor, the parse relay (the same source, parse st
 nothing in between); its peers, a batched asyncio consumer and the naive per-event consumer
 (maximum sustained rate with CPU seconds per process in the drain window, then fixed rates);
 Triton's perf_analyzer and the onnxruntime ceiling on the served model; the feature job's maximum
-sustained rate and its freshness at 1,000 events/s. Writes bench/results/<date>-<host>.json, a
+sustained rate and its freshness at 1,000 events/s; the scoring API at 100-1,000 requests/s
+(rtai/benchmarks/scoring_api.py). Writes bench/results/<date>-<host>.json, a
 latency-against-rate plot (<date>-<host>.png, drawn in the model environment, which has
 matplotlib), and appends a row to the table in bench/README.md.
 """
@@ -23,12 +24,13 @@ from rtai import derived_pipeline, env_python, paths, pipeline_assets
 from rtai.console import step
 from rtai.stack import config as stack_config
 
-from . import feature_job, model, pipeline, report
+from . import feature_job, model, pipeline, report, scoring_api
 
 BENCH_README = paths.PROJECT_ROOT / "bench" / "README.md"
 LATEST_PLOT = paths.PROJECT_ROOT / "bench" / "latency-vs-rate.png"  # the plot bench/README.md shows
 PEER_SHARES = (0.25, 0.5, 0.8)  # a slower peer's fixed rates, as shares of its maximum
 FRESHNESS_RATE = 1000.0
+API_RATES = [100.0, 250.0, 500.0, 1000.0]  # requests/s; `rtai bench api` goes on to 2,000, where it collapses
 # The config switch benchmarked too: the real-time view read from Feast, with its training lag.
 FEAST_VIEW_CHANGES = {"inference_job": {"realtime_features": "feast"}, "features": {"training_feature_lag_ms": 1000}}
 # Issue 12's targets, on two cores with the whole stack on them.
@@ -39,6 +41,7 @@ TARGETS = {
     "p99_ms_at_5000": 100,
     "feature_job_max_events_per_s": 10_000,
     "freshness_p99_ms_at_1000": 1000,
+    "api_p99_ms_at_500": 10,
 }
 
 
@@ -96,6 +99,7 @@ def run(
     )
     features = feature_job.measure_max_rate(config, base, folder, events=feature_backlog)
     freshness = feature_job.measure_freshness(config, base, folder, rate=FRESHNESS_RATE, duration_s=measure_s)
+    api = scoring_api.measure(base, rates=API_RATES, measure_s=measure_s)
 
     section = config.inference_job
     result = {
@@ -124,6 +128,7 @@ def run(
         "naive_baseline": baseline,
         "serving_ceiling": serving,
         "feature_job": {"max_sustained": features, "freshness": freshness},
+        "scoring_api": api,
     }
     result["against_floor_and_peers"] = comparisons(result)
     result["targets"] = targets(result)
@@ -144,6 +149,12 @@ def _max(result: dict, name: str) -> int:
 def _latency(result: dict, name: str, rate: float, percentile: str) -> float | None:
     row = _at(result[name]["fixed_rates"], rate)
     return row["latency_ms"].get(percentile) if row and row["sustained"] else None
+
+
+def _api_latency(result: dict, rate: float, percentile: str) -> float | None:
+    """The scoring API's latency at the generator, at a rate it sustained."""
+    row = next((r for r in result["scoring_api"]["rates"] if r["target_rate"] == rate), None)
+    return row["latency_ms"][percentile] if row and row["sustained"] else None
 
 
 def comparisons(result: dict) -> dict[str, object]:
@@ -168,6 +179,7 @@ def targets(result: dict) -> dict[str, object]:
         "p99_ms_at_5000": _latency(result, "inference_job", 5000, "p99"),
         "feature_job_max_events_per_s": result["feature_job"]["max_sustained"]["events_per_s"],
         "freshness_p99_ms_at_1000": freshness,
+        "api_p99_ms_at_500": _api_latency(result, 500, "p99"),
     }
     met = {}
     for name, value in figures.items():
@@ -203,6 +215,13 @@ def summary(result: dict) -> str:
     lines.append(
         f"feature freshness at {FRESHNESS_RATE:,.0f}/s: p50 {freshness.get('p50')} / p99 {freshness.get('p99')} ms"
     )
+    for row in result["scoring_api"]["rates"]:
+        lat = row["latency_ms"]
+        lines.append(
+            f"scoring API at {row['target_rate']:,.0f} requests/s: {row['answered_per_s']:,}/s answered, "
+            f"p50 {lat['p50']} / p99 {lat['p99']} / p999 {lat['p999']} ms, {row['fallbacks']} fallbacks, "
+            f"sustained {row['sustained']}"
+        )
     for row in result["inference_job"]["fixed_rates"]:
         if "stages_ms" in row:
             stages = ", ".join(f"{k} {v['p50']}/{v['p99']}" for k, v in row["stages_ms"].items())
@@ -215,8 +234,9 @@ def summary(result: dict) -> str:
 TABLE_HEADER = (
     "| date | host | cores / GiB | job max events/s | floor (parse relay) | asyncio consumer | naive | "
     "job p50 / p99 ms at 1,000/s | floor p50 / p99 at 1,000/s | job p99 at 5,000/s | feature job max | "
-    "freshness p99 ms at 1,000/s | CPU s in the job's drain window | config |\n"
-    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
+    "freshness p99 ms at 1,000/s | scoring API p50 / p99 ms at 500 requests/s, highest sustained | "
+    "CPU s in the job's drain window | config |\n"
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n"
 )
 
 
@@ -238,6 +258,8 @@ def append_row(result: dict, path: Path, plot: Path) -> None:
         f"| {_pair(result, 'parse_relay', 1000)} | {p99_5000 if p99_5000 is not None else 'not sustained'} "
         f"| {result['feature_job']['max_sustained']['events_per_s']:,} "
         f"| {result['feature_job']['freshness']['freshness_ms'].get('p99')} "
+        f"| {_api_latency(result, 500, 'p50')} / {_api_latency(result, 500, 'p99')}, "
+        f"{result['scoring_api']['max_sustained_rate']} "
         f"| {used} of {cpu.get('cores_available_s')} "
         f"| p{job['parallelism']}, batch {job['max_batch_size']}/{job['max_wait_ms']} ms, "
         f"real-time view from {job['realtime_features']}, {job['delivery']} "

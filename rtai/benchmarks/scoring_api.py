@@ -139,8 +139,15 @@ def _bodies(count: int) -> list[bytes]:
 
 
 def run(base: Path, *, rates: list[float], measure_s: float) -> Path:
-    config = pipeline_config.load(base)
-    pipeline_assets.ensure(config)
+    pipeline_assets.ensure(pipeline_config.load(base))
+    result = measure(base, rates=rates, measure_s=measure_s)
+    path = report.write("api", result)
+    print(f"maximum sustained: {result['max_sustained_rate']} requests/s; written to {path}")
+    return path
+
+
+def measure(base: Path, *, rates: list[float], measure_s: float) -> dict[str, object]:
+    """The API at each rate, on fresh topics (the pipeline's features and model ready)."""
     folder = paths.RUN_DIR / "bench" / f"api-{time.strftime('%Y%m%d-%H%M%S')}"
     run_id = uuid.uuid4().hex[:8]
     pipeline = folder / "pipeline.toml"
@@ -175,7 +182,7 @@ def run(base: Path, *, rates: list[float], measure_s: float) -> Path:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=30)
     sustained = [f["target_rate"] for f in figures if f["sustained"]]
-    result = {
+    return {
         "pipeline": str(base),
         "deadline_ms": config.scoring_api.deadline_ms,
         "scoring": config.scoring_api.scoring,
@@ -183,9 +190,6 @@ def run(base: Path, *, rates: list[float], measure_s: float) -> Path:
         "max_sustained_rate": max(sustained) if sustained else None,
         "cpus": os.cpu_count(),
     }
-    path = report.write("api", result)
-    print(f"maximum sustained: {result['max_sustained_rate']} requests/s; written to {path}")
-    return path
 
 
 def _wait_ready(url: str, server: subprocess.Popen, log: Path) -> None:
