@@ -380,10 +380,10 @@ class CachedView:
     join_key: Literal["card_id", "merchant_id"]  # the transaction field that is the view's entity key
     ttl_s: float = 300.0
     max_entries: int = 100_000
-    # The scoring API (`rtai serve`) loads every key in this Parquet file (the view's batch
-    # source, a path in the stack's Feast repository) before it says ready, and renews them in
-    # the background every ttl_s / 2, so a request waits for Feast only for a key the file does
-    # not hold. "": loaded on a miss, as the inference job does.
+    # The inference job and the scoring API load every key in this Parquet file (the view's
+    # batch source; a path from the working directory, the project root) from Feast when they
+    # start, and renew them in the background within ttl_s / 2, so a batch waits for Feast only
+    # for a key the file does not hold. "", or no such file (a warning): loaded on a miss.
     keys_file: str = ""
 
     def validate(self) -> tuple[str, str] | None:

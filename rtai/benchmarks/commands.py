@@ -39,6 +39,13 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "bench/results/<date>-<host>-designs.json"
     )
     designs = kinds.add_parser("designs", help=text, description=text)
+    designs.add_argument(
+        "--compare",
+        choices=["batching", "batch-views"],
+        default="batching",
+        help="batching: where batches form and where the model runs (default); batch-views: the pipeline's "
+        "cached views loaded from their keys_file at start against loaded on a miss",
+    )
     text = (
         "a shadow version's cost: the inference job without and with [model.shadow] (a copy of the served model), "
         "each draining a backlog and at a fixed rate, --repeats times interleaved; "
@@ -118,8 +125,15 @@ def _run(args: argparse.Namespace) -> None:
     if args.bench_command in ("designs", "shadow"):
         from rtai.benchmarks import designs, shadow_cost
 
-        compare = designs.run if args.bench_command == "designs" else shadow_cost.run
-        compare(args.pipeline, repeats=args.repeats, backlog=args.backlog, rate=args.rate, measure_s=args.measure_s)
+        settings = {"repeats": args.repeats, "backlog": args.backlog, "rate": args.rate, "measure_s": args.measure_s}
+        if args.bench_command == "shadow":
+            shadow_cost.run(args.pipeline, **settings)
+        elif args.compare == "batch-views":
+            designs.run(
+                args.pipeline, designs=designs.batch_view_designs(args.pipeline), kind="batch-views", **settings
+            )
+        else:
+            designs.run(args.pipeline, **settings)
         return
     if args.bench_command == "features":
         from rtai.benchmarks import feature_job

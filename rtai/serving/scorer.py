@@ -4,7 +4,7 @@ A request's event, with its real-time card features (card_states.py), joins a qu
 takes every request waiting (up to max_batch_size) as soon as the last batch is done, so at low
 rates a batch is one request and nothing waits for a window. The batch's other views come
 through the job's Enricher (the same cached views, the same defaults): from memory, on the event
-loop, when every one is held (batch_views.py loads them); otherwise with one Feast request in
+loop, when every one is held (BatchViewLoader loads them); otherwise with one Feast request in
 the Feast thread (a short timeout and a circuit breaker). Then the model scores it: in process
 (onnxruntime on the file Triton serves) or on Triton.
 

@@ -17,9 +17,9 @@ from flink_jobs.clients.served_model import ServedModel
 from flink_jobs.clients.triton_client import TritonClient
 from flink_jobs.config.pipeline_config import PipelineConfig
 from flink_jobs.config.topics import full_name
+from flink_jobs.stages.enrich.batch_view_loader import BatchViewLoader
 from rtai import pulsar_client
 from rtai.serving.app import create_app
-from rtai.serving.batch_views import PreloadedViews
 from rtai.serving.card_states import CardStates, TopicReader, history_start_ms
 from rtai.serving.scorer import Scorer
 from rtai.stack import config as stack_config
@@ -71,21 +71,22 @@ def serve(config: PipelineConfig, host: str, port: int) -> None:
     calls = replace(config.inference_job.triton, timeout_s=api.deadline_ms / 1000 * 0.6, retries=0)
     triton = TritonClient.from_calls(calls, config.model.name) if api.scoring == "triton" else None
     scorer = Scorer(config, model, feast, triton)
-    views = PreloadedViews.of(config, stack.feast.repo_path(), scorer.enricher, scorer.feast_thread)
+    loads = FeastClient.from_calls(replace(api.feast, timeout_s=api.feast.load_timeout_s))
+    views = BatchViewLoader(scorer.enricher, config.inference_job.cached_views, loads)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         reader.start()
         scorer.start()
-        await views.load()  # before the API listens
-        refreshing = asyncio.create_task(views.keep_fresh())
+        await asyncio.to_thread(views.load)  # before the API listens
+        views.start_renewing()
         freezing = asyncio.create_task(_freeze_once_caught_up(reader))
         try:
             yield
         finally:
             reader.stopping.set()  # the API stops serving: the reader too, and the wait for it to catch up
             freezing.cancel()
-            refreshing.cancel()
+            views.close()
             scorer.close()
             if triton is not None:
                 await triton.close()
@@ -110,4 +111,4 @@ def serve(config: PipelineConfig, host: str, port: int) -> None:
         client.close()
         model.close()
         feast.close()
-        views.close()
+        loads.close()

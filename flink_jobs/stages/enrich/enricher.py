@@ -91,7 +91,8 @@ class Enricher:
         }
         self.layout: dict[str, list[str]] = {}  # view -> its features, in the FeatureService's order
         self.computed_checked = False
-        # The caches' one guard: the scoring API looks up on its event loop and fills them in its Feast thread.
+        # The caches' one guard: lookups and fills come from several threads (the batch views'
+        # renewal, the job's scoring threads, the API's event loop and its Feast thread).
         self.cache_lock = threading.Lock()
 
     def enrich(self, events: list[Transaction], computed: Sequence[dict[str, float]] | None = None) -> list[Enriched]:

@@ -29,6 +29,7 @@ from flink_jobs.clients.feast_client import FeastClient
 from flink_jobs.config.pipeline_config import PipelineConfig
 from flink_jobs.events import Transaction, to_json
 from flink_jobs.metrics import ScoringMetrics, VersionBatch, reason_kind
+from flink_jobs.stages.enrich.batch_view_loader import BatchViewLoader
 from flink_jobs.stages.enrich.enricher import Enricher, feature_ages_s
 from flink_jobs.stages.features.card_windows import EVENTS_PER_MINUTE
 from flink_jobs.stages.inference.infer import BatchScoring, ScoredBatch
@@ -58,6 +59,9 @@ class ScoringStage:
             else None
         )
         self.enricher = Enricher(self.feast, self.config.features.service, job.cached_views, computed, breaker)
+        self.batch_views = BatchViewLoader(self.enricher, job.cached_views, self.feast)
+        self.batch_views.load()
+        self.batch_views.start_renewing()
         self.metrics = ScoringMetrics(metric_group, self.enricher.cache_stats())
         self.degraded_reported = 0
         self.cache_reported: dict[str, tuple[int, int]] = {}
@@ -71,6 +75,7 @@ class ScoringStage:
         self.unreported: Counter[str] = Counter()  # the rate-bound path's counts, reported in groups
 
     def close(self) -> None:
+        self.batch_views.close()
         self.scoring.close()
         self.feast.close()
 
