@@ -65,12 +65,18 @@ class TopicReader(threading.Thread):
 
     def run(self) -> None:
         while not self.stopping.is_set():
-            if not self.caught_up.is_set() and not self.reader.has_message_available():
-                self.caught_up.set()
-                log.info("card histories caught up with the topic: %d transactions read", self.read)
             try:
+                if not self.caught_up.is_set() and not self.reader.has_message_available():
+                    self.caught_up.set()
+                    log.info("card histories caught up with the topic: %d transactions read", self.read)
                 message = self.reader.read_next(timeout_millis=200)
             except pulsar.Timeout:
+                continue
+            except pulsar.PulsarException as err:
+                # A broker restarting (its first lookups time out or fail): the client reconnects;
+                # the reader asks again rather than leaving the histories behind for good.
+                log.warning("transactions topic not read, asking again in 1 s: %s", err)
+                self.stopping.wait(1.0)
                 continue
             try:
                 event = parse(message.data())
