@@ -3,7 +3,8 @@ do (each one's latency counted from the moment it was due, so a slow answer cann
 next requests back and hide its cost), at each rate for measure_s seconds, after warm-up.
 
 On fresh topics with a copy of the pipeline config, `rtai serve` in its own process, the load
-generator in this one (both on the same machine: its CPU is in the figures' budget). Per rate:
+generator in this one (kept-alive HTTP/1.1 connections, http_load.py; both on the same machine:
+its CPU is in the figures' budget). Per rate:
 requests answered per second, p50, p99 and p999 of latency, errors and fallbacks. A rate is
 sustained when at least 95 % of it was answered and its p99 stays within the deadline. Beside
 the latency the load generator sees, the API's own (`took_ms` in each answer: its handler's
@@ -17,7 +18,6 @@ import gc
 import itertools
 import os
 import signal
-import ssl
 import subprocess
 import sys
 import time
@@ -34,40 +34,42 @@ from rtai import derived_pipeline, paths, pipeline_assets
 from rtai.console import step
 from rtai.generator import population, records, stream
 
-from . import report
+from . import http_load, report
 
 WARM_UP_S = 5.0
 SUSTAINED_SHARE = 0.95
 
 
 class _Connections:
-    """Keep-alive connections for the open loop, each its own one-connection client, lent to one
-    request at a time and opened when none is free: one client with a pool of hundreds spent
-    most of the load generator's CPU scanning its pool (py-spy: httpcore's is_idle and
-    _assign_requests_to_connections), which capped the rate it could send near 125/s."""
+    """Keep-alive connections for the open loop, each lent to one request at a time and opened
+    when none is free; one that failed or timed out is closed, not lent again."""
 
-    def __init__(self) -> None:
-        self.free: list[httpx.AsyncClient] = []
-        self.opened: list[httpx.AsyncClient] = []
-        self.tls = ssl.create_default_context()  # one for all: each costs ~10 ms of CPU to make
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.free: list[http_load.Connection] = []
+        self.opened: list[http_load.Connection] = []
 
-    def lend(self) -> httpx.AsyncClient:
-        if self.free:
-            return self.free.pop()
-        client = httpx.AsyncClient(limits=httpx.Limits(max_connections=1), timeout=5.0, verify=self.tls)
-        self.opened.append(client)
-        return client
+    async def lend(self) -> http_load.Connection:
+        while self.free:
+            connection = self.free.pop()
+            if not connection.closed_by_server:
+                return connection
+            connection.close()
+        connection = await http_load.Connection.open(self.host, self.port)
+        self.opened.append(connection)
+        return connection
 
-    def give_back(self, client: httpx.AsyncClient) -> None:
-        self.free.append(client)
+    def give_back(self, connection: http_load.Connection) -> None:
+        self.free.append(connection)
 
-    async def close(self) -> None:
-        await asyncio.gather(*(client.aclose() for client in self.opened))
+    def close(self) -> None:
+        for connection in self.opened:
+            connection.close()
 
 
-def _latencies(rate: float, seconds: float, bodies: list[bytes], url: str) -> dict[str, object]:
+def _latencies(rate: float, seconds: float, requests: list[bytes], host: str, port: int) -> dict[str, object]:
     async def run() -> dict[str, object]:
-        connections = _Connections()
+        connections = _Connections(host, port)
         try:
             count = round(rate * seconds)
             latencies: list[float] = []
@@ -77,21 +79,21 @@ def _latencies(rate: float, seconds: float, bodies: list[bytes], url: str) -> di
 
             async def one(index: int) -> None:
                 due = started + index / rate
-                client = connections.lend()
                 try:
-                    answer = await client.post(url, content=bodies[index % len(bodies)])
-                    if answer.status_code != 200:
-                        outcomes["errors"] += 1
-                        return
-                    latencies.append((time.perf_counter() - due) * 1000)
-                    body = orjson.loads(answer.content)
-                    took.append(body["took_ms"])
-                    if body["scoring"] != "model":
-                        outcomes["fallbacks"] += 1
-                except httpx.HTTPError:
+                    connection = await connections.lend()
+                    status, content = await asyncio.wait_for(connection.send(requests[index % len(requests)]), 5.0)
+                except (http_load.HttpError, OSError, TimeoutError):
                     outcomes["errors"] += 1
-                finally:
-                    connections.give_back(client)
+                    return  # a connection that failed or may still get its answer is not lent again
+                connections.give_back(connection)
+                if status != 200:
+                    outcomes["errors"] += 1
+                    return
+                latencies.append((time.perf_counter() - due) * 1000)
+                body = orjson.loads(content)
+                took.append(body["took_ms"])
+                if body["scoring"] != "model":
+                    outcomes["fallbacks"] += 1
 
             # Only the requests under way are kept: holding every finished task (its coroutine's
             # frame and answer) made the generator's own full collections scan hundreds of
@@ -107,7 +109,7 @@ def _latencies(rate: float, seconds: float, bodies: list[bytes], url: str) -> di
             await asyncio.gather(*pending)
             elapsed = time.perf_counter() - started
         finally:
-            await connections.close()
+            connections.close()
         return {
             "target_rate": rate,
             "answered_per_s": round(len(latencies) / elapsed, 1),
@@ -163,14 +165,16 @@ def measure(base: Path, *, rates: list[float], measure_s: float) -> dict[str, ob
     url = f"http://{config.scoring_api.host}:{port}"
     try:
         _wait_ready(url, server, log)
+        host = config.scoring_api.host
         bodies = _bodies(round(max(rates) * (measure_s + WARM_UP_S)) + 1000)
+        requests = [http_load.post_request(host, port, "/v1/score", body) for body in bodies]
         gc.collect()
         gc.freeze()  # the generator's set-up is not scanned by its collections during the runs
-        _latencies(min(rates), WARM_UP_S, bodies, f"{url}/v1/score")
+        _latencies(min(rates), WARM_UP_S, requests, host, port)
         figures = []
         for rate in rates:
             step(f"{rate:,g} requests/s for {measure_s:g} s")
-            measured = _latencies(rate, measure_s, bodies, f"{url}/v1/score")
+            measured = _latencies(rate, measure_s, requests, host, port)
             measured["sustained"] = (
                 measured["answered_per_s"] >= SUSTAINED_SHARE * rate
                 and measured["latency_ms"]["p99"] <= config.scoring_api.deadline_ms
