@@ -383,7 +383,7 @@ class CachedView:
     # The inference job and the scoring API load every key in this Parquet file (the view's
     # batch source; a path from the working directory, the project root) from Feast when they
     # start, and renew them in the background within ttl_s / 2, so a batch waits for Feast only
-    # for a key the file does not hold. "", or no such file (a warning): loaded on a miss.
+    # for a key the file does not hold. "", or a file missing or unreadable (a warning): loaded on a miss.
     keys_file: str = ""
 
     def validate(self) -> tuple[str, str] | None:
@@ -553,6 +553,11 @@ class ApiFeastReads(FeastReads):
     retries: int = 0
     breaker_cooldown_s: float = 5.0
     load_timeout_s: float = 5.0  # a batch view's keys loaded (cached_views' keys_file): off any request's path
+
+    def validate(self) -> tuple[str, str] | None:
+        if self.load_timeout_s <= 0:
+            return "load_timeout_s", f"must be positive, got {self.load_timeout_s}"
+        return super().validate()
 
 
 @dataclass(frozen=True)

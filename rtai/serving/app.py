@@ -112,7 +112,7 @@ def create_app(
         return _json(200, result)
 
     # A plain Starlette route: FastAPI's own (dependency solving, its request handler) took about
-    # a fifth of the API's time on the request path, for a body this handler parses itself.
+    # a tenth of the API's time on the request path, for a body this handler parses itself.
     app.router.add_route("/v1/score", score, methods=["POST"])
 
     @app.get("/health")

@@ -58,6 +58,7 @@ def test_the_shipped_edge_pipeline_scores_in_process_into_the_replicated_namespa
         ("[events]\nmax_ahead_ms = -1", "events.max_ahead_ms: must be >= 0, got -1"),
         ("[events]\nmax_behind_ms = 'a week'", "events.max_behind_ms: expected int, got 'a week'"),
         ("[inference_job.feast]\ntimeout_s = 0", "inference_job.feast.timeout_s: must be positive, got 0"),
+        ("[scoring_api.feast]\nload_timeout_s = 0", "scoring_api.feast.load_timeout_s: must be positive, got 0"),
         (
             "[scoring_api]\nfallback_margin_ms = 50",
             "scoring_api.fallback_margin_ms: must be at least 0 and under deadline_ms, got 50",

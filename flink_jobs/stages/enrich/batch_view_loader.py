@@ -18,6 +18,7 @@ import threading
 from collections.abc import Sequence
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
@@ -32,12 +33,27 @@ CHUNK = 200  # keys per Feast request: ~10 ms of the feature server's time
 def view_keys(view: CachedView, field: str) -> list[int]:
     """The distinct keys of a view's keys file (a path from the working directory, the project
     root where the jobs and the API run), at most max_entries; none, with a warning naming the
-    field, when the file is not there (the view then loads on a miss)."""
+    field, when the file is not there, not Parquet or without integer keys (the view then loads
+    on a miss: a scorer does not fail, nor a job restart, for what only warms a cache)."""
     path = Path(view.keys_file)
     if not path.is_file():
         log.warning("%s.keys_file: no such file %s: the view loads on a miss", field, path.resolve())
         return []
-    keys = sorted(pc.unique(pq.read_table(path, columns=[view.join_key]).column(view.join_key)).to_pylist())
+    try:
+        column = pq.read_table(path, columns=[view.join_key]).column(view.join_key)
+    except (OSError, pa.ArrowException) as err:
+        log.warning("%s.keys_file: %s not read (%s): the view loads on a miss", field, path.resolve(), err)
+        return []
+    if not pa.types.is_integer(column.type):
+        log.warning(
+            "%s.keys_file: %s holds %s %s, not integer keys: the view loads on a miss",
+            field,
+            path.resolve(),
+            view.join_key,
+            column.type,
+        )
+        return []
+    keys = sorted(pc.unique(column).to_pylist())
     if len(keys) > view.max_entries:
         log.warning(
             "%s: %d keys, max_entries %d: the first %d held", field, len(keys), view.max_entries, view.max_entries
