@@ -20,6 +20,7 @@ import time
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterator
 from concurrent.futures import Future
+from dataclasses import replace
 
 import orjson
 from pyflink.metrics import MetricGroup
@@ -59,7 +60,10 @@ class ScoringStage:
             else None
         )
         self.enricher = Enricher(self.feast, self.config.features.service, job.cached_views, computed, breaker)
-        self.batch_views = BatchViewLoader(self.enricher, job.cached_views, self.feast)
+        # One attempt per load: the renewal is its own retry, and a Feast down at start must not
+        # hold the stage's open for the scoring calls' retries.
+        self.view_loads = FeastClient.from_calls(replace(job.feast, retries=0))
+        self.batch_views = BatchViewLoader(self.enricher, job.cached_views, self.view_loads)
         self.batch_views.load()
         self.batch_views.start_renewing()
         self.metrics = ScoringMetrics(metric_group, self.enricher.cache_stats())
@@ -78,6 +82,7 @@ class ScoringStage:
         self.batch_views.close()
         self.scoring.close()
         self.feast.close()
+        self.view_loads.close()
 
     def latest_score(self, event: Transaction, computed: dict[str, float] | None) -> LatestScore | None:
         """The card's latest model score and its event, when this event is past its card's rate bound."""
