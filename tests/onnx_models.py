@@ -8,6 +8,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from flink_jobs.clients.model_feeds import INPUT_COLUMNS, input_columns_text
+
 
 def write_logistic_model(path: Path, features: int, seed: int) -> None:
     """y = sigmoid(x @ W + b): input "x" FP32 [batch, features], output "y" FP32 [batch, 1]."""
@@ -39,49 +41,61 @@ instance_group [ {{ kind: KIND_CPU, count: 1 }} ]
 """
 
 
-def write_columns_model(path: Path, columns: list[str], seed: int, scale: float = 1.0) -> None:
-    """Like the fraud model: one FP32 [batch, 1] input per column, concatenated, then
-    "score" = sigmoid(features @ W + b), FP32 [batch, 1]; W and b drawn from `seed`, times
-    `scale` (0: every score 0.5)."""
+def _feature_inputs(columns: list[str], layout: str) -> tuple[list[onnx.NodeProto], list[onnx.ValueInfoProto]]:
+    """The graph's inputs and the nodes that make them one [batch, F] tensor "features": one
+    matrix input named "features" whose columns the metadata names (layout "matrix", as the fraud
+    model), or one [batch, 1] input per column, concatenated (layout "columns", the earlier one)."""
+    if layout == "matrix":
+        return [], [helper.make_tensor_value_info("features", TensorProto.FLOAT, [None, len(columns)])]
+    concat = helper.make_node("Concat", columns, ["features"], axis=1)
+    return [concat], [helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, 1]) for name in columns]
+
+
+def write_columns_model(path: Path, columns: list[str], seed: int, scale: float = 1.0, layout: str = "matrix") -> None:
+    """Like the fraud model: the columns as `layout` says (_feature_inputs), then "score" =
+    sigmoid(features @ W + b), FP32 [batch, 1]; W and b drawn from `seed`, times `scale` (0:
+    every score 0.5)."""
     rng = np.random.default_rng(seed)
     weights = (rng.normal(size=(len(columns), 1)) * scale).astype(np.float32)
     bias = (rng.normal(size=(1,)) * scale).astype(np.float32)
+    nodes, inputs = _feature_inputs(columns, layout)
     graph = helper.make_graph(
         [
-            helper.make_node("Concat", columns, ["features"], axis=1),
+            *nodes,
             helper.make_node("MatMul", ["features", "W"], ["xw"]),
             helper.make_node("Add", ["xw", "b"], ["logit"]),
             helper.make_node("Sigmoid", ["logit"], ["score"]),
         ],
         "columns",
-        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, 1]) for name in columns],
+        inputs,
         [helper.make_tensor_value_info("score", TensorProto.FLOAT, [None, 1])],
         initializer=[numpy_helper.from_array(weights, "W"), numpy_helper.from_array(bias, "b")],
     )
-    _save(graph, path)
+    _save(graph, path, columns if layout == "matrix" else None)
 
 
 def write_square_root_model(path: Path, columns: list[str], column: str, limit: float) -> None:
-    """The fraud model's inputs, "score" = sqrt(limit - the input `column`): not a number for a
+    """The fraud model's input, "score" = sqrt(limit - the column `column`): not a number for a
     value above `limit` (a model whose output a job must not pass on as a score)."""
     selector = np.zeros((len(columns), 1), np.float32)
     selector[columns.index(column), 0] = 1.0
+    nodes, inputs = _feature_inputs(columns, "matrix")
     graph = helper.make_graph(
         [
-            helper.make_node("Concat", columns, ["features"], axis=1),
+            *nodes,
             helper.make_node("MatMul", ["features", "selector"], ["value"]),
             helper.make_node("Sub", ["limit", "value"], ["headroom"]),
             helper.make_node("Sqrt", ["headroom"], ["score"]),
         ],
         "square_root",
-        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, 1]) for name in columns],
+        inputs,
         [helper.make_tensor_value_info("score", TensorProto.FLOAT, [None, 1])],
         initializer=[
             numpy_helper.from_array(selector, "selector"),
             numpy_helper.from_array(np.array([limit], np.float32), "limit"),
         ],
     )
-    _save(graph, path)
+    _save(graph, path, columns)
 
 
 def model_repository(tmp_path: Path, columns: list[str], versions: dict[int, bytes | None], served: int) -> Path:
@@ -101,9 +115,11 @@ def model_repository(tmp_path: Path, columns: list[str], versions: dict[int, byt
     return tmp_path / "repo"
 
 
-def _save(graph: onnx.GraphProto, path: Path) -> None:
+def _save(graph: onnx.GraphProto, path: Path, matrix_columns: list[str] | None = None) -> None:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)])
     model.ir_version = 8  # readable by the onnxruntime of every environment
+    if matrix_columns is not None:
+        helper.set_model_props(model, {INPUT_COLUMNS: input_columns_text({"features": matrix_columns})})
     onnx.checker.check_model(model)
     path.parent.mkdir(parents=True, exist_ok=True)
     onnx.save(model, str(path))

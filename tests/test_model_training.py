@@ -76,8 +76,10 @@ def test_onnx_graph_has_one_input_per_column_and_standard_operators(trained):
     # The sample's reference scores are what onnxruntime gives for its rows.
     sample = pd.read_parquet(first / "sample.parquet")
     session = ort.InferenceSession(str(first / "model.onnx"), providers=["CPUExecutionProvider"])
-    feeds = {name: sample[[name]].to_numpy(np.float32) for name in report["columns"]}
-    scores = session.run(["fraud_score"], feeds)[0][:, 0]
+    # One [batch, F] input; its columns, in the metadata, are the report's.
+    metadata = session.get_modelmeta().custom_metadata_map
+    assert json.loads(metadata["input_columns"]) == {"features": report["columns"]}
+    scores = session.run(["fraud_score"], {"features": sample[report["columns"]].to_numpy(np.float32)})[0][:, 0]
     np.testing.assert_allclose(scores, sample["reference_score"].to_numpy(), atol=1e-6)
 
 

@@ -24,8 +24,9 @@ MAX_BATCH = 64
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("triton-client")
-    model = tmp / "model.onnx"
-    write_columns_model(model, COLUMNS, seed=11)
+    model, matrix = tmp / "model.onnx", tmp / "matrix.onnx"
+    write_columns_model(model, COLUMNS, seed=11, layout="columns")
+    write_columns_model(matrix, COLUMNS, seed=11)  # the same weights, one [batch, 3] input
     pipeline = tmp / "pipeline.toml"
     pipeline.write_text(
         f"[model.serving]\nmax_batch_size = {MAX_BATCH}\n"
@@ -33,8 +34,9 @@ def served(tmp_path_factory):
     )
     toml = isolated_stack_toml({"triton": {"model_repository": str(tmp / "repo")}})
     env = isolated_env(tmp, toml)
-    result = cli("model", "register", "--model", str(model), "--name", "columns", "--pipeline", str(pipeline), env=env)
-    assert result.returncode == 0, result.stderr
+    for path, name in ((model, "columns"), (matrix, "matrix")):
+        result = cli("model", "register", "--model", str(path), "--name", name, "--pipeline", str(pipeline), env=env)
+        assert result.returncode == 0, result.stderr
     with isolated_stack(tmp, ["triton"], toml) as stack:
         yield stack, model
 
@@ -71,6 +73,27 @@ def test_a_large_batch_is_split_into_max_batch_chunks_and_rows_keep_their_order(
     feeds = {name: columns[name].astype(np.float32).reshape(-1, 1) for name in COLUMNS}
     np.testing.assert_allclose(result["score"], session.run(["score"], feeds)[0], atol=1e-6)
     assert success_count(stack) - before == -(-1000 // MAX_BATCH)  # 16 requests of at most 64 rows
+
+
+def test_a_matrix_input_is_fed_from_the_columns_its_config_names_in_its_order(served):
+    """The fraud model's layout: the client reads the columns from config.pbtxt's input_columns and
+    stacks the caller's columns (given here in another order) into one tensor; the scores are the
+    per-column model's with the same weights."""
+    stack, _ = served
+    rng = np.random.default_rng(6)
+    columns = {name: rng.uniform(0, 50, 300).astype(np.float32) for name in reversed(COLUMNS)}
+
+    async def run(name: str):
+        client = TritonClient(stack.config.triton_grpc_url, name)
+        try:
+            return await client.connect(), await client.infer(columns)
+        finally:
+            await client.close()
+
+    signature, matrix = asyncio.run(run("matrix"))
+    _, per_column = asyncio.run(run("columns"))
+    assert [(s.name, s.dims, s.columns) for s in signature.inputs] == [("features", (3,), tuple(COLUMNS))]
+    np.testing.assert_allclose(matrix["score"], per_column["score"], atol=1e-6)
 
 
 def test_a_lossy_dtype_is_refused_with_the_column_named(served):

@@ -13,8 +13,10 @@ from pathlib import Path
 import numpy as np
 
 from flink_jobs.clients.call_stats import CallStats
-from flink_jobs.clients.served_model import NUMPY_TYPES, ServedModel
-from flink_jobs.clients.triton_client import Inference, ModelSignature, TensorSpec, model_arrays
+from flink_jobs.clients.model_feeds import model_arrays
+from flink_jobs.clients.onnx_inputs import tensor_specs
+from flink_jobs.clients.served_model import ServedModel
+from flink_jobs.clients.triton_client import Inference, ModelSignature
 
 
 class InProcessClient:
@@ -27,20 +29,9 @@ class InProcessClient:
     async def connect(self) -> ModelSignature:
         """Loads and checks the champion (a clear error, at start, when it cannot score)."""
         self.served = ServedModel(self.repository, self.model, setting="inference_job.serving")
-        session = self.served.loaded.session
-
-        def specs(nodes) -> tuple[TensorSpec, ...]:
-            return tuple(
-                TensorSpec(
-                    n.name,
-                    np.dtype(NUMPY_TYPES.get(n.type, np.float32)),
-                    tuple(d if isinstance(d, int) else -1 for d in n.shape[1:]),
-                )
-                for n in nodes
-            )
-
+        loaded = self.served.loaded
         self.signature = ModelSignature(
-            self.model, self.served.loaded.version, specs(session.get_inputs()), specs(session.get_outputs()), 0
+            self.model, loaded.version, loaded.inputs, tensor_specs(loaded.session.get_outputs()), 0
         )
         return self.signature
 
@@ -60,10 +51,10 @@ class InProcessClient:
             await self.connect()
         assert self.served is not None and self.signature is not None
         rows = len(next(iter(columns.values())))
-        feeds = {spec.name: array for spec, array in model_arrays(self.signature, columns, rows)}
+        loaded = self.served.loaded  # one version for the whole batch, even if a reload lands meanwhile
+        feeds = {spec.name: array for spec, array in model_arrays(self.model, loaded.inputs, columns, rows)}
         if rows == 0:
             return Inference({spec.name: np.empty((0, *spec.dims), spec.dtype) for spec in self.signature.outputs}, [])
-        loaded = self.served.loaded  # one version for the whole batch, even if a reload lands meanwhile
         started = time.perf_counter()
         names = [output.name for output in loaded.session.get_outputs()]
         answers = loaded.session.run(names, feeds)

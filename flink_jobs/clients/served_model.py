@@ -14,7 +14,9 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from flink_jobs.clients.model_feeds import TensorSpec, feed_names, model_arrays
 from flink_jobs.clients.model_repository import served_versions
+from flink_jobs.clients.onnx_inputs import NUMPY_TYPES, input_specs
 from flink_jobs.errors import UserFacingError
 from flink_jobs.stages.inference.canary_routing import routes
 
@@ -27,9 +29,7 @@ class LoadedModel:
     version: str
     session: ort.InferenceSession
     output: str
-
-
-NUMPY_TYPES = {"tensor(float)": np.float32, "tensor(double)": np.float64, "tensor(int64)": np.int64}
+    inputs: tuple[TensorSpec, ...]
 
 
 def _zeros(node: ort.NodeArg) -> np.ndarray:
@@ -48,6 +48,7 @@ def checked_session(path: Path) -> ort.InferenceSession:
         session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         output = session.get_outputs()[0].name
         answer = session.run([output], {i.name: _zeros(i) for i in session.get_inputs()})[0]
+        input_specs(session, str(path))
     except Exception as err:  # onnxruntime's own error types: a file it cannot load or run
         raise UserFacingError(f"{path}: onnxruntime cannot score with it: {err}") from err
     if answer.shape[0] != 1 or not np.all(np.isfinite(answer.astype(np.float64))):
@@ -80,7 +81,7 @@ class ServedModel:
             )
         session = checked_session(path)
         log.info("scoring in process with %s version %s", self.model_dir.name, version)
-        return LoadedModel(version, session, session.get_outputs()[0].name)
+        return LoadedModel(version, session, session.get_outputs()[0].name, input_specs(session, str(path)))
 
     def _follow(self) -> None:
         while not self.stopping.wait(REFRESH_S):
@@ -90,13 +91,15 @@ class ServedModel:
             except (OSError, ValueError, UserFacingError) as err:
                 log.warning("served model not reloaded, keeping version %s: %s", self.loaded.version, err)
 
-    def input_names(self) -> list[str]:
-        return [i.name for i in self.loaded.session.get_inputs()]
+    def feed_names(self) -> list[str]:
+        """The columns the loaded version reads (model_feeds.feed_names)."""
+        return feed_names(self.loaded.inputs)
 
-    def score(self, inputs: dict[str, np.ndarray]) -> tuple[np.ndarray, str]:
-        """Scores of the rows and the version that computed them."""
+    def score(self, columns: dict[str, np.ndarray]) -> tuple[np.ndarray, str]:
+        """Scores of the rows of `columns` and the version that computed them."""
         model = self.loaded
-        feeds = {i.name: inputs[i.name].reshape(-1, 1) for i in model.session.get_inputs()}
+        rows = len(next(iter(columns.values())))
+        feeds = {spec.name: array for spec, array in model_arrays(self.model_dir.name, model.inputs, columns, rows)}
         return model.session.run([model.output], feeds)[0].reshape(-1), model.version
 
     def close(self) -> None:

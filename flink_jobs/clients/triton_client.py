@@ -1,7 +1,8 @@
 """Triton over gRPC (asyncio): the one place the jobs and tools call a served model.
 
 The client reads the model's signature from the server (input and output names, data
-types, shapes, max batch size), maps the caller's columns to the model's inputs by name,
+types, shapes, max batch size, a matrix input's columns), maps the caller's columns to the
+model's inputs by name (model_feeds.py),
 converts a column's dtype only when no value changes (an error otherwise), splits a large
 batch into chunks of the model's max batch size, keeps up to max_in_flight chunks in flight
 (only a batch larger than the model's max batch size has more than one), and retries a failed
@@ -24,14 +25,12 @@ import tritonclient.grpc.aio as grpcclient
 from tritonclient.utils import InferenceServerException, np_to_triton_dtype, triton_to_np_dtype
 
 from flink_jobs.clients.call_stats import CallStats
+from flink_jobs.clients.model_feeds import INPUT_COLUMNS, TensorSpec, model_arrays, parse_input_columns, with_columns
 from flink_jobs.clients.retry_policy import Retryable, RetryPolicy
 from flink_jobs.config.pipeline_config import TritonCalls
 from flink_jobs.config.secret_source import existing_file
 
 log = logging.getLogger(__name__)
-
-# Integers a float type holds exactly: up to 2**mantissa bits.
-_EXACT_INTEGERS = {np.dtype(np.float16): 2**11, np.dtype(np.float32): 2**24, np.dtype(np.float64): 2**53}
 
 
 class TritonUnavailable(RuntimeError):
@@ -58,13 +57,6 @@ NO_RETRY = frozenset(
 
 
 @dataclass(frozen=True)
-class TensorSpec:
-    name: str
-    dtype: np.dtype
-    dims: tuple[int, ...]  # without the batch dimension; -1 is variable
-
-
-@dataclass(frozen=True)
 class ModelSignature:
     name: str
     version: str
@@ -77,39 +69,6 @@ class ModelSignature:
 class Inference:
     outputs: dict[str, np.ndarray]
     versions: list[str]  # per row, the model version Triton's answer names
-
-
-def lossless(column: np.ndarray, dtype: np.dtype, name: str) -> np.ndarray:
-    """`column` as `dtype` when every value survives the conversion; ValueError otherwise."""
-    if column.dtype == dtype:
-        return column
-    if np.can_cast(column.dtype, dtype, casting="safe"):
-        return column.astype(dtype)
-    limit = _EXACT_INTEGERS.get(dtype)
-    if np.issubdtype(column.dtype, np.integer) and limit is not None and (np.abs(column) <= limit).all():
-        return column.astype(dtype)
-    raise ValueError(
-        f"column {name!r} is {column.dtype}, the model's input is {dtype}: converting would change values; "
-        f"convert it on purpose before calling"
-    )
-
-
-def model_arrays(
-    signature: ModelSignature, columns: Mapping[str, np.ndarray], rows: int
-) -> list[tuple[TensorSpec, np.ndarray]]:
-    """Each model input's column, shaped and typed as the signature says (lossless, or an error)."""
-    missing = [spec.name for spec in signature.inputs if spec.name not in columns]
-    if missing:
-        raise ValueError(f"model {signature.name} needs input(s) {', '.join(missing)}; not among the columns given")
-    arrays = []
-    for spec in signature.inputs:
-        column = np.asarray(columns[spec.name])
-        if column.shape[0] != rows:
-            raise ValueError(f"column {spec.name!r} has {column.shape[0]} rows, the others {rows}")
-        if column.ndim == 1 and spec.dims == (1,):
-            column = column.reshape(rows, 1)
-        arrays.append((spec, lossless(column, spec.dtype, spec.name)))
-    return arrays
 
 
 class TritonClient:
@@ -207,10 +166,16 @@ class TritonClient:
                 for e in entries
             )
 
+        columns_text = config["config"].get("parameters", {}).get(INPUT_COLUMNS, {}).get("string_value", "")
+        where = f"model {self.model}'s config"
+        try:
+            inputs = with_columns(specs(metadata["inputs"]), parse_input_columns(columns_text, where), where)
+        except ValueError as err:
+            raise TritonRejected(str(err)) from err
         self.signature = ModelSignature(
             self.model,
             metadata["versions"][-1] if not self.version else self.version,
-            specs(metadata["inputs"]),
+            inputs,
             specs(metadata["outputs"]),
             max_batch_size,
         )
@@ -256,7 +221,7 @@ class TritonClient:
             await self.connect()
         assert self.signature is not None
         rows = len(next(iter(columns.values())))
-        arrays = model_arrays(self.signature, columns, rows)
+        arrays = model_arrays(self.model, self.signature.inputs, columns, rows)
         if rows == 0:
             return Inference({spec.name: np.empty((0, *spec.dims), spec.dtype) for spec in self.signature.outputs}, [])
         step = self.signature.max_batch_size or rows

@@ -41,10 +41,11 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     designs = kinds.add_parser("designs", help=text, description=text)
     designs.add_argument(
         "--compare",
-        choices=["batching", "batch-views"],
+        choices=["batching", "batch-views", "model-inputs"],
         default="batching",
         help="batching: where batches form and where the model runs (default); batch-views: the pipeline's "
-        "cached views loaded from their keys_file at start against loaded on a miss",
+        "cached views loaded from their keys_file at start against loaded on a miss; model-inputs: the served "
+        "model's one matrix input against the same weights taking one input per column",
     )
     text = (
         "a shadow version's cost: the inference job without and with [model.shadow] (a copy of the served model), "
@@ -128,6 +129,10 @@ def _run(args: argparse.Namespace) -> None:
         settings = {"repeats": args.repeats, "backlog": args.backlog, "rate": args.rate, "measure_s": args.measure_s}
         if args.bench_command == "shadow":
             shadow_cost.run(args.pipeline, **settings)
+        elif args.compare == "model-inputs":
+            from rtai.benchmarks import model_layouts
+
+            model_layouts.run(args.pipeline, **settings)
         elif args.compare == "batch-views":
             designs.run(
                 args.pipeline, designs=designs.batch_view_designs(args.pipeline), kind="batch-views", **settings

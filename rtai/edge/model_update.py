@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from flink_jobs.clients.model_repository import served_versions, with_served_versions
+from flink_jobs.clients.onnx_inputs import input_specs
 from flink_jobs.clients.served_model import checked_session
 from flink_jobs.errors import UserFacingError
 from flink_jobs.stages.inference.canary_routing import routes
@@ -79,8 +80,11 @@ def from_message(properties: Mapping[str, str], data: bytes) -> ModelUpdate:
     return update
 
 
-def _inputs(path: Path) -> list[tuple[str, str]]:
-    return [(node.name, node.type) for node in checked_session(path).get_inputs()]
+def _inputs(path: Path) -> list[tuple[str, str, tuple[str, ...]]]:
+    """Each input's name, element type and matrix columns: what the site's scoring feeds."""
+    session = checked_session(path)
+    columns = {spec.name: spec.columns for spec in input_specs(session, str(path))}
+    return [(node.name, node.type, columns[node.name]) for node in session.get_inputs()]
 
 
 def _write_atomically(path: Path, text: str) -> None:

@@ -23,7 +23,7 @@ import argparse
 import json
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import nncf
@@ -36,6 +36,8 @@ from onnxconverter_common import float16
 from onnxruntime.quantization import QuantFormat, QuantType, quantize_dynamic, quantize_static
 from sklearn.metrics import roc_auc_score
 
+from flink_jobs.clients.model_feeds import TensorSpec, feed_names, model_arrays
+from flink_jobs.clients.onnx_inputs import input_specs
 from rtai.gpu import gpu_problem
 
 LATENCY_RUNS = 200
@@ -56,10 +58,10 @@ def int8_dynamic(source: Path, target: Path) -> None:
 class _SampleReader:
     """Calibration batches for static quantization: the sample, 256 rows at a time."""
 
-    def __init__(self, sample: pd.DataFrame, columns: list[str]) -> None:
+    def __init__(self, sample: pd.DataFrame, specs: Sequence[TensorSpec]) -> None:
         self.batches = iter(
             [
-                _feeds(sample.iloc[start : start + 256], columns, len(sample.iloc[start : start + 256]))
+                _feeds(sample.iloc[start : start + 256], specs, len(sample.iloc[start : start + 256]))
                 for start in range(0, len(sample), 256)
             ]
         )
@@ -68,13 +70,13 @@ class _SampleReader:
         return next(self.batches, None)
 
 
-def int8_static_qdq(source: Path, target: Path, sample: pd.DataFrame, columns: list[str]) -> None:
+def int8_static_qdq(source: Path, target: Path, sample: pd.DataFrame, specs: Sequence[TensorSpec]) -> None:
     """Static INT8 with explicit QuantizeLinear/DequantizeLinear nodes: what TensorRT's INT8 build reads."""
     # Only the MatMuls: they see scaled values; the raw inputs span up to 1e6 and would not survive INT8.
     quantize_static(
         str(source),
         str(target),
-        _SampleReader(sample, columns),
+        _SampleReader(sample, specs),
         quant_format=QuantFormat.QDQ,
         per_channel=True,
         op_types_to_quantize=["MatMul"],
@@ -97,9 +99,10 @@ VARIANTS: dict[str, tuple[str, Callable[[Path, Path], None]]] = {
 }
 
 
-def _feeds(sample: pd.DataFrame, columns: list[str], rows: int) -> dict[str, np.ndarray]:
+def _feeds(sample: pd.DataFrame, specs: Sequence[TensorSpec], rows: int) -> dict[str, np.ndarray]:
     picked = sample.iloc[np.arange(rows) % len(sample)]
-    return {name: picked[[name]].to_numpy(np.float32) for name in columns}
+    columns = {name: picked[name].to_numpy(np.float32) for name in feed_names(specs)}
+    return {spec.name: array for spec, array in model_arrays("the trained model", specs, columns, rows)}
 
 
 Scoring = Callable[[dict[str, np.ndarray]], np.ndarray]  # feeds -> the scores, one per row
@@ -116,45 +119,48 @@ def _latency_ms(score: Scoring, feeds: dict[str, np.ndarray]) -> float:
 
 
 def _figures(
-    files: list[Path], score: Scoring, sample: pd.DataFrame, columns: list[str], reference: np.ndarray
+    files: list[Path], score: Scoring, sample: pd.DataFrame, specs: Sequence[TensorSpec], reference: np.ndarray
 ) -> dict[str, object]:
-    scores = score(_feeds(sample, columns, len(sample)))
+    scores = score(_feeds(sample, specs, len(sample)))
     labels = sample["is_fraud"].to_numpy()
     return {
         "file": files[0].name,
         "size_kb": round(sum(f.stat().st_size for f in files) / 1024, 1),
-        "latency_ms_batch_1": _latency_ms(score, _feeds(sample, columns, 1)),
-        "latency_ms_batch_256": _latency_ms(score, _feeds(sample, columns, 256)),
+        "latency_ms_batch_1": _latency_ms(score, _feeds(sample, specs, 1)),
+        "latency_ms_batch_256": _latency_ms(score, _feeds(sample, specs, 256)),
         "max_abs_difference": float(np.abs(scores - reference).max()),
         "auc": round(float(roc_auc_score(labels, scores)), 5),
     }
 
 
-def measure(path: Path, sample: pd.DataFrame, columns: list[str], reference: np.ndarray) -> dict[str, object]:
+def measure(path: Path, sample: pd.DataFrame, specs: Sequence[TensorSpec], reference: np.ndarray) -> dict[str, object]:
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1  # per-request latency on one core, as a Triton instance would use it
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    return _figures([path], lambda feeds: session.run([OUTPUT], feeds)[0][:, 0], sample, columns, reference)
+    return _figures([path], lambda feeds: session.run([OUTPUT], feeds)[0][:, 0], sample, specs, reference)
 
 
 def openvino_ir(
-    source: Path, target: Path, sample: pd.DataFrame | None = None, columns: list[str] | None = None
+    source: Path, target: Path, sample: pd.DataFrame | None = None, specs: Sequence[TensorSpec] | None = None
 ) -> None:
     """The ONNX model in OpenVINO's IR; with a sample, quantized to INT8 by NNCF, calibrated on it."""
     model = ov.convert_model(str(source))
-    if sample is not None and columns is not None:
+    if sample is not None and specs is not None:
         batches = [
-            _feeds(sample.iloc[start : start + 256], columns, min(256, len(sample) - start))
+            _feeds(sample.iloc[start : start + 256], specs, min(256, len(sample) - start))
             for start in range(0, len(sample), 256)
         ]
-        # The scaling (Multiply/Add after conversion) and the Concat stay FP32: the raw inputs span up
-        # to 1e6 and would not survive INT8 (quantized, the scores moved by up to 1.0 here; kept: 0.09).
+        # The scaling (Multiply/Add after conversion) and a Concat of input columns stay FP32: the
+        # raw inputs span up to 1e6 and would not survive INT8 (quantized, the scores moved by up to
+        # 1.0 here; kept: 0.09).
         keep = nncf.IgnoredScope(types=["Concat", "Multiply", "Add"], validate=False)
         model = nncf.quantize(model, nncf.Dataset(batches), subset_size=len(batches), ignored_scope=keep)
     ov.save_model(model, str(target), compress_to_fp16=False)
 
 
-def measure_openvino(path: Path, sample: pd.DataFrame, columns: list[str], reference: np.ndarray) -> dict[str, object]:
+def measure_openvino(
+    path: Path, sample: pd.DataFrame, specs: Sequence[TensorSpec], reference: np.ndarray
+) -> dict[str, object]:
     # f32 precision: the CPU plugin's default may run FP32 models in lower precision (6.6e-3 off here).
     settings = {"INFERENCE_NUM_THREADS": 1, "INFERENCE_PRECISION_HINT": "f32"}
     compiled = ov.Core().compile_model(str(path), "CPU", settings)
@@ -164,7 +170,7 @@ def measure_openvino(path: Path, sample: pd.DataFrame, columns: list[str], refer
     def score(feeds: dict[str, np.ndarray]) -> np.ndarray:
         return request.infer(feeds, share_inputs=True)[output][:, 0].copy()
 
-    return _figures([path, path.with_suffix(".bin")], score, sample, columns, reference)
+    return _figures([path, path.with_suffix(".bin")], score, sample, specs, reference)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -175,19 +181,19 @@ def main(argv: list[str] | None = None) -> None:
     nncf.set_log_level(logging.ERROR)  # and NNCF's notes on each quantizer it places
 
     source = args.model_dir / "model.onnx"
-    columns = json.loads((args.model_dir / "report.json").read_text())["columns"]
+    specs = input_specs(ort.InferenceSession(str(source), providers=["CPUExecutionProvider"]), str(source))
     sample = pd.read_parquet(args.model_dir / "sample.parquet")
     reference = sample["reference_score"].to_numpy()
-    rows = {"fp32": measure(source, sample, columns, reference)}
+    rows = {"fp32": measure(source, sample, specs, reference)}
     for name, (file_name, build) in VARIANTS.items():
         build(source, args.model_dir / file_name)
-        rows[name] = measure(args.model_dir / file_name, sample, columns, reference)
-    int8_static_qdq(source, args.model_dir / "model.qdq.onnx", sample, columns)
-    rows["int8_static_qdq"] = measure(args.model_dir / "model.qdq.onnx", sample, columns, reference)
+        rows[name] = measure(args.model_dir / file_name, sample, specs, reference)
+    int8_static_qdq(source, args.model_dir / "model.qdq.onnx", sample, specs)
+    rows["int8_static_qdq"] = measure(args.model_dir / "model.qdq.onnx", sample, specs, reference)
     openvino_ir(source, args.model_dir / "model.openvino.xml")
-    rows["openvino_fp32"] = measure_openvino(args.model_dir / "model.openvino.xml", sample, columns, reference)
-    openvino_ir(source, args.model_dir / "model.openvino-int8.xml", sample, columns)
-    rows["openvino_int8"] = measure_openvino(args.model_dir / "model.openvino-int8.xml", sample, columns, reference)
+    rows["openvino_fp32"] = measure_openvino(args.model_dir / "model.openvino.xml", sample, specs, reference)
+    openvino_ir(source, args.model_dir / "model.openvino-int8.xml", sample, specs)
+    rows["openvino_int8"] = measure_openvino(args.model_dir / "model.openvino-int8.xml", sample, specs, reference)
     base_auc = rows["fp32"]["auc"]
     for row in rows.values():
         row["auc_delta"] = round(row["auc"] - base_auc, 5)

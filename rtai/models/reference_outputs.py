@@ -3,7 +3,8 @@ reference `rtai model validate` holds Triton's answers against.
 
 Runs in the model environment:
     python -m rtai.models.reference_outputs --model model.onnx --rows 64 --seed 0 --out reference.npz
-The .npz holds every input and output by name, and `signature` (JSON: name -> [type, dims]).
+The .npz holds every input and output by name, `signature` (JSON: name -> [type, dims]) and
+`input_columns` (a matrix input's columns, as the model's metadata names them: model_feeds.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
+from flink_jobs.clients.model_feeds import input_columns_text
 from rtai.models.signature import Tensor, onnx_signature
 
 NUMPY = {"TYPE_FP32": np.float32, "TYPE_FP16": np.float16, "TYPE_FP64": np.float64, "TYPE_INT32": np.int32}
@@ -46,7 +48,8 @@ def main(argv: list[str] | None = None) -> None:
     session = ort.InferenceSession(str(args.model), providers=["CPUExecutionProvider"])
     results = dict(zip([t.name for t in outputs], session.run([t.name for t in outputs], feeds), strict=True))
     signature = {t.name: [t.data_type, list(t.dims)] for t in [*inputs, *outputs]}
-    np.savez(args.out, signature=np.array(json.dumps(signature)), **feeds, **results)
+    columns = input_columns_text({t.name: t.columns for t in inputs if t.columns})
+    np.savez(args.out, signature=np.array(json.dumps(signature)), input_columns=np.array(columns), **feeds, **results)
 
 
 if __name__ == "__main__":

@@ -10,7 +10,11 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2 as pb
+
 from flink_jobs.clients import model_repository
+from flink_jobs.errors import UserFacingError
 from rtai.models import triton_config
 from rtai.models.signature import onnx_signature
 from rtai.models.triton_config import MODEL_FILES, Serving
@@ -28,7 +32,16 @@ def register_version(
     served = version
     if not serve and existing and config_file.is_file():
         served = model_repository.served_versions(config_file.read_text())[0]
-    text = triton_config.render(name, kind, inputs, outputs, serving, served)
+    config = triton_config.model_config(name, kind, inputs, outputs, serving, served)
+    if existing and config_file.is_file():
+        current = text_format.Parse(config_file.read_text(), pb.ModelConfig())
+        if triton_config.io_layout(current) != triton_config.io_layout(config):
+            raise UserFacingError(
+                f"{model}'s inputs or outputs differ from {config_file}'s: a model's versions share one config, "
+                f"and Triton would serve version(s) {', '.join(map(str, existing))} with the new layout. Register it "
+                f"as a new model (its own name and folder), or retire the old versions first"
+            )
+    text = triton_config.HEADER + text_format.MessageToString(config)
     (model_dir / str(version)).mkdir(parents=True)
     shutil.copyfile(model, model_dir / str(version) / MODEL_FILES[kind])
     config_file.write_text(text)

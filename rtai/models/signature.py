@@ -8,6 +8,7 @@ from pathlib import Path
 
 import onnxruntime as ort
 
+from flink_jobs.clients.model_feeds import INPUT_COLUMNS, parse_input_columns
 from flink_jobs.errors import UserFacingError
 
 # onnxruntime's element types -> Triton data types.
@@ -26,6 +27,7 @@ class Tensor:
     name: str
     data_type: str  # TYPE_FP32, ...
     dims: tuple[int, ...]  # without the batch dimension; -1 where variable
+    columns: tuple[str, ...] = ()  # a matrix input's columns, as the model's metadata names them
 
 
 def _tensors(nodes: list[ort.NodeArg]) -> list[Tensor]:
@@ -41,6 +43,14 @@ def _tensors(nodes: list[ort.NodeArg]) -> list[Tensor]:
 
 
 def onnx_signature(path: Path) -> tuple[list[Tensor], list[Tensor]]:
-    """The graph's inputs (initializers left out) and outputs."""
+    """The graph's inputs (initializers left out, a matrix input with its columns) and outputs."""
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
-    return _tensors(session.get_inputs()), _tensors(session.get_outputs())
+    try:
+        columns = parse_input_columns(session.get_modelmeta().custom_metadata_map.get(INPUT_COLUMNS, ""), str(path))
+    except ValueError as err:
+        raise UserFacingError(str(err)) from err
+    inputs = [Tensor(t.name, t.data_type, t.dims, columns.get(t.name, ())) for t in _tensors(session.get_inputs())]
+    unknown = set(columns) - {t.name for t in inputs}
+    if unknown:
+        raise UserFacingError(f"{path}: {INPUT_COLUMNS} names {', '.join(sorted(unknown))}, not among the inputs")
+    return inputs, _tensors(session.get_outputs())

@@ -3,12 +3,13 @@
 Runs in the model environment (`rtai model train` starts it there):
     python -m rtai.models.train --training-set T --out DIR --seed 42 --holdout-days 5 --threshold 0.5
 
-The model: a StandardScaler and a small MLP (ReLU), exported as one ONNX graph with one
-FP32 input of shape [batch, 1] per column, named after the column, and one output
-`fraud_score` [batch, 1]: standard operators only (Concat, Sub, Div, MatMul, Add, Relu,
-Sigmoid), which TensorRT builds. The holdout is the last days of the set (by event time), never a random
-split. Writes DIR/model.onnx, DIR/report.json and DIR/sample.parquet (holdout rows and their
-scores: the reference the optimized variants and Triton are checked against).
+The model: a StandardScaler and a small MLP (ReLU), exported as one ONNX graph with one FP32
+input `features` [batch, F] whose columns the model's metadata names in order
+(`input_columns`, model_feeds.py), and one output `fraud_score` [batch, 1]: standard operators
+only (Sub, Div, MatMul, Add, Relu, Sigmoid), which TensorRT builds. The holdout is the last days
+of the set (by event time), never a random split. Writes DIR/model.onnx, DIR/report.json and
+DIR/sample.parquet (holdout rows and their scores: the reference the optimized variants and Triton
+are checked against).
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from flink_jobs.clients.model_feeds import INPUT_COLUMNS, input_columns_text
 from flink_jobs.stages.inference.request_features import REQUEST_FEATURES, request_features
 from rtai.features import training_metadata
 
+INPUT = "features"
 OUTPUT = "fraud_score"
 NEGATIVES_PER_POSITIVE = 10  # training rows only; the holdout keeps the true fraud rate
 SAMPLE_ROWS = 2048
@@ -80,9 +83,10 @@ def fit(train: pd.DataFrame, columns: list[str], seed: int) -> Pipeline:
 
 
 def to_onnx(model: Pipeline, columns: list[str]) -> onnx.ModelProto:
-    """The fitted scaler and MLP as a plain ONNX graph: Concat, Sub/Div (scaling), MatMul/Add/Relu
-    per hidden layer, MatMul/Add/Sigmoid out; standard operators only, which TensorRT builds.
-    One [batch, 1] FP32 input per column, output `fraud_score` [batch, 1] = P(fraud)."""
+    """The fitted scaler and MLP as a plain ONNX graph: Sub/Div (scaling), MatMul/Add/Relu per
+    hidden layer, MatMul/Add/Sigmoid out; standard operators only, which TensorRT builds. One FP32
+    input `features` [batch, len(columns)] (the columns in the metadata), output `fraud_score`
+    [batch, 1] = P(fraud)."""
     scaler, mlp = model.named_steps["scale"], model.named_steps["mlp"]
     if mlp.activation != "relu" or mlp.out_activation_ != "logistic":
         raise SystemExit(f"the ONNX export handles relu/logistic MLPs, got {mlp.activation}/{mlp.out_activation_}")
@@ -91,8 +95,7 @@ def to_onnx(model: Pipeline, columns: list[str]) -> onnx.ModelProto:
         numpy_helper.from_array(scaler.scale_.astype(np.float32)[None, :], "scale_std"),
     ]
     nodes = [
-        helper.make_node("Concat", columns, ["features"], axis=1),
-        helper.make_node("Sub", ["features", "scale_mean"], ["centred"]),
+        helper.make_node("Sub", [INPUT, "scale_mean"], ["centred"]),
         helper.make_node("Div", ["centred", "scale_std"], ["h0"]),
     ]
     layers = len(mlp.coefs_)
@@ -111,12 +114,13 @@ def to_onnx(model: Pipeline, columns: list[str]) -> onnx.ModelProto:
     graph = helper.make_graph(
         nodes,
         "fraud_mlp",
-        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, 1]) for name in columns],
+        [helper.make_tensor_value_info(INPUT, TensorProto.FLOAT, [None, len(columns)])],
         [helper.make_tensor_value_info(OUTPUT, TensorProto.FLOAT, [None, 1])],
         initializer=initializers,
     )
     exported = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)], producer_name="rtai")
     exported.ir_version = 8  # readable by the onnxruntime of every environment
+    helper.set_model_props(exported, {INPUT_COLUMNS: input_columns_text({INPUT: columns})})
     onnx.checker.check_model(exported)
     return exported
 
@@ -157,7 +161,7 @@ def main(argv: list[str] | None = None) -> None:
 
     session = ort.InferenceSession(str(args.out / "model.onnx"), providers=["CPUExecutionProvider"])
     x = holdout[columns].to_numpy(np.float32)
-    scores = session.run([OUTPUT], {name: x[:, [i]] for i, name in enumerate(columns)})[0][:, 0]
+    scores = session.run([OUTPUT], {INPUT: x})[0][:, 0]
     drift = float(np.abs(scores - model.predict_proba(x)[:, 1]).max())
     if drift > 1e-5:
         raise SystemExit(f"the ONNX export differs from the fitted model by {drift:.2e} (max abs)")

@@ -16,6 +16,7 @@ from pathlib import Path
 from google.protobuf import text_format
 from tritonclient.grpc import model_config_pb2 as pb
 
+from flink_jobs.clients.model_feeds import INPUT_COLUMNS, input_columns_text
 from rtai.models.signature import Tensor
 
 KINDS = {"onnx": pb.ModelInstanceGroup.KIND_CPU, "tensorrt_plan": pb.ModelInstanceGroup.KIND_GPU}
@@ -50,6 +51,9 @@ def model_config(
     config.version_policy.specific.versions.append(served_version)
     config.input.extend(pb.ModelInput(name=t.name, data_type=_data_type(t), dims=t.dims) for t in inputs)
     config.output.extend(pb.ModelOutput(name=t.name, data_type=_data_type(t), dims=t.dims) for t in outputs)
+    columns = {t.name: t.columns for t in inputs if t.columns}
+    if columns:  # the clients read a matrix input's columns here (model_feeds.py)
+        config.parameters[INPUT_COLUMNS].string_value = input_columns_text(columns)
     config.dynamic_batching.preferred_batch_size.extend(serving.preferred_batch_sizes)
     config.dynamic_batching.max_queue_delay_microseconds = serving.max_queue_delay_us
     config.instance_group.add(kind=KINDS[kind], count=serving.instances)
@@ -64,6 +68,15 @@ def render(
     name: str, kind: str, inputs: list[Tensor], outputs: list[Tensor], serving: Serving, served_version: int
 ) -> str:
     return HEADER + text_format.MessageToString(model_config(name, kind, inputs, outputs, serving, served_version))
+
+
+def io_layout(config: pb.ModelConfig) -> tuple[object, ...]:
+    """What a model's versions share in one config.pbtxt: inputs, outputs, a matrix input's columns."""
+    return (
+        [(t.name, t.data_type, list(t.dims)) for t in config.input],
+        [(t.name, t.data_type, list(t.dims)) for t in config.output],
+        config.parameters[INPUT_COLUMNS].string_value if INPUT_COLUMNS in config.parameters else "",
+    )
 
 
 def versions(model_dir: Path) -> list[int]:

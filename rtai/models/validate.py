@@ -1,7 +1,8 @@
 """`rtai model validate`: a registered version is what its config says and serves like onnxruntime.
 
 1. config.pbtxt parses as Triton's ModelConfig;
-2. its inputs and outputs (names, types, dims) equal the model file's own signature;
+2. its inputs and outputs (names, types, dims, a matrix input's columns) equal the model file's
+   own signature;
 3. the running Triton loads the version through its repository API: the served version and
    this one together, by a config override, so serving never stops; afterwards the config
    on disk is loaded again (also as an override);
@@ -20,6 +21,7 @@ from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 from tritonclient.utils import InferenceServerException
 
+from flink_jobs.clients.model_feeds import INPUT_COLUMNS, parse_input_columns
 from flink_jobs.clients.triton_client import TritonClient, TritonRejected, TritonUnavailable
 from flink_jobs.errors import UserFacingError
 from rtai import env_python
@@ -37,12 +39,19 @@ def _config(repository: Path, name: str) -> model_config_pb2.ModelConfig:
         raise UserFacingError(f"{path}: not a valid Triton model config: {err}") from None
 
 
-def _check_signature(config: model_config_pb2.ModelConfig, signature: dict[str, list]) -> None:
+def _check_signature(config: model_config_pb2.ModelConfig, signature: dict[str, list], columns: str) -> None:
     declared = {
         t.name: [model_config_pb2.DataType.Name(t.data_type), list(t.dims)] for t in [*config.input, *config.output]
     }
     if declared != signature:
         raise UserFacingError(f"config.pbtxt declares {declared}, the model file has {signature}")
+    declared_columns = config.parameters[INPUT_COLUMNS].string_value if INPUT_COLUMNS in config.parameters else ""
+    try:
+        same = parse_input_columns(declared_columns, "config.pbtxt") == parse_input_columns(columns, "the model file")
+    except ValueError as err:
+        raise UserFacingError(str(err)) from None
+    if not same:
+        raise UserFacingError(f"config.pbtxt's {INPUT_COLUMNS} are {declared_columns!r}, the model file's {columns!r}")
 
 
 async def _infer(triton: TritonAccess, name: str, version: int, feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -68,7 +77,7 @@ def validate(repository: Path, name: str, version: int, triton: TritonAccess, to
         )
         data = dict(np.load(reference))
     signature = json.loads(str(data.pop("signature")))
-    _check_signature(config, signature)
+    _check_signature(config, signature, str(data.pop("input_columns")))
 
     served = list(config.version_policy.specific.versions)
     both = model_config_pb2.ModelConfig()

@@ -97,7 +97,7 @@ class Scorer:
         FALLBACKS.labels(reason).inc()
         features = request_features(event.amount, event.channel, event.merchant_country, event.card_country)
         features |= realtime
-        features |= {name: default(name) for name in self.model.input_names() if name not in features}
+        features |= {name: default(name) for name in self.model.feed_names() if name not in features}
         scores, version = self.model.score({n: np.array([v], np.float32) for n, v in features.items()})
         return Scored(float(scores[0]), version, features, None, FALLBACK, reason)
 

@@ -12,7 +12,7 @@ import pytest
 
 from flink_jobs.clients.in_process_client import InProcessClient
 from flink_jobs.errors import UserFacingError
-from tests.onnx_models import model_repository
+from tests.onnx_models import model_repository, write_columns_model
 
 COLUMNS = ["amount", "hour", "txn_count_1h"]
 
@@ -31,12 +31,32 @@ def test_scores_equal_onnxruntimes_on_the_served_version(tmp_path):
 
     signature, inference = asyncio.run(score())
     session = ort.InferenceSession(str(repo / "fraud_mlp" / "2" / "model.onnx"), providers=["CPUExecutionProvider"])
-    feeds = {i.name: columns[i.name].reshape(-1, 1) for i in session.get_inputs()}
-    expected = session.run(None, feeds)[0]
+    expected = session.run(None, {"features": np.column_stack([columns[name] for name in COLUMNS])})[0]
     output = signature.outputs[0].name
     np.testing.assert_array_equal(inference.outputs[output], expected)
     assert inference.versions == ["2"] * 50
-    assert signature.version == "2" and {s.name for s in signature.inputs} == set(COLUMNS)
+    assert signature.version == "2" and [(s.name, s.columns) for s in signature.inputs] == [
+        ("features", tuple(COLUMNS))
+    ]
+
+
+def test_a_model_with_one_input_per_column_scores_the_same_columns(tmp_path):
+    """The layout of models registered before the matrix input (one [batch, 1] input per column)."""
+    write_columns_model(tmp_path / "columns.onnx", COLUMNS, seed=1, layout="columns")
+    repo = model_repository(tmp_path, COLUMNS, {1: (tmp_path / "columns.onnx").read_bytes(), 2: None}, served=1)
+    rng = np.random.default_rng(2)
+    columns = {name: rng.uniform(0, 100, 20).astype(np.float32) for name in reversed(COLUMNS)}
+
+    async def score(client: InProcessClient):
+        inference = await client.infer_rows(columns)
+        await client.close()
+        return inference.outputs["score"]
+
+    per_column = asyncio.run(score(InProcessClient(repo, "fraud_mlp")))
+    matrix = asyncio.run(
+        score(InProcessClient(model_repository(tmp_path / "m", COLUMNS, {1: None}, served=1), "fraud_mlp"))
+    )
+    np.testing.assert_allclose(per_column, matrix, rtol=1e-6)  # the same weights (seed 1), either layout
 
 
 def test_a_model_that_cannot_score_is_refused_at_start_with_its_path(tmp_path):

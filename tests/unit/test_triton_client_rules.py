@@ -10,7 +10,8 @@ import time
 import numpy as np
 import pytest
 
-from flink_jobs.clients.triton_client import TritonClient, TritonUnavailable, lossless
+from flink_jobs.clients.model_feeds import lossless
+from flink_jobs.clients.triton_client import TritonClient, TritonUnavailable
 
 
 def test_integers_become_floats_only_while_every_value_is_exact():
