@@ -36,13 +36,20 @@ def _java_class(name: str) -> JavaClass:
 
 
 def batches_by_key_group(
-    raw: DataStream, entity_field: str, max_parallelism: int, max_events: int, max_wait_ms: int, parallelism: int
+    raw: DataStream,
+    entity_field: str,
+    max_parallelism: int,
+    max_events: int,
+    max_wait_ms: int,
+    parallelism: int,
+    flush_when_idle: bool,
 ) -> KeyedStream:
     """Raw JSON events in batches, one per key group of their `entity_field`, keyed so that a
     keyed Python operator gets each batch under its key group's key (KeyGroupBatcher), at
-    `parallelism` (the source's: chained to it)."""
+    `parallelism` (the source's: chained to it); with `flush_when_idle`, a batch also goes out
+    when the source has nothing more to read (InputIdle)."""
     gateway = get_gateway()
-    operator = _java_class("KeyGroupBatcher")(entity_field, max_parallelism, max_events, max_wait_ms)
+    operator = _java_class("KeyGroupBatcher")(entity_field, max_parallelism, max_events, max_wait_ms, flush_when_idle)
     keyed_rows = Types.ROW([KEY_TYPE, RAW_BATCH])
     batched: JavaObject = raw._j_data_stream.transform("batch-by-key-group", keyed_rows.get_java_type_info(), operator)
     batched.uid("batch-by-key-group").setParallelism(parallelism)

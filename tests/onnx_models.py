@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -96,6 +97,22 @@ def write_square_root_model(path: Path, columns: list[str], column: str, limit: 
         ],
     )
     _save(graph, path, columns)
+
+
+def onnx_scores(model: Path, rows: list[dict[str, float]]) -> np.ndarray:
+    """onnxruntime's first output for rows of named features, one score a row: the matrix the
+    model's metadata names the columns of, or one [batch, 1] input per column."""
+    import onnxruntime as ort
+
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    matrices = json.loads(session.get_modelmeta().custom_metadata_map.get(INPUT_COLUMNS, "{}"))
+    feeds = {
+        i.name: np.array([[r[c] for c in matrices[i.name]] for r in rows], np.float32)
+        if i.name in matrices
+        else np.array([[r[i.name]] for r in rows], np.float32)
+        for i in session.get_inputs()
+    }
+    return session.run(None, feeds)[0][:, 0]
 
 
 def model_repository(tmp_path: Path, columns: list[str], versions: dict[int, bytes | None], served: int) -> Path:

@@ -17,7 +17,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import onnxruntime as ort
 import pandas as pd
 import pulsar
 import pytest
@@ -38,7 +37,7 @@ from rtai.jobs import launcher
 from rtai.models import repository as models
 from rtai.stack import processes
 from tests.flink_rest import JobRest, free_port
-from tests.onnx_models import write_columns_model, write_square_root_model
+from tests.onnx_models import onnx_scores, write_columns_model, write_square_root_model
 from tests.stack_helpers import (
     cli,
     copy_of_feature_repo,
@@ -151,6 +150,7 @@ def write_pipeline(
     batching: str = "java",
     canary: dict[str, object] | None = None,
     shadow: int = 0,
+    job: dict[str, object] | None = None,
 ) -> tuple[Path, dict[str, str]]:
     """A pipeline config on fresh topics against the session's Pulsar and the isolated Feast and Triton."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -175,7 +175,7 @@ def write_pipeline(
             "triton": {"url": isolated.config.triton_grpc_url, "retries": triton_retries, "backoff_ms": 200},
         },
     }
-    table["inference_job"] |= restart or {}
+    table["inference_job"] |= (restart or {}) | (job or {})
     table["inference_job"]["feast"] |= feast or {}
     table["rules"] = [{"name": n, "min_score": s, "min_amount": a} for n, s, a in rules]
     table["inference_job"]["cached_views"] = [{"view": v, "join_key": k, "ttl_s": 600} for v, k in cached_views]
@@ -261,8 +261,7 @@ def scores_by_model(model: Path, events: list[dict], realtime: dict[int, dict]) 
     for e in events:
         features, _ = expected_features(e["card_id"], e["merchant_id"], realtime)
         rows.append(request_features(e["amount"], e["channel"], e["merchant_country"], e["card_country"]) | features)
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    return session.run(["score"], {n: np.array([[r[n]] for r in rows], np.float32) for n in COLUMNS})[0][:, 0]
+    return onnx_scores(model, rows)
 
 
 PROMOTE_RATE = 50  # events/s while the model is promoted and rolled back
@@ -542,8 +541,7 @@ def test_the_real_time_view_computed_in_the_job_equals_the_training_sets_and_is_
         rows[-1] |= other_views | card_view
         flags.append(e["card_id"] == UNKNOWN_CARD or e["merchant_id"] != 7)
     assert {training_rows[e["event_id"]]["txn_count_1h"] for e in events} > {1}  # the windows hold several
-    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
-    expected = session.run(["score"], {n: np.array([[r[n]] for r in rows], np.float32) for n in COLUMNS})[0][:, 0]
+    expected = onnx_scores(model, rows)
     served = np.array([predictions[e["event_id"]]["score"] for e in events])
     np.testing.assert_allclose(served, expected, atol=1e-5)
     assert [predictions[e["event_id"]][MISSING_FLAG] for e in events] == flags
@@ -956,6 +954,42 @@ def test_a_score_that_is_not_a_number_is_a_dead_letter_and_the_job_goes_on(stack
     assert {parse(d["payload"]).event_id for d in dead_letters} == not_a_number
     assert {d["reason"] for d in dead_letters} == {"model output not finite: nan (fraud_sqrt version 1)"}
     assert restarts == 0
+
+
+@pytest.mark.parametrize("flush_when_idle", [True, False])
+def test_a_batch_goes_out_when_the_input_is_idle_not_after_its_window(stack, servers, tmp_path, flush_when_idle):
+    """Events a second apart, a batch window (max_wait_ms) of 3 s: with flush_when_idle each
+    event leaves the JVM's batcher as soon as the source has nothing more to read; without, the
+    first of a batch waits the window. Read from the prediction's received_at_ms (the real-time
+    stage's clock, right after the batcher) against the send time. Checkpoints 10 s apart: the
+    batcher also flushes before each barrier."""
+    isolated, _, _, _ = servers
+    window = {"max_wait_ms": 3000, "flush_when_idle": flush_when_idle, "checkpoint_interval_ms": 10_000}
+    pipeline, topics = write_pipeline(tmp_path, stack, isolated, job=window)
+    events = [event(i, 1 + i, 7, 50.0) for i in range(4)]
+    client = pulsar_client.connect(stack.pulsar_service_url)
+    consumer = client.subscribe(topics["predictions"], "test")
+    job, _ = start_with_rest(tmp_path / "job.log", "--pipeline", str(pipeline))
+    sent_ms = {}
+    try:
+        producer = client.create_producer(topics["transactions"])
+        producer.send(json.dumps(event(99, 99, 7, 50.0)).encode())  # the job is up once this is scored
+        assert len(receive_all(consumer, 1, 180)) == 1, (tmp_path / "job.log").read_text()[-3000:]
+        for e in events:
+            sent_ms[e["event_id"]] = time.time() * 1000
+            producer.send(json.dumps(e).encode())
+            time.sleep(1.0)
+        predictions = receive_all(consumer, len(events), 60)
+    finally:
+        launcher.stop_local(job)
+        client.close()
+
+    assert {p["event_id"] for p in predictions} == set(sent_ms)
+    waits = [p["received_at_ms"] - sent_ms[p["event_id"]] for p in predictions]
+    if flush_when_idle:
+        assert max(waits) < 500, waits
+    else:
+        assert max(waits) >= 2500, waits
 
 
 def test_a_job_failing_faster_than_its_restart_rate_exits_with_status_1_and_says_why(stack, servers, tmp_path):

@@ -65,18 +65,20 @@ def test_holdout_is_the_last_days_and_the_model_separates_fraud(trained):
     assert 0 < report["holdout"]["pr_auc"] <= 1
 
 
-def test_onnx_graph_has_one_input_per_column_and_standard_operators(trained):
+def test_onnx_graph_has_one_matrix_input_and_standard_operators(trained):
     _, (first, _) = trained
     model = onnx.load(first / "model.onnx")
     report = json.loads((first / "report.json").read_text())
-    assert [i.name for i in model.graph.input] == report["columns"]
+    [matrix] = model.graph.input
+    assert matrix.name == "features"
+    assert [d.dim_value for d in matrix.type.tensor_type.shape.dim][1:] == [len(report["columns"])]
     assert report["columns"][: len(REQUEST_FEATURES)] == list(REQUEST_FEATURES)
     assert {node.op_type for node in model.graph.node} <= TENSORRT_FRIENDLY
     assert all(node.domain == "" for node in model.graph.node)
     # The sample's reference scores are what onnxruntime gives for its rows.
     sample = pd.read_parquet(first / "sample.parquet")
     session = ort.InferenceSession(str(first / "model.onnx"), providers=["CPUExecutionProvider"])
-    # One [batch, F] input; its columns, in the metadata, are the report's.
+    # Its columns, in the metadata, are the report's.
     metadata = session.get_modelmeta().custom_metadata_map
     assert json.loads(metadata["input_columns"]) == {"features": report["columns"]}
     scores = session.run(["fraud_score"], {"features": sample[report["columns"]].to_numpy(np.float32)})[0][:, 0]

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import httpx
 import numpy as np
-import onnxruntime as ort
 import pandas as pd
 import pytest
 import tomli_w
@@ -40,6 +39,7 @@ from rtai.features.batch_stats import CARD_STATS, MERCHANT_STATS
 from rtai.jobs import launcher
 from rtai.security.credentials import Credentials
 from tests.flink_rest import free_port
+from tests.onnx_models import onnx_scores
 from tests.stack_helpers import MODEL_COLUMNS, isolated_stack, receive_all, served_model_toml
 
 DEADLINE_MS = 50.0
@@ -218,7 +218,7 @@ def test_a_feast_that_does_not_answer_costs_no_answer_its_deadline(guarded_api):
     headers = {"Authorization": "Bearer s3cret-token"}
     rng = np.random.default_rng(8)
     moment = datetime.now(UTC) - timedelta(minutes=5)
-    session = ort.InferenceSession(str(tmp / "model.onnx"), providers=["CPUExecutionProvider"])
+    model = tmp / "model.onnx"
     with httpx.Client(verify=ca, headers=headers, timeout=5) as client:
         for i in range(20):
             event = transaction(1000 + i, 77, moment + timedelta(seconds=i), rng)
@@ -232,8 +232,8 @@ def test_a_feast_that_does_not_answer_costs_no_answer_its_deadline(guarded_api):
             assert body["took_ms"] <= DEADLINE_MS and waited_ms < DEADLINE_MS + 50
             features = body["features"]
             assert all(features[n] == default(n) for n in (*CARD_STATS, *MERCHANT_STATS))  # the views it missed
-            expected = session.run(None, {n: np.array([[features[n]]], np.float32) for n in MODEL_COLUMNS})[0]
-            assert body["score"] == pytest.approx(float(expected[0, 0]), abs=1e-5)
+            expected = onnx_scores(model, [features])
+            assert body["score"] == pytest.approx(float(expected[0]), abs=1e-5)
         metrics = client.get(f"{url}/metrics").text
     assert "rtai_scoring_api_fallbacks_total" in metrics
 

@@ -430,6 +430,9 @@ class InferenceJobSection(JobRuntime):
     # one Python call per batch and stage) or python (the earlier design: each event crosses into
     # Python per operator; batches wait in keyed state). bench/README.md compares them.
     batching: Literal["python", "java"] = "java"
+    # java: a batch also goes out as soon as the source has nothing more to read (not only after
+    # max_wait_ms): no event waits for company at a low rate; under load batches still fill.
+    flush_when_idle: bool = True
     # Started and not yet emitted, per subtask; the operator takes events (python) or flushes (java)
     # meanwhile. java: left under way between calls, 0 to wait for each (a model scored in process).
     batches_in_flight: int = 2

@@ -1,7 +1,8 @@
 """Inference job: card transactions from Pulsar, enriched from Feast, scored on Triton, back to Pulsar.
 
 With `batching = "java"`: transactions (Pulsar) -> in the JVM, batches of raw events per key
-group of their card (up to max_batch_size or max_wait_ms, and before every checkpoint barrier)
+group of their card (up to max_batch_size, max_wait_ms, the source having nothing more to read
+with flush_when_idle, and before every checkpoint barrier)
 -> keyed by key group, one Python call per batch: parse (bad -> dead letters), each card's
 real-time window features, its history read and written once per batch -> in the JVM, the
 key groups' batches merged -> one Python call per merged batch: enrich from Feast (cached),
@@ -47,7 +48,13 @@ def build_java_batched(env: StreamExecutionEnvironment, config: pipeline_config.
     job = config.inference_job
     raw = sources.raw_transactions(env, config, job)
     batches = java_operators.batches_by_key_group(
-        raw, "card_id", job.max_parallelism, job.max_batch_size, job.max_wait_ms, job.source.parallelism
+        raw,
+        "card_id",
+        job.max_parallelism,
+        job.max_batch_size,
+        job.max_wait_ms,
+        job.source.parallelism,
+        job.flush_when_idle,
     )
     with_features = (
         batches.process(

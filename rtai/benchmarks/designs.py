@@ -36,6 +36,14 @@ DESIGNS: dict[str, dict[str, dict[str, object]]] = {
 }
 
 
+# When the JVM's batcher hands a batch on (java batching): also as soon as the source has nothing
+# more to read, or max_wait_ms after its first event only.
+FLUSH_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
+    "flush when the input is idle": {"inference_job": {"flush_when_idle": True}},
+    "flush after max_wait_ms": {"inference_job": {"flush_when_idle": False}},
+}
+
+
 def batch_view_designs(base: Path) -> dict[str, dict[str, dict[str, object]]]:
     """The pipeline as it is, against its cached views loaded on a miss (no keys_file)."""
     cached = pipeline_config.load(base).inference_job.cached_views

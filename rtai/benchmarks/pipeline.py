@@ -102,12 +102,14 @@ def stages(out: Outputs, ids: list[str]) -> dict[str, dict[str, float]]:
 
 
 def window_figures(out: Outputs, from_ms: int, to_ms: int) -> dict[str, object]:
-    ids = [i for i, at in out.published.items() if from_ms <= at <= to_ms]
-    answered = [i for i in ids if i in out.predictions]
-    latency = {i: out.predictions[i][0] - out.published[i] for i in answered}
-    outputs = sum(1 for at, _ in out.predictions.values() if from_ms <= at <= to_ms)
-    first = [v for i, v in latency.items() if out.published[i] < from_ms + GROWTH_SLICE_MS]
-    last = [v for i, v in latency.items() if out.published[i] > to_ms - GROWTH_SLICE_MS]
+    # Copies (each one C call under the GIL): the reader's thread may still be adding late outputs.
+    published, predictions = dict(out.published), dict(out.predictions)
+    ids = [i for i, at in published.items() if from_ms <= at <= to_ms]
+    answered = [i for i in ids if i in predictions]
+    latency = {i: predictions[i][0] - published[i] for i in answered}
+    outputs = sum(1 for at, _ in predictions.values() if from_ms <= at <= to_ms)
+    first = [v for i, v in latency.items() if published[i] < from_ms + GROWTH_SLICE_MS]
+    last = [v for i, v in latency.items() if published[i] > to_ms - GROWTH_SLICE_MS]
     growth = float(np.median(last) - np.median(first)) if first and last else float("inf")
     return {
         "inputs": len(ids),

@@ -24,9 +24,11 @@ import org.apache.flink.types.Row;
  *
  * <p>The batches go out when {@code maxEvents} wait, {@code maxWaitMs} after the first of them
  * arrived, before every checkpoint barrier (so no state: what waits is always downstream of
- * the barrier's checkpoint) and at the end of input. Under load the flush waits on the
- * downstream task's backpressure, so batches grow with the load; at a low rate each event waits
- * at most {@code maxWaitMs}.
+ * the barrier's checkpoint), at the end of input and, with {@code flushWhenIdle}, as soon as the
+ * source has nothing more to read ({@link InputIdle}). Under load the flush waits on the
+ * downstream task's backpressure and the input is never idle, so batches grow with the load; at
+ * a low rate each event waits at most {@code maxWaitMs}, and with {@code flushWhenIdle} only for
+ * the rest of its fetch.
  *
  * <p>A flush ends with an empty batch, the flush's end, to each downstream subtask that got
  * batches in it: it travels on the same channel as they do, so it arrives after them, and a
@@ -39,6 +41,7 @@ public final class KeyGroupBatcher extends BufferingOperator<String, Row> {
     private final String entityField;
     private final int maxParallelism;
     private final int maxEvents;
+    private final boolean flushWhenIdle;
 
     private transient int[] keys;
     private transient int[] flushEndKeys; // per downstream subtask, a key it owns
@@ -48,11 +51,12 @@ public final class KeyGroupBatcher extends BufferingOperator<String, Row> {
     private transient int count;
     private transient JsonFactory json;
 
-    public KeyGroupBatcher(String entityField, int maxParallelism, int maxEvents, long maxWaitMs) {
+    public KeyGroupBatcher(String entityField, int maxParallelism, int maxEvents, long maxWaitMs, boolean flushWhenIdle) {
         super(maxWaitMs);
         this.entityField = entityField;
         this.maxParallelism = maxParallelism;
         this.maxEvents = maxEvents;
+        this.flushWhenIdle = flushWhenIdle;
     }
 
     /** For each key group, the smallest non-negative int whose one-field-row key Flink assigns to it. */
@@ -97,6 +101,15 @@ public final class KeyGroupBatcher extends BufferingOperator<String, Row> {
             waiting.add(new ArrayList<>());
         }
         json = new JsonFactory();
+        if (flushWhenIdle) {
+            InputIdle.listen(this::flush);
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        InputIdle.stopListening();
+        super.close();
     }
 
     @Override

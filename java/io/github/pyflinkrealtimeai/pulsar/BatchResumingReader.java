@@ -7,6 +7,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 
+import io.github.pyflinkrealtimeai.batching.InputIdle;
+
 import org.apache.flink.api.connector.source.ReaderOutput;
 import org.apache.flink.api.connector.source.SourceEvent;
 import org.apache.flink.api.connector.source.SourceReader;
@@ -27,6 +29,9 @@ import org.slf4j.LoggerFactory;
  * the batch's messages up to it as the redeliveries they are. Until the split reads past it, its
  * snapshots carry the checkpointed message, not a dropped message or none, so a checkpoint taken
  * before then resumes at the same place.
+ *
+ * <p>When it has handed on everything fetched it tells {@link InputIdle}, so that a batcher chained
+ * after it flushes at once.
  */
 // "try": close() throws what SourceReader's may (Exception); this class is never in a try-with-resources.
 @SuppressWarnings("try")
@@ -105,7 +110,11 @@ final class BatchResumingReader implements SourceReader<String, PulsarPartitionS
 
     @Override
     public InputStatus pollNext(ReaderOutput<String> output) throws Exception {
-        return reader.pollNext(output);
+        InputStatus status = reader.pollNext(output);
+        if (status == InputStatus.NOTHING_AVAILABLE) {
+            InputIdle.signal();  // a batcher chained after this source hands its batch on now
+        }
+        return status;
     }
 
     @Override
