@@ -15,6 +15,7 @@ from tritonclient.grpc import model_config_pb2
 from rtai.models import triton_config
 from rtai.models.signature import Tensor
 from rtai.models.triton_config import Serving
+from tests.flink_rest import free_port
 from tests.onnx_models import write_columns_model, write_logistic_model
 from tests.stack_helpers import cli, isolated_env, isolated_stack, isolated_stack_toml
 
@@ -178,16 +179,17 @@ def test_register_writes_a_matrix_inputs_columns_and_refuses_another_layout_besi
     columns = ["amount", "is_ecom", "txn_count_1m"]
     write_columns_model(tmp_path / "matrix.onnx", columns, seed=1)
     write_columns_model(tmp_path / "per_column.onnx", columns, seed=1, layout="columns")
-    env = {"RTAI_RUN_DIR": str(tmp_path / "run")}
-    repo = str(tmp_path / "repo")
-    first = cli("model", "register", "--model", str(tmp_path / "matrix.onnx"), "--repository", repo, env=env)
+    # A stack config whose Triton no server answers: register loads nothing, whatever runs here.
+    ports = {"http_port": free_port(), "grpc_port": free_port(), "metrics_port": free_port()}
+    env = isolated_env(tmp_path, isolated_stack_toml({"triton": {"model_repository": str(tmp_path / "repo")} | ports}))
+    first = cli("model", "register", "--model", str(tmp_path / "matrix.onnx"), env=env)
     assert first.returncode == 0, first.stderr
     config_file = tmp_path / "repo" / "fraud_mlp" / "config.pbtxt"
     config = text_format.Parse(config_file.read_text(), model_config_pb2.ModelConfig())
     assert [(i.name, list(i.dims)) for i in config.input] == [("features", [3])]
     assert config.parameters["input_columns"].string_value == '{"features":["amount","is_ecom","txn_count_1m"]}'
     before = config_file.read_text()
-    second = cli("model", "register", "--model", str(tmp_path / "per_column.onnx"), "--repository", repo, env=env)
+    second = cli("model", "register", "--model", str(tmp_path / "per_column.onnx"), env=env)
     assert second.returncode == 2
     assert "inputs or outputs differ from" in second.stderr and "a model's versions share one config" in second.stderr
     assert config_file.read_text() == before and not (tmp_path / "repo" / "fraud_mlp" / "2").exists()
