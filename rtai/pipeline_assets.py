@@ -8,7 +8,9 @@ run; they are cheap when nothing changed.
 from __future__ import annotations
 
 from flink_jobs.config import pipeline_config
+from flink_jobs.stages.features import history_seed
 from rtai.console import step
+from rtai.features import backfill
 from rtai.features import commands as features
 from rtai.generator import commands as generator
 from rtai.models import commands as model
@@ -27,7 +29,7 @@ def ensure(config: pipeline_config.PipelineConfig) -> None:
     if not generator.DEFAULT_HISTORY.is_file():
         generator.write_history()
     repo = FeastRepo.of_stack(stack)
-    if not (repo.path / "data" / "card_stats.parquet").is_file():
+    if not all((repo.path / name).is_file() for name in (backfill.CARD_STATS_FILE, history_seed.SEED_FILE)):
         features.backfill(repo)
     print(repo.apply(), end="")
     features.materialize(repo)

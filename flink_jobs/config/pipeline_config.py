@@ -347,6 +347,11 @@ class JobRuntime:
 class FeatureJobSection(JobRuntime):
     subscription: str = "fraud-feature-job"
     max_out_of_orderness_ms: int = 1000
+    # Each card's window history at the end of the backfilled history (a Parquet file `rtai
+    # features backfill` writes, from the working directory): a card with no state in the job
+    # starts from it, so a fresh job's features go on from the training set's
+    # (flink_jobs/stages/features/history_seed.py). "": every card starts empty; a file not there: a warning.
+    card_history_seed: str = ""
     feast: FeastCalls = field(default_factory=FeastCalls)
     push: PushSection = field(default_factory=PushSection)
 
@@ -426,6 +431,11 @@ class InferenceJobSection(JobRuntime):
     # job: the real-time view computed in the job's keyed state (realtime_features.py);
     # feast: read from Feast, as the feature job pushed it (seconds behind the event).
     realtime_features: Literal["job", "feast"] = "job"
+    # Each card's window history at the end of the backfilled history (a Parquet file `rtai
+    # features backfill` writes, from the working directory): a card with no state in the job
+    # starts from it, so a fresh job's features go on from the training set's
+    # (flink_jobs/stages/features/history_seed.py). "": every card starts empty; a file not there: a warning.
+    card_history_seed: str = ""
     # Where batches form: java (the JVM batches raw events per key group and merges them again:
     # one Python call per batch and stage) or python (the earlier design: each event crosses into
     # Python per operator; batches wait in keyed state). bench/README.md compares them.

@@ -32,7 +32,7 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
     features = (
         parsed.assign_timestamps_and_watermarks(watermarks)
         .key_by(lambda event: event.card_id, key_type=Types.LONG())
-        .process(CardFeatures(config.topics.transactions, JOB_NAME))
+        .process(CardFeatures(config.topics.transactions, JOB_NAME, job.card_history_seed))
         .name("card-features")
         .uid("card-features")
     )

@@ -58,7 +58,13 @@ def build_java_batched(env: StreamExecutionEnvironment, config: pipeline_config.
     )
     with_features = (
         batches.process(
-            RealtimeBatchFeatures(config.topics.transactions, JOB_NAME, config.events, job.realtime_features == "job"),
+            RealtimeBatchFeatures(
+                config.topics.transactions,
+                JOB_NAME,
+                config.events,
+                job.realtime_features == "job",
+                job.card_history_seed,
+            ),
             Types.STRING(),
         )
         .name("card-realtime-features")
@@ -84,7 +90,7 @@ def build_python_batched(env: StreamExecutionEnvironment, config: pipeline_confi
     if job.realtime_features == "job":
         to_score = (
             parsed.key_by(lambda event: event.card_id, key_type=Types.LONG())
-            .process(RealtimeCardFeatures())
+            .process(RealtimeCardFeatures(job.card_history_seed))
             .name("card-realtime-features")
             .uid("card-realtime-features")
         )

@@ -4,7 +4,8 @@
 - the real-time card features of every past transaction, computed by the same CardHistory
   the feature job runs, in the same order (event time, then event id), into the file behind
   the push source. Training then reads the values the job would have pushed; rows the job
-  pushed after the history's end are kept.
+  pushed after the history's end are kept;
+- each card's history at the end (history_seed.py), where a job starts a card it holds no state for.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flink_jobs.stages.features import history_seed
 from flink_jobs.stages.features.card_windows import FEATURE_NAMES, CardHistory
 from rtai.console import progress_bar
 from rtai.features import batch_stats
@@ -42,6 +44,11 @@ def read_history(path: Path) -> pd.DataFrame:
 
 def card_realtime(history: pd.DataFrame) -> pd.DataFrame:
     """The feature job's output for every transaction of the history."""
+    return replayed(history)[0]
+
+
+def replayed(history: pd.DataFrame) -> tuple[pd.DataFrame, dict[int, CardHistory]]:
+    """The feature job's output for every transaction of the history, and each card's history at its end."""
     ordered = history.assign(ms=history["event_timestamp"].astype("int64") // 10**6)
     ordered = ordered.sort_values(["card_id", "ms", "event_id"], kind="stable", ignore_index=True)
     bar = progress_bar("real-time features", len(ordered))
@@ -58,7 +65,7 @@ def card_realtime(history: pd.DataFrame) -> pd.DataFrame:
     bar.update(len(ordered) % PROGRESS_EVERY)
     bar.close()
     stamps = ordered["event_timestamp"].astype("datetime64[us, UTC]")
-    return pd.DataFrame({"card_id": ordered["card_id"], "event_timestamp": stamps, **columns})
+    return pd.DataFrame({"card_id": ordered["card_id"], "event_timestamp": stamps, **columns}), history_of
 
 
 def _write(frame: pd.DataFrame, path: Path) -> None:
@@ -83,8 +90,11 @@ def write_offline_tables(history_path: Path, repo: Path) -> BackfillReport:
     history = read_history(history_path)
     card = batch_stats.card_stats(history)
     merchant = batch_stats.merchant_stats(history)
-    realtime = _with_later_pushes(card_realtime(history), repo / CARD_REALTIME_FILE, history["event_timestamp"].max())
+    realtime, histories = replayed(history)
+    realtime = _with_later_pushes(realtime, repo / CARD_REALTIME_FILE, history["event_timestamp"].max())
     tables = {CARD_STATS_FILE: card, MERCHANT_STATS_FILE: merchant, CARD_REALTIME_FILE: realtime}
     for name, frame in tables.items():
         _write(frame, repo / name)
-    return BackfillReport({name: len(frame) for name, frame in tables.items()}, time.monotonic() - started)
+    rows = {name: len(frame) for name, frame in tables.items()}
+    rows[history_seed.SEED_FILE] = history_seed.write(histories, repo / history_seed.SEED_FILE)
+    return BackfillReport(rows, time.monotonic() - started)

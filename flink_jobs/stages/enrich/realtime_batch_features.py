@@ -3,9 +3,10 @@
 The batch holds the transactions of one key group (flink_jobs/java_operators.py, in arrival
 order); the operator is keyed by the key group, and each card's history is an entry of a map
 state under it. A batch is parsed (bad input to the dead letters with its reason, as the parse
-stage does), each card's history is read once, every transaction of the card gets its window
-features as of itself (its own transaction included, by the CardHistory the feature job and the
-backfill run), and the history is written once. Out goes one document for the whole batch:
+stage does), each card's history is read once (its seed for a card with no state), every
+transaction of the card gets its window features as of itself (its own transaction included, by
+the CardHistory the feature job and the backfill run), and the history is written once. Out goes
+one document for the whole batch:
 
     {"rows": [[transaction, features | null, received_ms], ...], "dead": [dead letter, ...]}
 
@@ -28,6 +29,7 @@ from flink_jobs.config.pipeline_config import EventsSection
 from flink_jobs.events import InvalidEvent, accepted
 from flink_jobs.metrics import ParseMetrics
 from flink_jobs.stages.enrich.decoded_histories import DecodedHistories
+from flink_jobs.stages.features import history_seed
 from flink_jobs.stages.features.card_windows import CardHistory
 from flink_jobs.stages.output.dead_letters import dead_letter
 from flink_jobs.state_layout import STATE_TYPE, encode_history
@@ -41,14 +43,17 @@ class RealtimeBatchFeatures(KeyedProcessFunction):
     """`computes_view`: False when the job reads the view from Feast (realtime_features = "feast"):
     then the batch is parsed only, and each row's features are null."""
 
-    def __init__(self, source_topic: str, job_name: str, window: EventsSection, computes_view: bool) -> None:
+    def __init__(
+        self, source_topic: str, job_name: str, window: EventsSection, computes_view: bool, seed_file: str = ""
+    ) -> None:
         self.source_topic, self.job_name, self.window = source_topic, job_name, window
-        self.computes_view = computes_view
+        self.computes_view, self.seed_file = computes_view, seed_file
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.histories = runtime_context.get_map_state(MapStateDescriptor("card_histories", Types.LONG(), STATE_TYPE))
         self.metrics = ParseMetrics(runtime_context.get_metrics_group())
-        self.decoded = DecodedHistories()
+        seed = history_seed.load(self.seed_file, "inference_job.card_history_seed") if self.computes_view else None
+        self.decoded = DecodedHistories(seed)
 
     def process_element(self, raws: list[str], ctx: KeyedProcessFunction.Context):
         if not raws:  # the end of an upstream flush: handed on for the merger

@@ -11,6 +11,7 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from flink_jobs import metrics
 from flink_jobs.events import Transaction, iso_ms, to_json
+from flink_jobs.stages.features import history_seed
 from flink_jobs.stages.features.card_windows import CardHistory
 from flink_jobs.stages.input.parse import DEAD_LETTERS
 from flink_jobs.stages.output.dead_letters import dead_letter
@@ -40,17 +41,19 @@ class CardFeatures(KeyedProcessFunction):
     The transactions waiting are one map state entry per event time (the transactions of that
     millisecond), so a timer takes exactly its own without reading the others: a card with
     thousands waiting (a burst) costs the same per transaction as a quiet one. The card's history,
-    a value state, is read and written once per timer firing."""
+    a value state, is read and written once per timer firing; a card with no state starts from
+    its seed (history_seed.py), when the job has one."""
 
     LATE_REASON = "late event: event_time is behind the watermark (max_out_of_orderness_ms)"
 
-    def __init__(self, source_topic: str, job_name: str) -> None:
-        self.source_topic, self.job_name = source_topic, job_name
+    def __init__(self, source_topic: str, job_name: str, seed_file: str = "") -> None:
+        self.source_topic, self.job_name, self.seed_file = source_topic, job_name, seed_file
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.history = runtime_context.get_state(ValueStateDescriptor("history", STATE_TYPE))
         self.pending = runtime_context.get_map_state(MapStateDescriptor("pending", Types.LONG(), STATE_TYPE))
         self.dead_lettered = metrics.dead_letters(runtime_context.get_metrics_group())
+        self.seed = history_seed.load(self.seed_file, "feature_job.card_history_seed")
 
     def _dead_letter(self, event: Transaction) -> tuple[OutputTag, str]:
         self.dead_lettered.inc(metrics.reason_kind(self.LATE_REASON))
@@ -78,7 +81,10 @@ class CardFeatures(KeyedProcessFunction):
         if not ready:
             return
         stored = self.history.value()
-        history = decode_history(stored) if stored is not None else CardHistory()
+        if stored is not None:
+            history = decode_history(stored)
+        else:
+            history = (self.seed and self.seed.history(ctx.get_current_key())) or CardHistory()
         for event in sorted(ready, key=lambda e: (e.event_time_ms, e.event_id)):
             if history.last_time_ms is not None and event.event_time_ms < history.last_time_ms:
                 yield self._dead_letter(event)

@@ -1,0 +1,106 @@
+"""Each card's window history at the end of the transaction history, as the backfill leaves it
+(`rtai features backfill` writes it beside the offline tables), read by a job when it starts.
+
+A job's keyed state begins empty: without a seed, a fresh job's first transaction of a card has
+no predecessor (seconds_since_prev_txn -1, amount_to_mean_ratio 1.0) and near-empty windows,
+values the training set holds only for a card's very first transaction, and the model scores
+them so. A card the job holds no state for starts from its seed instead, so the job's features
+go on from where the backfill's ended and a fresh job scores like the training set was made. A
+card the job already holds state for never reads its seed (a restored job keeps its own).
+
+The seed covers the history's transactions only: the job's topic must carry the later ones, not
+the history again (a transaction in both would count twice). A seed older than the windows
+costs nothing wrong: CardHistory drops what no window of the new transaction reaches, and keeps
+the running mean and the previous transaction's time.
+
+The file is Parquet, `card_id` (int64, sorted) and `history` (the keyed state's text,
+state_layout.encode_history). Each parallel task reads all of it, about 100 bytes a card as
+Arrow columns, and decodes a card's text when the card first comes.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from flink_jobs.stages.features.card_windows import CardHistory
+from flink_jobs.state_layout import StateLayoutError, decode_history, encode_history
+
+log = logging.getLogger(__name__)
+SEED_FILE = "data/card_histories.parquet"  # in the feature repository, beside the backfill's tables
+
+
+class HistorySeed:
+    def __init__(self, cards: np.ndarray, histories: pa.Array) -> None:
+        self.cards, self.histories = cards, histories
+
+    def __len__(self) -> int:
+        return len(self.cards)
+
+    def history(self, card: int) -> CardHistory | None:
+        """The card's history at the seed's end, or None for a card the history does not hold."""
+        at = int(np.searchsorted(self.cards, card))
+        if at == len(self.cards) or self.cards[at] != card:
+            return None
+        return decode_history(self.histories[at].as_py())
+
+
+def write(histories: Mapping[int, CardHistory], path: Path) -> int:
+    """Writes every card's history, ordered by card; returns the number of cards."""
+    cards = sorted(histories)
+    table = pa.table(
+        {
+            "card_id": pa.array(cards, pa.int64()),
+            "history": pa.array([encode_history(histories[card]) for card in cards], pa.string()),
+        }
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_suffix(".tmp")
+    pq.write_table(table, temporary)
+    temporary.replace(path)
+    return len(cards)
+
+
+def load(path: str, field: str) -> HistorySeed | None:
+    """The seed in `path` (from the working directory, the project root where the jobs run), or
+    None for "" and for a file not there (a warning naming `field`: a stack whose history was
+    never backfilled starts every card empty, as before seeds). A file that is there but not a
+    seed fails the job with a message naming `field`."""
+    if not path:
+        return None
+    if not Path(path).is_file():
+        log.warning(
+            "%s: no such file %s: every card starts with an empty history (run `rtai features backfill`)",
+            field,
+            Path(path).resolve(),
+        )
+        return None
+    try:
+        # One thread: Arrow's dataset reader with its thread pool hangs inside a Flink task that
+        # opened a gRPC channel first (PyFlink's thread mode; the scoring stage opens before this).
+        table = pq.ParquetFile(path).read(columns=["card_id", "history"], use_threads=False)
+    except (OSError, pa.ArrowException, KeyError) as err:
+        raise SeedError(
+            f"{field}: cannot read card histories from {Path(path).resolve()} ({err}); run `rtai features "
+            f'backfill` to write them again, or set {field} = "" to start every card empty'
+        ) from err
+    cards = table.column("card_id").to_numpy()
+    if not pa.types.is_integer(table.schema.field("card_id").type) or np.any(np.diff(cards) <= 0):
+        raise SeedError(f"{field}: {path} is not a card history seed (card_id must be integers in ascending order)")
+    histories = table.column("history").combine_chunks()
+    if len(histories):
+        try:
+            decode_history(histories[0].as_py())
+        except (StateLayoutError, KeyError, TypeError, ValueError) as err:
+            raise SeedError(f"{field}: {path} holds no card history in a known layout: {err}") from err
+    log.info("%s: %d cards' histories from %s", field, len(cards), path)
+    return HistorySeed(cards, histories)
+
+
+class SeedError(RuntimeError):
+    """A seed file named in the pipeline config that cannot be read."""
