@@ -2,13 +2,15 @@
 
 One consumer on the transactions, predictions, alerts and dead-letter topics, subscribed before
 anything is published (a new subscription starts at the latest message) and removed at the end. The demo and the
-benchmarks measure end-to-end latency with it: prediction publish time - input publish time.
+benchmarks measure end-to-end latency with it: prediction publish time - input publish time (or,
+for exactly-once delivery, the time it read the prediction).
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 
 import pulsar
@@ -21,6 +23,10 @@ from flink_jobs.config.topics import full_name
 class Outputs:
     published: dict[str, int] = field(default_factory=dict)  # event id -> input publish time (epoch ms)
     predictions: dict[str, tuple[int, dict]] = field(default_factory=dict)  # event id -> (publish time, prediction)
+    # event id -> when this reader received its prediction (epoch ms): with exactly-once delivery
+    # a prediction is published inside a transaction and readable only after the commit.
+    read: dict[str, int] = field(default_factory=dict)
+    frauds: set[str] = field(default_factory=set)  # inputs the generator marked is_fraud (its ground truth)
     alerts: list[dict] = field(default_factory=list)
     dead_letters: list[dict] = field(default_factory=list)  # of the `dead_letter_job` only
     duplicates: int = 0
@@ -55,10 +61,13 @@ class OutputReader(threading.Thread):
             return  # a malformed input: its dead letter is what counts
         if kind == "transactions":
             out.published[body.get("event_id", "")] = message.publish_timestamp()
+            if body.get("is_fraud") is True:
+                out.frauds.add(body["event_id"])
         elif kind == "predictions":
             if body["event_id"] in out.predictions:
                 out.duplicates += 1
             out.predictions[body["event_id"]] = (message.publish_timestamp(), body)
+            out.read[body["event_id"]] = time.time_ns() // 1_000_000
         elif kind == "alerts":
             out.alerts.append(body)
         elif body.get("job") == self.dead_letter_job:

@@ -51,6 +51,13 @@ def thread_ticks(pid: int) -> Counter[str]:
     return ticks
 
 
+def machine_ticks() -> dict[str, int]:
+    """CPU ticks of all cores since boot by kind, from /proc/stat's first line."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:9]]
+    user, nice, system, idle, iowait, irq, softirq, steal = fields
+    return {"busy": user + nice + system + irq + softirq, "idle": idle, "iowait": iowait, "steal": steal}
+
+
 def jvm_of(pid: int) -> int | None:
     """The java process `pid` is or started (a PyFlink job's client starts its MiniCluster JVM)."""
     for candidate in [pid, *processes.descendants(pid)]:
@@ -77,6 +84,7 @@ class CpuMeter:
         return _cpu_s(pid) if name in self.alone else process_tree_cpu_s(pid)
 
     def start(self) -> None:
+        self.machine_before = machine_ticks()
         self.before = {name: self._cpu_s(name) for name in self.pids}
         self.threads_before = thread_ticks(self.pids[self.threads_of]) if self.threads_of else Counter()
         self.started = os.times().elapsed
@@ -88,6 +96,12 @@ class CpuMeter:
             "window_s": round(seconds, 1),
             "cores_available_s": round(seconds * (os.cpu_count() or 1), 1),
             "cpu_s": used,
+            # The whole machine (/proc/stat): what no process above accounts for shows here, and
+            # steal is time the hypervisor gave the cores to someone else.
+            "machine_s": {
+                kind: round((ticks - self.machine_before[kind]) / TICKS_PER_S, 1)
+                for kind, ticks in machine_ticks().items()
+            },
         }
         if self.threads_of:
             grown = thread_ticks(self.pids[self.threads_of]) - self.threads_before

@@ -57,6 +57,11 @@ def drain_rate(
     low, high = DRAIN_WINDOW
     seconds = marks[high] - marks[low]
     rate = round((high - low) * events / seconds)
+    if cpu:
+        # CPU per drained event, per process and for the whole machine: the per-event budget.
+        drained = (high - low) * events
+        per_event = {name: s * 1e6 / drained for name, s in {**cpu["cpu_s"], **cpu["machine_s"]}.items()}
+        cpu["us_per_event"] = {name: round(us, 1) for name, us in per_event.items()}
     return {"backlog_events": events, "window_s": round(seconds, 1), "events_per_s": rate} | (
         {"cpu": cpu} if cpu else {}
     )

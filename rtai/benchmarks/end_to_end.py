@@ -1,14 +1,15 @@
 """`make bench`: every figure of the stack in one run, on the same machine and data.
 
 The inference job (and once more, at its maximum and 1,000/s, reading the real-time view from
-Feast: the config switch); its floor, the parse relay (the same source, parse stage, sink and settings,
-nothing in between); its peers, a batched asyncio consumer and the naive per-event consumer
-(maximum sustained rate with CPU seconds per process in the drain window, then fixed rates);
-Triton's perf_analyzer and the onnxruntime ceiling on the served model; the feature job's maximum
-sustained rate and its freshness at 1,000 events/s; the scoring API at 100-1,000 requests/s
-(rtai/benchmarks/scoring_api.py). Writes bench/results/<date>-<host>.json, a
-latency-against-rate plot (<date>-<host>.png, drawn in the model environment, which has
-matplotlib), and appends a row to the table in bench/README.md.
+Feast: the config switch; and at 1,000/s with exactly-once delivery, latency to the reader); its
+floor, the parse relay (the same source, parse stage, sink and settings, nothing in between); its
+peers, a batched asyncio consumer and the naive per-event consumer (maximum sustained rate with
+CPU seconds per process in the drain window, then fixed rates); Triton's perf_analyzer and the
+onnxruntime ceiling on the served model; the feature job's maximum sustained rate and its
+freshness at 1,000 events/s; the scoring API at 100-1,000 requests/s
+(rtai/benchmarks/scoring_api.py). Writes bench/results/<date>-<host>.json, a latency-against-rate
+plot (<date>-<host>.png, drawn in the model environment, which has matplotlib), and appends a row
+to the table in bench/README.md.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ FEAST_VIEW_CHANGES = {
     "inference_job": {"realtime_features": "feast", "hot_keys": {"max_events_per_minute": 0}},
     "features": {"training_feature_lag_ms": 1000},
 }
+# The job with Pulsar transactions committed on checkpoints: at 1,000/s, latency to when a
+# consumer can read the prediction (after the commit), so the checkpoint interval is in it.
+EXACTLY_ONCE_CHANGES = {"inference_job": {"delivery": "exactly-once"}}
 # Issue 12's targets, on two cores with the whole stack on them.
 TARGETS = {
     "max_events_per_s": 10_000,
@@ -95,6 +99,9 @@ def run(
     feast_view = folder / "feast-view.toml"
     derived_pipeline.write(base, FEAST_VIEW_CHANGES, feast_view)
     job_feast_view = _contender(pipeline.JOB_FEAST_VIEW, feast_view, folder, job_backlog, [1000.0], measure_s)
+    exactly_once_config = folder / "exactly-once.toml"
+    derived_pipeline.write(base, EXACTLY_ONCE_CHANGES, exactly_once_config)
+    exactly_once = pipeline.fixed_rates(pipeline.JOB_EXACTLY_ONCE, exactly_once_config, folder, [1000.0], measure_s)
     floor = _contender(pipeline.FLOOR, base, folder, job_backlog, rates, measure_s)
     peer = _contender(pipeline.ASYNCIO, base, folder, peer_backlog, rates, measure_s, slower=True)
     baseline = _contender(pipeline.BASELINE, base, folder, baseline_backlog, rates, measure_s, slower=True)
@@ -127,6 +134,7 @@ def run(
         },
         "inference_job": job,
         "inference_job_feast_view": job_feast_view,
+        "inference_job_exactly_once": {"fixed_rates": exactly_once},
         "parse_relay": floor,
         "asyncio_consumer": peer,
         "naive_baseline": baseline,
@@ -210,11 +218,19 @@ def summary(result: dict) -> str:
     lines.append(
         f"maximum sustained: {maxima}, feature job {result['feature_job']['max_sustained']['events_per_s']:,}/s"
     )
+    for row in result["inference_job_exactly_once"]["fixed_rates"]:
+        lat = row["latency_ms"]
+        lines.append(
+            f"inference job exactly-once at {row['rate']:,.0f}/s, latency to the reader (after the commit): "
+            f"p50 {lat.get('p50')} / p99 {lat.get('p99')} ms, sustained {row['sustained']}"
+        )
     for name in CONTENDERS:
         cpu = result[name]["max_sustained"].get("cpu")
         if cpu:
             used = ", ".join(f"{k} {v}" for k, v in cpu["cpu_s"].items())
             lines.append(f"CPU s in {name}'s drain window ({cpu['cores_available_s']} core-s available): {used}")
+            per_event = ", ".join(f"{k} {v}" for k, v in cpu["us_per_event"].items())
+            lines.append(f"  us of CPU per drained event: {per_event}")
     freshness = result["feature_job"]["freshness"]["freshness_ms"]
     lines.append(
         f"feature freshness at {FRESHNESS_RATE:,.0f}/s: p50 {freshness.get('p50')} / p99 {freshness.get('p99')} ms"

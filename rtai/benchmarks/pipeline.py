@@ -5,7 +5,8 @@ For each contender, on fresh topics with a copy of the pipeline config:
   drained; the rate of predictions between 20 % and 90 % of it;
 - fixed rates: transactions published at each rate for a warm-up and then a measured window;
   per event, latency = prediction publish time - input publish time (both read back from
-  Pulsar); throughput = predictions published in the window / its length. A rate is sustained
+  Pulsar; with exactly-once delivery, the time the reader got the prediction, after the
+  commit); throughput = predictions published in the window / its length. A rate is sustained
   when every event got its prediction and latency did not grow across the window (the input
   backlog did not grow); higher rates are skipped after the first one that is not.
 For the job, a per-stage breakdown from its own timings in each prediction: source (input
@@ -53,6 +54,7 @@ class Contender:
     module: str
     dead_letter_job: str
     keeps_checkpoints: bool
+    latency_at_read: bool = False  # latency to the reader's receipt (exactly-once: after the commit)
 
     @property
     def slug(self) -> str:
@@ -69,6 +71,14 @@ JOB = Contender("inference job", "flink_jobs.jobs.fraud_scoring", "inference-job
 # The same job reading the real-time card view from Feast (realtime_features = "feast").
 JOB_FEAST_VIEW = Contender(
     "inference job with the Feast view", "flink_jobs.jobs.fraud_scoring", "inference-job", keeps_checkpoints=True
+)
+# The job with delivery = "exactly-once": its outputs are readable when the checkpoint commits them.
+JOB_EXACTLY_ONCE = Contender(
+    "inference job exactly-once",
+    "flink_jobs.jobs.fraud_scoring",
+    "inference-job",
+    keeps_checkpoints=True,
+    latency_at_read=True,
 )
 BASELINE = Contender("naive baseline", "rtai.benchmarks.naive_baseline", "naive-baseline", keeps_checkpoints=False)
 FLOOR = Contender("parse relay", "flink_jobs.jobs.parse_relay", "parse-relay", keeps_checkpoints=True)
@@ -101,12 +111,13 @@ def stages(out: Outputs, ids: list[str]) -> dict[str, dict[str, float]]:
     }
 
 
-def window_figures(out: Outputs, from_ms: int, to_ms: int) -> dict[str, object]:
+def window_figures(out: Outputs, from_ms: int, to_ms: int, at_read: bool = False) -> dict[str, object]:
+    """at_read: latency to when the reader got the prediction, not to its publish time."""
     # Copies (each one C call under the GIL): the reader's thread may still be adding late outputs.
-    published, predictions = dict(out.published), dict(out.predictions)
+    published, predictions, read = dict(out.published), dict(out.predictions), dict(out.read)
     ids = [i for i, at in published.items() if from_ms <= at <= to_ms]
     answered = [i for i in ids if i in predictions]
-    latency = {i: predictions[i][0] - published[i] for i in answered}
+    latency = {i: (read[i] if at_read else predictions[i][0]) - published[i] for i in answered}
     outputs = sum(1 for at, _ in predictions.values() if from_ms <= at <= to_ms)
     first = [v for i, v in latency.items() if published[i] < from_ms + GROWTH_SLICE_MS]
     last = [v for i, v in latency.items() if published[i] > to_ms - GROWTH_SLICE_MS]
@@ -175,7 +186,7 @@ def fixed_rates(
             ended_ms = time.time_ns() // 1_000_000
             _wait_for_answers(reader, started_ms, ended_ms)
             measured_from_ms = started_ms + stream.START_LEAD_MS + round(WARMUP_S * 1000)
-            figures = window_figures(reader.outputs, measured_from_ms, ended_ms)
+            figures = window_figures(reader.outputs, measured_from_ms, ended_ms, contender.latency_at_read)
             answered = figures.pop("answered_ids")
             if contender.module == JOB.module and answered:
                 figures["stages_ms"] = stages(reader.outputs, answered)

@@ -31,6 +31,7 @@ from rtai.console import progress_bar, step
 from rtai.generator import population, records, stream
 from rtai.generator.commands import DEFAULT_CUSTOMERS, DEFAULT_SEED
 from rtai.jobs import launcher
+from rtai.models.commands import MODELS_DIR
 from rtai.monitoring import commands as monitor_commands
 from rtai.output_reader import OutputReader, Outputs
 from rtai.stack import config as stack_config
@@ -99,12 +100,30 @@ def wait_for_outputs(reader: OutputReader, expected: int, jobs: dict[str, proces
     bar.close()
 
 
-def summary(out: Outputs, sent: int, seconds: float, bad: int) -> dict[str, object]:
+def holdout_share(model: str, threshold: float) -> float | None:
+    """The share of the training run's holdout the model scores at or above the threshold
+    (recall x fraud rate / precision, from its report), when it was trained at this threshold."""
+    report_file = MODELS_DIR / model / "report.json"
+    if not report_file.is_file():
+        return None
+    holdout = json.loads(report_file.read_text()).get("holdout", {})
+    if holdout.get("threshold") != threshold or not holdout.get("precision_at_threshold"):
+        return None
+    share = holdout["recall_at_threshold"] * holdout["holdout_fraud_rate"] / holdout["precision_at_threshold"]
+    return round(share, 5)
+
+
+def summary(
+    out: Outputs, sent: int, seconds: float, bad: int, config: pipeline_config.PipelineConfig
+) -> dict[str, object]:
     ours = {i: p for i, p in out.predictions.items() if i in out.published}
     latencies = np.array([at - out.published[i] for i, (at, _) in ours.items()], dtype=float)
     bodies = [body for _, body in ours.values()]
     stages = {k: float(np.median([b[k] for b in bodies] or [0.0])) for k in ("wait_ms", "enrich_ms", "infer_ms")}
     views = Counter(view for b in bodies for view in b["cached_views"])
+    threshold = config.model.alert_threshold
+    flagged = {i for i, (_, b) in ours.items() if b["score"] >= threshold}
+    frauds = out.frauds & set(ours)
     return {
         "events_in": sent + bad,
         "generated": sent,
@@ -114,6 +133,13 @@ def summary(out: Outputs, sent: int, seconds: float, bad: int) -> dict[str, obje
         "predictions": len(ours),
         "duplicates": out.duplicates,
         "alerts": len([a for a in out.alerts if a["event_id"] in ours]),
+        "alerts_by_rule": dict(Counter(rule for a in out.alerts if a["event_id"] in ours for rule in a["rules"])),
+        "share_at_threshold": round(len(flagged) / max(1, len(bodies)), 5),
+        "holdout_share_at_threshold": holdout_share(config.model.name, threshold),
+        # Against the generator's own labels (is_fraud in each event it publishes).
+        "fraud_share": round(len(frauds) / max(1, len(bodies)), 5),
+        "precision_at_threshold": round(len(flagged & frauds) / len(flagged), 4) if flagged else None,
+        "recall_at_threshold": round(len(flagged & frauds) / len(frauds), 4) if frauds else None,
         "dead_letters": len(out.dead_letters),
         "dead_letter_reasons": dict(Counter(d["reason"].split(":")[0] for d in out.dead_letters)),
         "latency_ms": {
@@ -134,7 +160,15 @@ def show(result: dict[str, object]) -> None:
         f"events in        {result['events_in']:,} ({result['generated']:,} generated at "
         f"{result['events_per_s']:,} events/s for {result['publish_seconds']} s + {result['malformed']} malformed)",
         f"predictions out  {result['predictions']:,} (duplicates: {result['duplicates']})",
-        f"alerts           {result['alerts']:,}",
+        f"alerts           {result['alerts']:,} {result['alerts_by_rule']}",
+        f"scored >= threshold {result['share_at_threshold']:.2%} of predictions "
+        + (
+            f"(the model's holdout: {result['holdout_share_at_threshold']:.2%})"
+            if result["holdout_share_at_threshold"] is not None
+            else "(no training report at this threshold)"
+        ),
+        f"against labels   fraud {result['fraud_share']:.2%} of the events (the generator's is_fraud); "
+        f"at the threshold precision {result['precision_at_threshold']}, recall {result['recall_at_threshold']}",
         f"dead letters     {result['dead_letters']:,} {result['dead_letter_reasons']}",
         f"end to end       p50 {latency['p50']} ms, p95 {latency['p95']} ms, p99 {latency['p99']} ms, "
         f"max {latency['max']} ms (input publish time -> prediction publish time)",
@@ -215,7 +249,7 @@ def run(pipeline: Path, *, duration_s: float, rate: float, keep_up: bool, secure
         step("waiting for every event's prediction or dead letter")
         wait_for_outputs(reader, report.sent + len(BAD_EVENTS), jobs)
         reader.stop()
-        result = summary(reader.outputs, report.sent, report.seconds, len(BAD_EVENTS))
+        result = summary(reader.outputs, report.sent, report.seconds, len(BAD_EVENTS), config)
         step("drawing the dashboard's panels over the run from Prometheus")
         minutes = (time.time() - started) / 60
         result["dashboard_png"] = str(monitor_commands.render_png(stack.prometheus_url, minutes))

@@ -9,7 +9,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 
 from flink_jobs.stages.features.card_windows import CardHistory
-from flink_jobs.stages.features.history_seed import HistorySeed
+from flink_jobs.stages.features.history_seed import HistorySeed, starting_history
 from flink_jobs.state_layout import decode_history
 
 CAPACITY = 10_000  # decoded histories kept per subtask, least recently used dropped
@@ -25,10 +25,7 @@ class DecodedHistories:
         history = self.histories.pop(card, None)
         if history is None:
             stored = read_state()
-            if stored is not None:
-                history = decode_history(stored)
-            else:
-                history = (self.seed and self.seed.history(card)) or CardHistory()
+            history = decode_history(stored) if stored is not None else starting_history(self.seed, card)
         self.histories[card] = history
         if len(self.histories) > CAPACITY:
             self.histories.popitem(last=False)

@@ -12,7 +12,6 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from flink_jobs import metrics
 from flink_jobs.events import Transaction, iso_ms, to_json
 from flink_jobs.stages.features import history_seed
-from flink_jobs.stages.features.card_windows import CardHistory
 from flink_jobs.stages.input.parse import DEAD_LETTERS
 from flink_jobs.stages.output.dead_letters import dead_letter
 from flink_jobs.state_layout import (
@@ -81,10 +80,8 @@ class CardFeatures(KeyedProcessFunction):
         if not ready:
             return
         stored = self.history.value()
-        if stored is not None:
-            history = decode_history(stored)
-        else:
-            history = (self.seed and self.seed.history(ctx.get_current_key())) or CardHistory()
+        card = ctx.get_current_key()
+        history = decode_history(stored) if stored is not None else history_seed.starting_history(self.seed, card)
         for event in sorted(ready, key=lambda e: (e.event_time_ms, e.event_id)):
             if history.last_time_ms is not None and event.event_time_ms < history.last_time_ms:
                 yield self._dead_letter(event)

@@ -50,6 +50,11 @@ class HistorySeed:
         return decode_history(self.histories[at].as_py())
 
 
+def starting_history(seed: HistorySeed | None, card: int) -> CardHistory:
+    """Where a card the job holds no state for starts: its seed, else an empty history."""
+    return (seed and seed.history(card)) or CardHistory()
+
+
 def write(histories: Mapping[int, CardHistory], path: Path) -> int:
     """Writes every card's history, ordered by card; returns the number of cards."""
     cards = sorted(histories)
