@@ -11,6 +11,7 @@ acknowledged when the broker has it. Bad events go to the dead-letter topic. It 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import time
 from pathlib import Path
@@ -18,9 +19,13 @@ from pathlib import Path
 import numpy as np
 import pulsar
 import tritonclient.grpc as grpcclient
+from tritonclient.utils import np_to_triton_dtype
 
 from flink_jobs.clients.feast_client import FeastClient
+from flink_jobs.clients.model_feeds import model_arrays
+from flink_jobs.clients.triton_client import ModelSignature, TritonClient
 from flink_jobs.config import pipeline_config
+from flink_jobs.config.pipeline_config import TritonCalls
 from flink_jobs.config.topics import full_name
 from flink_jobs.events import InvalidEvent, parse
 from flink_jobs.stages.features.defaults import default
@@ -52,6 +57,14 @@ def acknowledge_when_sent(consumer: pulsar.Consumer, message: pulsar.Message):
     return sent
 
 
+async def _signature(calls: TritonCalls, model: str) -> ModelSignature:
+    client = TritonClient.from_calls(calls, model)
+    try:
+        return await client.connect()
+    finally:
+        await client.close()
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pipeline", type=Path, default=paths.DEFAULT_PIPELINE)
@@ -66,9 +79,9 @@ def main(argv: list[str] | None = None) -> None:
     dead_letters = client.create_producer(full_name(config.topics.dead_letter))
     feast = FeastClient.from_calls(job.feast)
     triton = grpcclient.InferenceServerClient(job.triton.url)
-    metadata = triton.get_model_metadata(config.model.name, as_json=True)
-    inputs = [i["name"] for i in metadata["inputs"]]
-    output = metadata["outputs"][0]["name"]
+    # The model's inputs as the job reads them (a matrix input's columns from its config.pbtxt).
+    signature = asyncio.run(_signature(job.triton, config.model.name))
+    output = signature.outputs[0].name
     while True:
         message = consumer.receive()
         try:
@@ -83,9 +96,10 @@ def main(argv: list[str] | None = None) -> None:
         row |= features(feast, config.features.service, event.card_id, event.merchant_id)
         enriched = time.time()
         tensors = []
-        for name in inputs:
-            tensor = grpcclient.InferInput(name, [1, 1], "FP32")
-            tensor.set_data_from_numpy(np.array([[row[name]]], np.float32))
+        columns = {name: np.array([value], np.float32) for name, value in row.items()}
+        for spec, array in model_arrays(config.model.name, signature.inputs, columns, 1):
+            tensor = grpcclient.InferInput(spec.name, list(array.shape), np_to_triton_dtype(array.dtype))
+            tensor.set_data_from_numpy(array)
             tensors.append(tensor)
         score = float(triton.infer(config.model.name, tensors).as_numpy(output)[0, 0])
         scored = time.time()
