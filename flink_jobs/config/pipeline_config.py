@@ -346,7 +346,16 @@ class JobRuntime:
 @dataclass(frozen=True)
 class FeatureJobSection(JobRuntime):
     subscription: str = "fraud-feature-job"
-    max_out_of_orderness_ms: int = 1000
+    # java: the inference job's design (the JVM batches raw events per key group; one Python call
+    # per batch computes each card's windows in arrival order, one per merged batch pushes to
+    # Feast): a card's transaction older than one of the card's already processed is a dead
+    # letter, others never wait. python: the earlier design, every transaction held back until
+    # the watermark (max_out_of_orderness_ms) passes it, then computed in event-time order.
+    batching: Literal["python", "java"] = "java"
+    max_batch_size: int = 512  # java: events per key-group batch
+    max_wait_ms: int = 10  # java: a batch's longest wait for company (without flush_when_idle)
+    flush_when_idle: bool = True  # java: a batch also leaves when the source has nothing more to read
+    max_out_of_orderness_ms: int = 1000  # python
     # Each card's window history at the end of the backfilled history (a Parquet file `rtai
     # features backfill` writes, from the working directory): a card with no state in the job
     # starts from it, so a fresh job's features go on from the training set's
@@ -358,6 +367,10 @@ class FeatureJobSection(JobRuntime):
     def validate(self) -> tuple[str, str] | None:
         if self.max_out_of_orderness_ms < 0:
             return "max_out_of_orderness_ms", f"must be >= 0, got {self.max_out_of_orderness_ms}"
+        if self.max_batch_size < 1:
+            return "max_batch_size", f"must be at least 1, got {self.max_batch_size}"
+        if self.max_wait_ms < 1:
+            return "max_wait_ms", f"must be at least 1, got {self.max_wait_ms}"
         return super().validate()
 
 

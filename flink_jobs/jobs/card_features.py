@@ -1,9 +1,18 @@
 """Feature job: card transactions from Pulsar to real-time card features in Feast.
 
-transactions (Pulsar) -> parse (bad -> dead-letter topic) -> event-time watermarks
--> per card: counts and sums over 1 min / 10 min / 1 h, distinct merchants in
-10 min, seconds since the previous transaction, amount over the running mean
--> batched /push to the Feast feature server (online, and offline for training).
+With `batching = "java"`: transactions (Pulsar) -> in the JVM, batches of raw events per key
+group of their card (up to max_batch_size, max_wait_ms, the source having nothing more to read
+with flush_when_idle, and before every checkpoint barrier) -> keyed by key group, one Python
+call per batch: parse (bad -> dead letters), each card's windows in arrival order (a transaction
+older than its card's latest -> dead letters), its history read and written once per batch -> in
+the JVM, the key groups' batches merged -> one Python call per merged batch: /push to the Feast
+feature server (online, and offline for training) -> in the JVM, the dead letters split out.
+No watermark: a row is pushed as soon as its batch is computed.
+
+With `batching = "python"`: transactions (Pulsar) -> parse (bad -> dead-letter topic) ->
+event-time watermarks -> per card: counts and sums over 1 min / 10 min / 1 h, distinct
+merchants in 10 min, seconds since the previous transaction, amount over the running mean, in
+event-time order once the watermark passes -> batched /push to the Feast feature server.
 """
 
 from __future__ import annotations
@@ -11,11 +20,14 @@ from __future__ import annotations
 from pyflink.common import Duration, Types, WatermarkStrategy
 from pyflink.datastream import StreamExecutionEnvironment
 
+from flink_jobs import java_operators
 from flink_jobs.clients import pulsar_io
 from flink_jobs.config import pipeline_config
 from flink_jobs.jobs import execution_environment, sources
+from flink_jobs.stages.enrich.realtime_batch_features import RealtimeBatchFeatures
 from flink_jobs.stages.features.card_features import CardFeatures, EventTime
 from flink_jobs.stages.features.feast_push import PushToFeast
+from flink_jobs.stages.features.push_batches import PushFeatureBatches
 from flink_jobs.stages.input.parse import DEAD_LETTERS
 from flink_jobs.subtask_keys import bucket_key
 
@@ -23,6 +35,49 @@ JOB_NAME = "feature-job"
 
 
 def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
+    if config.feature_job.batching == "java":
+        build_java_batched(env, config)
+    else:
+        build_python_batched(env, config)
+
+
+def build_java_batched(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
+    job = config.feature_job
+    raw = sources.raw_transactions(env, config, job)
+    batches = java_operators.batches_by_key_group(
+        raw,
+        "card_id",
+        job.max_parallelism,
+        job.max_batch_size,
+        job.max_wait_ms,
+        job.source.parallelism,
+        job.flush_when_idle,
+    )
+    features = (
+        batches.process(
+            RealtimeBatchFeatures(
+                config.topics.transactions,
+                JOB_NAME,
+                config.events,
+                True,
+                job.card_history_seed,
+                in_card_order=True,
+            ),
+            Types.STRING(),
+        )
+        .name("card-features")
+        .uid("card-batch-features")
+    )
+    merged = java_operators.merged_batches(features, job.max_parallelism, job.max_wait_ms, "merge-batches")
+    pushed = merged.process(PushFeatureBatches(job.feast, job.push), Types.STRING()).name("feast-push")
+    _, _, dead_letters, _ = java_operators.split_tagged_lines(pushed.uid("feast-push-batches"), "split")
+    endpoint = pulsar_io.PulsarEndpoint.of_job(config, job)
+    dead_letters.sink_to(pulsar_io.string_sink(endpoint, config.topics.dead_letter)).name("dead-letters").uid(
+        "dead-letters"
+    )
+
+
+def build_python_batched(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.feature_job
     endpoint = pulsar_io.PulsarEndpoint.of_job(config, job)
     parsed = sources.parsed_transactions(env, config, job, JOB_NAME)

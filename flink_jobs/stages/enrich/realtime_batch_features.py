@@ -37,6 +37,7 @@ from flink_jobs.state_layout import STATE_TYPE, encode_history
 # KeyGroupBatcher ends each flush with an empty batch to every subtask it sent batches to; this
 # operator answers it with an empty string, on which BatchMerger closes its merged batch.
 FLUSH_END = ""
+LATE_REASON = "late event: event_time is before the card's latest transaction already processed"
 
 
 class RealtimeBatchFeatures(KeyedProcessFunction):
@@ -44,10 +45,18 @@ class RealtimeBatchFeatures(KeyedProcessFunction):
     then the batch is parsed only, and each row's features are null."""
 
     def __init__(
-        self, source_topic: str, job_name: str, window: EventsSection, computes_view: bool, seed_file: str = ""
+        self,
+        source_topic: str,
+        job_name: str,
+        window: EventsSection,
+        computes_view: bool,
+        seed_file: str = "",
+        in_card_order: bool = False,
     ) -> None:
+        """`in_card_order` (the feature job): a transaction older than its card's latest one
+        already taken is a dead letter, so each card's rows leave in event-time order."""
         self.source_topic, self.job_name, self.window = source_topic, job_name, window
-        self.computes_view, self.seed_file = computes_view, seed_file
+        self.computes_view, self.seed_file, self.in_card_order = computes_view, seed_file, in_card_order
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.histories = runtime_context.get_map_state(MapStateDescriptor("card_histories", Types.LONG(), STATE_TYPE))
@@ -77,6 +86,10 @@ class RealtimeBatchFeatures(KeyedProcessFunction):
             if history is None:
                 card = event.card_id
                 history = touched[card] = self.decoded.get(card, partial(self.histories.get, card))
+            if self.in_card_order and history.newest_ms is not None and event.event_time_ms < history.newest_ms:
+                reasons.append(LATE_REASON)
+                dead.append(dead_letter(raw, LATE_REASON, source_topic=self.source_topic, job=self.job_name))
+                continue
             rows.append((event, history.add(event.event_time_ms, event.amount, event.merchant_id), received_ms))
         for card, history in touched.items():
             self.histories.put(card, encode_history(history))
