@@ -70,8 +70,9 @@ SCRIPT = [
 ]
 
 
-def scripted_events(start: datetime) -> list[dict]:
-    return [event(i, card, start + timedelta(seconds=at), amount, m) for i, card, at, amount, m in SCRIPT]
+def scripted_events(start: datetime, card_offset: int = 0) -> list[dict]:
+    """SCRIPT's events; `card_offset` added to its card ids (a run of its own in a shared repository)."""
+    return [event(i, card + card_offset, start + timedelta(seconds=at), amount, m) for i, card, at, amount, m in SCRIPT]
 
 
 def pushed_rows(repo: Path, cards: set[int]) -> pd.DataFrame:
@@ -140,6 +141,7 @@ def feature_repo_copy(tmp_path_factory):
 # its bound; java takes each card's transactions in arrival order and dead-letters one older than
 # its card's latest.
 LATE = {"python": {"late"}, "java": {"late", "c12-1", "c11-2"}}
+CARD_OFFSET = {"python": 0, "java": 100}
 
 
 @pytest.mark.parametrize("batching", ["python", "java"])
@@ -158,7 +160,8 @@ def test_pushed_features_equal_pandas_and_bad_events_are_dead_lettered(stack, fe
         f"batch_size = 4\nmax_wait_ms = 100\n"
     )
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-    events = scripted_events(start)
+    offset = CARD_OFFSET[batching]  # the designs' rows apart in the module's repository
+    events = scripted_events(start, offset)
     published = [e for e in events if e["event_id"] != "late"]
     valid = [e for e in events if e["event_id"] not in LATE[batching]]
     bad = [
@@ -182,7 +185,7 @@ def test_pushed_features_equal_pandas_and_bad_events_are_dead_lettered(stack, fe
             producer.send(raw)
         producer.send(json.dumps(tick).encode())
 
-        pushed = wait_for_rows(repo, {11, 12, 13}, len(valid))
+        pushed = wait_for_rows(repo, {11 + offset, 12 + offset, 13 + offset}, len(valid))
         producer.send(json.dumps(events[-1]).encode())
         reasons = []
         while len(reasons) < len(bad) + len(LATE[batching]):
@@ -207,12 +210,12 @@ def test_pushed_features_equal_pandas_and_bad_events_are_dead_lettered(stack, fe
         f"{feast_stack.config.feast_url}/get-online-features",
         json={
             "features": ["card_realtime:txn_count_10m", "card_realtime:amount_sum_1h"],
-            "entities": {"card_id": [11]},
+            "entities": {"card_id": [11 + offset]},
         },
         timeout=10,
     ).json()
     values = {n: r["values"][0] for n, r in zip(online["metadata"]["feature_names"], online["results"], strict=True)}
-    last = expected[expected["card_id"] == 11].iloc[-1]
+    last = expected[expected["card_id"] == 11 + offset].iloc[-1]
     assert values["txn_count_10m"] == last["txn_count_10m"]
     assert values["amount_sum_1h"] == pytest.approx(last["amount_sum_1h"])
 
@@ -254,9 +257,10 @@ def test_a_killed_job_resumes_from_its_checkpoint_and_no_window_loses_events(
     repo = feature_repo_copy[1]
     pipeline, topic = fresh_pipeline(tmp_path, stack, feature_repo_copy[0], "restart", batching)
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=3)
-    cards = {21, 22, 23, 24, 25}
+    first_card = 21 + CARD_OFFSET[batching]
+    cards = set(range(first_card, first_card + 5))
     # 160 transactions 15 s apart over 5 cards: every card's 1 h window fills up across the crash.
-    events = [event(f"r{i}", 21 + i % 5, start + timedelta(seconds=15 * i), 1.0 + i, i % 7) for i in range(160)]
+    events = [event(f"r{i}", first_card + i % 5, start + timedelta(seconds=15 * i), 1.0 + i, i % 7) for i in range(160)]
     tick = event("tick", 98, start + timedelta(hours=2, minutes=50), 1.0, 1)
     args = ["--pipeline", str(pipeline), "--checkpoint-dir", str(tmp_path / "checkpoints")]
 
