@@ -46,16 +46,7 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
 
 def build_java_batched(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.inference_job
-    raw = sources.raw_transactions(env, config, job)
-    batches = java_operators.batches_by_key_group(
-        raw,
-        "card_id",
-        job.max_parallelism,
-        job.max_batch_size,
-        job.max_wait_ms,
-        job.source.parallelism,
-        job.flush_when_idle,
-    )
+    batches = sources.key_group_batches(env, config, job)
     with_features = (
         batches.process(
             RealtimeBatchFeatures(

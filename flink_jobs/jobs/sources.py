@@ -1,9 +1,10 @@
-"""The jobs' input: the pipeline's transactions topic, raw or parsed."""
+"""The jobs' input: the pipeline's transactions topic, raw, in batches per key group, or parsed."""
 
 from __future__ import annotations
 
-from pyflink.datastream import DataStream, StreamExecutionEnvironment
+from pyflink.datastream import DataStream, KeyedStream, StreamExecutionEnvironment
 
+from flink_jobs import java_operators
 from flink_jobs.clients import pulsar_io
 from flink_jobs.config import pipeline_config
 from flink_jobs.stages.input.parse import ParseTransactions
@@ -26,6 +27,24 @@ def raw_transactions(
         max_fetch_time_ms=job.source.max_fetch_time_ms,
         max_fetch_records=job.source.max_fetch_records,
     ).set_parallelism(job.source.parallelism)
+
+
+def key_group_batches(
+    env: StreamExecutionEnvironment,
+    config: pipeline_config.PipelineConfig,
+    job: pipeline_config.FeatureJobSection | pipeline_config.InferenceJobSection,
+) -> KeyedStream:
+    """The raw transactions in batches per key group of their card, formed in the JVM with the
+    job's bounds (java_operators.batches_by_key_group), keyed for a Python operator."""
+    return java_operators.batches_by_key_group(
+        raw_transactions(env, config, job),
+        "card_id",
+        job.max_parallelism,
+        job.max_batch_size,
+        job.max_wait_ms,
+        job.source.parallelism,
+        job.flush_when_idle,
+    )
 
 
 def parsed_transactions(
