@@ -10,6 +10,8 @@ from flink_jobs.keyed_batches import KeyedBatchFunction
 from flink_jobs.metrics import PushMetrics
 from flink_jobs.stages.features.card_windows import FEATURE_NAMES
 
+COLUMNS = ("card_id", "event_timestamp", *FEATURE_NAMES)  # a pushed row's, as the push source's schema has them
+
 
 class PushToFeast(KeyedBatchFunction):
     """Pushes feature rows in batches; rows waiting for their batch are in the checkpoint. A push
@@ -28,11 +30,16 @@ class PushToFeast(KeyedBatchFunction):
         self.client.close()
 
     def finish_batch(self, batch: list[dict], result: None):
-        columns = {name: [row[name] for row in batch] for name in ("card_id", "event_timestamp", *FEATURE_NAMES)}
-        try:
-            self.client.push(self.push.push_source, columns, to=self.push.to)
-        finally:
-            self.metrics.feast.report(self.client.stats)
-        self.metrics.rows_pushed.inc(len(batch))
-        self.metrics.pushes.inc()
+        push_rows(self.client, self.push, self.metrics, batch)
         yield from ()
+
+
+def push_rows(client: FeastClient, push: PushSection, metrics: PushMetrics, rows: list[dict]) -> None:
+    """One /push of feature rows (card_id, event_timestamp and the features), counted in `metrics`."""
+    columns = {name: [row[name] for row in rows] for name in COLUMNS}
+    try:
+        client.push(push.push_source, columns, to=push.to)
+    finally:
+        metrics.feast.report(client.stats)
+    metrics.rows_pushed.inc(len(rows))
+    metrics.pushes.inc()

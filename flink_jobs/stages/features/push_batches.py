@@ -14,9 +14,7 @@ from flink_jobs.clients.feast_client import FeastClient
 from flink_jobs.config.pipeline_config import FeastCalls, PushSection
 from flink_jobs.events import iso_ms
 from flink_jobs.metrics import PushMetrics
-from flink_jobs.stages.features.card_windows import FEATURE_NAMES
-
-COLUMNS = ("card_id", "event_timestamp", *FEATURE_NAMES)
+from flink_jobs.stages.features.feast_push import push_rows
 
 
 class PushFeatureBatches(ProcessFunction):
@@ -32,23 +30,15 @@ class PushFeatureBatches(ProcessFunction):
 
     def process_element(self, parts: list[str], ctx: ProcessFunction.Context):
         dead: list[str] = []
-        rows: list[tuple] = []
+        rows: list[dict] = []
         for part in parts:
             document = orjson.loads(part)
             dead.extend("D" + letter for letter in document["dead"])
             for event, features, _ in document["rows"]:
-                stamp = iso_ms(event["event_time_ms"])
-                rows.append((event["card_id"], stamp, *(features[name] for name in FEATURE_NAMES)))
+                rows.append(
+                    {"card_id": event["card_id"], "event_timestamp": iso_ms(event["event_time_ms"]), **features}
+                )
         for start in range(0, len(rows), self.push.batch_size):
-            self._push(rows[start : start + self.push.batch_size])
+            push_rows(self.client, self.push, self.metrics, rows[start : start + self.push.batch_size])
         if dead:
             yield "\n".join(dead)
-
-    def _push(self, rows: list[tuple]) -> None:
-        columns = {name: [row[i] for row in rows] for i, name in enumerate(COLUMNS)}
-        try:
-            self.client.push(self.push.push_source, columns, to=self.push.to)
-        finally:
-            self.metrics.feast.report(self.client.stats)
-        self.metrics.rows_pushed.inc(len(rows))
-        self.metrics.pushes.inc()
