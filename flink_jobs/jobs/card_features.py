@@ -25,6 +25,7 @@ from flink_jobs.clients import pulsar_io
 from flink_jobs.config import pipeline_config
 from flink_jobs.jobs import execution_environment, sources
 from flink_jobs.stages.enrich.realtime_batch_features import RealtimeBatchFeatures
+from flink_jobs.stages.features import history_seed
 from flink_jobs.stages.features.card_features import CardFeatures, EventTime
 from flink_jobs.stages.features.feast_push import PushToFeast
 from flink_jobs.stages.features.push_batches import PushFeatureBatches
@@ -35,6 +36,7 @@ JOB_NAME = "feature-job"
 
 
 def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
+    history_seed.check(config.feature_job.card_history_seed, history_seed.FEATURE_FIELD)
     if config.feature_job.batching == "java":
         build_java_batched(env, config)
     else:
@@ -52,6 +54,7 @@ def build_java_batched(env: StreamExecutionEnvironment, config: pipeline_config.
                 config.events,
                 True,
                 job.card_history_seed,
+                history_seed.FEATURE_FIELD,
                 in_card_order=True,
             ),
             Types.STRING(),

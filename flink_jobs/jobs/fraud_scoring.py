@@ -26,6 +26,7 @@ from flink_jobs.events import Transaction
 from flink_jobs.jobs import execution_environment, sinks, sources
 from flink_jobs.stages.enrich.realtime_batch_features import RealtimeBatchFeatures
 from flink_jobs.stages.enrich.realtime_features import RealtimeCardFeatures
+from flink_jobs.stages.features import history_seed
 from flink_jobs.stages.inference.score_batches import ScoreBatches
 from flink_jobs.stages.inference.score_whole_batches import ScoreWholeBatches
 from flink_jobs.stages.input.parse import DEAD_LETTERS
@@ -38,6 +39,8 @@ FLINK_JOB_NAME = "fraud scoring"  # Flink's name of the job (the metrics' job_na
 
 
 def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
+    if config.inference_job.realtime_features == "job":
+        history_seed.check(config.inference_job.card_history_seed, history_seed.INFERENCE_FIELD)
     if config.inference_job.batching == "java":
         build_java_batched(env, config)
     else:

@@ -91,7 +91,7 @@ class BatchedConsumer:
         }
         self.computes_view = job.realtime_features == "job"
         seed_file = job.card_history_seed if self.computes_view else ""
-        self.seed = history_seed.load(seed_file, "inference_job.card_history_seed")
+        self.seed = history_seed.load(seed_file, history_seed.INFERENCE_FIELD)
         self.histories: dict[int, CardHistory] = {}
         self.stage = ScoringStage(config, JOB_NAME)
         self.in_flight = asyncio.Semaphore(job.triton.max_in_flight)

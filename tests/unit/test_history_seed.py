@@ -14,7 +14,7 @@ from flink_jobs.stages.features.card_windows import FEATURE_NAMES, CardHistory
 from flink_jobs.state_layout import encode_history
 from rtai.features import backfill
 
-FIELD = "inference_job.card_history_seed"
+FIELD = history_seed.INFERENCE_FIELD
 
 
 def transactions(count: int, cards: int, seed: int) -> pd.DataFrame:

@@ -51,17 +51,20 @@ class RealtimeBatchFeatures(KeyedProcessFunction):
         window: EventsSection,
         computes_view: bool,
         seed_file: str = "",
+        seed_field: str = history_seed.INFERENCE_FIELD,
         in_card_order: bool = False,
     ) -> None:
-        """`in_card_order` (the feature job): a transaction older than its card's latest one
-        already taken is a dead letter, so each card's rows leave in event-time order."""
+        """`seed_field`: the config key naming `seed_file`, for its errors. `in_card_order` (the
+        feature job): a transaction older than its card's latest one already taken is a dead
+        letter, so each card's rows leave in event-time order."""
         self.source_topic, self.job_name, self.window = source_topic, job_name, window
-        self.computes_view, self.seed_file, self.in_card_order = computes_view, seed_file, in_card_order
+        self.computes_view, self.in_card_order = computes_view, in_card_order
+        self.seed_file, self.seed_field = seed_file, seed_field
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.histories = runtime_context.get_map_state(MapStateDescriptor("card_histories", Types.LONG(), STATE_TYPE))
         self.metrics = ParseMetrics(runtime_context.get_metrics_group())
-        seed = history_seed.load(self.seed_file, "inference_job.card_history_seed") if self.computes_view else None
+        seed = history_seed.load(self.seed_file, self.seed_field) if self.computes_view else None
         self.decoded = DecodedHistories(seed)
 
     def process_element(self, raws: list[str], ctx: KeyedProcessFunction.Context):

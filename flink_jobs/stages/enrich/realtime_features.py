@@ -32,7 +32,7 @@ class RealtimeCardFeatures(KeyedProcessFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.history = runtime_context.get_state(ValueStateDescriptor("card_history", STATE_TYPE))
-        self.decoded = DecodedHistories(history_seed.load(self.seed_file, "inference_job.card_history_seed"))
+        self.decoded = DecodedHistories(history_seed.load(self.seed_file, history_seed.INFERENCE_FIELD))
 
     def process_element(self, value: Transaction, ctx: KeyedProcessFunction.Context):
         history = self.decoded.get(value.card_id, self.history.value)

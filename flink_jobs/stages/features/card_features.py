@@ -52,7 +52,7 @@ class CardFeatures(KeyedProcessFunction):
         self.history = runtime_context.get_state(ValueStateDescriptor("history", STATE_TYPE))
         self.pending = runtime_context.get_map_state(MapStateDescriptor("pending", Types.LONG(), STATE_TYPE))
         self.dead_lettered = metrics.dead_letters(runtime_context.get_metrics_group())
-        self.seed = history_seed.load(self.seed_file, "feature_job.card_history_seed")
+        self.seed = history_seed.load(self.seed_file, history_seed.FEATURE_FIELD)
 
     def _dead_letter(self, event: Transaction) -> tuple[OutputTag, str]:
         self.dead_lettered.inc(metrics.reason_kind(self.LATE_REASON))

@@ -28,11 +28,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flink_jobs.errors import UserFacingError
 from flink_jobs.stages.features.card_windows import CardHistory
 from flink_jobs.state_layout import StateLayoutError, decode_history, encode_history
 
 log = logging.getLogger(__name__)
 SEED_FILE = "data/card_histories.parquet"  # in the feature repository, beside the backfill's tables
+INFERENCE_FIELD = "inference_job.card_history_seed"  # the config keys that name a seed file
+FEATURE_FIELD = "feature_job.card_history_seed"
 
 
 class HistorySeed:
@@ -107,5 +110,11 @@ def load(path: str, field: str) -> HistorySeed | None:
     return HistorySeed(cards, histories)
 
 
-class SeedError(RuntimeError):
+def check(path: str, field: str) -> None:
+    """Reads the seed where the job is built, so a file that is there but not a seed stops the
+    job at its start with one message, not in every task's open and again on each restart."""
+    load(path, field)
+
+
+class SeedError(UserFacingError):
     """A seed file named in the pipeline config that cannot be read."""
