@@ -44,6 +44,22 @@ FLUSH_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
 }
 
 
+# How long an event can wait on its way into the first Python operator at a low rate: the Pulsar
+# source's fetch (it hands its records on after max_fetch_time_ms unless max_fetch_records came
+# first) and the network buffer between the source's task and the Python operators' task.
+LATENCY_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
+    "10 ms fetches, 5 ms buffer timeout": {
+        "inference_job": {"source": {"max_fetch_time_ms": 10}, "buffer_timeout_ms": 5}
+    },
+    "2 ms fetches, 5 ms buffer timeout": {
+        "inference_job": {"source": {"max_fetch_time_ms": 2}, "buffer_timeout_ms": 5}
+    },
+    "2 ms fetches, 1 ms buffer timeout": {
+        "inference_job": {"source": {"max_fetch_time_ms": 2}, "buffer_timeout_ms": 1}
+    },
+}
+
+
 def batch_view_designs(base: Path) -> dict[str, dict[str, dict[str, object]]]:
     """The pipeline as it is, against its cached views loaded on a miss (no keys_file)."""
     cached = pipeline_config.load(base).inference_job.cached_views
