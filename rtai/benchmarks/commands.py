@@ -87,6 +87,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     everything.add_argument("--peer-backlog", type=int, default=30_000, help="drained by the asyncio consumer (30,000)")
     everything.add_argument("--baseline-backlog", type=int, default=3_000, help="drained by the baseline (3,000)")
     everything.add_argument("--feature-backlog", type=int, default=100_000, help="drained by the feature job")
+    everything.add_argument(
+        "--repeats", type=int, default=3, help="interleaved runs of the job, its floor and the asyncio peer (3)"
+    )
     bench.set_defaults(func=run)
 
 
@@ -113,6 +116,7 @@ def _run(args: argparse.Namespace) -> None:
             peer_backlog=args.peer_backlog,
             baseline_backlog=args.baseline_backlog,
             feature_backlog=args.feature_backlog,
+            repeats=args.repeats,
         )
         return
     if args.bench_command == "api":

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import statistics
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -22,6 +21,7 @@ from rtai.console import step
 
 from . import pipeline, report
 from .drain import DRAIN_WINDOW
+from .repeats import spread
 
 DESIGNS: dict[str, dict[str, dict[str, object]]] = {
     "python batching": {"inference_job": {"batching": "python"}},
@@ -67,10 +67,6 @@ def batch_view_designs(base: Path) -> dict[str, dict[str, dict[str, object]]]:
     return {"batch views in memory": {}, "batch views loaded on a miss": {"inference_job": {"cached_views": on_miss}}}
 
 
-def _spread(values: list[float]) -> dict[str, float]:
-    return {"median": round(statistics.median(values), 1), "min": round(min(values), 1), "max": round(max(values), 1)}
-
-
 def _run_once(design: Path, folder: Path, backlog: int, rate: float, measure_s: float) -> dict[str, object]:
     drained = pipeline.max_rate(pipeline.JOB, design, folder, backlog)
     fixed = pipeline.fixed_rates(pipeline.JOB, design, folder, [rate], measure_s)
@@ -94,10 +90,10 @@ def summary(runs: dict[str, list[dict]]) -> dict[str, dict[str, object]]:
         p99 = [float(r["fixed_rate"]["latency_ms"]["p99"]) for r in done if r["fixed_rate"].get("latency_ms")]
         cpu = [v for r in done if (v := us_per_event(r["drain"]).get(pipeline.JOB.name)) is not None]
         figures[name] = {
-            "drain_events_per_s": _spread(rates),
-            "fixed_rate_p50_ms": _spread(p50) if p50 else None,
-            "fixed_rate_p99_ms": _spread(p99) if p99 else None,
-            "job_cpu_us_per_event": _spread(cpu) if cpu else None,
+            "drain_events_per_s": spread(rates),
+            "fixed_rate_p50_ms": spread(p50) if p50 else None,
+            "fixed_rate_p99_ms": spread(p99) if p99 else None,
+            "job_cpu_us_per_event": spread(cpu) if cpu else None,
             "sustained": [bool(r["fixed_rate"].get("sustained")) for r in done],
         }
     return figures

@@ -18,6 +18,7 @@ import dataclasses
 import json
 import shutil
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from flink_jobs.config import pipeline_config
@@ -26,9 +27,13 @@ from rtai.console import step
 from rtai.stack import config as stack_config
 
 from . import feature_job, model, pipeline, report, scoring_api
+from . import repeats as repeats_of
 
 BENCH_README = paths.PROJECT_ROOT / "bench" / "README.md"
 LATEST_PLOT = paths.PROJECT_ROOT / "bench" / "latency-vs-rate.png"  # the plot bench/README.md shows
+# Run `repeats` times, interleaved; the others (the config switch, exactly-once, the naive
+# baseline, the feature job, the API) once.
+REPEATED = {"inference_job": pipeline.JOB, "parse_relay": pipeline.FLOOR, "asyncio_consumer": pipeline.ASYNCIO}
 PEER_SHARES = (0.25, 0.5, 0.8)  # a slower peer's fixed rates, as shares of its maximum
 FRESHNESS_RATE = 1000.0
 API_RATES = [100.0, 250.0, 500.0, 1000.0]  # requests/s; `rtai bench api` goes on to 2,000, where it collapses
@@ -68,15 +73,37 @@ def _contender(
     base: Path,
     folder: Path,
     backlog: int,
-    rates: list[float],
     measure_s: float,
-    *,
-    slower: bool = False,
+    rates_at: Callable[[float], list[float]],
 ) -> dict:
+    """Its maximum, then its fixed rates: `rates_at(its maximum)`."""
     maximum = pipeline.max_rate(contender, base, folder, backlog)
     step(f"{contender.name}: maximum sustained {maximum['events_per_s']:,} events/s")
-    chosen = _peer_rates(maximum["events_per_s"], rates) if slower else rates
+    chosen = rates_at(maximum["events_per_s"])
     return {"max_sustained": maximum, "fixed_rates": pipeline.fixed_rates(contender, base, folder, chosen, measure_s)}
+
+
+def _interleaved(
+    base: Path, folder: Path, repeats: int, rates: list[float], measure_s: float, backlogs: dict[str, int]
+) -> dict[str, dict]:
+    """The job, its floor and the asyncio peer, `repeats` rounds of one run each (job, floor, peer,
+    job, ...), so a slow minute of the machine falls on all three; each as its runs' medians. The
+    peer's rates are chosen once, from its first maximum, so every run has the same ones."""
+    chosen: dict[str, list[float]] = {}
+
+    def peer_rates_at(maximum: float) -> list[float]:
+        return chosen.setdefault("peer", _peer_rates(maximum, rates))
+
+    rates_at = {"inference_job": lambda _: rates, "parse_relay": lambda _: rates, "asyncio_consumer": peer_rates_at}
+    runs: dict[str, list[dict]] = {name: [] for name in REPEATED}
+    for repeat in range(1, repeats + 1):
+        round_folder = folder / f"round-{repeat}"
+        round_folder.mkdir()
+        for name, contender in REPEATED.items():
+            step(f"round {repeat}/{repeats}: {contender.name}")
+            run = _contender(contender, base, round_folder, backlogs[name], measure_s, rates_at[name])
+            runs[name].append(run)
+    return {name: repeats_of.combined(done) for name, done in runs.items()}
 
 
 def run(
@@ -88,6 +115,7 @@ def run(
     peer_backlog: int,
     baseline_backlog: int,
     feature_backlog: int,
+    repeats: int,
 ) -> Path:
     config = pipeline_config.load(base)
     pipeline_assets.ensure(config)
@@ -95,16 +123,17 @@ def run(
     folder = paths.RUN_DIR / "bench" / f"end-to-end-{time.strftime('%Y%m%d-%H%M%S')}"
     folder.mkdir(parents=True)  # configs, logs and checkpoints of every phase stay for a look afterwards
 
-    job = _contender(pipeline.JOB, base, folder, job_backlog, rates, measure_s)
+    backlogs = {"inference_job": job_backlog, "parse_relay": job_backlog, "asyncio_consumer": peer_backlog}
+    repeated = _interleaved(base, folder, repeats, rates, measure_s, backlogs)
     feast_view = folder / "feast-view.toml"
     derived_pipeline.write(base, FEAST_VIEW_CHANGES, feast_view)
-    job_feast_view = _contender(pipeline.JOB_FEAST_VIEW, feast_view, folder, job_backlog, [1000.0], measure_s)
+    job_feast_view = _contender(pipeline.JOB_FEAST_VIEW, feast_view, folder, job_backlog, measure_s, lambda _: [1000.0])
     exactly_once_config = folder / "exactly-once.toml"
     derived_pipeline.write(base, EXACTLY_ONCE_CHANGES, exactly_once_config)
     exactly_once = pipeline.fixed_rates(pipeline.JOB_EXACTLY_ONCE, exactly_once_config, folder, [1000.0], measure_s)
-    floor = _contender(pipeline.FLOOR, base, folder, job_backlog, rates, measure_s)
-    peer = _contender(pipeline.ASYNCIO, base, folder, peer_backlog, rates, measure_s, slower=True)
-    baseline = _contender(pipeline.BASELINE, base, folder, baseline_backlog, rates, measure_s, slower=True)
+    baseline = _contender(
+        pipeline.BASELINE, base, folder, baseline_backlog, measure_s, lambda maximum: _peer_rates(maximum, rates)
+    )
     serving = model.measure(
         config.model.name, stack.triton.repository_path(), stack.triton_grpc_url, batch=256, concurrencies=[1, 4]
     )
@@ -131,12 +160,11 @@ def run(
             "online_store": stack.feast.online_store,
             "warmup_s": pipeline.WARMUP_S,
             "measured_s": measure_s,
+            "repeats": repeats,
         },
-        "inference_job": job,
+        **repeated,
         "inference_job_feast_view": job_feast_view,
         "inference_job_exactly_once": {"fixed_rates": exactly_once},
-        "parse_relay": floor,
-        "asyncio_consumer": peer,
         "naive_baseline": baseline,
         "serving_ceiling": serving,
         "feature_job": {"max_sustained": features, "freshness": freshness},
@@ -218,6 +246,18 @@ def summary(result: dict) -> str:
     lines.append(
         f"maximum sustained: {maxima}, feature job {result['feature_job']['max_sustained']['events_per_s']:,}/s"
     )
+    for name in REPEATED:
+        drained = result[name]["max_sustained"]["spread"]
+        lines.append(
+            f"{name} in {len(result[name]['runs'])} interleaved runs: drain median {drained['median']:,} "
+            f"(min {drained['min']:,}, max {drained['max']:,}) events/s"
+        )
+        for row in result[name]["fixed_rates"]:
+            p50, p99 = row["spread"]["p50"], row["spread"]["p99"]
+            lines.append(
+                f"  {row['rate']:,.0f}/s: p50 {p50['median']} ({p50['min']}-{p50['max']}), p99 {p99['median']} "
+                f"({p99['min']}-{p99['max']}) ms, sustained in {row['sustained_runs']}"
+            )
     for row in result["inference_job_exactly_once"]["fixed_rates"]:
         lat = row["latency_ms"]
         lines.append(
@@ -265,6 +305,13 @@ def _pair(result: dict, name: str, rate: float) -> str:
     return f"{p50} / {p99}" if p50 is not None else "not sustained"
 
 
+def _ranged_max(result: dict, name: str) -> str:
+    """The median drain rate and, for a repeated contender, its runs' range."""
+    spread = result[name]["max_sustained"].get("spread")
+    median = f"{_max(result, name):,}"
+    return f"{median} ({spread['min']:,.0f}-{spread['max']:,.0f})" if spread else median
+
+
 def append_row(result: dict, path: Path, plot: Path) -> None:
     machine = report.machine()
     job = result["config"]["inference_job"]
@@ -273,7 +320,8 @@ def append_row(result: dict, path: Path, plot: Path) -> None:
     p99_5000 = _latency(result, "inference_job", 5000, "p99")
     row = (
         f"| {time.strftime('%Y-%m-%d')} | {machine['host']} | {machine['cores']} / {machine['memory_gib']} "
-        f"| {_max(result, 'inference_job'):,} | {_max(result, 'parse_relay'):,} | {_max(result, 'asyncio_consumer'):,} "
+        f"| {_ranged_max(result, 'inference_job')} | {_ranged_max(result, 'parse_relay')} "
+        f"| {_ranged_max(result, 'asyncio_consumer')} "
         f"| {_max(result, 'naive_baseline'):,} | {_pair(result, 'inference_job', 1000)} "
         f"| {_pair(result, 'parse_relay', 1000)} | {p99_5000 if p99_5000 is not None else 'not sustained'} "
         f"| {result['feature_job']['max_sustained']['events_per_s']:,} "
