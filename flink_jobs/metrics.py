@@ -141,10 +141,11 @@ class ParseMetrics:
         self.events_received.inc()
         self.events_valid.inc()
 
-    def batch(self, valid: int, invalid_reasons: Iterable[str]) -> None:
-        """A batch's counts at once (each update is a call into the JVM in thread mode)."""
-        kinds = collections.Counter(reason_kind(reason) for reason in invalid_reasons)
-        self.events_received.inc(valid + sum(kinds.values()))
+    def batch(self, valid: int, invalid_reasons: Sequence[str]) -> None:
+        """A batch's counts at once (each update is a call into the JVM in thread mode). Most
+        batches have no invalid event: no Counter for them (a small batch's largest cost here)."""
+        kinds = collections.Counter(reason_kind(reason) for reason in invalid_reasons) if invalid_reasons else {}
+        self.events_received.inc(valid + len(invalid_reasons))
         self.events_valid.inc(valid)
         for kind, count in kinds.items():
             self.dead_lettered.inc(kind, count)

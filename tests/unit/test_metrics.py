@@ -10,8 +10,16 @@ from datetime import UTC, datetime
 import numpy as np
 
 from flink_jobs.events import InvalidEvent, check_event_time, parse
-from flink_jobs.metrics import OTHER_REASON, REASON_KINDS, bucket_label, cumulative_counts, reason_kind
+from flink_jobs.metrics import (
+    OTHER_REASON,
+    REASON_KINDS,
+    ParseMetrics,
+    bucket_label,
+    cumulative_counts,
+    reason_kind,
+)
 from flink_jobs.stages.enrich.enricher import Enriched, feature_ages_s
+from rtai.benchmarks.local_metrics import LocalMetricGroup
 from tests.fuzz_inputs import good_event, mutated
 
 
@@ -71,3 +79,14 @@ def test_feature_ages_per_view_whatever_the_timestamp_form():
         Enriched({}, True, {}, ()),  # no feature present: no age
     ]
     assert feature_ages_s(rows, now) == {"card_stats": [3600.0, 30.0], "merchant_stats": [86400.0]}
+
+
+def test_a_batch_counts_its_valid_and_dead_lettered_events_by_reason_kind():
+    group = LocalMetricGroup()
+    metrics = ParseMetrics(group)
+    metrics.batch(3, [])
+    metrics.batch(2, ["malformed JSON: ...", "late event: ...", "malformed JSON: ..."])
+    dead = {extra: g.counters["events_dead_lettered_total"].count for (_, extra), g in group.groups.items()}
+    assert group.counters["events_received_total"].count == 8
+    assert group.counters["events_valid_total"].count == 5
+    assert dead == {"malformed": 2, "late": 1}
