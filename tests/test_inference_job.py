@@ -10,6 +10,7 @@ import subprocess
 import sys
 import threading
 import time
+import tomllib
 import uuid
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
@@ -554,6 +555,76 @@ def test_the_real_time_view_computed_in_the_job_equals_the_training_sets_and_is_
     served = np.array([predictions[e["event_id"]]["score"] for e in events])
     np.testing.assert_allclose(served, expected, atol=1e-5)
     assert [predictions[e["event_id"]][MISSING_FLAG] for e in events] == flags
+
+
+def test_a_python_design_savepoint_upgraded_resumes_in_the_java_design_with_every_cards_history(
+    stack, servers, tmp_path
+):
+    """A checkpoint of the python batching design (the job before the java design), upgraded by
+    `rtai job upgrade-card-state`, restores into the java design: the source goes on after the
+    events the old job scored (none again) and every card from the history the old job built, so
+    the later events are scored as the backfill of all of them says."""
+    isolated, _, model, _ = servers
+    rng = np.random.default_rng(12)
+    events, moment = [], NOW - timedelta(hours=2)
+    for i in range(60):
+        moment += timedelta(seconds=float(rng.uniform(1, 180)))
+        card = int(rng.choice([1, 2, UNKNOWN_CARD]))
+        events.append(event(i, card, int(rng.choice([7, 8])), float(round(rng.uniform(1, 900), 2))))
+        events[-1]["event_time"] = moment.isoformat(timespec="milliseconds")
+    history = pd.DataFrame(
+        {k: [e[k] for e in events] for k in ("event_id", "card_id", "merchant_id", "amount")}
+        | {"event_timestamp": pd.to_datetime([e["event_time"] for e in events])}
+    )
+    in_backfill_order = sorted(events, key=lambda e: (e["card_id"], e["event_time"]))
+    backfilled = backfill.card_realtime(history).to_dict("records")
+    training_rows = {e["event_id"]: row for e, row in zip(in_backfill_order, backfilled, strict=True)}
+    old, _ = write_pipeline(tmp_path / "old", stack, isolated, cached_views=CACHED_VIEWS, batching="python")
+    table = tomllib.loads(old.read_text())
+    table["inference_job"]["batching"] = "java"
+    new = tmp_path / "new.toml"
+    new.write_text(tomli_w.dumps(table))
+    topics = table["topics"]
+    checkpoints = tmp_path / "checkpoints"
+    upgraded = tmp_path / "upgraded"
+    client = pulsar_client.connect(stack.pulsar_service_url)
+    consumer = client.subscribe(topics["predictions"], "test")
+    producer = client.create_producer(topics["transactions"])
+    first, rest = start_with_rest(tmp_path / "old.log", "--pipeline", str(old), "--checkpoint-dir", str(checkpoints))
+    second = None
+    try:
+        for e in events[:30]:
+            producer.send(json.dumps(e).encode())
+        before = receive_all(consumer, 30, 180)
+        assert len(before) == 30, (tmp_path / "old.log").read_text()[-3000:]
+        # Every batch is out: a checkpoint from now on holds no event under way.
+        checkpoint = checkpoint_after(rest, time.time(), 60)
+        crash(first)
+        result = cli("job", "upgrade-card-state", checkpoint["external_path"].removeprefix("file:"), str(upgraded))
+        assert result.returncode == 0, result.stderr
+        resume = ["--pipeline", str(new), "--from-savepoint", str(upgraded)]
+        second = launcher.start_local("flink_jobs.jobs.fraud_scoring", resume, tmp_path / "new.log")
+        for e in events[30:]:
+            producer.send(json.dumps(e).encode())
+        after = receive_all(consumer, 30, 180)
+        assert not receive_all(consumer, 1, 5), "an event was scored twice"
+    finally:
+        launcher.stop_local(first)
+        if second is not None:
+            launcher.stop_local(second)
+        client.close()
+
+    assert [p["event_id"] for p in after] == [e["event_id"] for e in events[30:]], (tmp_path / "new.log").read_text()[
+        -3000:
+    ]
+    rows = []
+    for e in events[30:]:
+        other_views, _ = expected_features(e["card_id"], e["merchant_id"], {})
+        card_view = {name: training_rows[e["event_id"]][name] for name in FEATURE_NAMES}
+        rows.append(request_features(e["amount"], e["channel"], e["merchant_country"], e["card_country"]))
+        rows[-1] |= other_views | card_view
+    assert all(training_rows[e["event_id"]]["txn_count_1h"] > 1 for e in events[30:33])  # histories carried over
+    np.testing.assert_allclose([p["score"] for p in after], onnx_scores(model, rows), atol=1e-5)
 
 
 # Flink waits this long before it restarts a failed job: time enough to bring Triton back, so

@@ -1,4 +1,5 @@
-"""`rtai job ...`: the pipeline's jobs on a Flink cluster (submit, list, cancel, stop with a savepoint, resume)."""
+"""`rtai job ...`: the pipeline's jobs on a Flink cluster (submit, list, cancel, stop with a savepoint, resume),
+and a python batching design's savepoint upgraded for the java design."""
 
 from __future__ import annotations
 
@@ -48,10 +49,26 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
             "uses TLS only with that scheme; the client's stores come from the stack cluster's config) "
             "(default: the stack's cluster)",
         )
+    text = (
+        "a savepoint of the inference job's python batching design rewritten for the java design (each card's "
+        "history under its key group, the source's positions kept); resume the java design from the new one"
+    )
+    upgrade = actions.add_parser("upgrade-card-state", help=text, description=text)
+    upgrade.add_argument("savepoint", type=Path, help="the python design's savepoint or retained checkpoint (chk-N)")
+    upgrade.add_argument("target", type=Path, help="a new directory for the upgraded savepoint")
+    upgrade.add_argument("--pipeline", type=Path, default=paths.DEFAULT_PIPELINE, help="pipeline config")
     job.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> None:
+    if args.job_command == "upgrade-card-state":
+        from flink_jobs.config import pipeline_config
+        from rtai.jobs import card_state_upgrade
+
+        config = pipeline_config.load(args.pipeline)
+        card_state_upgrade.upgrade(args.savepoint, args.target, config.inference_job.max_parallelism)
+        print(args.target.resolve())
+        return
     from rtai.stack import config as stack_config
     from rtai.stack import flink_job_client, flink_job_record
 

@@ -60,7 +60,7 @@ public final class KeyGroupBatcher extends BufferingOperator<String, Row> {
     }
 
     /** For each key group, the smallest non-negative int whose one-field-row key Flink assigns to it. */
-    static int[] keyGroupKeys(int maxParallelism) {
+    public static int[] keyGroupKeys(int maxParallelism) {
         int[] keys = new int[maxParallelism];
         boolean[] found = new boolean[maxParallelism];
         int left = maxParallelism;
