@@ -14,7 +14,8 @@ def spread(values: list[float]) -> dict[str, float]:
 
 
 def median_drain(drains: list[dict]) -> dict:
-    """The median run's drain (its CPU figures with it) and every run's rate in `spread`."""
+    """The median run's drain (its CPU figures with it; the lower middle one of an even count) and every run's
+    rate in `spread`."""
     ranked = sorted(drains, key=lambda d: d["events_per_s"])
     return {**ranked[(len(ranked) - 1) // 2], "spread": spread([d["events_per_s"] for d in drains])}
 
