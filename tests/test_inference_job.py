@@ -614,9 +614,8 @@ def test_a_python_design_savepoint_upgraded_resumes_in_the_java_design_with_ever
             launcher.stop_local(second)
         client.close()
 
-    assert [p["event_id"] for p in after] == [e["event_id"] for e in events[30:]], (tmp_path / "new.log").read_text()[
-        -3000:
-    ]
+    scored = {p["event_id"]: p["score"] for p in after}
+    assert sorted(scored) == sorted(e["event_id"] for e in events[30:]), (tmp_path / "new.log").read_text()[-3000:]
     rows = []
     for e in events[30:]:
         other_views, _ = expected_features(e["card_id"], e["merchant_id"], {})
@@ -624,7 +623,7 @@ def test_a_python_design_savepoint_upgraded_resumes_in_the_java_design_with_ever
         rows.append(request_features(e["amount"], e["channel"], e["merchant_country"], e["card_country"]))
         rows[-1] |= other_views | card_view
     assert all(training_rows[e["event_id"]]["txn_count_1h"] > 1 for e in events[30:33])  # histories carried over
-    np.testing.assert_allclose([p["score"] for p in after], onnx_scores(model, rows), atol=1e-5)
+    np.testing.assert_allclose([scored[e["event_id"]] for e in events[30:]], onnx_scores(model, rows), atol=1e-5)
 
 
 # Flink waits this long before it restarts a failed job: time enough to bring Triton back, so

@@ -17,6 +17,8 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+import yaml
+
 from flink_jobs.errors import UserFacingError
 from rtai import paths
 from rtai.bootstrap import java_artifacts, prereqs
@@ -30,6 +32,13 @@ NEW_CARDS = ("card-realtime-batch-features", "card_histories")
 REMOVED = ("enrich-and-score:waiting", "enrich-and-score:in_flight", "parse:")
 
 
+def java_17_options() -> list[str]:
+    """The JVM options Flink's own config gives every Flink process on Java 17 (env.java.opts.all:
+    the modules Flink reads by reflection)."""
+    config = yaml.safe_load((paths.flink_home() / "conf" / "config.yaml").read_text())
+    return str(config["env"]["java"]["opts"]["all"]).split()
+
+
 def upgrade(savepoint: Path, target: Path, max_parallelism: int) -> None:
     if not (savepoint / "_metadata").is_file():
         raise UserFacingError(f"{savepoint} is not a savepoint or retained checkpoint: it has no _metadata")
@@ -38,6 +47,7 @@ def upgrade(savepoint: Path, target: Path, max_parallelism: int) -> None:
     class_path = [*java_artifacts.connector_jars(), *sorted((paths.flink_home() / "lib").glob("*.jar"))]
     command = [
         str(prereqs.check_java()),
+        *java_17_options(),
         "-cp",
         ":".join(map(str, class_path)),
         MAIN_CLASS,

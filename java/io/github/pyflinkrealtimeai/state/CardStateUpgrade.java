@@ -27,6 +27,7 @@ import org.apache.flink.state.api.functions.KeyedStateReaderFunction;
 import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.types.Row;
+import org.apache.flink.util.CloseableIterator;
 import org.apache.flink.util.Collector;
 
 /**
@@ -92,14 +93,17 @@ public final class CardStateUpgrade {
         env.execute("card state upgrade");
     }
 
+    @SuppressWarnings("try") // the collecting iterator's close() may throw InterruptedException: main passes it on
     private static void refuseWhileHolding(
             StreamExecutionEnvironment env, String in, HashMapStateBackend backend, String uid, String state)
             throws Exception {
         DataStream<Long> held = SavepointReader.read(env, in, backend)
                 .readKeyedState(OperatorIdentifier.forUid(uid), new EntryCount(state), Types.ROW(Types.INT), Types.LONG);
         long entries = 0;
-        for (long count : held.executeAndCollect("entries held by " + uid, Integer.MAX_VALUE)) {
-            entries += count;
+        try (CloseableIterator<Long> counts = held.executeAndCollect("entries held by " + uid)) {
+            while (counts.hasNext()) {
+                entries += counts.next();
+            }
         }
         if (entries > 0) {
             throw new IllegalStateException(String.format(
