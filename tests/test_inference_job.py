@@ -626,6 +626,31 @@ def test_a_python_design_savepoint_upgraded_resumes_in_the_java_design_with_ever
     np.testing.assert_allclose([scored[e["event_id"]] for e in events[30:]], onnx_scores(model, rows), atol=1e-5)
 
 
+def test_the_card_state_upgrade_refuses_a_savepoint_holding_events_under_way(stack, servers, tmp_path):
+    """Events the python design had read and not yet scored (a batch waiting to fill) are in its
+    scoring operator's state only: an upgrade that dropped them would lose them, so it refuses."""
+    isolated, _, _, _ = servers
+    job = {"max_batch_size": 1000, "max_wait_ms": 600_000}
+    pipeline, topics = write_pipeline(tmp_path, stack, isolated, batching="python", job=job)
+    client = pulsar_client.connect(stack.pulsar_service_url)
+    producer = client.create_producer(topics["transactions"])
+    old, rest = start_with_rest(tmp_path / "old.log", "--pipeline", str(pipeline), "--checkpoint-dir", str(tmp_path))
+    try:
+        subscription_stats.wait_until_consuming(
+            stack.pulsar_admin_url, topics["transactions"], {"test"}, {"the job": old}, 120
+        )
+        for i in range(5):
+            producer.send(json.dumps(event(i, 1, 7, 10.0)).encode())
+        checkpoint = checkpoint_after(rest, time.time() + 2, 60)
+    finally:
+        crash(old)
+        client.close()
+    result = cli("job", "upgrade-card-state", checkpoint["external_path"].removeprefix("file:"), str(tmp_path / "new"))
+    assert result.returncode == 2, result.stderr
+    assert "enrich-and-score still holds 5 entries of waiting" in result.stderr, result.stderr
+    assert not (tmp_path / "new").exists()
+
+
 # Flink waits this long before it restarts a failed job: time enough to bring Triton back, so
 # the outage below should cost exactly one restart.
 OUTAGE_RESTART_DELAY_S = 20
