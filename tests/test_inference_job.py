@@ -135,6 +135,45 @@ CACHED_VIEWS = [("card_stats", "card_id"), ("merchant_stats", "merchant_id")]
 HISTORY_EVENTS = 30  # of the real-time view test's 80: the backfilled history the job is seeded with
 
 
+def spaced_events(seed: int, count: int) -> list[dict]:
+    """`count` events of cards 1, 2 and UNKNOWN_CARD at merchants 7 and 8, 1-180 s apart, from two
+    hours ago: several in each card's windows."""
+    rng = np.random.default_rng(seed)
+    events, moment = [], NOW - timedelta(hours=2)
+    for i in range(count):
+        moment += timedelta(seconds=float(rng.uniform(1, 180)))
+        card, merchant = int(rng.choice([1, 2, UNKNOWN_CARD])), int(rng.choice([7, 8]))
+        events.append(event(i, card, merchant, float(round(rng.uniform(1, 900), 2))))
+        events[-1]["event_time"] = moment.isoformat(timespec="milliseconds")
+    return events
+
+
+def history_of(events: list[dict]) -> pd.DataFrame:
+    """The events as the backfill reads a history."""
+    return pd.DataFrame(
+        {k: [e[k] for e in events] for k in ("event_id", "card_id", "merchant_id", "amount")}
+        | {"event_timestamp": pd.to_datetime([e["event_time"] for e in events])}
+    )
+
+
+def training_rows_of(events: list[dict]) -> dict[str, dict]:
+    """Each event's row of the backfill of all of them (its card's real-time view), by event id."""
+    backfilled = backfill.card_realtime(history_of(events))  # ordered by card, then time
+    in_backfill_order = sorted(events, key=lambda e: (e["card_id"], e["event_time"]))
+    return {e["event_id"]: row for e, row in zip(in_backfill_order, backfilled.to_dict("records"), strict=True)}
+
+
+def model_rows(events: list[dict], training_rows: dict[str, dict]) -> list[dict]:
+    """Each event's model input: its request features, Feast's other views and the backfill's card view."""
+    rows = []
+    for e in events:
+        other_views, _ = expected_features(e["card_id"], e["merchant_id"], {})
+        card_view = {name: training_rows[e["event_id"]][name] for name in FEATURE_NAMES}
+        rows.append(request_features(e["amount"], e["channel"], e["merchant_country"], e["card_country"]))
+        rows[-1] |= other_views | card_view
+    return rows
+
+
 def write_pipeline(
     folder,
     stack,
@@ -502,23 +541,9 @@ def test_the_real_time_view_computed_in_the_job_equals_the_training_sets_and_is_
     seed = tmp_path / "card_histories.parquet"
     job = {"card_history_seed": str(seed)}
     pipeline, topics = write_pipeline(tmp_path, stack, isolated, cached_views=CACHED_VIEWS, batching=batching, job=job)
-    rng = np.random.default_rng(11)
-    events, moment = [], NOW - timedelta(hours=2)
-    for i in range(80):
-        moment += timedelta(seconds=float(rng.uniform(1, 180)))
-        card, merchant = int(rng.choice([1, 2, UNKNOWN_CARD])), int(rng.choice([7, 8]))
-        events.append(event(i, card, merchant, float(round(rng.uniform(1, 900), 2))))
-        events[-1]["event_time"] = moment.isoformat(timespec="milliseconds")
-    history = pd.DataFrame(
-        {k: [e[k] for e in events] for k in ("event_id", "card_id", "merchant_id", "amount")}
-        | {"event_timestamp": pd.to_datetime([e["event_time"] for e in events])}
-    )
-    backfilled = backfill.card_realtime(history)  # ordered by card, then time
-    in_backfill_order = sorted(events, key=lambda e: (e["card_id"], e["event_time"]))
-    training_rows = {
-        e["event_id"]: row for e, row in zip(in_backfill_order, backfilled.to_dict("records"), strict=True)
-    }
-    _, at_the_history_end = backfill.replayed(history.iloc[:HISTORY_EVENTS])
+    events = spaced_events(11, 80)
+    training_rows = training_rows_of(events)
+    _, at_the_history_end = backfill.replayed(history_of(events[:HISTORY_EVENTS]))
     history_seed.write(at_the_history_end, seed)
     events = events[HISTORY_EVENTS:]
 
@@ -542,13 +567,8 @@ def test_the_real_time_view_computed_in_the_job_equals_the_training_sets_and_is_
 
     assert len(predictions) == len(events), (tmp_path / "job.log").read_text()[-3000:]
     assert sorted(d["reason"].split(":")[0] for d in dead_letters) == sorted(bad.values())
-    rows, flags = [], []
-    for e in events:
-        other_views, _ = expected_features(e["card_id"], e["merchant_id"], {})
-        card_view = {name: training_rows[e["event_id"]][name] for name in FEATURE_NAMES}
-        rows.append(request_features(e["amount"], e["channel"], e["merchant_country"], e["card_country"]))
-        rows[-1] |= other_views | card_view
-        flags.append(e["card_id"] == UNKNOWN_CARD or e["merchant_id"] != 7)
+    rows = model_rows(events, training_rows)
+    flags = [e["card_id"] == UNKNOWN_CARD or e["merchant_id"] != 7 for e in events]
     assert max(training_rows[e["event_id"]]["txn_count_1h"] for e in events) > 1  # the windows hold several
     assert all(training_rows[e["event_id"]]["seconds_since_prev_txn"] > 0 for e in events[:3])  # seeded cards
     expected = onnx_scores(model, rows)
@@ -565,20 +585,8 @@ def test_a_python_design_savepoint_upgraded_resumes_in_the_java_design_with_ever
     events the old job scored (none again) and every card from the history the old job built, so
     the later events are scored as the backfill of all of them says."""
     isolated, _, model, _ = servers
-    rng = np.random.default_rng(12)
-    events, moment = [], NOW - timedelta(hours=2)
-    for i in range(60):
-        moment += timedelta(seconds=float(rng.uniform(1, 180)))
-        card = int(rng.choice([1, 2, UNKNOWN_CARD]))
-        events.append(event(i, card, int(rng.choice([7, 8])), float(round(rng.uniform(1, 900), 2))))
-        events[-1]["event_time"] = moment.isoformat(timespec="milliseconds")
-    history = pd.DataFrame(
-        {k: [e[k] for e in events] for k in ("event_id", "card_id", "merchant_id", "amount")}
-        | {"event_timestamp": pd.to_datetime([e["event_time"] for e in events])}
-    )
-    in_backfill_order = sorted(events, key=lambda e: (e["card_id"], e["event_time"]))
-    backfilled = backfill.card_realtime(history).to_dict("records")
-    training_rows = {e["event_id"]: row for e, row in zip(in_backfill_order, backfilled, strict=True)}
+    events = spaced_events(12, 60)
+    training_rows = training_rows_of(events)
     old, _ = write_pipeline(tmp_path / "old", stack, isolated, cached_views=CACHED_VIEWS, batching="python")
     table = tomllib.loads(old.read_text())
     table["inference_job"]["batching"] = "java"
@@ -616,12 +624,7 @@ def test_a_python_design_savepoint_upgraded_resumes_in_the_java_design_with_ever
 
     scored = {p["event_id"]: p["score"] for p in after}
     assert sorted(scored) == sorted(e["event_id"] for e in events[30:]), (tmp_path / "new.log").read_text()[-3000:]
-    rows = []
-    for e in events[30:]:
-        other_views, _ = expected_features(e["card_id"], e["merchant_id"], {})
-        card_view = {name: training_rows[e["event_id"]][name] for name in FEATURE_NAMES}
-        rows.append(request_features(e["amount"], e["channel"], e["merchant_country"], e["card_country"]))
-        rows[-1] |= other_views | card_view
+    rows = model_rows(events[30:], training_rows)
     assert all(training_rows[e["event_id"]]["txn_count_1h"] > 1 for e in events[30:33])  # histories carried over
     np.testing.assert_allclose([scored[e["event_id"]] for e in events[30:]], onnx_scores(model, rows), atol=1e-5)
 

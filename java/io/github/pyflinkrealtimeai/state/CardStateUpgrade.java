@@ -113,6 +113,14 @@ public final class CardStateUpgrade {
         }
     }
 
+    /**
+     * The jobs' map states of versioned text by a long id (the card histories, the batches' events):
+     * PyFlink's {@code MapStateDescriptor(name, Types.LONG(), STATE_TYPE)}, state_layout.py.
+     */
+    static MapStateDescriptor<Long, String> versionedTexts(String name) {
+        return new MapStateDescriptor<>(name, Types.LONG, Types.STRING);
+    }
+
     /** Each card's history text, read under its card key. */
     static final class CardHistories extends KeyedStateReaderFunction<Row, Tuple2<Long, String>> {
         private static final long serialVersionUID = 1L;
@@ -149,7 +157,7 @@ public final class CardStateUpgrade {
 
         @Override
         public void open(Configuration parameters) {
-            histories = getRuntimeContext().getMapState(new MapStateDescriptor<>(name, Types.LONG, Types.STRING));
+            histories = getRuntimeContext().getMapState(versionedTexts(name));
         }
 
         @Override
@@ -170,7 +178,7 @@ public final class CardStateUpgrade {
 
         @Override
         public void open(Configuration parameters) {
-            entries = getRuntimeContext().getMapState(new MapStateDescriptor<>(name, Types.LONG, Types.STRING));
+            entries = getRuntimeContext().getMapState(versionedTexts(name));
         }
 
         @Override
