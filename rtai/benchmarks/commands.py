@@ -8,6 +8,7 @@ from pathlib import Path
 from flink_jobs.config import pipeline_config
 from flink_jobs.errors import UserFacingError
 from rtai import paths
+from rtai.arg_types import positive
 
 
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
@@ -32,7 +33,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "--lengths", type=int, nargs="+", default=[1, 10, 100, 1000, 10000], help="transactions in the windows"
     )
     card_state.add_argument("--updates", type=int, default=2000, help="updates per round (default 2000)")
-    card_state.add_argument("--repeats", type=int, default=5, help="rounds; the median is reported (default 5)")
+    card_state.add_argument(
+        "--repeats", type=positive(int), default=5, help="rounds; the median is reported (default 5)"
+    )
     text = (
         "the inference job's designs (python and java batching, the model on Triton or in process) compared: "
         "each drains a backlog and runs at a fixed rate, --repeats times interleaved; medians and spreads in "
@@ -57,7 +60,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     shadow = kinds.add_parser("shadow", help=text, description=text)
     for command in (designs, shadow):
         command.add_argument("--pipeline", type=Path, default=paths.DEFAULT_PIPELINE, help="pipeline config")
-        command.add_argument("--repeats", type=int, default=3, help="runs of each design (default 3)")
+        command.add_argument("--repeats", type=positive(int), default=3, help="runs of each design (default 3)")
         command.add_argument("--backlog", type=int, default=60_000, help="events drained per run (default 60,000)")
         command.add_argument("--rate", type=float, default=1000.0, help="the fixed rate, events/s (default 1000)")
         command.add_argument("--measure-s", type=float, default=30.0, help="measured seconds at it (default 30)")
@@ -88,7 +91,10 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     everything.add_argument("--baseline-backlog", type=int, default=3_000, help="drained by the baseline (3,000)")
     everything.add_argument("--feature-backlog", type=int, default=100_000, help="drained by the feature job")
     everything.add_argument(
-        "--repeats", type=int, default=3, help="interleaved runs of the job, its floor and the asyncio peer (3)"
+        "--repeats",
+        type=positive(int),
+        default=3,
+        help="interleaved runs of the job, its floor and the asyncio peer (3)",
     )
     bench.set_defaults(func=run)
 
