@@ -58,6 +58,40 @@ def batches_by_key_group(
     return KeyedStream(keyed, RAW_BATCH, DataStream(batched))
 
 
+def fetch_batches(
+    raw: DataStream, max_events: int, max_wait_ms: int, parallelism: int, flush_when_idle: bool
+) -> DataStream:
+    """Raw events in one list per flush (FetchBatcher), chained to the source at `parallelism`:
+    with `flush_when_idle`, a list goes out as soon as the source has nothing more to read."""
+    operator = _java_class("FetchBatcher")(max_events, max_wait_ms, flush_when_idle)
+    batched = raw._j_data_stream.transform("batch-fetches", RAW_BATCH.get_java_type_info(), operator)
+    return DataStream(batched.uid("batch-fetches").setParallelism(parallelism))
+
+
+def parsed_by_key_group(parsed: DataStream, entity_field: str, max_parallelism: int) -> tuple[KeyedStream, DataStream]:
+    """A parse stage's tagged lines (one string per fetch) into batches per key group of their
+    entity, keyed as batches_by_key_group's are, and the dead letters among them (ParsedKeyGroups)."""
+    gateway = get_gateway()
+    operator = _java_class("ParsedKeyGroups")
+    keyed_rows = Types.ROW([KEY_TYPE, RAW_BATCH])
+    j_parsed = parsed._j_data_stream
+    routed: JavaObject = j_parsed.transform(
+        "route-by-key-group", keyed_rows.get_java_type_info(), operator(entity_field, max_parallelism)
+    )
+    routed.uid("route-by-key-group").setParallelism(j_parsed.getParallelism())
+    keyed = routed.keyBy(gateway.jvm.KeyByKeySelector(), Types.ROW([KEY_TYPE]).get_java_type_info())
+    dead_letters = DataStream(routed.getSideOutput(operator.DEAD_LETTERS))
+    return KeyedStream(keyed, RAW_BATCH, DataStream(routed)), dead_letters
+
+
+def card_windows(batches: KeyedStream, computes_view: bool, parallelism: int) -> DataStream:
+    """Each key group's batch with every card's window features, in the JVM's keyed state
+    (cards/CardWindows.java): one document per batch, as the Python card stage writes it."""
+    function = project_class("io.github.pyflinkrealtimeai.cards.CardWindows")(computes_view)
+    windows = batches._j_data_stream.process(function, Types.STRING().get_java_type_info())
+    return DataStream(windows.setParallelism(parallelism))
+
+
 def merged_batches(parts: DataStream, max_parts: int, drain_after_ms: int, name: str) -> DataStream:
     """Strings (per-key-group batches) merged into lists for the next Python operator (BatchMerger),
     one list per upstream flush: an empty string, the Python operator's answer to KeyGroupBatcher's

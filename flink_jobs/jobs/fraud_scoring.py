@@ -30,6 +30,7 @@ from flink_jobs.stages.features import history_seed
 from flink_jobs.stages.inference.score_batches import ScoreBatches
 from flink_jobs.stages.inference.score_whole_batches import ScoreWholeBatches
 from flink_jobs.stages.input.parse import DEAD_LETTERS
+from flink_jobs.stages.input.parse_batches import ParseBatches
 from flink_jobs.stages.output.alerts import ALERTS
 from flink_jobs.stages.output.shadow_scores import SHADOW_SCORES
 from flink_jobs.subtask_keys import bucket_key
@@ -49,21 +50,27 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
 
 def build_java_batched(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.inference_job
-    batches = sources.key_group_batches(env, config, job)
-    with_features = (
-        batches.process(
-            RealtimeBatchFeatures(
-                config.topics.transactions,
-                JOB_NAME,
-                config.events,
-                job.realtime_features == "job",
-                job.card_history_seed,
-            ),
-            Types.STRING(),
+    computes_view = job.realtime_features == "job"
+    parse_dead_letters = None
+    if job.card_windows == "jvm":
+        raw = sources.raw_transactions(env, config, job)
+        fetches = java_operators.fetch_batches(
+            raw, job.max_batch_size, job.max_wait_ms, job.source.parallelism, job.flush_when_idle
         )
-        .name("card-realtime-features")
-        .uid("card-realtime-batch-features")
-    )
+        seed = job.card_history_seed if computes_view else ""
+        parse = ParseBatches(config.topics.transactions, JOB_NAME, config.events, seed)
+        parsed = fetches.process(parse, Types.STRING()).name("parse").uid("parse-fetches")
+        batches, parse_dead_letters = java_operators.parsed_by_key_group(
+            parsed.set_parallelism(job.source.parallelism), "card_id", job.max_parallelism
+        )
+        with_features = java_operators.card_windows(batches, computes_view, job.parallelism)
+    else:
+        batches = sources.key_group_batches(env, config, job)
+        features = RealtimeBatchFeatures(
+            config.topics.transactions, JOB_NAME, config.events, computes_view, job.card_history_seed
+        )
+        with_features = batches.process(features, Types.STRING())
+    with_features = with_features.name("card-realtime-features").uid("card-realtime-batch-features")
     merged = java_operators.merged_batches(with_features, job.max_parallelism, job.max_wait_ms, "merge-batches")
     scored = merged.process(ScoreWholeBatches(config, JOB_NAME), Types.STRING()).name("enrich-and-score")
     outputs = java_operators.split_tagged_lines(scored.uid("score-whole-batches"), "split")
@@ -71,6 +78,8 @@ def build_java_batched(env: StreamExecutionEnvironment, config: pipeline_config.
     sink = sinks.output_sinks(config, job)
     predictions.sink_to(sink(config.topics.predictions)).name("predictions").uid("predictions")
     alerts.sink_to(sink(config.topics.alerts)).name("alerts").uid("alerts")
+    if parse_dead_letters is not None:
+        dead_letters = parse_dead_letters.union(dead_letters)
     dead_letters.sink_to(sink(config.topics.dead_letter)).name("dead-letters").uid("dead-letters")
     if config.model.shadow.version:
         shadow_scores.sink_to(sink(config.topics.shadow_scores)).name("shadow-scores").uid("shadow-scores")

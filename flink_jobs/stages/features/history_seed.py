@@ -45,12 +45,17 @@ class HistorySeed:
     def __len__(self) -> int:
         return len(self.cards)
 
-    def history(self, card: int) -> CardHistory | None:
-        """The card's history at the seed's end, or None for a card the history does not hold."""
+    def text(self, card: int) -> str | None:
+        """The card's history text (state_layout's) at the seed's end, or None for a card the history does not hold."""
         at = int(np.searchsorted(self.cards, card))
         if at == len(self.cards) or self.cards[at] != card:
             return None
-        return decode_history(self.histories[at].as_py())
+        return self.histories[at].as_py()
+
+    def history(self, card: int) -> CardHistory | None:
+        """The card's history at the seed's end, or None for a card the history does not hold."""
+        text = self.text(card)
+        return None if text is None else decode_history(text)
 
 
 def starting_history(seed: HistorySeed | None, card: int) -> CardHistory:

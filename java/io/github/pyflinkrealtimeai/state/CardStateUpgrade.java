@@ -1,6 +1,7 @@
 package io.github.pyflinkrealtimeai.state;
 
-import io.github.pyflinkrealtimeai.batching.KeyGroupBatcher;
+import io.github.pyflinkrealtimeai.batching.KeyGroupRouting;
+import io.github.pyflinkrealtimeai.cards.CardWindows;
 
 import java.util.ArrayList;
 import java.util.List;
@@ -8,7 +9,6 @@ import java.util.Map;
 
 import org.apache.flink.api.common.RuntimeExecutionMode;
 import org.apache.flink.api.common.state.MapState;
-import org.apache.flink.api.common.state.MapStateDescriptor;
 import org.apache.flink.api.common.state.ValueState;
 import org.apache.flink.api.common.state.ValueStateDescriptor;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
@@ -78,9 +78,9 @@ public final class CardStateUpgrade {
                 new CardHistories(oldState),
                 Types.ROW(Types.LONG),
                 Types.TUPLE(Types.LONG, Types.STRING));
-        int[] keys = KeyGroupBatcher.keyGroupKeys(maxParallelism);
+        int[] keys = KeyGroupRouting.keyGroupKeys(maxParallelism);
         KeySelector<Tuple2<Long, String>, Row> keyGroupKey =
-                card -> Row.of(keys[KeyGroupBatcher.keyGroupOf(card.f0, maxParallelism)]);
+                card -> Row.of(keys[KeyGroupRouting.keyGroupOf(card.f0, maxParallelism)]);
         StateBootstrapTransformation<Tuple2<Long, String>> histories = OperatorTransformation.bootstrapWith(cards)
                 .setMaxParallelism(maxParallelism)
                 .keyBy(keyGroupKey, Types.ROW(Types.INT))
@@ -111,14 +111,6 @@ public final class CardStateUpgrade {
                             + "the job's input has been quiet for a moment, so nothing read is lost",
                     uid, entries, state));
         }
-    }
-
-    /**
-     * The jobs' map states of versioned text by a long id (the card histories, the batches' events):
-     * PyFlink's {@code MapStateDescriptor(name, Types.LONG(), STATE_TYPE)}, state_layout.py.
-     */
-    static MapStateDescriptor<Long, String> versionedTexts(String name) {
-        return new MapStateDescriptor<>(name, Types.LONG, Types.STRING);
     }
 
     /** Each card's history text, read under its card key. */
@@ -157,7 +149,7 @@ public final class CardStateUpgrade {
 
         @Override
         public void open(Configuration parameters) {
-            histories = getRuntimeContext().getMapState(versionedTexts(name));
+            histories = getRuntimeContext().getMapState(CardWindows.versionedTexts(name));
         }
 
         @Override
@@ -178,7 +170,7 @@ public final class CardStateUpgrade {
 
         @Override
         public void open(Configuration parameters) {
-            entries = getRuntimeContext().getMapState(versionedTexts(name));
+            entries = getRuntimeContext().getMapState(CardWindows.versionedTexts(name));
         }
 
         @Override
