@@ -44,9 +44,10 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     designs = kinds.add_parser("designs", help=text, description=text)
     designs.add_argument(
         "--compare",
-        choices=["batching", "batch-views", "model-inputs", "batch-flush", "latency"],
+        choices=["batching", "card-windows", "batch-views", "model-inputs", "batch-flush", "latency"],
         default="batching",
-        help="batching: where batches form and where the model runs (default); batch-views: the pipeline's "
+        help="batching: where batches form and where the model runs (default); card-windows: the java design's "
+        "card windows in the JVM against in a Python call per key group's batch; batch-views: the pipeline's "
         "cached views loaded from their keys_file at start against loaded on a miss; model-inputs: the served "
         "model's one matrix input against the same weights taking one input per column; batch-flush: the JVM "
         "batcher's flush also when the input is idle against after max_wait_ms only; latency: the source's fetch "
@@ -147,6 +148,8 @@ def _run(args: argparse.Namespace) -> None:
             model_layouts.run(args.pipeline, **settings)
         elif args.compare == "batch-flush":
             designs.run(args.pipeline, designs=designs.FLUSH_DESIGNS, kind="batch-flush", **settings)
+        elif args.compare == "card-windows":
+            designs.run(args.pipeline, designs=designs.CARD_WINDOW_DESIGNS, kind="card-windows", **settings)
         elif args.compare == "latency":
             designs.run(args.pipeline, designs=designs.LATENCY_DESIGNS, kind="latency", **settings)
         elif args.compare == "batch-views":

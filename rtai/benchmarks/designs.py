@@ -36,6 +36,14 @@ DESIGNS: dict[str, dict[str, dict[str, object]]] = {
 }
 
 
+# Where the java design computes each card's window features: in the JVM's keyed state after one
+# Python parse call per fetch, or in one Python call per key group's batch that parses too.
+CARD_WINDOW_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
+    "card windows in the JVM": {"inference_job": {"batching": "java", "card_windows": "jvm"}},
+    "card windows in Python": {"inference_job": {"batching": "java", "card_windows": "python"}},
+}
+
+
 # When the JVM's batcher hands a batch on (java batching): also as soon as the source has nothing
 # more to read, or max_wait_ms after its first event only.
 FLUSH_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
