@@ -84,10 +84,13 @@ def parsed_by_key_group(parsed: DataStream, entity_field: str, max_parallelism: 
     return KeyedStream(keyed, RAW_BATCH, DataStream(routed)), dead_letters
 
 
-def card_windows(batches: KeyedStream, computes_view: bool, parallelism: int) -> DataStream:
+def card_windows(
+    batches: KeyedStream, computes_view: bool, parallelism: int, in_card_order: bool = False
+) -> DataStream:
     """Each key group's batch with every card's window features, in the JVM's keyed state
-    (cards/CardWindows.java): one document per batch, as the Python card stage writes it."""
-    function = project_class("io.github.pyflinkrealtimeai.cards.CardWindows")(computes_view)
+    (cards/CardWindows.java): one document per batch, as the Python card stage writes it; with
+    `in_card_order` (the feature job), a transaction older than its card's latest leaves as late."""
+    function = project_class("io.github.pyflinkrealtimeai.cards.CardWindows")(computes_view, in_card_order)
     windows = batches._j_data_stream.process(function, Types.STRING().get_java_type_info())
     return DataStream(windows.setParallelism(parallelism))
 

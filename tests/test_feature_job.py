@@ -142,10 +142,13 @@ def feature_repo_copy(tmp_path_factory):
 # its card's latest.
 LATE = {"python": {"late"}, "java": {"late", "c12-1", "c11-2"}}
 CARD_OFFSET = {"python": 0, "java": 100}
+WINDOWS_OFFSET = {"python": 0, "jvm": 100}  # java batching's two card window designs apart too
 
 
-@pytest.mark.parametrize("batching", ["python", "java"])
-def test_pushed_features_equal_pandas_and_bad_events_are_dead_lettered(stack, feature_repo_copy, tmp_path, batching):
+@pytest.mark.parametrize(("batching", "card_windows"), [("python", "jvm"), ("java", "python"), ("java", "jvm")])
+def test_pushed_features_equal_pandas_and_bad_events_are_dead_lettered(
+    stack, feature_repo_copy, tmp_path, batching, card_windows
+):
     feast_stack, repo = feature_repo_copy
     run_id = uuid.uuid4().hex[:8]
     topics = {"transactions": full_name(f"test-features-{run_id}"), "dead_letter": full_name(f"test-dl-{run_id}")}
@@ -154,13 +157,14 @@ def test_pushed_features_equal_pandas_and_bad_events_are_dead_lettered(stack, fe
         f'[pulsar]\nservice_url = "{stack.pulsar_service_url}"\nadmin_url = "{stack.pulsar_admin_url}"\n'
         f'[topics]\ntransactions = "{topics["transactions"]}"\ndead_letter = "{topics["dead_letter"]}"\n'
         f'[feature_job]\nsubscription = "test"\nmax_out_of_orderness_ms = {OUT_OF_ORDERNESS_S * 1000}\n'
-        f'checkpoint_interval_ms = 1000\nbatching = "{batching}"\n'
+        f'checkpoint_interval_ms = 1000\nbatching = "{batching}"\ncard_windows = "{card_windows}"\n'
         f'[feature_job.feast]\nurl = "{feast_stack.config.feast_url}"\n'
         '[feature_job.push]\nto = "online_and_offline"\n'
         f"batch_size = 4\nmax_wait_ms = 100\n"
     )
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
-    offset = CARD_OFFSET[batching]  # the designs' rows apart in the module's repository
+    # The designs' rows apart in the module's repository.
+    offset = CARD_OFFSET[batching] + (WINDOWS_OFFSET[card_windows] if batching == "java" else 0)
     events = scripted_events(start, offset)
     published = [e for e in events if e["event_id"] != "late"]
     valid = [e for e in events if e["event_id"] not in LATE[batching]]

@@ -577,19 +577,24 @@ def test_the_real_time_view_computed_in_the_job_equals_the_training_sets_and_is_
     assert [predictions[e["event_id"]][MISSING_FLAG] for e in events] == flags
 
 
-def test_a_python_design_savepoint_upgraded_resumes_in_the_java_design_with_every_cards_history(
-    stack, servers, tmp_path
+@pytest.mark.parametrize("old_design", ["python batching", "card windows in python"])
+def test_a_savepoint_of_an_earlier_design_resumes_in_the_default_one_with_every_cards_history(
+    stack, servers, tmp_path, old_design
 ):
     """A checkpoint of the python batching design (the job before the java design), upgraded by
-    `rtai job upgrade-card-state`, restores into the java design: the source goes on after the
-    events the old job scored (none again) and every card from the history the old job built, so
-    the later events are scored as the backfill of all of them says."""
+    `rtai job upgrade-card-state`, or of the java design with its card windows in Python (the same
+    state, no upgrade), restores into the default design (card windows in the JVM): the source
+    goes on after the events the old job scored (none again) and every card from the history the
+    old job built, so the later events are scored as the backfill of all of them says."""
     isolated, _, model, _ = servers
-    events = spaced_events(12, 60)
+    events = spaced_events(12 if old_design == "python batching" else 14, 60)
     training_rows = training_rows_of(events)
-    old, _ = write_pipeline(tmp_path / "old", stack, isolated, cached_views=CACHED_VIEWS, batching="python")
+    batching, windows = ("python", "python") if old_design == "python batching" else ("java", "python")
+    old, _ = write_pipeline(
+        tmp_path / "old", stack, isolated, cached_views=CACHED_VIEWS, batching=batching, job={"card_windows": windows}
+    )
     table = tomllib.loads(old.read_text())
-    table["inference_job"]["batching"] = "java"
+    table["inference_job"] |= {"batching": "java", "card_windows": "jvm"}
     new = tmp_path / "new.toml"
     new.write_text(tomli_w.dumps(table))
     topics = table["topics"]
@@ -608,9 +613,12 @@ def test_a_python_design_savepoint_upgraded_resumes_in_the_java_design_with_ever
         # Every batch is out: a checkpoint from now on holds no event under way.
         checkpoint = checkpoint_after(rest, time.time(), 60)
         crash(first)
-        result = cli("job", "upgrade-card-state", checkpoint["external_path"].removeprefix("file:"), str(upgraded))
-        assert result.returncode == 0, result.stderr
-        resume = ["--pipeline", str(new), "--from-savepoint", str(upgraded)]
+        saved = checkpoint["external_path"].removeprefix("file:")
+        if old_design == "python batching":
+            result = cli("job", "upgrade-card-state", saved, str(upgraded))
+            assert result.returncode == 0, result.stderr
+            saved = str(upgraded)
+        resume = ["--pipeline", str(new), "--from-savepoint", saved]
         second = launcher.start_local("flink_jobs.jobs.fraud_scoring", resume, tmp_path / "new.log")
         for e in events[30:]:
             producer.send(json.dumps(e).encode())

@@ -355,6 +355,9 @@ class FeatureJobSection(JobRuntime):
     max_batch_size: int = 512  # java: events per key-group batch
     max_wait_ms: int = 10  # java: a batch's longest wait for company (without flush_when_idle)
     flush_when_idle: bool = True  # java: a batch also leaves when the source has nothing more to read
+    # java: where each card's windows are computed: jvm (the JVM's keyed state after one Python
+    # parse call per fetch) or python (one Python call per key group's batch), as the inference job's.
+    card_windows: Literal["python", "jvm"] = "jvm"
     max_out_of_orderness_ms: int = 1000  # python
     # Each card's window history at the end of the backfilled history (a Parquet file `rtai
     # features backfill` writes, from the working directory): a card with no state in the job

@@ -1,13 +1,15 @@
 """Feature job: card transactions from Pulsar to real-time card features in Feast.
 
-With `batching = "java"`: transactions (Pulsar) -> in the JVM, batches of raw events per key
-group of their card (up to max_batch_size, max_wait_ms, the source having nothing more to read
-with flush_when_idle, and before every checkpoint barrier) -> keyed by key group, one Python
-call per batch: parse (bad -> dead letters), each card's windows in arrival order (a transaction
-older than its card's latest -> dead letters), its history read and written once per batch -> in
-the JVM, the key groups' batches merged -> one Python call per merged batch: /push to the Feast
-feature server (online, and offline for training) -> in the JVM, the dead letters split out.
-No watermark: a row is pushed as soon as its batch is computed.
+With `batching = "java"` (and `card_windows = "jvm"`): transactions (Pulsar) -> in the JVM, one
+list per fetch (up to max_batch_size, max_wait_ms, the source having nothing more to read with
+flush_when_idle, and before every checkpoint barrier) -> one Python call per list: parse (bad ->
+dead letters) -> in the JVM, batches per key group of their card -> keyed by key group, in the
+JVM: each card's windows in arrival order (a transaction older than its card's latest -> late),
+its history read and written once per batch -> the key groups' batches merged -> one Python
+call per merged batch: /push to the Feast feature server (online, and offline for training), the
+late transactions to dead letters -> in the JVM, the dead letters split out. No watermark: a row
+is pushed as soon as its batch is computed. (`card_windows = "python"`: the JVM batches raw
+events per key group and one Python call per key group's batch parses and computes the windows.)
 
 With `batching = "python"`: transactions (Pulsar) -> parse (bad -> dead-letter topic) ->
 event-time watermarks -> per card: counts and sums over 1 min / 10 min / 1 h, distinct
@@ -45,26 +47,31 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
 
 def build_java_batched(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.feature_job
-    batches = sources.key_group_batches(env, config, job)
-    features = (
-        batches.process(
-            RealtimeBatchFeatures(
-                config.topics.transactions,
-                JOB_NAME,
-                config.events,
-                True,
-                job.card_history_seed,
-                history_seed.FEATURE_FIELD,
-                in_card_order=True,
-            ),
-            Types.STRING(),
+    parse_dead_letters = None
+    if job.card_windows == "jvm":
+        batches, parse_dead_letters = sources.parsed_key_group_batches(
+            env, config, job, JOB_NAME, job.card_history_seed, history_seed.FEATURE_FIELD
         )
-        .name("card-features")
-        .uid("card-batch-features")
-    )
+        features = java_operators.card_windows(batches, True, job.parallelism, in_card_order=True)
+    else:
+        batches = sources.key_group_batches(env, config, job)
+        python_windows = RealtimeBatchFeatures(
+            config.topics.transactions,
+            JOB_NAME,
+            config.events,
+            True,
+            job.card_history_seed,
+            history_seed.FEATURE_FIELD,
+            in_card_order=True,
+        )
+        features = batches.process(python_windows, Types.STRING())
+    features = features.name("card-features").uid("card-batch-features")
     merged = java_operators.merged_batches(features, job.max_parallelism, job.max_wait_ms, "merge-batches")
-    pushed = merged.process(PushFeatureBatches(job.feast, job.push), Types.STRING()).name("feast-push")
+    push = PushFeatureBatches(job.feast, job.push, config.topics.transactions, JOB_NAME)
+    pushed = merged.process(push, Types.STRING()).name("feast-push")
     _, _, dead_letters, _ = java_operators.split_tagged_lines(pushed.uid("feast-push-batches"), "split")
+    if parse_dead_letters is not None:
+        dead_letters = parse_dead_letters.union(dead_letters)
     endpoint = pulsar_io.PulsarEndpoint.of_job(config, job)
     dead_letters.sink_to(pulsar_io.string_sink(endpoint, config.topics.dead_letter)).name("dead-letters").uid(
         "dead-letters"

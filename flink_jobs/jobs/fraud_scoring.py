@@ -30,7 +30,6 @@ from flink_jobs.stages.features import history_seed
 from flink_jobs.stages.inference.score_batches import ScoreBatches
 from flink_jobs.stages.inference.score_whole_batches import ScoreWholeBatches
 from flink_jobs.stages.input.parse import DEAD_LETTERS
-from flink_jobs.stages.input.parse_batches import ParseBatches
 from flink_jobs.stages.output.alerts import ALERTS
 from flink_jobs.stages.output.shadow_scores import SHADOW_SCORES
 from flink_jobs.subtask_keys import bucket_key
@@ -53,15 +52,9 @@ def build_java_batched(env: StreamExecutionEnvironment, config: pipeline_config.
     computes_view = job.realtime_features == "job"
     parse_dead_letters = None
     if job.card_windows == "jvm":
-        raw = sources.raw_transactions(env, config, job)
-        fetches = java_operators.fetch_batches(
-            raw, job.max_batch_size, job.max_wait_ms, job.source.parallelism, job.flush_when_idle
-        )
         seed = job.card_history_seed if computes_view else ""
-        parse = ParseBatches(config.topics.transactions, JOB_NAME, config.events, seed)
-        parsed = fetches.process(parse, Types.STRING()).name("parse").uid("parse-fetches")
-        batches, parse_dead_letters = java_operators.parsed_by_key_group(
-            parsed.set_parallelism(job.source.parallelism), "card_id", job.max_parallelism
+        batches, parse_dead_letters = sources.parsed_key_group_batches(
+            env, config, job, JOB_NAME, seed, history_seed.INFERENCE_FIELD
         )
         with_features = java_operators.card_windows(batches, computes_view, job.parallelism)
     else:

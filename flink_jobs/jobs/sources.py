@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pyflink.common import Types
 from pyflink.datastream import DataStream, KeyedStream, StreamExecutionEnvironment
 
 from flink_jobs import java_operators
 from flink_jobs.clients import pulsar_io
 from flink_jobs.config import pipeline_config
 from flink_jobs.stages.input.parse import ParseTransactions
+from flink_jobs.stages.input.parse_batches import ParseBatches
 
 
 def raw_transactions(
@@ -44,6 +46,32 @@ def key_group_batches(
         job.max_wait_ms,
         job.source.parallelism,
         job.flush_when_idle,
+    )
+
+
+def parsed_key_group_batches(
+    env: StreamExecutionEnvironment,
+    config: pipeline_config.PipelineConfig,
+    job: pipeline_config.FeatureJobSection | pipeline_config.InferenceJobSection,
+    job_name: str,
+    seed_file: str,
+    seed_field: str,
+) -> tuple[KeyedStream, DataStream]:
+    """The transactions in one list per fetch (java_operators.fetch_batches), parsed in one Python
+    call per list (ParseBatches, sending each card's seed from `seed_file` with its first
+    transaction), routed in the JVM into batches per key group of their card, keyed for the card
+    windows (java_operators.parsed_by_key_group); and the dead letters of the parse."""
+    fetches = java_operators.fetch_batches(
+        raw_transactions(env, config, job),
+        job.max_batch_size,
+        job.max_wait_ms,
+        job.source.parallelism,
+        job.flush_when_idle,
+    )
+    parse = ParseBatches(config.topics.transactions, job_name, config.events, seed_file, seed_field)
+    parsed = fetches.process(parse, Types.STRING()).name("parse").uid("parse-fetches")
+    return java_operators.parsed_by_key_group(
+        parsed.set_parallelism(job.source.parallelism), "card_id", job.max_parallelism
     )
 
 

@@ -26,12 +26,21 @@ from flink_jobs.stages.output.dead_letters import dead_letter
 
 
 class ParseBatches(ProcessFunction):
-    def __init__(self, source_topic: str, job_name: str, window: EventsSection, seed_file: str = "") -> None:
-        self.source_topic, self.job_name, self.window, self.seed_file = source_topic, job_name, window, seed_file
+    def __init__(
+        self,
+        source_topic: str,
+        job_name: str,
+        window: EventsSection,
+        seed_file: str = "",
+        seed_field: str = history_seed.INFERENCE_FIELD,
+    ) -> None:
+        """`seed_field`: the config key naming `seed_file`, for its errors."""
+        self.source_topic, self.job_name, self.window = source_topic, job_name, window
+        self.seed_file, self.seed_field = seed_file, seed_field
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.metrics = ParseMetrics(runtime_context.get_metrics_group())
-        self.seed = history_seed.load(self.seed_file, history_seed.INFERENCE_FIELD)
+        self.seed = history_seed.load(self.seed_file, self.seed_field)
         self.seeded: set[int] = set()  # cards of the seed whose history this subtask passed on
 
     def process_element(self, raws: list[str], ctx: ProcessFunction.Context):

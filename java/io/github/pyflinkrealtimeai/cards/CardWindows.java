@@ -1,6 +1,7 @@
 package io.github.pyflinkrealtimeai.cards;
 
 import java.io.StringWriter;
+import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -24,8 +25,9 @@ import org.apache.flink.util.Collector;
  * from a map state under the key group ({@code card_histories}: card id to its versioned text,
  * {@link HistoryText}), every transaction given its window features as of itself ({@link
  * CardHistory}), the history written once. Out goes one document per batch, the one the Python
- * card stage writes: {@code {"rows": [[event, features | null, received_ms], ...], "dead": []}}
- * (parse dead letters left earlier, on their own path). An empty batch, the end of an upstream
+ * card stage writes: {@code {"rows": [[event, features | null, received_ms], ...], "dead": [],
+ * "late": [event, ...]}} (parse dead letters left earlier, on their own path; late events: with
+ * {@code inCardOrder} only). An empty batch, the end of an upstream
  * flush, is answered with an empty string for the merger after this operator.
  *
  * <p>A card with no state starts from the seed the parse stage sent with its first transaction
@@ -40,12 +42,19 @@ public final class CardWindows extends KeyedProcessFunction<Row, Row, String> {
     private static final ObjectMapper MAPPER = new ObjectMapper();
 
     private final boolean computesView;
+    private final boolean inCardOrder;
 
     private transient MapState<Long, String> histories;
     private transient LinkedHashMap<Long, CardHistory> decoded;
 
-    public CardWindows(boolean computesView) {
+    /**
+     * {@code inCardOrder} (the feature job): a transaction older than its card's latest one already
+     * taken does not join the history; it leaves in the document's {@code "late"} list, so each
+     * card's rows leave in event-time order.
+     */
+    public CardWindows(boolean computesView, boolean inCardOrder) {
         this.computesView = computesView;
+        this.inCardOrder = inCardOrder;
     }
 
     /**
@@ -78,6 +87,7 @@ public final class CardWindows extends KeyedProcessFunction<Row, Row, String> {
             return;
         }
         Map<Long, CardHistory> touched = new HashMap<>();
+        List<JsonNode> late = new ArrayList<>();
         CardHistory.Features features = new CardHistory.Features();
         StringWriter document = new StringWriter(lines.size() * 512);
         try (JsonGenerator json = MAPPER.getFactory().createGenerator(document)) {
@@ -86,15 +96,22 @@ public final class CardWindows extends KeyedProcessFunction<Row, Row, String> {
             for (String line : lines) {
                 JsonNode parsed = MAPPER.readTree(line);
                 JsonNode event = parsed.get("event");
-                json.writeStartArray();
-                json.writeTree(event);
+                CardHistory history = null;
                 if (computesView) {
                     long card = parsed.get("card_id").asLong();
-                    CardHistory history = touched.get(card);
+                    history = touched.get(card);
                     if (history == null) {
                         history = historyOf(card, parsed.get("seed"));
                         touched.put(card, history);
                     }
+                    if (inCardOrder && history.newestMs != null && event.get("event_time_ms").asLong() < history.newestMs) {
+                        late.add(event);
+                        continue;
+                    }
+                }
+                json.writeStartArray();
+                json.writeTree(event);
+                if (history != null) {
                     history.add(
                             event.get("event_time_ms").asLong(),
                             event.get("amount").asDouble(),
@@ -109,6 +126,11 @@ public final class CardWindows extends KeyedProcessFunction<Row, Row, String> {
             }
             json.writeEndArray();
             json.writeArrayFieldStart("dead");
+            json.writeEndArray();
+            json.writeArrayFieldStart("late");
+            for (JsonNode event : late) {
+                json.writeTree(event);
+            }
             json.writeEndArray();
             json.writeEndObject();
         }
