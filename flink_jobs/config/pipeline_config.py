@@ -458,7 +458,8 @@ class InferenceJobSection(JobRuntime):
     batching: Literal["python", "java"] = "java"
     # java: where each card's window features are computed. jvm: the JVM's keyed state
     # (java/.../cards/CardWindows.java), after one Python parse call per fetch; python: one
-    # Python call per key group's batch parses and computes them. bench/README.md compares them.
+    # Python call per key group's batch parses and computes them. The same state either way (a
+    # savepoint moves between them). bench/README.md compares them.
     card_windows: Literal["python", "jvm"] = "jvm"
     # java: a batch also goes out as soon as the source has nothing more to read (not only after
     # max_wait_ms): no event waits for company at a low rate; under load batches still fill.
