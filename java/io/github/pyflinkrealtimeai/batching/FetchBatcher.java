@@ -15,29 +15,18 @@ public final class FetchBatcher extends BufferingOperator<String, List<String>> 
     private static final long serialVersionUID = 1L;
 
     private final int maxEvents;
-    private final boolean flushWhenIdle;
 
     private transient List<String> waiting;
 
     public FetchBatcher(int maxEvents, long maxWaitMs, boolean flushWhenIdle) {
-        super(maxWaitMs);
+        super(maxWaitMs, flushWhenIdle);
         this.maxEvents = maxEvents;
-        this.flushWhenIdle = flushWhenIdle;
     }
 
     @Override
     public void open() throws Exception {
         super.open();
         waiting = new ArrayList<>();
-        if (flushWhenIdle) {
-            InputIdle.listen(this::flush);
-        }
-    }
-
-    @Override
-    public void close() throws Exception {
-        InputIdle.stopListening();
-        super.close();
     }
 
     @Override

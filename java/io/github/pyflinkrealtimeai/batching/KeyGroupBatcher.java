@@ -1,6 +1,5 @@
 package io.github.pyflinkrealtimeai.batching;
 
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonFactory;
 import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
 import org.apache.flink.types.Row;
 
@@ -26,39 +25,26 @@ public final class KeyGroupBatcher extends BufferingOperator<String, Row> {
     private final String entityField;
     private final int maxParallelism;
     private final int maxEvents;
-    private final boolean flushWhenIdle;
 
     private transient KeyGroupRouting routing;
-    private transient JsonFactory json;
 
     public KeyGroupBatcher(String entityField, int maxParallelism, int maxEvents, long maxWaitMs, boolean flushWhenIdle) {
-        super(maxWaitMs);
+        super(maxWaitMs, flushWhenIdle);
         this.entityField = entityField;
         this.maxParallelism = maxParallelism;
         this.maxEvents = maxEvents;
-        this.flushWhenIdle = flushWhenIdle;
     }
 
     @Override
     public void open() throws Exception {
         super.open();
-        routing = new KeyGroupRouting(maxParallelism, this);
-        json = new JsonFactory();
-        if (flushWhenIdle) {
-            InputIdle.listen(this::flush);
-        }
-    }
-
-    @Override
-    public void close() throws Exception {
-        InputIdle.stopListening();
-        super.close();
+        routing = new KeyGroupRouting(entityField, maxParallelism, this);
     }
 
     @Override
     public void processElement(StreamRecord<String> element) throws Exception {
         String raw = element.getValue();
-        if (routing.add(KeyGroupRouting.entityOf(json, raw, entityField), raw) >= maxEvents) {
+        if (routing.add(routing.entityOf(raw), raw) >= maxEvents) {
             flush();
         } else {
             flushLater();

@@ -26,6 +26,8 @@ import org.apache.flink.types.Row;
  * key groups they span.
  */
 public final class KeyGroupRouting {
+    private final String entityField;
+    private final JsonFactory json = new JsonFactory();
     private final int maxParallelism;
     private final int[] keys;
     private final int[] flushEndKeys; // per downstream subtask, a key it owns
@@ -34,8 +36,12 @@ public final class KeyGroupRouting {
     private final List<List<String>> waiting;
     private int count;
 
-    /** For the keyed operator after {@code operator}'s task, at that task's one output's parallelism. */
-    KeyGroupRouting(int maxParallelism, AbstractStreamOperator<?> operator) {
+    /**
+     * Items whose entity is their top-level integer field {@code entityField}, for the keyed
+     * operator after {@code operator}'s task, at that task's one output's parallelism.
+     */
+    KeyGroupRouting(String entityField, int maxParallelism, AbstractStreamOperator<?> operator) {
+        this.entityField = entityField;
         this.maxParallelism = maxParallelism;
         keys = keyGroupKeys(maxParallelism);
         int subtasks = downstreamParallelism(operator, maxParallelism);
@@ -88,10 +94,11 @@ public final class KeyGroupRouting {
     }
 
     /**
-     * The top-level integer field {@code field} of a JSON object, read with a streaming parser that
-     * stops at it; null when the text is not an object, lacks it or holds another type there.
+     * The entity of an item: its top-level integer {@code entityField}, read with a streaming
+     * parser that stops at it; null when the text is not a JSON object, lacks it or holds another
+     * type there.
      */
-    static Long entityOf(JsonFactory json, String text, String field) {
+    Long entityOf(String text) {
         try (JsonParser parser = json.createParser(text)) {
             if (parser.nextToken() != JsonToken.START_OBJECT) {
                 return null;
@@ -99,7 +106,7 @@ public final class KeyGroupRouting {
             while (parser.nextToken() == JsonToken.FIELD_NAME) {
                 String name = parser.getCurrentName();
                 JsonToken value = parser.nextToken();
-                if (field.equals(name)) {
+                if (entityField.equals(name)) {
                     if (value == JsonToken.VALUE_NUMBER_INT && parser.getNumberType() != JsonParser.NumberType.BIG_INTEGER) {
                         return parser.getLongValue();
                     }

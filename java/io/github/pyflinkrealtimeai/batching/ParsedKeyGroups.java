@@ -1,6 +1,5 @@
 package io.github.pyflinkrealtimeai.batching;
 
-import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.core.JsonFactory;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.ChainingStrategy;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
@@ -25,7 +24,6 @@ public final class ParsedKeyGroups extends AbstractStreamOperator<Row> implement
     private final int maxParallelism;
 
     private transient KeyGroupRouting routing;
-    private transient JsonFactory json;
 
     public ParsedKeyGroups(String entityField, int maxParallelism) {
         this.entityField = entityField;
@@ -36,39 +34,27 @@ public final class ParsedKeyGroups extends AbstractStreamOperator<Row> implement
     @Override
     public void open() throws Exception {
         super.open();
-        routing = new KeyGroupRouting(maxParallelism, this);
-        json = new JsonFactory();
+        routing = new KeyGroupRouting(entityField, maxParallelism, this);
     }
 
     @Override
     public void processElement(StreamRecord<String> element) {
-        String lines = element.getValue();
-        int start = 0;
-        int length = lines.length();
-        while (start < length) {
-            int end = lines.indexOf('\n', start);
-            if (end < 0) {
-                end = length;
+        TaggedLines.forEach(element.getValue(), (tag, line) -> {
+            switch (tag) {
+                case 'E':
+                    Long entity = routing.entityOf(line);
+                    if (entity == null) {
+                        throw new IllegalArgumentException("a parsed event without an integer " + entityField);
+                    }
+                    routing.add(entity, line);
+                    break;
+                case 'D':
+                    output.collect(DEAD_LETTERS, new StreamRecord<>(line));
+                    break;
+                default:
+                    throw new IllegalArgumentException("unknown line tag " + tag);
             }
-            if (end > start + 1) {
-                String line = lines.substring(start + 1, end);
-                switch (lines.charAt(start)) {
-                    case 'E':
-                        Long entity = KeyGroupRouting.entityOf(json, line, entityField);
-                        if (entity == null) {
-                            throw new IllegalArgumentException("a parsed event without an integer " + entityField);
-                        }
-                        routing.add(entity, line);
-                        break;
-                    case 'D':
-                        output.collect(DEAD_LETTERS, new StreamRecord<>(line));
-                        break;
-                    default:
-                        throw new IllegalArgumentException("unknown line tag " + lines.charAt(start));
-                }
-            }
-            start = end + 1;
-        }
+        });
         routing.flush(output);
     }
 }

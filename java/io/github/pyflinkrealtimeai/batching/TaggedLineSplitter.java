@@ -24,33 +24,23 @@ public final class TaggedLineSplitter extends ProcessFunction<String, String> {
 
     @Override
     public void processElement(String batch, Context ctx, Collector<String> out) {
-        int start = 0;
-        int length = batch.length();
-        while (start < length) {
-            int end = batch.indexOf('\n', start);
-            if (end < 0) {
-                end = length;
+        TaggedLines.forEach(batch, (tag, record) -> {
+            switch (tag) {
+                case 'P':
+                    out.collect(record);
+                    break;
+                case 'A':
+                    ctx.output(ALERTS, record);
+                    break;
+                case 'D':
+                    ctx.output(DEAD_LETTERS, record);
+                    break;
+                case 'S':
+                    ctx.output(SHADOW_SCORES, record);
+                    break;
+                default:
+                    throw new IllegalArgumentException("unknown output tag " + tag);
             }
-            if (end > start + 1) {
-                String record = batch.substring(start + 1, end);
-                switch (batch.charAt(start)) {
-                    case 'P':
-                        out.collect(record);
-                        break;
-                    case 'A':
-                        ctx.output(ALERTS, record);
-                        break;
-                    case 'D':
-                        ctx.output(DEAD_LETTERS, record);
-                        break;
-                    case 'S':
-                        ctx.output(SHADOW_SCORES, record);
-                        break;
-                    default:
-                        throw new IllegalArgumentException("unknown output tag " + batch.charAt(start));
-                }
-            }
-            start = end + 1;
-        }
+        });
     }
 }
