@@ -467,6 +467,10 @@ class InferenceJobSection(JobRuntime):
     # Started and not yet emitted, per subtask; the operator takes events (python) or flushes (java)
     # meanwhile. java: left under way between calls, 0 to wait for each (a model scored in process).
     batches_in_flight: int = 2
+    # java: when no other flush followed the last one for this long (a lull, or a low rate), the
+    # operator is asked to finish its batches in flight, so their outputs wait no longer than
+    # this for the next call; 0: max_wait_ms.
+    drain_after_ms: int = 0
     # A started batch not done within this fails the job (restart from the checkpoint): the
     # operator never waits longer, so checkpoints keep completing.
     batch_timeout_ms: int = 30_000
@@ -499,6 +503,8 @@ class InferenceJobSection(JobRuntime):
             return "max_batch_size", f"must be at least 1, got {self.max_batch_size}"
         if self.max_wait_ms < 1:
             return "max_wait_ms", f"must be at least 1, got {self.max_wait_ms}"
+        if self.drain_after_ms < 0:
+            return "drain_after_ms", f"must be >= 0, got {self.drain_after_ms}"
         # Each in-flight batch is held in memory (and with python batching in keyed state) until
         # emitted; java can wait for each batch in its call (0), python's operator cannot.
         least_in_flight = 0 if self.batching == "java" else 1

@@ -44,14 +44,15 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     designs = kinds.add_parser("designs", help=text, description=text)
     designs.add_argument(
         "--compare",
-        choices=["batching", "card-windows", "batch-views", "model-inputs", "batch-flush", "latency"],
+        choices=["batching", "card-windows", "drain", "batch-views", "model-inputs", "batch-flush", "latency"],
         default="batching",
         help="batching: where batches form and where the model runs (default); card-windows: the java design's "
-        "card windows in the JVM against in a Python call per key group's batch; batch-views: the pipeline's "
-        "cached views loaded from their keys_file at start against loaded on a miss; model-inputs: the served "
-        "model's one matrix input against the same weights taking one input per column; batch-flush: the JVM "
-        "batcher's flush also when the input is idle against after max_wait_ms only; latency: the source's fetch "
-        "time and the network buffer timeout at 10/5, 2/5 and 2/1 ms",
+        "card windows in the JVM against in a Python call per key group's batch; drain: the scoring operator "
+        "asked to finish its batches in flight 3 ms after the last flush against max_wait_ms; batch-views: the "
+        "pipeline's cached views loaded from their keys_file at start against loaded on a miss; model-inputs: "
+        "the served model's one matrix input against the same weights taking one input per column; batch-flush: "
+        "the JVM batcher's flush also when the input is idle against after max_wait_ms only; latency: the "
+        "source's fetch time and the network buffer timeout at 10/5, 2/5 and 2/1 ms",
     )
     text = (
         "a shadow version's cost: the inference job without and with [model.shadow] (a copy of the served model), "
@@ -150,6 +151,8 @@ def _run(args: argparse.Namespace) -> None:
             designs.run(args.pipeline, designs=designs.FLUSH_DESIGNS, kind="batch-flush", **settings)
         elif args.compare == "card-windows":
             designs.run(args.pipeline, designs=designs.CARD_WINDOW_DESIGNS, kind="card-windows", **settings)
+        elif args.compare == "drain":
+            designs.run(args.pipeline, designs=designs.DRAIN_DESIGNS, kind="drain", **settings)
         elif args.compare == "latency":
             designs.run(args.pipeline, designs=designs.LATENCY_DESIGNS, kind="latency", **settings)
         elif args.compare == "batch-views":

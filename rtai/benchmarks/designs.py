@@ -44,6 +44,14 @@ CARD_WINDOW_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
 }
 
 
+# How long the scoring operator's finished batches can wait for its next call at a low rate: the
+# JVM asks it to finish them after this long without another flush.
+DRAIN_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
+    "drained after 10 ms (max_wait_ms)": {"inference_job": {"drain_after_ms": 0}},
+    "drained after 3 ms": {"inference_job": {"drain_after_ms": 3}},
+}
+
+
 # When the JVM's batcher hands a batch on (java batching): also as soon as the source has nothing
 # more to read, or max_wait_ms after its first event only.
 FLUSH_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
