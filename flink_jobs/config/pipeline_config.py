@@ -469,8 +469,8 @@ class InferenceJobSection(JobRuntime):
     batches_in_flight: int = 2
     # java: when no other flush followed the last one for this long (a lull, or a low rate), the
     # operator is asked to finish its batches in flight, so their outputs wait no longer than
-    # this for the next call; 0: max_wait_ms.
-    drain_after_ms: int = 0
+    # this for the next call; 0: max_wait_ms. bench/README.md measures 3 against max_wait_ms.
+    drain_after_ms: int = 3
     # A started batch not done within this fails the job (restart from the checkpoint): the
     # operator never waits longer, so checkpoints keep completing.
     batch_timeout_ms: int = 30_000
