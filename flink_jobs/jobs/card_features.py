@@ -26,7 +26,6 @@ from flink_jobs import java_operators
 from flink_jobs.clients import pulsar_io
 from flink_jobs.config import pipeline_config
 from flink_jobs.jobs import execution_environment, sources
-from flink_jobs.stages.enrich.realtime_batch_features import RealtimeBatchFeatures
 from flink_jobs.stages.features import history_seed
 from flink_jobs.stages.features.card_features import CardFeatures, EventTime
 from flink_jobs.stages.features.feast_push import PushToFeast
@@ -47,24 +46,9 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
 
 def build_java_batched(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.feature_job
-    parse_dead_letters = None
-    if job.card_windows == "jvm":
-        batches, parse_dead_letters = sources.parsed_key_group_batches(
-            env, config, job, JOB_NAME, job.card_history_seed, history_seed.FEATURE_FIELD
-        )
-        features = java_operators.card_windows(batches, True, job.parallelism, in_card_order=True)
-    else:
-        batches = sources.key_group_batches(env, config, job)
-        python_windows = RealtimeBatchFeatures(
-            config.topics.transactions,
-            JOB_NAME,
-            config.events,
-            True,
-            job.card_history_seed,
-            history_seed.FEATURE_FIELD,
-            in_card_order=True,
-        )
-        features = batches.process(python_windows, Types.STRING())
+    features, parse_dead_letters = sources.card_window_documents(
+        env, config, job, JOB_NAME, True, history_seed.FEATURE_FIELD, in_card_order=True
+    )
     features = features.name("card-features").uid("card-batch-features")
     merged = java_operators.merged_batches(features, job.max_parallelism, job.max_wait_ms, "merge-batches")
     push = PushFeatureBatches(job.feast, job.push, config.topics.transactions, JOB_NAME)

@@ -24,7 +24,6 @@ from flink_jobs import java_operators
 from flink_jobs.config import pipeline_config
 from flink_jobs.events import Transaction
 from flink_jobs.jobs import execution_environment, sinks, sources
-from flink_jobs.stages.enrich.realtime_batch_features import RealtimeBatchFeatures
 from flink_jobs.stages.enrich.realtime_features import RealtimeCardFeatures
 from flink_jobs.stages.features import history_seed
 from flink_jobs.stages.inference.score_batches import ScoreBatches
@@ -49,20 +48,9 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
 
 def build_java_batched(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.inference_job
-    computes_view = job.realtime_features == "job"
-    parse_dead_letters = None
-    if job.card_windows == "jvm":
-        seed = job.card_history_seed if computes_view else ""
-        batches, parse_dead_letters = sources.parsed_key_group_batches(
-            env, config, job, JOB_NAME, seed, history_seed.INFERENCE_FIELD
-        )
-        with_features = java_operators.card_windows(batches, computes_view, job.parallelism)
-    else:
-        batches = sources.key_group_batches(env, config, job)
-        features = RealtimeBatchFeatures(
-            config.topics.transactions, JOB_NAME, config.events, computes_view, job.card_history_seed
-        )
-        with_features = batches.process(features, Types.STRING())
+    with_features, parse_dead_letters = sources.card_window_documents(
+        env, config, job, JOB_NAME, job.realtime_features == "job", history_seed.INFERENCE_FIELD
+    )
     with_features = with_features.name("card-realtime-features").uid("card-realtime-batch-features")
     drain_after_ms = job.drain_after_ms or job.max_wait_ms
     merged = java_operators.merged_batches(with_features, job.max_parallelism, drain_after_ms, "merge-batches")

@@ -8,6 +8,7 @@ from pyflink.datastream import DataStream, KeyedStream, StreamExecutionEnvironme
 from flink_jobs import java_operators
 from flink_jobs.clients import pulsar_io
 from flink_jobs.config import pipeline_config
+from flink_jobs.stages.enrich.realtime_batch_features import RealtimeBatchFeatures
 from flink_jobs.stages.input.parse import ParseTransactions
 from flink_jobs.stages.input.parse_batches import ParseBatches
 
@@ -73,6 +74,29 @@ def parsed_key_group_batches(
     return java_operators.parsed_by_key_group(
         parsed.set_parallelism(job.source.parallelism), "card_id", job.max_parallelism
     )
+
+
+def card_window_documents(
+    env: StreamExecutionEnvironment,
+    config: pipeline_config.PipelineConfig,
+    job: pipeline_config.FeatureJobSection | pipeline_config.InferenceJobSection,
+    job_name: str,
+    computes_view: bool,
+    seed_field: str,
+    in_card_order: bool = False,
+) -> tuple[DataStream, DataStream | None]:
+    """The java design's card stage, where `job.card_windows` puts it: one document per key
+    group's batch, its rows with each card's window features (null without `computes_view`), the
+    stage's keyed state the same either way; and the parse's dead letters when they leave apart
+    from the documents (jvm), else None (python: in the documents)."""
+    seed_file = job.card_history_seed if computes_view else ""
+    if job.card_windows == "jvm":
+        batches, dead_letters = parsed_key_group_batches(env, config, job, job_name, seed_file, seed_field)
+        return java_operators.card_windows(batches, computes_view, job.parallelism, in_card_order), dead_letters
+    windows = RealtimeBatchFeatures(
+        config.topics.transactions, job_name, config.events, computes_view, seed_file, seed_field, in_card_order
+    )
+    return key_group_batches(env, config, job).process(windows, Types.STRING()), None
 
 
 def parsed_transactions(
