@@ -503,8 +503,12 @@ class InferenceJobSection(JobRuntime):
             return "max_batch_size", f"must be at least 1, got {self.max_batch_size}"
         if self.max_wait_ms < 1:
             return "max_wait_ms", f"must be at least 1, got {self.max_wait_ms}"
-        if self.drain_after_ms < 0:
-            return "drain_after_ms", f"must be >= 0, got {self.drain_after_ms}"
+        # A finished batch's outputs never wait longer than a batch may take to score.
+        if not 0 <= self.drain_after_ms <= self.batch_timeout_ms:
+            return (
+                "drain_after_ms",
+                f"must be in 0..batch_timeout_ms ({self.batch_timeout_ms}), got {self.drain_after_ms}",
+            )
         # Each in-flight batch is held in memory (and with python batching in keyed state) until
         # emitted; java can wait for each batch in its call (0), python's operator cannot.
         least_in_flight = 0 if self.batching == "java" else 1
