@@ -29,6 +29,7 @@ the payload and also set as the message's event timestamp.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -225,9 +226,16 @@ def to_json(event: Transaction) -> str:
     return orjson.dumps({**fields, "event_time": iso_ms(event.event_time_ms)}).decode()
 
 
-def iso_ms(epoch_ms: float) -> str:
+def iso_ms(epoch_ms: int) -> str:
     """An epoch time in milliseconds as ISO-8601 UTC with milliseconds, the schema's time format."""
-    return datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds")
+    seconds, ms = divmod(epoch_ms, 1000)
+    return f"{_iso_second(seconds)}.{ms:03d}+00:00"
+
+
+@functools.lru_cache(maxsize=4096)
+def _iso_second(epoch_s: int) -> str:
+    """A batch's events share a few seconds: each is formatted once (1.5 against 0.3 us an event)."""
+    return datetime.fromtimestamp(epoch_s, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 @dataclass(frozen=True)

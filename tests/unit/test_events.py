@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import random
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from flink_jobs.events import MAX_EVENT_BYTES, InvalidEvent, check_event_time, parse, to_json
+from flink_jobs.events import MAX_EVENT_BYTES, InvalidEvent, check_event_time, iso_ms, parse, to_json
 
 VALID = {
     "event_id": "e-1",
@@ -91,3 +93,13 @@ def test_the_event_time_window_is_inclusive_at_both_bounds():
 def test_an_event_written_back_as_json_parses_to_itself():
     event = parse(json.dumps(VALID | {"fraud_pattern": "card_testing", "is_fraud": True}))
     assert parse(to_json(event)) == event
+
+
+def test_iso_ms_writes_every_millisecond_as_exact_utc():
+    """Against integer date arithmetic (no float): both sides of 1970, the second's edges, year 9999."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    picks = random.Random(7)
+    times = [0, 1, 999, 1000, -1, -999, -1000, -1001, 1764164400123, 253402300799999]
+    times += [picks.randrange(-(10**12), 253402300799999) for _ in range(20_000)]
+    for ms in times:
+        assert iso_ms(ms) == (epoch + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds"), ms
