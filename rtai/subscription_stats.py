@@ -1,4 +1,5 @@
-"""What Pulsar's admin API says about a topic's subscriptions: who consumes, how much was delivered."""
+"""What Pulsar's admin API says about a topic's subscriptions (who consumes, how much was delivered),
+and removing a subscription or a whole throwaway topic."""
 
 from __future__ import annotations
 
@@ -31,6 +32,15 @@ def delete(admin_url: str, topic: str, subscription: str, tls: Tls | None = None
     response = httpx.delete(url, params={"force": "true"}, timeout=10, **options)
     if response.status_code not in (204, 404):
         raise UserFacingError(f"could not delete subscription {subscription} of {topic}: {response.text[:200]}")
+
+
+def delete_topic(admin_url: str, topic: str, tls: Tls | None = None) -> None:
+    """Removes a topic and its data, even with producers or subscriptions left; a missing one is fine."""
+    options = {"headers": tls.headers, "verify": tls.context()} if tls else {}
+    url = f"{admin_url}/admin/v2/{_admin_path(topic)}"
+    response = httpx.delete(url, params={"force": "true"}, timeout=30, **options)
+    if response.status_code not in (204, 404):
+        raise UserFacingError(f"could not delete topic {topic}: {response.text[:200]}")
 
 
 def delivered(admin_url: str, topic: str, subscription: str, tls: Tls | None = None) -> int:

@@ -35,6 +35,7 @@ from rtai.jobs import launcher
 from rtai.stack import processes
 
 from . import drain, report
+from .pipeline import remove_topics
 
 PROBED_FEATURE = "card_realtime:txn_count_1m"
 READY_CARD = 999_999_999  # the readiness probe's card: no generated card has this id
@@ -182,6 +183,7 @@ def measure_freshness(
         launcher.stop_local(job)
         client.close()
         feast.close()
+        remove_topics(config.pulsar.admin_url, [topic])
     return {
         "rate_target": rate,
         "rate_sent": round(sent.rate, 1),
@@ -212,6 +214,7 @@ def measure_max_rate(
         )
     finally:
         launcher.stop_local(job)
+        remove_topics(config.pulsar.admin_url, [topic])
 
 
 def run(pipeline: Path, *, rate: float, duration_s: float, drain_events: int) -> Path:

@@ -21,10 +21,12 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import numpy as np
 
 from flink_jobs.config import pipeline_config
 from flink_jobs.config.topics import full_name
+from flink_jobs.errors import UserFacingError
 from rtai import derived_pipeline, pulsar_client, subscription_stats
 from rtai.console import progress_bar, step
 from rtai.generator import population, stream
@@ -46,6 +48,7 @@ DRAIN_TIMEOUT_S = 60.0
 GROWTH_SLICE_MS = 5000  # latency of the window's first and last 5 s, compared
 GROWTH_LIMIT_MS = 200  # more growth than this between them: the backlog grows
 START_TIMEOUT_S = 180.0
+FRESH_TOPICS = ("transactions", "predictions", "alerts", "dead_letter")  # each run's own
 
 
 @dataclass(frozen=True)
@@ -88,10 +91,20 @@ ASYNCIO = Contender("asyncio consumer", "rtai.benchmarks.asyncio_consumer", "asy
 def fresh_pipeline(base: Path, folder: Path, label: str) -> tuple[Path, pipeline_config.PipelineConfig]:
     """The pipeline config on new topics, read by the bench subscription from the earliest message."""
     run = f"{label}-{uuid.uuid4().hex[:6]}"
-    topics = {k: f"bench-{run}-{k.replace('_', '-')}" for k in ("transactions", "predictions", "alerts", "dead_letter")}
+    topics = {k: f"bench-{run}-{k.replace('_', '-')}" for k in FRESH_TOPICS}
     changes = {"topics": topics, "inference_job": {"subscription": SUBSCRIPTION, "start": "earliest"}}
     path = folder / f"{run}.toml"
     return path, derived_pipeline.write(base, changes, path)
+
+
+def remove_topics(admin_url: str, topics: list[str]) -> None:
+    """A run's own topics go when it ends: kept, a few full benches' backlogs and outputs filled the
+    bookie's disk (28 GB, 2026-12-06). Best effort: a broker that is gone must not hide why."""
+    for topic in topics:
+        try:
+            subscription_stats.delete_topic(admin_url, full_name(topic))
+        except (httpx.HTTPError, UserFacingError) as err:
+            print(f"    could not remove the bench topic {topic}: {err}")
 
 
 def stages(out: Outputs, ids: list[str]) -> dict[str, dict[str, float]]:
@@ -204,6 +217,7 @@ def fixed_rates(
         launcher.stop_local(process)
         reader.stop()
         client.close()
+        remove_topics(config.pulsar.admin_url, [getattr(config.topics, key) for key in FRESH_TOPICS])
     return results
 
 
@@ -232,6 +246,7 @@ def max_rate(contender: Contender, base: Path, folder: Path, events: int) -> dic
         launcher.stop_local(process)
         reader.stop()
         client.close()
+        remove_topics(config.pulsar.admin_url, [getattr(config.topics, key) for key in FRESH_TOPICS])
 
 
 def cpu_meter(contender: Contender, process: processes.PidRecord) -> CpuMeter:
