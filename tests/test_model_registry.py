@@ -60,6 +60,8 @@ def test_registered_config_is_valid_and_names_the_model_signature(registry):
     assert list(config.dynamic_batching.preferred_batch_size) == [256, 1024]
     assert list(config.version_policy.specific.versions) == [1]  # a second registration does not serve itself
     assert config.model_warmup[0].inputs["x"].zero_data
+    # One onnxruntime thread per instance: a thread per core spin-waits between runs (bench/README.md).
+    assert config.parameters["intra_op_thread_count"].string_value == "1"
     assert sorted(p.name for p in (repository / NAME).iterdir()) == ["1", "2", "config.pbtxt"]
 
 
@@ -148,6 +150,7 @@ def test_tensorrt_plan_config_runs_on_a_gpu_instance():
     )
     config = text_format.Parse(text, model_config_pb2.ModelConfig())
     assert config.platform == "tensorrt_plan"
+    assert "intra_op_thread_count" not in config.parameters  # onnxruntime's, not TensorRT's
     assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_GPU
     assert config.instance_group[0].count == 2
     assert list(config.version_policy.specific.versions) == [3]

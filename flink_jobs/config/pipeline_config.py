@@ -90,8 +90,11 @@ class ServingSection:
     preferred_batch_sizes: tuple[int, ...] = (256, 1024)
     max_queue_delay_us: int = 1000
     instances: int = 1
+    intra_op_thread_count: int = 1  # an ONNX model's onnxruntime threads per instance; 0: onnxruntime's choice
 
     def validate(self) -> tuple[str, str] | None:
+        if self.intra_op_thread_count < 0:
+            return "intra_op_thread_count", f"must be >= 0, got {self.intra_op_thread_count}"
         if self.max_batch_size < 1:
             return "max_batch_size", f"must be at least 1, got {self.max_batch_size}"
         if not self.preferred_batch_sizes or any(not 1 <= s <= self.max_batch_size for s in self.preferred_batch_sizes):

@@ -44,13 +44,24 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     designs = kinds.add_parser("designs", help=text, description=text)
     designs.add_argument(
         "--compare",
-        choices=["batching", "card-windows", "drain", "batch-views", "model-inputs", "batch-flush", "latency"],
+        choices=[
+            "batching",
+            "card-windows",
+            "drain",
+            "batch-views",
+            "model-inputs",
+            "serving-threads",
+            "batch-flush",
+            "latency",
+        ],
         default="batching",
         help="batching: where batches form and where the model runs (default); card-windows: the java design's "
         "card windows in the JVM against in a Python call per key group's batch; drain: the scoring operator "
         "asked to finish its batches in flight 3 ms after the last flush against max_wait_ms; batch-views: the "
         "pipeline's cached views loaded from their keys_file at start against loaded on a miss; model-inputs: "
-        "the served model's one matrix input against the same weights taking one input per column; batch-flush: "
+        "the served model's one matrix input against the same weights taking one input per column; "
+        "serving-threads: the served model's intra_op_thread_count ([model.serving]) against onnxruntime's own "
+        "thread count; batch-flush: "
         "the JVM batcher's flush also when the input is idle against after max_wait_ms only; latency: the "
         "source's fetch time and the network buffer timeout at 10/5, 2/5 and 2/1 ms",
     )
@@ -147,6 +158,10 @@ def _run(args: argparse.Namespace) -> None:
             from rtai.benchmarks import model_layouts
 
             model_layouts.run(args.pipeline, **settings)
+        elif args.compare == "serving-threads":
+            from rtai.benchmarks import model_layouts
+
+            model_layouts.run_threads(args.pipeline, **settings)
         elif args.compare == "batch-flush":
             designs.run(args.pipeline, designs=designs.FLUSH_DESIGNS, kind="batch-flush", **settings)
         elif args.compare == "card-windows":

@@ -1,13 +1,20 @@
-"""What the model's input layout costs the inference job: the designs harness (designs.py: drain
-and a fixed rate, runs interleaved, medians and spreads) with the served model as it is (one
-[batch, F] matrix input) against the same weights taking one [batch, 1] input per column (the
-layout before 2026-12-06), registered for the comparison as a model of its own,
-`<model>_per_column`, and removed afterwards."""
+"""What the served model's form costs the inference job: the designs harness (designs.py: drain
+and a fixed rate, runs interleaved, medians and spreads) with the served model as it is against a
+variant of the same weights, registered for the comparison as a model of its own and removed
+afterwards:
+
+- model-inputs: one [batch, 1] input per column (the layout before 2026-12-06) against the one
+  [batch, F] matrix input, `<model>_per_column`;
+- serving-threads: onnxruntime's own thread count (a thread per core) against the pipeline's
+  `[model.serving] intra_op_thread_count`, `<model>_own_threads`.
+"""
 
 from __future__ import annotations
 
 import shutil
 import tempfile
+from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import onnx
@@ -25,6 +32,7 @@ from rtai.stack import config as stack_config
 from . import designs
 
 MATRIX, PER_COLUMN = "one matrix input", "one input per column"
+CONFIGURED_THREADS, OWN_THREADS = "intra_op_thread_count as configured", "onnxruntime's own thread count"
 
 
 def per_column_layout(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -46,35 +54,71 @@ def per_column_layout(model: onnx.ModelProto) -> onnx.ModelProto:
 
 
 def run(base: Path, *, repeats: int, backlog: int, rate: float, measure_s: float) -> Path:
+    """model-inputs: the served model against its per-column twin."""
+    settings = {"repeats": repeats, "backlog": backlog, "rate": rate, "measure_s": measure_s}
+    return _against_variant(
+        base,
+        "per_column",
+        per_column_layout,
+        lambda serving: serving,
+        (MATRIX, PER_COLUMN),
+        kind="model-inputs",
+        **settings,
+    )
+
+
+def run_threads(base: Path, *, repeats: int, backlog: int, rate: float, measure_s: float) -> Path:
+    """serving-threads: the served model against the same file left to onnxruntime's thread count."""
+    settings = {"repeats": repeats, "backlog": backlog, "rate": rate, "measure_s": measure_s}
+    return _against_variant(
+        base,
+        "own_threads",
+        lambda model: model,
+        _own_threads,
+        (CONFIGURED_THREADS, OWN_THREADS),
+        kind="serving-threads",
+        **settings,
+    )
+
+
+def _own_threads(serving: triton_config.Serving) -> triton_config.Serving:
+    return replace(serving, intra_op_thread_count=0)
+
+
+def _against_variant(
+    base: Path,
+    suffix: str,
+    variant: Callable[[onnx.ModelProto], onnx.ModelProto],
+    serving_of: Callable[[triton_config.Serving], triton_config.Serving],
+    names: tuple[str, str],
+    *,
+    kind: str,
+    **settings: float,
+) -> Path:
+    """`names`: the served model's design, then the variant's (`<model>_<suffix>`, the served
+    version's file through `variant`, registered with `serving_of` the pipeline's serving)."""
     stack = stack_config.load()
     config = pipeline_config.load(base)
     name = config.model.name
     repository = stack.triton.repository_path()
     served = models.served(repository, name)[0]
-    per_column = f"{name}_per_column"
-    if (repository / per_column).exists():
-        raise UserFacingError(f"{repository / per_column} exists: a comparison's leftover? remove it first")
-    serving = triton_config.Serving(
-        config.model.serving.max_batch_size,
-        tuple(config.model.serving.preferred_batch_sizes),
-        config.model.serving.max_queue_delay_us,
-        config.model.serving.instances,
-    )
+    variant_name = f"{name}_{suffix}"
+    if (repository / variant_name).exists():
+        raise UserFacingError(f"{repository / variant_name} exists: a comparison's leftover? remove it first")
+    serving = serving_of(triton_config.Serving.of(config.model.serving))
     triton = TritonAccess.of_stack(stack)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
-        onnx.save(per_column_layout(onnx.load(repository / name / str(served) / "model.onnx")), path)
-        register_version(path, "onnx", repository, per_column, serving, signature_from=None, serve=True)
+        onnx.save(variant(onnx.load(repository / name / str(served) / "model.onnx")), path)
+        register_version(path, "onnx", repository, variant_name, serving, signature_from=None, serve=True)
     try:
-        models.load_if_running(repository, per_column, triton)
-        changes = {MATRIX: {}, PER_COLUMN: {"model": {"name": per_column}}}
-        return designs.run(
-            base, repeats=repeats, backlog=backlog, rate=rate, measure_s=measure_s, designs=changes, kind="model-inputs"
-        )
+        models.load_if_running(repository, variant_name, triton)
+        changes = {names[0]: {}, names[1]: {"model": {"name": variant_name}}}
+        return designs.run(base, designs=changes, kind=kind, **settings)  # type: ignore[arg-type]
     finally:
         client = triton.client()
         try:
-            client.unload_model(per_column, headers=triton.admin_headers)
+            client.unload_model(variant_name, headers=triton.admin_headers)
         finally:
             client.close()
-        shutil.rmtree(repository / per_column)
+        shutil.rmtree(repository / variant_name)

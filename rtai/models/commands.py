@@ -221,10 +221,7 @@ def register(
     if kind == "tensorrt_plan" and signature_from is None:
         raise UserFacingError("--kind tensorrt_plan needs --signature-from model.onnx (an engine has no ONNX graph)")
     name = name or config.model.name
-    batching = config.model.serving
-    serving = Serving(
-        batching.max_batch_size, tuple(batching.preferred_batch_sizes), batching.max_queue_delay_us, batching.instances
-    )
+    serving = Serving.of(config.model.serving)
     source = signature_from.resolve() if signature_from else None
     version, served = register_version(model, kind, repository, name, serving, signature_from=source, serve=serve)
     print(f"registered {name} version {version} in {repository}; serving version {served}")
