@@ -32,7 +32,7 @@ from rtai.stack import config as stack_config
 from . import designs
 
 MATRIX, PER_COLUMN = "one matrix input", "one input per column"
-CONFIGURED_THREADS, OWN_THREADS = "intra_op_thread_count as configured", "onnxruntime's own thread count"
+CONFIGURED_THREADS, OWN_THREADS = "intra_op_thread_count as configured", "intra_op_thread_count 0, a thread per core"
 
 
 def per_column_layout(model: onnx.ModelProto) -> onnx.ModelProto:
