@@ -529,9 +529,12 @@ def test_a_shadow_version_scores_every_event_to_its_own_topic_and_never_to_the_p
     assert not all(s["score_difference"] == 0 for s in shadow_scores)
 
 
-@pytest.mark.parametrize(("batching", "card_windows"), [("python", "python"), ("java", "python"), ("java", "jvm")])
+@pytest.mark.parametrize(
+    ("batching", "card_windows", "scoring_task"),
+    [("python", "python", "shared"), ("java", "python", "shared"), ("java", "jvm", "shared"), ("java", "jvm", "own")],
+)
 def test_the_real_time_view_computed_in_the_job_equals_the_training_sets_and_is_scored_with(
-    stack, servers, tmp_path, batching, card_windows
+    stack, servers, tmp_path, batching, card_windows, scoring_task
 ):
     """Training and serving agree: with realtime_features = "job", every event is scored with the
     card features the backfill computes for it (the rows a lag-0 training set reads), the other views
@@ -539,7 +542,7 @@ def test_the_real_time_view_computed_in_the_job_equals_the_training_sets_and_is_
     the backfill's seed, and the events after them are scored as the backfill of all of them says."""
     isolated, _, model, _ = servers
     seed = tmp_path / "card_histories.parquet"
-    job = {"card_history_seed": str(seed), "card_windows": card_windows}
+    job = {"card_history_seed": str(seed), "card_windows": card_windows, "scoring_task": scoring_task}
     pipeline, topics = write_pipeline(tmp_path, stack, isolated, cached_views=CACHED_VIEWS, batching=batching, job=job)
     events = spaced_events(11, 80)
     training_rows = training_rows_of(events)

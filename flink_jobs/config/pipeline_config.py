@@ -474,6 +474,10 @@ class InferenceJobSection(JobRuntime):
     # operator is asked to finish its batches in flight, so their outputs wait no longer than
     # this for the next call; 0: max_wait_ms. bench/README.md measures 3 against max_wait_ms.
     drain_after_ms: int = 3
+    # java: the task (thread) that runs the scoring call. shared: chained to the card windows, one
+    # thread for both; own: a task of its own from the merger on (the windows' documents cross as
+    # strings), so the two cores overlap them. bench/README.md compares them.
+    scoring_task: Literal["shared", "own"] = "shared"
     # A started batch not done within this fails the job (restart from the checkpoint): the
     # operator never waits longer, so checkpoints keep completing.
     batch_timeout_ms: int = 30_000

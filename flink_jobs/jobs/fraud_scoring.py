@@ -54,6 +54,8 @@ def build_java_batched(env: StreamExecutionEnvironment, config: pipeline_config.
     with_features = with_features.name("card-realtime-features").uid("card-realtime-batch-features")
     drain_after_ms = job.drain_after_ms or job.max_wait_ms
     merged = java_operators.merged_batches(with_features, job.max_parallelism, drain_after_ms, "merge-batches")
+    if job.scoring_task == "own":
+        merged = merged.start_new_chain()
     scored = merged.process(ScoreWholeBatches(config, JOB_NAME), Types.STRING()).name("enrich-and-score")
     outputs = java_operators.split_tagged_lines(scored.uid("score-whole-batches"), "split")
     predictions, alerts, dead_letters, shadow_scores = outputs

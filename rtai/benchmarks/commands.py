@@ -51,6 +51,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
             "batch-views",
             "model-inputs",
             "serving-threads",
+            "scoring-task",
             "batch-flush",
             "latency",
         ],
@@ -61,7 +62,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "pipeline's cached views loaded from their keys_file at start against loaded on a miss; model-inputs: "
         "the served model's one matrix input against the same weights taking one input per column; "
         "serving-threads: the served model's intra_op_thread_count ([model.serving]) against onnxruntime's own "
-        "thread count; batch-flush: "
+        "thread count; scoring-task: the scoring call on the card windows' thread against a task of its own; "
+        "batch-flush: "
         "the JVM batcher's flush also when the input is idle against after max_wait_ms only; latency: the "
         "source's fetch time and the network buffer timeout at 10/5, 2/5 and 2/1 ms",
     )
@@ -166,6 +168,8 @@ def _run(args: argparse.Namespace) -> None:
             designs.run(args.pipeline, designs=designs.FLUSH_DESIGNS, kind="batch-flush", **settings)
         elif args.compare == "card-windows":
             designs.run(args.pipeline, designs=designs.CARD_WINDOW_DESIGNS, kind="card-windows", **settings)
+        elif args.compare == "scoring-task":
+            designs.run(args.pipeline, designs=designs.SCORING_TASK_DESIGNS, kind="scoring-task", **settings)
         elif args.compare == "drain":
             designs.run(args.pipeline, designs=designs.DRAIN_DESIGNS, kind="drain", **settings)
         elif args.compare == "latency":

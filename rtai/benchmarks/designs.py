@@ -52,6 +52,13 @@ DRAIN_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
 }
 
 
+# The thread that runs the scoring call: the card windows' (one chain) or a task of its own.
+SCORING_TASK_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
+    "scoring chained to the card windows": {"inference_job": {"scoring_task": "shared"}},
+    "scoring in a task of its own": {"inference_job": {"scoring_task": "own"}},
+}
+
+
 # When the JVM's batcher hands a batch on (java batching): also as soon as the source has nothing
 # more to read, or max_wait_ms after its first event only.
 FLUSH_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
