@@ -27,20 +27,20 @@ def _subscriptions(admin_url: str, topic: str, tls: Tls | None) -> dict:
 def delete(admin_url: str, topic: str, subscription: str, tls: Tls | None = None) -> None:
     """Removes a subscription (and its backlog), even with consumers left; a missing one is fine.
     `tls`: the admin's token and CA on a secured broker (secure_profile.pulsar_admin_tls)."""
-    url = f"{admin_url}/admin/v2/{_admin_path(topic)}/subscription/{subscription}"
-    options = {"headers": tls.headers, "verify": tls.context()} if tls else {}
-    response = httpx.delete(url, params={"force": "true"}, timeout=10, **options)
-    if response.status_code not in (204, 404):
-        raise UserFacingError(f"could not delete subscription {subscription} of {topic}: {response.text[:200]}")
+    path = f"{_admin_path(topic)}/subscription/{subscription}"
+    _force_delete(admin_url, path, f"subscription {subscription} of {topic}", tls, timeout_s=10)
 
 
 def delete_topic(admin_url: str, topic: str, tls: Tls | None = None) -> None:
     """Removes a topic and its data, even with producers or subscriptions left; a missing one is fine."""
+    _force_delete(admin_url, _admin_path(topic), f"topic {topic}", tls, timeout_s=30)
+
+
+def _force_delete(admin_url: str, path: str, what: str, tls: Tls | None, *, timeout_s: float) -> None:
     options = {"headers": tls.headers, "verify": tls.context()} if tls else {}
-    url = f"{admin_url}/admin/v2/{_admin_path(topic)}"
-    response = httpx.delete(url, params={"force": "true"}, timeout=30, **options)
+    response = httpx.delete(f"{admin_url}/admin/v2/{path}", params={"force": "true"}, timeout=timeout_s, **options)
     if response.status_code not in (204, 404):
-        raise UserFacingError(f"could not delete topic {topic}: {response.text[:200]}")
+        raise UserFacingError(f"could not delete {what}: {response.text[:200]}")
 
 
 def delivered(admin_url: str, topic: str, subscription: str, tls: Tls | None = None) -> int:

@@ -139,7 +139,13 @@ def test_promote_and_rollback_switch_versions_without_a_failed_request(registry)
 
 
 def test_tensorrt_plan_config_runs_on_a_gpu_instance():
-    serving = Serving(max_batch_size=512, preferred_batch_sizes=(64, 512), max_queue_delay_us=200, instances=2)
+    serving = Serving(
+        max_batch_size=512,
+        preferred_batch_sizes=(64, 512),
+        max_queue_delay_us=200,
+        instances=2,
+        intra_op_thread_count=1,
+    )
     text = triton_config.render(
         "fraud_trt",
         "tensorrt_plan",

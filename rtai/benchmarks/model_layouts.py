@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 import tempfile
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import onnx
@@ -53,32 +53,30 @@ def per_column_layout(model: onnx.ModelProto) -> onnx.ModelProto:
     return out
 
 
+@dataclass(frozen=True)
+class Variant:
+    """The compared model: `<model>_<suffix>`, the served version's file through `model`, registered
+    with `serving` of the pipeline's serving; `names`: the served model's design, then its."""
+
+    suffix: str
+    model: Callable[[onnx.ModelProto], onnx.ModelProto]
+    serving: Callable[[triton_config.Serving], triton_config.Serving]
+    names: tuple[str, str]
+    kind: str  # the results file's
+
+
 def run(base: Path, *, repeats: int, backlog: int, rate: float, measure_s: float) -> Path:
     """model-inputs: the served model against its per-column twin."""
-    settings = {"repeats": repeats, "backlog": backlog, "rate": rate, "measure_s": measure_s}
-    return _against_variant(
-        base,
-        "per_column",
-        per_column_layout,
-        lambda serving: serving,
-        (MATRIX, PER_COLUMN),
-        kind="model-inputs",
-        **settings,
-    )
+    variant = Variant("per_column", per_column_layout, lambda serving: serving, (MATRIX, PER_COLUMN), "model-inputs")
+    return _against_variant(base, variant, repeats=repeats, backlog=backlog, rate=rate, measure_s=measure_s)
 
 
 def run_threads(base: Path, *, repeats: int, backlog: int, rate: float, measure_s: float) -> Path:
     """serving-threads: the served model against the same file left to onnxruntime's thread count."""
-    settings = {"repeats": repeats, "backlog": backlog, "rate": rate, "measure_s": measure_s}
-    return _against_variant(
-        base,
-        "own_threads",
-        lambda model: model,
-        _own_threads,
-        (CONFIGURED_THREADS, OWN_THREADS),
-        kind="serving-threads",
-        **settings,
+    variant = Variant(
+        "own_threads", lambda model: model, _own_threads, (CONFIGURED_THREADS, OWN_THREADS), "serving-threads"
     )
+    return _against_variant(base, variant, repeats=repeats, backlog=backlog, rate=rate, measure_s=measure_s)
 
 
 def _own_threads(serving: triton_config.Serving) -> triton_config.Serving:
@@ -86,35 +84,28 @@ def _own_threads(serving: triton_config.Serving) -> triton_config.Serving:
 
 
 def _against_variant(
-    base: Path,
-    suffix: str,
-    variant: Callable[[onnx.ModelProto], onnx.ModelProto],
-    serving_of: Callable[[triton_config.Serving], triton_config.Serving],
-    names: tuple[str, str],
-    *,
-    kind: str,
-    **settings: float,
+    base: Path, variant: Variant, *, repeats: int, backlog: int, rate: float, measure_s: float
 ) -> Path:
-    """`names`: the served model's design, then the variant's (`<model>_<suffix>`, the served
-    version's file through `variant`, registered with `serving_of` the pipeline's serving)."""
     stack = stack_config.load()
     config = pipeline_config.load(base)
     name = config.model.name
     repository = stack.triton.repository_path()
     served = models.served(repository, name)[0]
-    variant_name = f"{name}_{suffix}"
+    variant_name = f"{name}_{variant.suffix}"
     if (repository / variant_name).exists():
         raise UserFacingError(f"{repository / variant_name} exists: a comparison's leftover? remove it first")
-    serving = serving_of(triton_config.Serving.of(config.model.serving))
+    serving = variant.serving(triton_config.Serving.of(config.model.serving))
     triton = TritonAccess.of_stack(stack)
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "model.onnx"
-        onnx.save(variant(onnx.load(repository / name / str(served) / "model.onnx")), path)
+        onnx.save(variant.model(onnx.load(repository / name / str(served) / "model.onnx")), path)
         register_version(path, "onnx", repository, variant_name, serving, signature_from=None, serve=True)
     try:
         models.load_if_running(repository, variant_name, triton)
-        changes = {names[0]: {}, names[1]: {"model": {"name": variant_name}}}
-        return designs.run(base, designs=changes, kind=kind, **settings)  # type: ignore[arg-type]
+        changes = {variant.names[0]: {}, variant.names[1]: {"model": {"name": variant_name}}}
+        return designs.run(
+            base, repeats=repeats, backlog=backlog, rate=rate, measure_s=measure_s, designs=changes, kind=variant.kind
+        )
     finally:
         client = triton.client()
         try:

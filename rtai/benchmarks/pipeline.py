@@ -107,6 +107,11 @@ def remove_topics(admin_url: str, topics: list[str]) -> None:
             print(f"    could not remove the bench topic {topic}: {err}")
 
 
+def remove_fresh_topics(config: pipeline_config.PipelineConfig) -> None:
+    """The topics fresh_pipeline made for a run."""
+    remove_topics(config.pulsar.admin_url, [getattr(config.topics, key) for key in FRESH_TOPICS])
+
+
 def stages(out: Outputs, ids: list[str]) -> dict[str, dict[str, float]]:
     """p50/p99 of each stage of the job, from its timings in the predictions."""
     spans: dict[str, list[float]] = {k: [] for k in ("source", "batch_wait", "feast", "triton", "sink")}
@@ -222,7 +227,7 @@ def fixed_rates(
         launcher.stop_local(process)
         reader.stop()
         client.close()
-        remove_topics(config.pulsar.admin_url, [getattr(config.topics, key) for key in FRESH_TOPICS])
+        remove_fresh_topics(config)
     return results
 
 
@@ -251,7 +256,7 @@ def max_rate(contender: Contender, base: Path, folder: Path, events: int) -> dic
         launcher.stop_local(process)
         reader.stop()
         client.close()
-        remove_topics(config.pulsar.admin_url, [getattr(config.topics, key) for key in FRESH_TOPICS])
+        remove_fresh_topics(config)
 
 
 def cpu_meter(contender: Contender, process: processes.PidRecord) -> CpuMeter:

@@ -35,7 +35,7 @@ class Serving:
     preferred_batch_sizes: tuple[int, ...]
     max_queue_delay_us: int
     instances: int
-    intra_op_thread_count: int = 1  # 0: not written, onnxruntime's choice (a thread per core)
+    intra_op_thread_count: int  # 0: not written, onnxruntime's choice (a thread per core)
 
     @classmethod
     def of(cls, section: ServingSection) -> Serving:
