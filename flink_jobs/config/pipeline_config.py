@@ -82,6 +82,9 @@ class FeaturesSection:
         return None
 
 
+MAX_INTRA_OP_THREADS = 256  # onnxruntime threads per model instance: far past any one host's cores
+
+
 @dataclass(frozen=True)
 class ServingSection:
     """What `rtai model register` writes into config.pbtxt: Triton's batching and instances."""
@@ -93,8 +96,8 @@ class ServingSection:
     intra_op_thread_count: int = 1  # an ONNX model's onnxruntime threads per instance; 0: onnxruntime's choice
 
     def validate(self) -> tuple[str, str] | None:
-        if self.intra_op_thread_count < 0:
-            return "intra_op_thread_count", f"must be >= 0, got {self.intra_op_thread_count}"
+        if not 0 <= self.intra_op_thread_count <= MAX_INTRA_OP_THREADS:
+            return "intra_op_thread_count", f"must be in 0..{MAX_INTRA_OP_THREADS}, got {self.intra_op_thread_count}"
         if self.max_batch_size < 1:
             return "max_batch_size", f"must be at least 1, got {self.max_batch_size}"
         if not self.preferred_batch_sizes or any(not 1 <= s <= self.max_batch_size for s in self.preferred_batch_sizes):

@@ -33,6 +33,12 @@ def test_the_shipped_edge_pipeline_scores_in_process_into_the_replicated_namespa
         ("[topics]\npredictions = 'bad topic'", "topics.predictions: not a Pulsar topic name"),
         ("[model]\nalert_threshold = 1.5", "model.alert_threshold: must be between 0 and 1, got 1.5"),
         ("[model.serving]\npreferred_batch_sizes = [2048]", "model.serving.preferred_batch_sizes: each must be in"),
+        (
+            "[model.serving]\nintra_op_thread_count = -1",
+            "model.serving.intra_op_thread_count: must be in 0..256, got -1",
+        ),
+        ("[model.serving]\nintra_op_thread_count = 1000", "model.serving.intra_op_thread_count: must be in 0..256"),
+        ("[inference_job]\nscoring_task = 'both'", "inference_job.scoring_task: must be one of 'shared', 'own'"),
         ("[inference_job]\ndelivery = 'twice'", "inference_job.delivery: must be one of"),
         ("[inference_job]\nmax_batch_size = 0", "inference_job.max_batch_size: must be at least 1, got 0"),
         ("[inference_job]\nmax_wait_ms = 'soon'", "inference_job.max_wait_ms: expected int, got 'soon'"),
