@@ -116,7 +116,7 @@ def stages(out: Outputs, ids: list[str]) -> dict[str, dict[str, float]]:
     """p50/p99 of each stage of the job, from its timings in the predictions."""
     spans: dict[str, list[float]] = {k: [] for k in ("source", "batch_wait", "feast", "triton", "sink")}
     for event_id in ids:
-        published_ms, body = out.predictions[event_id]
+        published_ms, body = out.predictions[event_id][0], out.prediction(event_id)
         spans["source"].append(body["received_at_ms"] - out.published[event_id])
         spans["batch_wait"].append(body["wait_ms"])
         spans["feast"].append(body["enrich_ms"])

@@ -118,11 +118,11 @@ def summary(
 ) -> dict[str, object]:
     ours = {i: p for i, p in out.predictions.items() if i in out.published}
     latencies = np.array([at - out.published[i] for i, (at, _) in ours.items()], dtype=float)
-    bodies = [body for _, body in ours.values()]
+    bodies = [out.prediction(i) for i in ours]
     stages = {k: float(np.median([b[k] for b in bodies] or [0.0])) for k in ("wait_ms", "enrich_ms", "infer_ms")}
     views = Counter(view for b in bodies for view in b["cached_views"])
     threshold = config.model.alert_threshold
-    flagged = {i for i, (_, b) in ours.items() if b["score"] >= threshold}
+    flagged = {i for i, b in zip(ours, bodies, strict=True) if b["score"] >= threshold}
     frauds = out.frauds & set(ours)
     return {
         "events_in": sent + bad,
