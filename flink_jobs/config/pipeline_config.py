@@ -241,6 +241,9 @@ class PushSection:
     to: Literal["online", "online_and_offline"] = "online"
     batch_size: int = 500
     max_wait_ms: int = 200
+    # batching = "java": merged batches left pushing (in order, on one thread) when the call that
+    # took them returns, so the next batch is computed meanwhile; 0: each pushed before it returns.
+    in_flight: int = 1
 
     def validate(self) -> tuple[str, str] | None:
         if not self.push_source:
@@ -249,6 +252,8 @@ class PushSection:
             return "batch_size", f"must be at least 1, got {self.batch_size}"
         if self.max_wait_ms < 1:
             return "max_wait_ms", f"must be at least 1, got {self.max_wait_ms}"
+        if not 0 <= self.in_flight <= 16:
+            return "in_flight", f"must be in 0..16, got {self.in_flight}"
         return None
 
 

@@ -41,6 +41,8 @@ def test_the_shipped_edge_pipeline_scores_in_process_into_the_replicated_namespa
         ("[inference_job]\nscoring_task = 'both'", "inference_job.scoring_task: must be one of 'shared', 'own'"),
         ("[inference_job]\ndelivery = 'twice'", "inference_job.delivery: must be one of"),
         ("[inference_job]\nmax_batch_size = 0", "inference_job.max_batch_size: must be at least 1, got 0"),
+        ("[feature_job.push]\nin_flight = -1", "feature_job.push.in_flight: must be in 0..16, got -1"),
+        ("[feature_job.push]\nin_flight = 17", "feature_job.push.in_flight: must be in 0..16, got 17"),
         ("[inference_job]\nmax_wait_ms = 'soon'", "inference_job.max_wait_ms: expected int, got 'soon'"),
         (
             "[inference_job]\ncheckpoint_interval_ms = 40000",

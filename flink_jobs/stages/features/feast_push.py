@@ -36,10 +36,14 @@ class PushToFeast(KeyedBatchFunction):
 
 def push_rows(client: FeastClient, push: PushSection, metrics: PushMetrics, rows: list[dict]) -> None:
     """One /push of feature rows (card_id, event_timestamp and the features), counted in `metrics`."""
-    columns = {name: [row[name] for row in rows] for name in COLUMNS}
     try:
-        client.push(push.push_source, columns, to=push.to)
+        client.push(push.push_source, push_columns(rows), to=push.to)
     finally:
         metrics.feast.report(client.stats)
     metrics.rows_pushed.inc(len(rows))
     metrics.pushes.inc()
+
+
+def push_columns(rows: list[dict]) -> dict[str, list]:
+    """Feature rows as the /push request's columns."""
+    return {name: [row[name] for row in rows] for name in COLUMNS}

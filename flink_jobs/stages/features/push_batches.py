@@ -1,12 +1,21 @@
 """The feature job's push on whole batches (batching = "java"): one call per merged batch from
 the JVM, each per-key-group document's rows pushed to Feast's push source in requests of at most
-push.batch_size rows, before the call returns; its dead letters (the documents' own, and a dead
-letter for each late transaction, one older than its card's latest already taken) out as tagged
-lines ("D" + JSON) that the JVM splits back into records. Nothing is left in flight between calls, so a checkpoint
-needs no state here: a push that fails past its retries fails the job, which restarts from its
-last checkpoint and pushes the same rows again (a push of the same row is idempotent)."""
+push.batch_size rows; its dead letters (the documents' own, and a dead letter for each late
+transaction, one older than its card's latest already taken) out at once as tagged lines
+("D" + JSON) that the JVM splits back into records.
+
+The pushes run on one thread of their own, in call order, so a card's rows never overtake each
+other; up to push.in_flight calls' rows are left pushing when a call returns, so the task reads
+and computes the next batch while Feast writes the last one (0: each call pushes its rows before
+it returns). An empty list from the JVM (before every checkpoint barrier, at the end of input,
+and after a lull) waits for every push under way: nothing is in flight across a checkpoint, so a
+checkpoint needs no state here. A push that fails past its retries fails the job, which restarts
+from its last checkpoint and pushes the same rows again (a push of the same row is idempotent)."""
 
 from __future__ import annotations
+
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 
 import orjson
 from pyflink.datastream import ProcessFunction, RuntimeContext
@@ -16,7 +25,7 @@ from flink_jobs.config.pipeline_config import FeastCalls, PushSection
 from flink_jobs.events import Transaction, iso_ms, to_json
 from flink_jobs.metrics import PushMetrics, dead_letters, reason_kind
 from flink_jobs.stages.enrich.realtime_batch_features import LATE_REASON
-from flink_jobs.stages.features.feast_push import push_rows
+from flink_jobs.stages.features.feast_push import push_columns
 from flink_jobs.stages.output.dead_letters import dead_letter
 
 
@@ -29,8 +38,11 @@ class PushFeatureBatches(ProcessFunction):
         self.metrics = PushMetrics(runtime_context.get_metrics_group())
         self.dead_lettered = dead_letters(runtime_context.get_metrics_group())
         self.client = FeastClient.from_calls(self.feast)
+        self.pushing = ThreadPoolExecutor(1, thread_name_prefix="feast-push")
+        self.in_flight: deque[tuple[int, Future[int]]] = deque()  # (rows, the push's requests)
 
     def close(self) -> None:
+        self.pushing.shutdown(wait=True)
         self.client.close()
 
     def process_element(self, parts: list[str], ctx: ProcessFunction.Context):
@@ -47,7 +59,27 @@ class PushFeatureBatches(ProcessFunction):
                 rows.append(
                     {"card_id": event["card_id"], "event_timestamp": iso_ms(event["event_time_ms"]), **features}
                 )
-        for start in range(0, len(rows), self.push.batch_size):
-            push_rows(self.client, self.push, self.metrics, rows[start : start + self.push.batch_size])
+        if rows:
+            self.in_flight.append((len(rows), self.pushing.submit(self._push_all, rows)))
+        self._finished(len(self.in_flight) - (self.push.in_flight if parts else 0))
         if dead:
             yield "\n".join(dead)
+
+    def _push_all(self, rows: list[dict]) -> int:
+        """On the push thread: the rows in requests of at most batch_size; how many requests."""
+        size = self.push.batch_size
+        for start in range(0, len(rows), size):
+            self.client.push(self.push.push_source, push_columns(rows[start : start + size]), to=self.push.to)
+        return -(-len(rows) // size)
+
+    def _finished(self, must: int) -> None:
+        """Waits for the oldest `must` pushes (a failed one raises here, failing the job), then
+        counts every push done."""
+        while self.in_flight and (must > 0 or self.in_flight[0][1].done()):
+            rows, requests = self.in_flight.popleft()
+            must -= 1
+            try:
+                self.metrics.pushes.inc(requests.result())
+            finally:
+                self.metrics.feast.report(self.client.stats)
+            self.metrics.rows_pushed.inc(rows)
