@@ -101,10 +101,16 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "--rates", type=float, nargs="+", default=[500, 1000, 2000, 5000], help="the job's fixed rates, events/s"
     )
     everything.add_argument("--measure-s", type=float, default=30.0, help="measured seconds per rate (default 30)")
-    everything.add_argument("--job-backlog", type=int, default=100_000, help="events drained by the job (100,000)")
-    everything.add_argument("--peer-backlog", type=int, default=30_000, help="drained by the asyncio consumer (30,000)")
-    everything.add_argument("--baseline-backlog", type=int, default=3_000, help="drained by the baseline (3,000)")
-    everything.add_argument("--feature-backlog", type=int, default=100_000, help="drained by the feature job")
+    # Each backlog gives its contender a measured window (20-90 % of it) of at least 30 s at its rate here.
+    everything.add_argument("--job-backlog", type=int, default=500_000, help="events drained by the job (500,000)")
+    everything.add_argument(
+        "--floor-backlog", type=int, default=1_000_000, help="drained by the floor, the parse relay (1,000,000)"
+    )
+    everything.add_argument(
+        "--peer-backlog", type=int, default=300_000, help="drained by the asyncio consumer (300,000)"
+    )
+    everything.add_argument("--baseline-backlog", type=int, default=6_000, help="drained by the baseline (6,000)")
+    everything.add_argument("--feature-backlog", type=int, default=250_000, help="drained by the feature job (250,000)")
     everything.add_argument(
         "--repeats",
         type=positive(int),
@@ -134,6 +140,7 @@ def _run(args: argparse.Namespace) -> None:
             rates=args.rates,
             measure_s=args.measure_s,
             job_backlog=args.job_backlog,
+            floor_backlog=args.floor_backlog,
             peer_backlog=args.peer_backlog,
             baseline_backlog=args.baseline_backlog,
             feature_backlog=args.feature_backlog,

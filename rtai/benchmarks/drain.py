@@ -3,7 +3,9 @@
 Start-up and the tail are left out; backpressure paces delivery to processing, so the rate
 in between is what the consumer sustains. Progress is watched as outputs are read back; where
 their publish times are known, the rate is taken from those (a reader that falls behind and
-catches up would otherwise show its own catching up as the consumer's rate).
+catches up would otherwise show its own catching up as the consumer's rate). A window shorter
+than MIN_WINDOW_S is reported as such (`short_window`): the JIT's warm-up and a single slow
+stretch weigh too much in it; a larger backlog is the remedy.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from rtai.console import progress_bar
 from rtai.stack import processes
 
 DRAIN_WINDOW = (0.2, 0.9)
+MIN_WINDOW_S = 30.0
 
 
 def drain_rate(
@@ -62,9 +65,8 @@ def drain_rate(
         drained = (high - low) * events
         per_event = {name: s * 1e6 / drained for name, s in {**cpu["cpu_s"], **cpu["machine_s"]}.items()}
         cpu["us_per_event"] = {name: round(us, 1) for name, us in per_event.items()}
-    return {"backlog_events": events, "window_s": round(seconds, 1), "events_per_s": rate} | (
-        {"cpu": cpu} if cpu else {}
-    )
+    window = {"window_s": round(seconds, 1), "events_per_s": rate, "short_window": seconds < MIN_WINDOW_S}
+    return {"backlog_events": events, **window} | ({"cpu": cpu} if cpu else {})
 
 
 def rate_from_publish_times(publish_ms: list[int], events: int) -> dict[str, object]:
@@ -74,4 +76,14 @@ def rate_from_publish_times(publish_ms: list[int], events: int) -> dict[str, obj
     low, high = DRAIN_WINDOW
     first, last = ordered[int(low * events)], ordered[int(high * events) - 1]
     seconds = max(last - first, 1) / 1000
-    return {"window_s": round(seconds, 1), "events_per_s": round((high - low) * events / seconds)}
+    return {
+        "window_s": round(seconds, 1),
+        "events_per_s": round((high - low) * events / seconds),
+        "short_window": seconds < MIN_WINDOW_S,
+    }
+
+
+def window_note(result: dict[str, object]) -> str:
+    """How a drain's result reads after its rate: its window, and whether it was too short."""
+    short = f" (under {MIN_WINDOW_S:g} s: too short to trust, give a larger backlog)" if result["short_window"] else ""
+    return f" over {result['window_s']} s{short}"

@@ -26,7 +26,7 @@ from rtai import derived_pipeline, env_python, paths, pipeline_assets
 from rtai.console import step
 from rtai.stack import config as stack_config
 
-from . import feature_job, model, pipeline, report, scoring_api
+from . import drain, feature_job, model, pipeline, report, scoring_api
 from . import repeats as repeats_of
 
 BENCH_README = paths.PROJECT_ROOT / "bench" / "README.md"
@@ -78,7 +78,7 @@ def _contender(
 ) -> dict:
     """Its maximum, then its fixed rates: `rates_at(its maximum)`."""
     maximum = pipeline.max_rate(contender, base, folder, backlog)
-    step(f"{contender.name}: maximum sustained {maximum['events_per_s']:,} events/s")
+    step(f"{contender.name}: maximum sustained {maximum['events_per_s']:,} events/s{drain.window_note(maximum)}")
     chosen = rates_at(maximum["events_per_s"])
     return {"max_sustained": maximum, "fixed_rates": pipeline.fixed_rates(contender, base, folder, chosen, measure_s)}
 
@@ -112,6 +112,7 @@ def run(
     rates: list[float],
     measure_s: float,
     job_backlog: int,
+    floor_backlog: int,
     peer_backlog: int,
     baseline_backlog: int,
     feature_backlog: int,
@@ -123,7 +124,7 @@ def run(
     folder = paths.RUN_DIR / "bench" / f"end-to-end-{time.strftime('%Y%m%d-%H%M%S')}"
     folder.mkdir(parents=True)  # configs, logs and checkpoints of every phase stay for a look afterwards
 
-    backlogs = {"inference_job": job_backlog, "parse_relay": job_backlog, "asyncio_consumer": peer_backlog}
+    backlogs = {"inference_job": job_backlog, "parse_relay": floor_backlog, "asyncio_consumer": peer_backlog}
     repeated = _interleaved(base, folder, repeats, rates, measure_s, backlogs)
     feast_view = folder / "feast-view.toml"
     derived_pipeline.write(base, FEAST_VIEW_CHANGES, feast_view)

@@ -241,7 +241,7 @@ def run(pipeline: Path, *, rate: float, duration_s: float, drain_events: int) ->
     print(
         f"feature job freshness at {rate:,g} events/s ({f.get('count', 0)} samples): p50 {f.get('p50')} ms, "
         f"p95 {f.get('p95')} ms, p99 {f.get('p99')} ms, max {f.get('max')} ms\n"
-        f"feature job maximum sustained rate: {max_rate['events_per_s']:,} events/s\n"
+        f"feature job maximum sustained rate: {max_rate['events_per_s']:,} events/s{drain.window_note(max_rate)}\n"
         f"written to {path}"
     )
     return path
