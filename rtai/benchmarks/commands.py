@@ -104,7 +104,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     # Each backlog gives its contender a measured window (20-90 % of it) of at least 30 s at its rate here.
     everything.add_argument("--job-backlog", type=int, default=500_000, help="events drained by the job (500,000)")
     everything.add_argument(
-        "--floor-backlog", type=int, default=1_000_000, help="drained by the floor, the parse relay (1,000,000)"
+        "--floor-backlog", type=int, default=1_200_000, help="drained by the floor, the parse relay (1,200,000)"
     )
     everything.add_argument(
         "--peer-backlog", type=int, default=300_000, help="drained by the asyncio consumer (300,000)"
