@@ -233,6 +233,9 @@ class FeastReads(FeastCalls):
         return super().validate()
 
 
+MAX_PUSHES_IN_FLIGHT = 16  # merged batches' rows held in memory while pushing, per subtask
+
+
 @dataclass(frozen=True)
 class PushSection:
     """The feature job's writes through a Feast PushSource, batched."""
@@ -252,8 +255,8 @@ class PushSection:
             return "batch_size", f"must be at least 1, got {self.batch_size}"
         if self.max_wait_ms < 1:
             return "max_wait_ms", f"must be at least 1, got {self.max_wait_ms}"
-        if not 0 <= self.in_flight <= 16:
-            return "in_flight", f"must be in 0..16, got {self.in_flight}"
+        if not 0 <= self.in_flight <= MAX_PUSHES_IN_FLIGHT:
+            return "in_flight", f"must be in 0..{MAX_PUSHES_IN_FLIGHT}, got {self.in_flight}"
         return None
 
 

@@ -65,8 +65,7 @@ def drain_rate(
         drained = (high - low) * events
         per_event = {name: s * 1e6 / drained for name, s in {**cpu["cpu_s"], **cpu["machine_s"]}.items()}
         cpu["us_per_event"] = {name: round(us, 1) for name, us in per_event.items()}
-    window = {"window_s": round(seconds, 1), "events_per_s": rate, "short_window": seconds < MIN_WINDOW_S}
-    return {"backlog_events": events, **window} | ({"cpu": cpu} if cpu else {})
+    return {"backlog_events": events, **_window(seconds, rate)} | ({"cpu": cpu} if cpu else {})
 
 
 def rate_from_publish_times(publish_ms: list[int], events: int) -> dict[str, object]:
@@ -76,11 +75,11 @@ def rate_from_publish_times(publish_ms: list[int], events: int) -> dict[str, obj
     low, high = DRAIN_WINDOW
     first, last = ordered[int(low * events)], ordered[int(high * events) - 1]
     seconds = max(last - first, 1) / 1000
-    return {
-        "window_s": round(seconds, 1),
-        "events_per_s": round((high - low) * events / seconds),
-        "short_window": seconds < MIN_WINDOW_S,
-    }
+    return _window(seconds, round((high - low) * events / seconds))
+
+
+def _window(seconds: float, rate: int) -> dict[str, object]:
+    return {"window_s": round(seconds, 1), "events_per_s": rate, "short_window": seconds < MIN_WINDOW_S}
 
 
 def window_note(result: dict[str, object]) -> str:
