@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 import numpy as np
 import onnxruntime as ort
@@ -47,8 +48,20 @@ def test_grpc_infer_matches_onnxruntime_and_metrics_count_requests(tiny_triton):
         np.testing.assert_allclose(served, expected, rtol=0, atol=1e-6)
     client.close()
 
-    status, body = http_get(f"http://127.0.0.1:{stack.config.triton.metrics_port}/metrics")
+    # Triton counts a request once its statistics are recorded, which can follow the response
+    # the client already has: the counter is polled until it reaches REQUESTS (or 10 s pass).
+    deadline = time.monotonic() + 10
+    while True:
+        counted = request_success_count(stack.config.triton.metrics_port, "tiny")
+        if counted >= REQUESTS or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert counted == REQUESTS
+
+
+def request_success_count(metrics_port: int, model: str) -> int:
+    status, body = http_get(f"http://127.0.0.1:{metrics_port}/metrics")
     assert status == 200
-    match = re.search(r'^nv_inference_request_success\{model="tiny",version="1"\} (\d+)', body.decode(), re.M)
+    match = re.search(rf'^nv_inference_request_success\{{model="{model}",version="1"\}} (\d+)', body.decode(), re.M)
     assert match, "no request counter for the model in /metrics"
-    assert int(match.group(1)) == REQUESTS
+    return int(match.group(1))
