@@ -6,12 +6,13 @@ import contextlib
 import json
 import time
 import uuid
+from pathlib import Path
 
 import pulsar
 
 from flink_jobs.config.topics import full_name
 from rtai import pulsar_client
-from tests.stack_helpers import isolated_stack, start_service, stop_service
+from tests.stack_helpers import IsolatedStack, isolated_stack, start_service, stop_service
 
 MESSAGES = 1000
 KEYS = 20
@@ -81,8 +82,7 @@ def test_acknowledged_messages_survive_a_sigkill_of_the_broker_and_it_restarts_o
         restart_s = time.monotonic() - killed_at
         assert "wipe" not in output
 
-        client = pulsar_client.connect(isolated.config.pulsar_service_url)
-        reader = reader_once_loaded(client, topic, within_s=60)
+        client, reader = reader_once_loaded(isolated, topic, within_s=120)
         present = set()
         while reader.has_message_available():
             present.add(int(reader.read_next(5000).data()))
@@ -92,14 +92,29 @@ def test_acknowledged_messages_survive_a_sigkill_of_the_broker_and_it_restarts_o
     assert restart_s < 60
 
 
-def reader_once_loaded(client: pulsar.Client, topic: str, within_s: float) -> pulsar.Reader:
-    """A reader from the earliest message of `topic`, retried until the restarted broker has
-    loaded it (healthy is not loaded: the topic's ledger is recovered on first use)."""
+def reader_once_loaded(isolated: IsolatedStack, topic: str, within_s: float) -> tuple[pulsar.Client, pulsar.Reader]:
+    """A client and its reader from the earliest message of `topic`, retried until the restarted
+    broker has loaded it (healthy is not loaded: the topic's ledger is recovered on first use).
+    Each try has a client of its own, so a connection the client made while the broker was still
+    starting is not the one tried again; a topic still not readable fails with the broker's log."""
     deadline = time.monotonic() + within_s
     while True:
+        client = pulsar_client.connect(isolated.config.pulsar_service_url)
         try:
-            return client.create_reader(topic, pulsar.MessageId.earliest)
+            return client, client.create_reader(topic, pulsar.MessageId.earliest)
         except pulsar.PulsarException as error:
+            client.close()
             if time.monotonic() > deadline:
-                raise AssertionError(f"{topic} not readable {within_s:.0f} s after the broker was healthy") from error
+                raise AssertionError(
+                    f"{topic} not readable {within_s:.0f} s after the broker was healthy; the broker's "
+                    f"warnings and errors:\n{broker_problems(isolated.run_dir / 'logs' / 'pulsar.log')}"
+                ) from error
             time.sleep(1)
+
+
+def broker_problems(log: Path, lines: int = 40) -> str:
+    """The last `lines` WARN and ERROR lines of the broker's log (or why there are none)."""
+    if not log.exists():
+        return f"(no {log})"
+    problems = [line for line in log.read_text(errors="replace").splitlines() if " WARN " in line or " ERROR " in line]
+    return "\n".join(problems[-lines:]) or "(none)"
