@@ -37,7 +37,7 @@ from rtai.features import backfill
 from rtai.features.batch_stats import CARD_STATS, MERCHANT_STATS
 from rtai.jobs import launcher
 from rtai.models import repository as models
-from rtai.stack import processes
+from rtai.stack import flink_job_record, processes
 from tests.flink_rest import JobRest, free_port
 from tests.onnx_models import onnx_scores, write_columns_model, write_square_root_model
 from tests.stack_helpers import (
@@ -616,7 +616,7 @@ def test_a_savepoint_of_an_earlier_design_resumes_in_the_default_one_with_every_
         # Every batch is out: a checkpoint from now on holds no event under way.
         checkpoint = checkpoint_after(rest, time.time(), 60)
         crash(first)
-        saved = checkpoint["external_path"].removeprefix("file:")
+        saved = retained_after_crash(checkpoint)
         if old_design == "python batching":
             result = cli("job", "upgrade-card-state", saved, str(upgraded))
             assert result.returncode == 0, result.stderr
@@ -659,7 +659,7 @@ def test_the_card_state_upgrade_refuses_a_savepoint_holding_events_under_way(sta
     finally:
         crash(old)
         client.close()
-    result = cli("job", "upgrade-card-state", checkpoint["external_path"].removeprefix("file:"), str(tmp_path / "new"))
+    result = cli("job", "upgrade-card-state", retained_after_crash(checkpoint), str(tmp_path / "new"))
     assert result.returncode == 2, result.stderr
     assert "enrich-and-score still holds 5 entries of waiting" in result.stderr, result.stderr
     assert not (tmp_path / "new").exists()
@@ -918,6 +918,15 @@ def checkpoint_after(rest: JobRest, moment: float, timeout_s: float) -> dict:
             return latest
         assert time.monotonic() < deadline, f"no checkpoint triggered after {moment} within {timeout_s} s"
         time.sleep(0.1)
+
+
+def retained_after_crash(checkpoint: dict) -> str:
+    """The killed job's newest complete checkpoint: the one its REST API named, or a later one that
+    completed before the kill and subsumed it (Flink then deletes the named one, _metadata first)."""
+    job_checkpoints = Path(checkpoint["external_path"].removeprefix("file:")).parent
+    newest = flink_job_record.newest_complete_checkpoint(job_checkpoints)
+    assert newest is not None, f"no complete checkpoint under {job_checkpoints}"
+    return str(newest)
 
 
 @pytest.mark.parametrize("delivery", ["exactly-once", "at-least-once"])

@@ -120,9 +120,15 @@ def lost_jobs() -> list[LostJob]:
 
 
 def last_checkpoint(job_id: str) -> Path | None:
-    """The job's newest complete checkpoint under the cluster's state.checkpoints.dir (one with
-    its _metadata), which `rtai job submit --from-savepoint` resumes from."""
-    complete = [p.parent for p in (data_dir("flink") / "checkpoints" / job_id).glob("chk-*/_metadata")]
+    """The job's newest complete checkpoint under the cluster's state.checkpoints.dir, which
+    `rtai job submit --from-savepoint` resumes from."""
+    return newest_complete_checkpoint(data_dir("flink") / "checkpoints" / job_id)
+
+
+def newest_complete_checkpoint(job_checkpoints: Path) -> Path | None:
+    """The newest chk-N under one job's checkpoint directory that has its _metadata (a subsumed
+    checkpoint being deleted, or one still being written, has none)."""
+    complete = [p.parent for p in job_checkpoints.glob("chk-*/_metadata")]
     return max(complete, key=lambda p: int(p.name.removeprefix("chk-")), default=None)
 
 
