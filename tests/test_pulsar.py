@@ -6,13 +6,12 @@ import contextlib
 import json
 import time
 import uuid
-from pathlib import Path
 
 import pulsar
 
 from flink_jobs.config.topics import full_name
 from rtai import pulsar_client
-from tests.stack_helpers import IsolatedStack, isolated_stack, start_service, stop_service
+from tests.stack_helpers import IsolatedStack, cli, isolated_stack, start_service, stop_service
 
 MESSAGES = 1000
 KEYS = 20
@@ -107,14 +106,13 @@ def reader_once_loaded(isolated: IsolatedStack, topic: str, within_s: float) -> 
             if time.monotonic() > deadline:
                 raise AssertionError(
                     f"{topic} not readable {within_s:.0f} s after the broker was healthy; the broker's "
-                    f"warnings and errors:\n{broker_problems(isolated.run_dir / 'logs' / 'pulsar.log')}"
+                    f"warnings and errors:\n{broker_problems(isolated)}"
                 ) from error
             time.sleep(1)
 
 
-def broker_problems(log: Path, lines: int = 40) -> str:
-    """The last `lines` WARN and ERROR lines of the broker's log (or why there are none)."""
-    if not log.exists():
-        return f"(no {log})"
-    problems = [line for line in log.read_text(errors="replace").splitlines() if " WARN " in line or " ERROR " in line]
+def broker_problems(isolated: IsolatedStack, lines: int = 40) -> str:
+    """The last `lines` WARN and ERROR lines of the broker's log (`rtai stack logs pulsar`)."""
+    log = cli("stack", "logs", "pulsar", "-n", "5000", env=isolated.env).stdout
+    problems = [line for line in log.splitlines() if " WARN " in line or " ERROR " in line]
     return "\n".join(problems[-lines:]) or "(none)"
