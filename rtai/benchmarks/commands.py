@@ -14,7 +14,10 @@ from rtai.arg_types import positive
 def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     bench = subparsers.add_parser("bench", help="benchmarks on the running stack; results in bench/results/")
     kinds = bench.add_subparsers(dest="bench_command", required=True)
-    text = "feature job: freshness (publish -> visible in Feast) at a fixed rate, and its maximum sustained rate"
+    text = (
+        "feature job: freshness (publish -> visible in Feast) at a fixed rate, its maximum sustained rate "
+        "with each process's CPU per event, and Feast's own write cost per row"
+    )
     features = kinds.add_parser("features", help=text, description=text)
     features.add_argument("--pipeline", type=Path, default=paths.DEFAULT_PIPELINE, help="pipeline config")
     features.add_argument("--rate", type=float, default=1000.0, help="events per second (default 1000)")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import psutil
 
-from rtai.stack import processes
+from rtai.stack import config as stack_config
+from rtai.stack import manager, processes, registry
 
 TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
@@ -109,3 +110,15 @@ class CpuMeter:
                 name: round(ticks / TICKS_PER_S, 1) for name, ticks in grown.most_common(top_threads)
             }
         return figures
+
+
+def stack_meter(name: str, process: processes.PidRecord) -> CpuMeter:
+    """The stack's services, the measured job or consumer as `name` (a job: its JVM, which runs its
+    Python operators in thread mode, with its threads) and this process (the bench's reader; a
+    backlog is published before the window)."""
+    services = registry.selected(stack_config.load())
+    pids = {s.name: record.pid for s in services if (record := manager.running_record(s))}
+    jvm = jvm_of(process.pid)
+    pids[name] = jvm or process.pid
+    pids["bench reader"] = os.getpid()
+    return CpuMeter(pids, threads_of=name if jvm else None, alone=frozenset({"bench reader"}))

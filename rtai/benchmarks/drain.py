@@ -86,3 +86,11 @@ def window_note(result: dict[str, object]) -> str:
     """How a drain's result reads after its rate: its window, and whether it was too short."""
     short = f" (under {MIN_WINDOW_S:g} s: too short to trust, give a larger backlog)" if result["short_window"] else ""
     return f" over {result['window_s']} s{short}"
+
+
+def cpu_note(result: dict[str, object]) -> str:
+    """A drain's CPU per drained event, per process and for the machine, in one line (empty without figures)."""
+    per_event = result.get("cpu", {}).get("us_per_event")
+    if not per_event:
+        return ""
+    return "CPU per drained event (us): " + ", ".join(f"{name} {us:g}" for name, us in per_event.items())

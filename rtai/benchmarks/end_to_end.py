@@ -140,6 +140,7 @@ def run(
     )
     features = feature_job.measure_max_rate(config, base, folder, events=feature_backlog)
     freshness = feature_job.measure_freshness(config, base, folder, rate=FRESHNESS_RATE, duration_s=measure_s)
+    write_cost = feature_job.measure_feast_write_cost(config, folder)
     api = scoring_api.measure(base, rates=API_RATES, measure_s=measure_s)
 
     section = config.inference_job
@@ -168,7 +169,7 @@ def run(
         "inference_job_exactly_once": {"fixed_rates": exactly_once},
         "naive_baseline": baseline,
         "serving_ceiling": serving,
-        "feature_job": {"max_sustained": features, "freshness": freshness},
+        "feature_job": {"max_sustained": features, "freshness": freshness, "feast_write_cost": write_cost},
         "scoring_api": api,
     }
     result["against_floor_and_peers"] = comparisons(result)
@@ -272,6 +273,10 @@ def summary(result: dict) -> str:
             lines.append(f"CPU s in {name}'s drain window ({cpu['cores_available_s']} core-s available): {used}")
             per_event = ", ".join(f"{k} {v}" for k, v in cpu["us_per_event"].items())
             lines.append(f"  us of CPU per drained event: {per_event}")
+    feature_cpu = drain.cpu_note(result["feature_job"]["max_sustained"])
+    if feature_cpu:
+        lines.append(f"feature job's drain: {feature_cpu}")
+    lines.append(feature_job.write_cost_note(result["feature_job"]["feast_write_cost"]))
     freshness = result["feature_job"]["freshness"]["freshness_ms"]
     lines.append(
         f"feature freshness at {FRESHNESS_RATE:,.0f}/s: p50 {freshness.get('p50')} / p99 {freshness.get('p99')} ms"

@@ -6,6 +6,10 @@
 - maximum sustained rate: a backlog of transactions published first, then drained by the job;
   the rate is what the job's subscription delivered between 20 % and 90 % of the backlog
   (steady state, start-up and the tail left out). Backpressure paces delivery to processing.
+  The CPU of each process in that window, per drained event, beside it;
+- Feast's own write cost: CPU per row of Feast's `push` and `write_to_online_store`, in one
+  process of the feast environment (no feature server, no HTTP), on a scratch copy of the
+  repository with its SQLite online store: the floor under the job's push.
 
 Each phase runs on fresh topics with a copy of the pipeline config that only changes the
 topics and the subscription.
@@ -14,6 +18,8 @@ topics and the subscription.
 from __future__ import annotations
 
 import itertools
+import json
+import shutil
 import threading
 import time
 import uuid
@@ -28,18 +34,23 @@ from flink_jobs.config import pipeline_config
 from flink_jobs.config.topics import full_name
 from flink_jobs.errors import UserFacingError
 from flink_jobs.events import Transaction
-from rtai import derived_pipeline, paths, pulsar_client, subscription_stats
+from rtai import derived_pipeline, env_python, paths, pulsar_client, subscription_stats
 from rtai.console import step
 from rtai.generator import population, records, stream
 from rtai.jobs import launcher
 from rtai.stack import processes
+from rtai.stack.feast_repo import FeastRepo
 
 from . import drain, report
+from .cpu_time import stack_meter
 from .pipeline import remove_topics
 
 PROBED_FEATURE = "card_realtime:txn_count_1m"
 READY_CARD = 999_999_999  # the readiness probe's card: no generated card has this id
 SUBSCRIPTION = "bench"
+JOB = "feature job"  # its name in the CPU figures
+WRITE_COST = paths.INFRA_DIR / "feast" / "write_cost.py"
+WRITE_COST_ROWS, WRITE_COST_CALLS = 500, 20  # rows per call as the job's push.batch_size
 
 
 def _row_time_ms(feast: FeastClient, cards: list[int]) -> list[int | None]:
@@ -211,10 +222,34 @@ def measure_max_rate(
             job,
             what=f"the feature job (log: {folder / 'drain.log'})",
             timeout_s=timeout_s,
+            meter=lambda: stack_meter(JOB, job),
         )
     finally:
         launcher.stop_local(job)
         remove_topics(config.pulsar.admin_url, [topic])
+
+
+def measure_feast_write_cost(config: pipeline_config.PipelineConfig, folder: Path) -> dict[str, object]:
+    """Feast's CPU per row written online, in-process, on a scratch copy of the feature repository."""
+    repo = folder / "feast-write-cost" / "feature_repo"
+    shutil.copytree(paths.FEATURE_REPO, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    yaml = repo / "feature_store.yaml"
+    FeastRepo(repo, yaml, {}).apply()
+    step(f"Feast's own write cost: {WRITE_COST_CALLS} calls of {WRITE_COST_ROWS} rows, in-process")
+    output = folder / "feast-write-cost" / "result.json"
+    push_source = config.feature_job.push.push_source
+    with output.open("w") as out:
+        args = [str(WRITE_COST), str(repo), str(yaml), push_source, str(WRITE_COST_ROWS), str(WRITE_COST_CALLS)]
+        env_python.run("feast", *args, cwd=repo, stdout=out)
+    return json.loads(output.read_text())
+
+
+def write_cost_note(cost: dict[str, object]) -> str:
+    return (
+        f"Feast's own write cost ({cost['online_store']}, in-process, {cost['rows_per_call']} rows a call): "
+        f"push {cost['push']['cpu_us_per_row']} us of CPU per row, "
+        f"write_to_online_store {cost['write_to_online_store']['cpu_us_per_row']}"
+    )
 
 
 def run(pipeline: Path, *, rate: float, duration_s: float, drain_events: int) -> Path:
@@ -223,6 +258,7 @@ def run(pipeline: Path, *, rate: float, duration_s: float, drain_events: int) ->
     folder.mkdir(parents=True)  # the jobs' logs, configs and checkpoints stay for a look afterwards
     freshness = measure_freshness(config, pipeline, folder, rate=rate, duration_s=duration_s)
     max_rate = measure_max_rate(config, pipeline, folder, events=drain_events)
+    write_cost = measure_feast_write_cost(config, folder)
     job = config.feature_job
     result = {
         "pipeline": str(pipeline),
@@ -235,6 +271,7 @@ def run(pipeline: Path, *, rate: float, duration_s: float, drain_events: int) ->
         },
         "freshness": freshness,
         "max_sustained": max_rate,
+        "feast_write_cost": write_cost,
     }
     path = report.write("feature-job", result)
     f = freshness["freshness_ms"]
@@ -242,6 +279,8 @@ def run(pipeline: Path, *, rate: float, duration_s: float, drain_events: int) ->
         f"feature job freshness at {rate:,g} events/s ({f.get('count', 0)} samples): p50 {f.get('p50')} ms, "
         f"p95 {f.get('p95')} ms, p99 {f.get('p99')} ms, max {f.get('max')} ms\n"
         f"feature job maximum sustained rate: {max_rate['events_per_s']:,} events/s{drain.window_note(max_rate)}\n"
+        f"{drain.cpu_note(max_rate) or 'no CPU figures'}\n"
+        f"{write_cost_note(write_cost)}\n"
         f"written to {path}"
     )
     return path

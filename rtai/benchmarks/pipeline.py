@@ -15,7 +15,6 @@ publish -> received_at_ms), waiting for the batch, Feast, Triton, sink (scored_a
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from dataclasses import dataclass
@@ -33,11 +32,10 @@ from rtai.generator import population, stream
 from rtai.generator.commands import DEFAULT_CUSTOMERS, DEFAULT_SEED
 from rtai.jobs import launcher
 from rtai.output_reader import OutputReader, Outputs
-from rtai.stack import config as stack_config
-from rtai.stack import manager, processes, registry
+from rtai.stack import processes
 
 from . import drain, report
-from .cpu_time import CpuMeter, jvm_of
+from .cpu_time import stack_meter
 
 SUBSCRIPTION = "bench"
 WARMUP_S = 10.0
@@ -246,7 +244,7 @@ def max_rate(contender: Contender, base: Path, folder: Path, events: int) -> dic
             events,
             process,
             what=what,
-            meter=lambda: cpu_meter(contender, process),
+            meter=lambda: stack_meter(contender.name, process),
         )
         # A copy first: the reader thread still adds predictions the job sends after the 90 % mark.
         published = [at for at, _ in list(reader.outputs.predictions.values())]
@@ -257,14 +255,3 @@ def max_rate(contender: Contender, base: Path, folder: Path, events: int) -> dic
         reader.stop()
         client.close()
         remove_fresh_topics(config)
-
-
-def cpu_meter(contender: Contender, process: processes.PidRecord) -> CpuMeter:
-    """The stack's services, the contender (a job: its JVM, which runs its Python operators in
-    thread mode) and this process (the output reader; the backlog was published before)."""
-    services = registry.selected(stack_config.load())
-    pids = {s.name: record.pid for s in services if (record := manager.running_record(s))}
-    jvm = jvm_of(process.pid)
-    pids[contender.name] = jvm or process.pid
-    pids["bench reader"] = os.getpid()
-    return CpuMeter(pids, threads_of=contender.name if jvm else None, alone=frozenset({"bench reader"}))
