@@ -117,12 +117,14 @@ class CallMetrics:
         self.retries = group.counter(f"{service}_retries_total")
         self.reported = CallStats()
 
-    def report(self, stats: CallStats) -> None:
-        """What the client did since the last report."""
-        self.duration.observe(stats.take_durations())
-        self.errors.inc(stats.errors - self.reported.errors)
-        self.retries.inc(stats.retried - self.reported.retried)
-        self.reported.errors, self.reported.retried = stats.errors, stats.retried
+    def report(self, *stats: CallStats) -> None:
+        """What the clients (one or several to the same service) did since the last report."""
+        for one in stats:
+            self.duration.observe(one.take_durations())
+        errors, retried = sum(one.errors for one in stats), sum(one.retried for one in stats)
+        self.errors.inc(errors - self.reported.errors)
+        self.retries.inc(retried - self.reported.retried)
+        self.reported.errors, self.reported.retried = errors, retried
 
 
 class ParseMetrics:

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 import time
 import uuid
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -160,7 +162,8 @@ def test_pushed_features_equal_pandas_and_bad_events_are_dead_lettered(
         f'checkpoint_interval_ms = 1000\nbatching = "{batching}"\ncard_windows = "{card_windows}"\n'
         f'[feature_job.feast]\nurl = "{feast_stack.config.feast_url}"\n'
         '[feature_job.push]\nto = "online_and_offline"\n'
-        f"batch_size = 4\nmax_wait_ms = 100\n"
+        # Two lanes: a card's rows in order on its own lane, the last one online its latest.
+        f"batch_size = 4\nmax_wait_ms = 100\nlanes = 2\n"
     )
     start = datetime.now(UTC).replace(microsecond=0) - timedelta(hours=2)
     # The designs' rows apart in the module's repository.
@@ -222,6 +225,27 @@ def test_pushed_features_equal_pandas_and_bad_events_are_dead_lettered(
     last = expected[expected["card_id"] == 11 + offset].iloc[-1]
     assert values["txn_count_10m"] == last["txn_count_10m"]
     assert values["amount_sum_1h"] == pytest.approx(last["amount_sum_1h"])
+
+
+def test_the_feature_server_reads_while_a_write_holds_the_online_store(feature_repo_copy):
+    """The stack's apply leaves the SQLite online store in write-ahead-log mode: a read is answered
+    while a writer holds the database. (In SQLite's default mode it waits on the lock, and after
+    the driver's 5 s Feast answers with an error.)"""
+    feast_stack, repo = feature_repo_copy
+    with closing(sqlite3.connect(repo / "data" / "online_store.db", isolation_level=None)) as writer:
+        writer.execute("BEGIN EXCLUSIVE")
+        try:
+            response = httpx.post(
+                f"{feast_stack.config.feast_url}/get-online-features",
+                json={"features": ["card_realtime:txn_count_10m"], "entities": {"card_id": [1]}},
+                timeout=30,
+            )
+        finally:
+            writer.execute("ROLLBACK")
+    assert response.status_code == 200, response.text
+    body = response.json()
+    columns = dict(zip(body["metadata"]["feature_names"], body["results"], strict=True))
+    assert columns["txn_count_10m"]["statuses"] == ["NOT_FOUND"]  # card 1: never pushed here
 
 
 def pipeline_file(path: Path, stack, feast_url: str, topic: str, dead_letter: str, batching: str) -> Path:

@@ -234,6 +234,7 @@ class FeastReads(FeastCalls):
 
 
 MAX_PUSHES_IN_FLIGHT = 16  # merged batches' rows held in memory while pushing, per subtask
+MAX_PUSH_LANES = 16  # connections to the feature server, per subtask
 
 
 @dataclass(frozen=True)
@@ -247,6 +248,9 @@ class PushSection:
     # batching = "java": merged batches left pushing (in order, on one thread) when the call that
     # took them returns, so the next batch is computed meanwhile; 0: each pushed before it returns.
     in_flight: int = 1
+    # batching = "java": pushes under way at once, each lane a thread and connection of its own;
+    # a card's rows always take the same lane, so they never overtake each other.
+    lanes: int = 1
 
     def validate(self) -> tuple[str, str] | None:
         if not self.push_source:
@@ -257,6 +261,8 @@ class PushSection:
             return "max_wait_ms", f"must be at least 1, got {self.max_wait_ms}"
         if not 0 <= self.in_flight <= MAX_PUSHES_IN_FLIGHT:
             return "in_flight", f"must be in 0..{MAX_PUSHES_IN_FLIGHT}, got {self.in_flight}"
+        if not 1 <= self.lanes <= MAX_PUSH_LANES:
+            return "lanes", f"must be in 1..{MAX_PUSH_LANES}, got {self.lanes}"
         return None
 
 

@@ -43,6 +43,7 @@ def test_the_shipped_edge_pipeline_scores_in_process_into_the_replicated_namespa
         ("[inference_job]\nmax_batch_size = 0", "inference_job.max_batch_size: must be at least 1, got 0"),
         ("[feature_job.push]\nin_flight = -1", "feature_job.push.in_flight: must be in 0..16, got -1"),
         ("[feature_job.push]\nin_flight = 17", "feature_job.push.in_flight: must be in 0..16, got 17"),
+        ("[feature_job.push]\nlanes = 0", "feature_job.push.lanes: must be in 1..16, got 0"),
         ("[inference_job]\nmax_wait_ms = 'soon'", "inference_job.max_wait_ms: expected int, got 'soon'"),
         (
             "[inference_job]\ncheckpoint_interval_ms = 40000",

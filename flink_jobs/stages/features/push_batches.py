@@ -4,13 +4,15 @@ push.batch_size rows; its dead letters (the documents' own, and a dead letter fo
 transaction, one older than its card's latest already taken) out at once as tagged lines
 ("D" + JSON) that the JVM splits back into records.
 
-The pushes run on one thread of their own, in call order, so a card's rows never overtake each
-other; up to push.in_flight calls' rows are left pushing when a call returns, so the task reads
-and computes the next batch while Feast writes the last one (0: each call pushes its rows before
-it returns). An empty list from the JVM (before every checkpoint barrier, at the end of input,
-and after a lull) waits for every push under way: nothing is in flight across a checkpoint, so a
-checkpoint needs no state here. A push that fails past its retries fails the job, which restarts
-from its last checkpoint and pushes the same rows again (a push of the same row is idempotent)."""
+The pushes run on push.lanes threads of their own, each with its own connection to the feature
+server (whose workers take one request each at a time), a card's rows always on the lane of its
+id, in call order, so a card's rows never overtake each other; up to push.in_flight calls' rows
+are left pushing when a call returns, so the task reads and computes the next batch while Feast
+writes the last one (0: each call pushes its rows before it returns). An empty list from the JVM
+(before every checkpoint barrier, at the end of input, and after a lull) waits for every push
+under way: nothing is in flight across a checkpoint, so a checkpoint needs no state here. A push
+that fails past its retries fails the job, which restarts from its last checkpoint and pushes
+the same rows again (a push of the same row is idempotent)."""
 
 from __future__ import annotations
 
@@ -37,13 +39,16 @@ class PushFeatureBatches(ProcessFunction):
     def open(self, runtime_context: RuntimeContext) -> None:
         self.metrics = PushMetrics(runtime_context.get_metrics_group())
         self.dead_lettered = dead_letters(runtime_context.get_metrics_group())
-        self.client = FeastClient.from_calls(self.feast)
-        self.pushing = ThreadPoolExecutor(1, thread_name_prefix="feast-push")
-        self.in_flight: deque[tuple[int, Future[int]]] = deque()  # (rows, the push's requests)
+        lanes = range(self.push.lanes)
+        self.clients = [FeastClient.from_calls(self.feast) for _ in lanes]
+        self.lanes = [ThreadPoolExecutor(1, thread_name_prefix=f"feast-push-{lane}") for lane in lanes]
+        self.in_flight: deque[tuple[int, list[Future[int]]]] = deque()  # (rows, each lane's requests)
 
     def close(self) -> None:
-        self.pushing.shutdown(wait=True)
-        self.client.close()
+        for lane in self.lanes:
+            lane.shutdown(wait=True)
+        for client in self.clients:
+            client.close()
 
     def process_element(self, parts: list[str], ctx: ProcessFunction.Context):
         dead: list[str] = []
@@ -60,26 +65,41 @@ class PushFeatureBatches(ProcessFunction):
                     {"card_id": event["card_id"], "event_timestamp": iso_ms(event["event_time_ms"]), **features}
                 )
         if rows:
-            self.in_flight.append((len(rows), self.pushing.submit(self._push_all, rows)))
+            self.in_flight.append((len(rows), self._submit(rows)))
         self._finished(len(self.in_flight) - (self.push.in_flight if parts else 0))
         if dead:
             yield "\n".join(dead)
 
-    def _push_all(self, rows: list[dict]) -> int:
-        """On the push thread: the rows in requests of at most batch_size; how many requests."""
+    def _submit(self, rows: list[dict]) -> list[Future[int]]:
+        """The rows to their cards' lanes."""
+        count = len(self.lanes)
+        if count == 1:
+            parts = [rows]
+        else:
+            parts = [[] for _ in range(count)]
+            for row in rows:
+                parts[row["card_id"] % count].append(row)
+        return [
+            lane.submit(self._push_all, client, part)
+            for lane, client, part in zip(self.lanes, self.clients, parts, strict=True)
+            if part
+        ]
+
+    def _push_all(self, client: FeastClient, rows: list[dict]) -> int:
+        """On a lane's thread: the rows in requests of at most batch_size; how many requests."""
         size = self.push.batch_size
         for start in range(0, len(rows), size):
-            self.client.push(self.push.push_source, push_columns(rows[start : start + size]), to=self.push.to)
+            client.push(self.push.push_source, push_columns(rows[start : start + size]), to=self.push.to)
         return -(-len(rows) // size)
 
     def _finished(self, must: int) -> None:
         """Waits for the oldest `must` pushes (a failed one raises here, failing the job), then
         counts every push done."""
-        while self.in_flight and (must > 0 or self.in_flight[0][1].done()):
-            rows, requests = self.in_flight.popleft()
+        while self.in_flight and (must > 0 or all(push.done() for push in self.in_flight[0][1])):
+            rows, pushes = self.in_flight.popleft()
             must -= 1
             try:
-                self.metrics.pushes.inc(requests.result())
+                self.metrics.pushes.inc(sum(push.result() for push in pushes))
             finally:
-                self.metrics.feast.report(self.client.stats)
+                self.metrics.feast.report(*(client.stats for client in self.clients))
             self.metrics.rows_pushed.inc(rows)
