@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -21,10 +20,9 @@ import tomli_w
 from flink_jobs.config.topics import full_name
 from flink_jobs.stages.features.card_windows import FEATURE_NAMES
 from flink_jobs.stages.inference.request_features import REQUEST_FEATURES
-from rtai import paths
 from rtai.features.batch_stats import CARD_STATS, MERCHANT_STATS
 from rtai.stack import config as stack_config
-from rtai.stack import processes
+from rtai.stack import feast_repo, processes
 from tests import container_stack
 from tests.onnx_models import write_columns_model
 
@@ -114,9 +112,7 @@ def served_model_toml(
 
 def copy_of_feature_repo(tmp: Path) -> Path:
     """The project's feature repository, definitions only (no generated data), as tmp/feature_repo."""
-    repo = tmp / "feature_repo"
-    shutil.copytree(paths.FEATURE_REPO, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
-    return repo
+    return feast_repo.copy_of_definitions(tmp)
 
 
 def container_mode() -> bool:

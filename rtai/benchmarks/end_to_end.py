@@ -271,8 +271,7 @@ def summary(result: dict) -> str:
         if cpu:
             used = ", ".join(f"{k} {v}" for k, v in cpu["cpu_s"].items())
             lines.append(f"CPU s in {name}'s drain window ({cpu['cores_available_s']} core-s available): {used}")
-            per_event = ", ".join(f"{k} {v}" for k, v in cpu["us_per_event"].items())
-            lines.append(f"  us of CPU per drained event: {per_event}")
+            lines.append(f"  {drain.cpu_note(result[name]['max_sustained'])}")
     feature_cpu = drain.cpu_note(result["feature_job"]["max_sustained"])
     if feature_cpu:
         lines.append(f"feature job's drain: {feature_cpu}")

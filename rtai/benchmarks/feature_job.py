@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import itertools
 import json
-import shutil
 import threading
 import time
 import uuid
@@ -39,7 +38,7 @@ from rtai.console import step
 from rtai.generator import population, records, stream
 from rtai.jobs import launcher
 from rtai.stack import processes
-from rtai.stack.feast_repo import FeastRepo
+from rtai.stack.feast_repo import FeastRepo, copy_of_definitions
 
 from . import drain, report
 from .cpu_time import stack_meter
@@ -50,7 +49,7 @@ READY_CARD = 999_999_999  # the readiness probe's card: no generated card has th
 SUBSCRIPTION = "bench"
 JOB = "feature job"  # its name in the CPU figures
 WRITE_COST = paths.INFRA_DIR / "feast" / "write_cost.py"
-WRITE_COST_ROWS, WRITE_COST_CALLS = 500, 20  # rows per call as the job's push.batch_size
+WRITE_COST_CALLS = 20  # of the job's push.batch_size rows each
 
 
 def _row_time_ms(feast: FeastClient, cards: list[int]) -> list[int | None]:
@@ -231,15 +230,14 @@ def measure_max_rate(
 
 def measure_feast_write_cost(config: pipeline_config.PipelineConfig, folder: Path) -> dict[str, object]:
     """Feast's CPU per row written online, in-process, on a scratch copy of the feature repository."""
-    repo = folder / "feast-write-cost" / "feature_repo"
-    shutil.copytree(paths.FEATURE_REPO, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    repo = copy_of_definitions(folder / "feast-write-cost")
     yaml = repo / "feature_store.yaml"
     FeastRepo(repo, yaml, {}).apply()
-    step(f"Feast's own write cost: {WRITE_COST_CALLS} calls of {WRITE_COST_ROWS} rows, in-process")
-    output = folder / "feast-write-cost" / "result.json"
-    push_source = config.feature_job.push.push_source
+    push = config.feature_job.push
+    step(f"Feast's own write cost: {WRITE_COST_CALLS} calls of {push.batch_size} rows, in-process")
+    output = repo.parent / "result.json"
     with output.open("w") as out:
-        args = [str(WRITE_COST), str(repo), str(yaml), push_source, str(WRITE_COST_ROWS), str(WRITE_COST_CALLS)]
+        args = [str(WRITE_COST), str(repo), str(yaml), push.push_source, str(push.batch_size), str(WRITE_COST_CALLS)]
         env_python.run("feast", *args, cwd=repo, stdout=out)
     return json.loads(output.read_text())
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import time
 from dataclasses import dataclass
@@ -16,6 +17,13 @@ from rtai.stack import secure_profile
 from rtai.stack.config import StackConfig
 
 APPLY_REPO = paths.INFRA_DIR / "feast" / "apply_repo.py"
+
+
+def copy_of_definitions(folder: Path) -> Path:
+    """The project's feature repository, definitions only (no generated data), as folder/feature_repo."""
+    repo = folder / "feature_repo"
+    shutil.copytree(paths.FEATURE_REPO, repo, ignore=shutil.ignore_patterns("data", "__pycache__"))
+    return repo
 
 
 def feast_cli() -> str:
