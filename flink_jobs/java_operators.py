@@ -11,6 +11,7 @@ from pyflink.common import Types
 from pyflink.datastream import DataStream, KeyedStream
 from pyflink.java_gateway import get_gateway
 
+from flink_jobs.config.pipeline_config import RedisWrites
 from flink_jobs.errors import UserFacingError
 
 PACKAGE = "io.github.pyflinkrealtimeai.batching"
@@ -104,6 +105,27 @@ def merged_batches(parts: DataStream, max_parts: int, drain_after_ms: int, name:
     operator = _java_class("BatchMerger")(max_parts, drain_after_ms)
     merged = parts._j_data_stream.transform(name, Types.LIST(Types.STRING()).get_java_type_info(), operator)
     return DataStream(merged.uid(name))
+
+
+def redis_online_writes(merged: DataStream, redis: RedisWrites, name: str) -> DataStream:
+    """Merged batches of card-window documents written into Feast's Redis online store by the JVM
+    (feast/RedisOnlineWriter.java, one pipeline per batch, written before the next); out go the
+    documents that hold dead letters or late transactions, without their rows."""
+    password = redis.password
+    function = project_class("io.github.pyflinkrealtimeai.feast.RedisOnlineWriter")(
+        redis.url,
+        redis.user,
+        str(password.path()) if password.file else "",
+        password.env,
+        redis.project,
+        redis.feature_view,
+        redis.join_key,
+        round(redis.timeout_s * 1000),
+        redis.retries,
+        redis.backoff_ms,
+    )
+    written = merged._j_data_stream.process(function, RAW_BATCH.get_java_type_info())
+    return DataStream(written.name(name).uid(name))
 
 
 def split_tagged_lines(batches: DataStream, name: str) -> tuple[DataStream, DataStream, DataStream, DataStream]:

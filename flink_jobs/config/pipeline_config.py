@@ -251,6 +251,10 @@ class PushSection:
     # batching = "java": pushes under way at once, each lane a thread and connection of its own;
     # a card's rows always take the same lane, so they never overtake each other.
     lanes: int = 1
+    # feature-server: /push to the Feast feature server ([feature_job.feast]). redis (batching =
+    # "java", card_windows = "jvm", to = "online"): the JVM writes the rows into Feast's Redis
+    # online store itself, in Feast's layout, with no feature server and no Python ([feature_job.redis]).
+    writer: Literal["feature-server", "redis"] = "feature-server"
 
     def validate(self) -> tuple[str, str] | None:
         if not self.push_source:
@@ -264,6 +268,28 @@ class PushSection:
         if not 1 <= self.lanes <= MAX_PUSH_LANES:
             return "lanes", f"must be in 1..{MAX_PUSH_LANES}, got {self.lanes}"
         return None
+
+
+@dataclass(frozen=True)
+class RedisWrites(ServiceCalls):
+    """push.writer = "redis": where Feast's Redis online store is (the connection_string of the
+    feature repository's feature_store.yaml, as redis://host:port[/db]) and the view the rows
+    belong to: its project, name and the entity's join key (one int64 key)."""
+
+    url: str = "redis://127.0.0.1:6379"
+    user: str = ""  # an ACL user; "" for the default user
+    password: SecretSource = field(default_factory=SecretSource)
+    project: str = "fraud_scoring"
+    feature_view: str = "card_realtime"
+    join_key: str = "card_id"
+
+    def validate(self) -> tuple[str, str] | None:
+        if not self.url.startswith("redis://"):
+            return "url", f"must be redis://host:port[/db], got {self.url!r}"
+        for name in ("project", "feature_view", "join_key"):
+            if not getattr(self, name):
+                return name, "is required"
+        return super().validate()
 
 
 @dataclass(frozen=True)
@@ -386,8 +412,16 @@ class FeatureJobSection(JobRuntime):
     card_history_seed: str = ""
     feast: FeastCalls = field(default_factory=FeastCalls)
     push: PushSection = field(default_factory=PushSection)
+    redis: RedisWrites = field(default_factory=RedisWrites)
 
     def validate(self) -> tuple[str, str] | None:
+        design = (self.batching, self.card_windows, self.push.to)
+        if self.push.writer == "redis" and design != ("java", "jvm", "online"):
+            return "push.writer", (
+                'redis needs batching = "java", card_windows = "jvm" and push.to = "online" (the JVM writes '
+                "the online store; offline writes go through Feast), got batching = "
+                f"{self.batching!r}, card_windows = {self.card_windows!r}, push.to = {self.push.to!r}"
+            )
         if self.max_out_of_orderness_ms < 0:
             return "max_out_of_orderness_ms", f"must be >= 0, got {self.max_out_of_orderness_ms}"
         if self.max_batch_size < 1:

@@ -7,7 +7,9 @@ dead letters) -> in the JVM, batches per key group of their card -> keyed by key
 JVM: each card's windows in arrival order (a transaction older than its card's latest -> late),
 its history read and written once per batch -> the key groups' batches merged -> one Python
 call per merged batch: /push to the Feast feature server (online, and offline for training), the
-late transactions to dead letters -> in the JVM, the dead letters split out. No watermark: a row
+late transactions to dead letters -> in the JVM, the dead letters split out. With `push.writer =
+"redis"`, the JVM writes each merged batch into Feast's Redis online store itself (no feature
+server, no Python) and a Python call only for a batch that holds late transactions. No watermark: a row
 is pushed as soon as its batch is computed. (`card_windows = "python"`: the JVM batches raw
 events per key group and one Python call per key group's batch parses and computes the windows.)
 
@@ -27,6 +29,7 @@ from flink_jobs.clients import pulsar_io
 from flink_jobs.config import pipeline_config
 from flink_jobs.jobs import execution_environment, sources
 from flink_jobs.stages.features import history_seed
+from flink_jobs.stages.features.batch_dead_letters import DeadLettersOfBatches
 from flink_jobs.stages.features.card_features import CardFeatures, EventTime
 from flink_jobs.stages.features.feast_push import PushToFeast
 from flink_jobs.stages.features.push_batches import PushFeatureBatches
@@ -51,9 +54,14 @@ def build_java_batched(env: StreamExecutionEnvironment, config: pipeline_config.
     )
     features = features.name("card-features").uid("card-batch-features")
     merged = java_operators.merged_batches(features, job.max_parallelism, job.max_wait_ms, "merge-batches")
-    push = PushFeatureBatches(job.feast, job.push, config.topics.transactions, JOB_NAME)
-    pushed = merged.process(push, Types.STRING()).name("feast-push")
-    _, _, dead_letters, _ = java_operators.split_tagged_lines(pushed.uid("feast-push-batches"), "split")
+    if job.push.writer == "redis":
+        written = java_operators.redis_online_writes(merged, job.redis, "redis-online-writes")
+        late = DeadLettersOfBatches(config.topics.transactions, JOB_NAME)
+        pushed = written.process(late, Types.STRING()).name("late-dead-letters").uid("late-dead-letters")
+    else:
+        push = PushFeatureBatches(job.feast, job.push, config.topics.transactions, JOB_NAME)
+        pushed = merged.process(push, Types.STRING()).name("feast-push").uid("feast-push-batches")
+    _, _, dead_letters, _ = java_operators.split_tagged_lines(pushed, "split")
     if parse_dead_letters is not None:
         dead_letters = parse_dead_letters.union(dead_letters)
     endpoint = pulsar_io.PulsarEndpoint.of_job(config, job)

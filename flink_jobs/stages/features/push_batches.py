@@ -24,11 +24,10 @@ from pyflink.datastream import ProcessFunction, RuntimeContext
 
 from flink_jobs.clients.feast_client import FeastClient
 from flink_jobs.config.pipeline_config import FeastCalls, PushSection
-from flink_jobs.events import Transaction, iso_ms, to_json
-from flink_jobs.metrics import PushMetrics, dead_letters, reason_kind
-from flink_jobs.stages.enrich.realtime_batch_features import LATE_REASON
+from flink_jobs.events import iso_ms
+from flink_jobs.metrics import PushMetrics, dead_letters
+from flink_jobs.stages.features.batch_dead_letters import tagged_dead_letters
 from flink_jobs.stages.features.feast_push import push_columns
-from flink_jobs.stages.output.dead_letters import dead_letter
 
 
 class PushFeatureBatches(ProcessFunction):
@@ -55,11 +54,7 @@ class PushFeatureBatches(ProcessFunction):
         rows: list[dict] = []
         for part in parts:
             document = orjson.loads(part)
-            dead.extend("D" + letter for letter in document["dead"])
-            for fields in document.get("late", ()):
-                late = to_json(Transaction(**fields))
-                dead.append("D" + dead_letter(late, LATE_REASON, source_topic=self.source_topic, job=self.job_name))
-                self.dead_lettered.inc(reason_kind(LATE_REASON))
+            dead.extend(tagged_dead_letters(document, self.source_topic, self.job_name, self.dead_lettered))
             for event, features, _ in document["rows"]:
                 rows.append(
                     {"card_id": event["card_id"], "event_timestamp": iso_ms(event["event_time_ms"]), **features}
