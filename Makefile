@@ -88,8 +88,9 @@ inference-job: up
 
 # Every benchmark in one run (about 55 minutes): the inference job, its floor and the asyncio peer
 # three times interleaved (medians and spreads), the naive baseline, perf_analyzer and onnxruntime,
-# the feature job, the scoring API. Starts the stack and prepares what is missing.
-bench: setup
+# the feature job with each push writer (Redis for the JVM's), the scoring API. Starts the stack
+# and prepares what is missing.
+bench: setup-redis
 	@$(RTAI) bench all $(BENCH_ARGS)
 
 # The scoring API under an open-loop load: p50/p99/p999 per rate and the maximum sustained rate.

@@ -72,6 +72,14 @@ SCRIPT = [
 ]
 
 
+def pulsar_and_topics(stack, transactions: str, dead_letter: str) -> str:
+    """A test pipeline's [pulsar] (the session's stack) and [topics] tables, as TOML."""
+    return (
+        f'[pulsar]\nservice_url = "{stack.pulsar_service_url}"\nadmin_url = "{stack.pulsar_admin_url}"\n'
+        f'[topics]\ntransactions = "{transactions}"\ndead_letter = "{dead_letter}"\n'
+    )
+
+
 def scripted_events(start: datetime, card_offset: int = 0) -> list[dict]:
     """SCRIPT's events; `card_offset` added to its card ids (a run of its own in a shared repository)."""
     return [event(i, card + card_offset, start + timedelta(seconds=at), amount, m) for i, card, at, amount, m in SCRIPT]
@@ -156,9 +164,8 @@ def test_pushed_features_equal_pandas_and_bad_events_are_dead_lettered(
     topics = {"transactions": full_name(f"test-features-{run_id}"), "dead_letter": full_name(f"test-dl-{run_id}")}
     pipeline = tmp_path / "pipeline.toml"
     pipeline.write_text(
-        f'[pulsar]\nservice_url = "{stack.pulsar_service_url}"\nadmin_url = "{stack.pulsar_admin_url}"\n'
-        f'[topics]\ntransactions = "{topics["transactions"]}"\ndead_letter = "{topics["dead_letter"]}"\n'
-        f'[feature_job]\nsubscription = "test"\nmax_out_of_orderness_ms = {OUT_OF_ORDERNESS_S * 1000}\n'
+        pulsar_and_topics(stack, topics["transactions"], topics["dead_letter"])
+        + f'[feature_job]\nsubscription = "test"\nmax_out_of_orderness_ms = {OUT_OF_ORDERNESS_S * 1000}\n'
         f'checkpoint_interval_ms = 1000\nbatching = "{batching}"\ncard_windows = "{card_windows}"\n'
         f'[feature_job.feast]\nurl = "{feast_stack.config.feast_url}"\n'
         '[feature_job.push]\nto = "online_and_offline"\n'
@@ -250,9 +257,8 @@ def test_the_feature_server_reads_while_a_write_holds_the_online_store(feature_r
 
 def pipeline_file(path: Path, stack, feast_url: str, topic: str, dead_letter: str, batching: str) -> Path:
     path.write_text(
-        f'[pulsar]\nservice_url = "{stack.pulsar_service_url}"\nadmin_url = "{stack.pulsar_admin_url}"\n'
-        f'[topics]\ntransactions = "{topic}"\ndead_letter = "{dead_letter}"\n'
-        f'[feature_job]\nsubscription = "test"\nmax_out_of_orderness_ms = {OUT_OF_ORDERNESS_S * 1000}\n'
+        pulsar_and_topics(stack, topic, dead_letter)
+        + f'[feature_job]\nsubscription = "test"\nmax_out_of_orderness_ms = {OUT_OF_ORDERNESS_S * 1000}\n'
         f'checkpoint_interval_ms = 1000\nbatching = "{batching}"\n'
         f'[feature_job.feast]\nurl = "{feast_url}"\n'
         '[feature_job.push]\nto = "online_and_offline"\n'

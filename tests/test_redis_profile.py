@@ -23,7 +23,7 @@ from rtai.generator import records
 from rtai.jobs import launcher
 from rtai.stack import probes
 from tests.stack_helpers import cli, copy_of_feature_repo, isolated_env, isolated_stack, isolated_stack_toml
-from tests.test_feature_job import BASE, LATE, event, expected_features, scripted_events
+from tests.test_feature_job import BASE, LATE, event, expected_features, pulsar_and_topics, scripted_events
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 
@@ -120,9 +120,8 @@ def test_the_jvm_writer_writes_rows_the_feature_server_serves(stack, redis_featu
     topics = {"transactions": full_name(f"test-redis-writer-{run_id}"), "dead_letter": full_name(f"test-dl-{run_id}")}
     pipeline = tmp_path / "pipeline.toml"
     pipeline.write_text(
-        f'[pulsar]\nservice_url = "{stack.pulsar_service_url}"\nadmin_url = "{stack.pulsar_admin_url}"\n'
-        f'[topics]\ntransactions = "{topics["transactions"]}"\ndead_letter = "{topics["dead_letter"]}"\n'
-        '[feature_job]\nsubscription = "test"\ncheckpoint_interval_ms = 1000\n'
+        pulsar_and_topics(stack, topics["transactions"], topics["dead_letter"])
+        + '[feature_job]\nsubscription = "test"\ncheckpoint_interval_ms = 1000\n'
         'batching = "java"\ncard_windows = "jvm"\n'
         '[feature_job.push]\nwriter = "redis"\n'
         f'[feature_job.redis]\nurl = "redis://127.0.0.1:{redis_feature_server.config.redis.port}"\n'

@@ -16,14 +16,26 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     kinds = bench.add_subparsers(dest="bench_command", required=True)
     text = (
         "feature job: freshness (publish -> visible in Feast) at a fixed rate, its maximum sustained rate "
-        "with each process's CPU per event, and Feast's own write cost per row"
+        "with each process's CPU per event, per writer (feature-server, redis: Redis and a feature server on "
+        "the Redis profile started for it when the stack serves SQLite), and Feast's own write cost per row"
     )
     features = kinds.add_parser("features", help=text, description=text)
     features.add_argument("--pipeline", type=Path, default=paths.DEFAULT_PIPELINE, help="pipeline config")
     features.add_argument("--rate", type=float, default=1000.0, help="events per second (default 1000)")
     features.add_argument("--duration-s", type=float, default=60.0, help="seconds of measured publishing (default 60)")
     features.add_argument(
-        "--drain-events", type=int, default=200_000, help="backlog for the maximum-rate phase (default 200,000)"
+        "--drain-events",
+        type=positive(int),
+        help="backlog for the maximum-rate phase (default: 250,000 for feature-server, 1,200,000 for redis)",
+    )
+    features.add_argument(
+        "--writer",
+        nargs="+",
+        choices=("feature-server", "redis"),
+        help="the push writers measured, interleaved (default: the pipeline's [feature_job.push] writer)",
+    )
+    features.add_argument(
+        "--repeats", type=positive(int), default=1, help="rounds of every writer, interleaved (default 1)"
     )
     text = "the served model: Triton's perf_analyzer at several concurrencies, and the onnxruntime ceiling"
     model = kinds.add_parser("model", help=text, description=text)
@@ -113,7 +125,18 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "--peer-backlog", type=int, default=300_000, help="drained by the asyncio consumer (300,000)"
     )
     everything.add_argument("--baseline-backlog", type=int, default=6_000, help="drained by the baseline (6,000)")
-    everything.add_argument("--feature-backlog", type=int, default=250_000, help="drained by the feature job (250,000)")
+    everything.add_argument(
+        "--feature-backlog",
+        type=int,
+        default=250_000,
+        help="drained by the feature job writing through the feature server (250,000)",
+    )
+    everything.add_argument(
+        "--redis-writer-backlog",
+        type=int,
+        default=1_200_000,
+        help="drained by the feature job writing Feast's Redis online store itself (1,200,000)",
+    )
     everything.add_argument(
         "--repeats",
         type=positive(int),
@@ -146,7 +169,7 @@ def _run(args: argparse.Namespace) -> None:
             floor_backlog=args.floor_backlog,
             peer_backlog=args.peer_backlog,
             baseline_backlog=args.baseline_backlog,
-            feature_backlog=args.feature_backlog,
+            feature_backlogs={"feature-server": args.feature_backlog, "redis": args.redis_writer_backlog},
             repeats=args.repeats,
         )
         return
@@ -194,7 +217,15 @@ def _run(args: argparse.Namespace) -> None:
     if args.bench_command == "features":
         from rtai.benchmarks import feature_job
 
-        feature_job.run(args.pipeline, rate=args.rate, duration_s=args.duration_s, drain_events=args.drain_events)
+        writers = args.writer or [pipeline_config.load(args.pipeline).feature_job.push.writer]
+        feature_job.run(
+            args.pipeline,
+            writers=writers,
+            repeats=args.repeats,
+            rate=args.rate,
+            duration_s=args.duration_s,
+            drain_events=args.drain_events,
+        )
         return
     from rtai.benchmarks import model
     from rtai.stack import config as stack_config

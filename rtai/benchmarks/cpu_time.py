@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Mapping
 from pathlib import Path
 
 import psutil
@@ -112,12 +113,12 @@ class CpuMeter:
         return figures
 
 
-def stack_meter(name: str, process: processes.PidRecord) -> CpuMeter:
+def stack_meter(name: str, process: processes.PidRecord, others: Mapping[str, int] | None = None) -> CpuMeter:
     """The stack's services, the measured job or consumer as `name` (a job: its JVM, which runs its
-    Python operators in thread mode, with its threads) and this process (the bench's reader; a
-    backlog is published before the window)."""
+    Python operators in thread mode, with its threads), `others` (name -> pid: services started for
+    the measurement) and this process (the bench's reader; a backlog is published before the window)."""
     services = registry.selected(stack_config.load())
-    pids = {s.name: record.pid for s in services if (record := manager.running_record(s))}
+    pids = {s.name: record.pid for s in services if (record := manager.running_record(s))} | dict(others or {})
     jvm = jvm_of(process.pid)
     pids[name] = jvm or process.pid
     pids["bench reader"] = os.getpid()

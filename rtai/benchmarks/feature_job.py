@@ -1,4 +1,7 @@
-"""The feature job's two figures, measured on the running stack with the job on the embedded MiniCluster:
+"""The feature job's two figures, measured on the running stack with the job on the embedded MiniCluster,
+per push writer (feature-server: /push to the stack's feature server; redis: the JVM writing Feast's
+Redis online store, on Redis and a feature server of their own when the stack serves SQLite),
+each writer's runs interleaved with the others' when repeated:
 
 - freshness: generated transactions published at a fixed rate; for a sample of them, the time
   from the moment the event was handed to Pulsar to the first `/get-online-features` answer
@@ -12,16 +15,19 @@
   repository with its SQLite online store: the floor under the job's push.
 
 Each phase runs on fresh topics with a copy of the pipeline config that only changes the
-topics and the subscription.
+topics, the subscription and the writer.
 """
 
 from __future__ import annotations
 
 import itertools
 import json
+import statistics
 import threading
 import time
 import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -37,10 +43,13 @@ from rtai import derived_pipeline, env_python, paths, pulsar_client, subscriptio
 from rtai.console import step
 from rtai.generator import population, records, stream
 from rtai.jobs import launcher
+from rtai.stack import config as stack_config
 from rtai.stack import processes
 from rtai.stack.feast_repo import FeastRepo, copy_of_definitions
+from rtai.stack.redis import require_redis_server
 
-from . import drain, report
+from . import drain, redis_online_store, report
+from . import repeats as repeats_of
 from .cpu_time import stack_meter
 from .pipeline import remove_topics
 
@@ -205,8 +214,15 @@ def measure_freshness(
 
 
 def measure_max_rate(
-    config: pipeline_config.PipelineConfig, pipeline: Path, folder: Path, *, events: int, timeout_s: float = 900
+    config: pipeline_config.PipelineConfig,
+    pipeline: Path,
+    folder: Path,
+    *,
+    events: int,
+    timeout_s: float = 900,
+    others: Mapping[str, int] | None = None,
 ) -> dict[str, object]:
+    """`others`: processes started for the run (name -> pid), in the CPU figures beside the stack's."""
     topic = full_name(f"bench-drain-{uuid.uuid4().hex[:8]}")
     copy = _pipeline_copy(pipeline, folder, topic)
     step(f"publishing a backlog of {events:,} transactions")
@@ -221,7 +237,7 @@ def measure_max_rate(
             job,
             what=f"the feature job (log: {folder / 'drain.log'})",
             timeout_s=timeout_s,
-            meter=lambda: stack_meter(JOB, job),
+            meter=lambda: stack_meter(JOB, job, others),
         )
     finally:
         launcher.stop_local(job)
@@ -250,35 +266,120 @@ def write_cost_note(cost: dict[str, object]) -> str:
     )
 
 
-def run(pipeline: Path, *, rate: float, duration_s: float, drain_events: int) -> Path:
+WRITERS = ("feature-server", "redis")
+# A drain long enough for a 30 s window (20 to 90 % of the backlog) at each writer's rate here.
+DRAIN_EVENTS = {"feature-server": 250_000, "redis": 1_200_000}
+
+
+@contextmanager
+def writer_pipelines(base: Path, folder: Path, writers: Sequence[str]) -> Iterator[dict[str, tuple[Path, dict]]]:
+    """Per writer, a copy of the pipeline and the processes started for it (name -> pid):
+    feature-server (/push to the stack's feature server) or redis (the JVM writing Feast's Redis
+    online store, redis_online_store.started; its feature server probes freshness)."""
+    if "redis" in writers:
+        require_redis_server()  # before the first round, not after it
+    pipelines = {}
+    with ExitStack() as stores:
+        for writer in writers:
+            changes: dict[str, object] = {"push": {"writer": writer}}
+            others: dict[str, int] = {}
+            if writer == "redis":
+                store = stores.enter_context(redis_online_store.started(stack_config.load(), folder / "redis-store"))
+                changes |= {"redis": {"url": store.redis_url}, "feast": {"url": store.feast_url}}
+                others = store.pids
+            path = folder / f"{writer}-writer.toml"
+            derived_pipeline.write(base, {"feature_job": changes}, path)
+            pipelines[writer] = (path, others)
+        yield pipelines
+
+
+def measure_writers(
+    base: Path,
+    folder: Path,
+    writers: Sequence[str],
+    *,
+    repeats: int,
+    rate: float,
+    duration_s: float,
+    drain_events: dict[str, int],
+) -> dict[str, dict]:
+    """Each writer's drain and freshness, `repeats` rounds interleaved; per writer the median
+    drain (every run's rate in its spread), the median freshness percentiles and every run."""
+    runs: dict[str, list[dict]] = {writer: [] for writer in writers}
+    with writer_pipelines(base, folder, writers) as pipelines:
+        for repeat in range(1, repeats + 1):
+            for writer, (pipeline, others) in pipelines.items():
+                step(f"round {repeat}/{repeats}: the feature job writing through {writer}")
+                round_folder = folder / f"round-{repeat}-{writer}"
+                round_folder.mkdir()
+                config = pipeline_config.load(pipeline)
+                drained = measure_max_rate(config, pipeline, round_folder, events=drain_events[writer], others=others)
+                fresh = measure_freshness(config, pipeline, round_folder, rate=rate, duration_s=duration_s)
+                runs[writer].append({"max_sustained": drained, "freshness": fresh})
+    return {writer: _combined(done) for writer, done in runs.items()}
+
+
+def _combined(runs: list[dict]) -> dict:
+    percentiles = [run["freshness"]["freshness_ms"] for run in runs if run["freshness"]["freshness_ms"].get("count")]
+    freshness: dict[str, object] = {"freshness_ms": {"count": 0}}
+    if percentiles:
+        freshness["freshness_ms"] = {
+            p: round(statistics.median(f[p] for f in percentiles), 1) for p in ("p50", "p95", "p99", "max")
+        }
+        freshness["spread"] = {p: repeats_of.spread([f[p] for f in percentiles]) for p in ("p50", "p99")}
+    return {
+        "max_sustained": repeats_of.median_drain([run["max_sustained"] for run in runs]),
+        "freshness": freshness,
+        "runs": runs,
+    }
+
+
+def writer_note(writer: str, figures: dict) -> str:
+    drained, fresh = figures["max_sustained"], figures["freshness"]
+    spread = drained.get("spread")
+    ranged = f" (runs {spread['min']:,.0f}-{spread['max']:,.0f})" if spread and len(figures["runs"]) > 1 else ""
+    f = fresh["freshness_ms"]
+    return (
+        f"writer {writer}: maximum sustained {drained['events_per_s']:,} events/s{ranged}"
+        f"{drain.window_note(drained)}; freshness p50 {f.get('p50')} / p99 {f.get('p99')} ms\n"
+        f"  {drain.cpu_note(drained) or 'no CPU figures'}"
+    )
+
+
+def run(
+    pipeline: Path,
+    *,
+    writers: Sequence[str],
+    repeats: int,
+    rate: float,
+    duration_s: float,
+    drain_events: int | None,
+) -> Path:
     config = pipeline_config.load(pipeline)
     folder = paths.RUN_DIR / "bench" / f"features-{time.strftime('%Y%m%d-%H%M%S')}"
     folder.mkdir(parents=True)  # the jobs' logs, configs and checkpoints stay for a look afterwards
-    freshness = measure_freshness(config, pipeline, folder, rate=rate, duration_s=duration_s)
-    max_rate = measure_max_rate(config, pipeline, folder, events=drain_events)
+    backlogs = {writer: drain_events or DRAIN_EVENTS[writer] for writer in writers}
+    figures = measure_writers(
+        pipeline, folder, writers, repeats=repeats, rate=rate, duration_s=duration_s, drain_events=backlogs
+    )
     write_cost = measure_feast_write_cost(config, folder)
     job = config.feature_job
     result = {
         "pipeline": str(pipeline),
         "config": {
             "parallelism": job.parallelism,
-            "max_out_of_orderness_ms": job.max_out_of_orderness_ms,
             "checkpoint_interval_ms": job.checkpoint_interval_ms,
             **job.flink_settings(),
             "push": {"to": job.push.to, "batch_size": job.push.batch_size, "max_wait_ms": job.push.max_wait_ms},
+            "freshness_rate": rate,
+            "repeats": repeats,
+            "drain_events": backlogs,
         },
-        "freshness": freshness,
-        "max_sustained": max_rate,
+        "writers": figures,
         "feast_write_cost": write_cost,
     }
     path = report.write("feature-job", result)
-    f = freshness["freshness_ms"]
-    print(
-        f"feature job freshness at {rate:,g} events/s ({f.get('count', 0)} samples): p50 {f.get('p50')} ms, "
-        f"p95 {f.get('p95')} ms, p99 {f.get('p99')} ms, max {f.get('max')} ms\n"
-        f"feature job maximum sustained rate: {max_rate['events_per_s']:,} events/s{drain.window_note(max_rate)}\n"
-        f"{drain.cpu_note(max_rate) or 'no CPU figures'}\n"
-        f"{write_cost_note(write_cost)}\n"
-        f"written to {path}"
-    )
+    notes = "\n".join(writer_note(writer, done) for writer, done in figures.items())
+    print(f"the feature job at {rate:,g} events/s for freshness, {repeats} round(s):\n{notes}")
+    print(f"{write_cost_note(write_cost)}\nwritten to {path}")
     return path

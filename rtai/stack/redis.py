@@ -13,12 +13,16 @@ from rtai.stack.probes import http_ok, redis_ping
 from rtai.stack.service import Scrape, Service, data_dir
 
 
-def prepare(config: StackConfig) -> list[str]:
-    """In the secure profile, the users of the credentials' ACL file (no default user)."""
+def require_redis_server() -> None:
     if shutil.which("redis-server") is None:
         raise PrerequisiteError(
             "redis-server not found on PATH (install it: `apt-get install redis-server`, or run `make setup-redis`)"
         )
+
+
+def prepare(config: StackConfig) -> list[str]:
+    """In the secure profile, the users of the credentials' ACL file (no default user)."""
+    require_redis_server()
     found = secure_profile.credentials(config)
     return ["--aclfile", str(found.redis_acl)] if found else []
 

@@ -44,6 +44,13 @@ def test_the_shipped_edge_pipeline_scores_in_process_into_the_replicated_namespa
         ("[feature_job.push]\nin_flight = -1", "feature_job.push.in_flight: must be in 0..16, got -1"),
         ("[feature_job.push]\nin_flight = 17", "feature_job.push.in_flight: must be in 0..16, got 17"),
         ("[feature_job.push]\nlanes = 0", "feature_job.push.lanes: must be in 1..16, got 0"),
+        ("[feature_job.push]\nwriter = 'kafka'", "feature_job.push.writer: must be one of"),
+        (
+            "[feature_job]\ncard_windows = 'python'\n[feature_job.push]\nwriter = 'redis'",
+            'feature_job.push.writer: redis needs batching = "java", card_windows = "jvm"',
+        ),
+        ("[feature_job.redis]\nurl = 'rediss://x:6380'", "feature_job.redis.url: must be redis://host:port[/db]"),
+        ("[feature_job.redis]\nfeature_view = ''", "feature_job.redis.feature_view: is required"),
         ("[inference_job]\nmax_wait_ms = 'soon'", "inference_job.max_wait_ms: expected int, got 'soon'"),
         (
             "[inference_job]\ncheckpoint_interval_ms = 40000",
