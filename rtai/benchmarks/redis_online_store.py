@@ -5,7 +5,6 @@ derived stack config), stopped afterwards. With the stack already on Redis, its 
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -13,6 +12,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import tomli_w
 
 from flink_jobs.errors import UserFacingError
 from rtai.console import step
@@ -57,12 +58,7 @@ def started(stack: stack_config.StackConfig, folder: Path) -> Iterator[OnlineSto
         "redis": {"port": redis_port, "exporter_port": stack.redis.exporter_port + PORT_OFFSET},
     }
     config_file = folder / "stack.toml"
-    config_file.write_text(
-        "\n".join(
-            f"[{name}]\n" + "".join(f"{key} = {json.dumps(value)}\n" for key, value in values.items())
-            for name, values in sections.items()
-        )
-    )
+    config_file.write_text(tomli_w.dumps(sections))
     env = {**os.environ, STACK_CONFIG_VARIABLE: str(config_file), "RTAI_RUN_DIR": str(folder / "run")}
     step(f"starting Redis and a feature server on the Redis profile (ports {redis_port}, {feast_port})")
     try:
