@@ -110,11 +110,15 @@ def string_source(
     name: str = "pulsar-source",
     max_fetch_time_ms: int = 100,
     max_fetch_records: int = 500,
+    fetch_idle_ms: int = 0,
 ) -> DataStream:
     """Message values as UTF-8 strings, each once per run, unbounded, from producers that batch or
     not: a restore from a checkpoint inside a batch resumes inside it (BatchResumingPulsarSource).
     A fetch hands its records on after max_fetch_records or max_fetch_time_ms, whichever comes
-    first: the connector's default of 10 s would hold a quiet topic's events back for up to 10 s."""
+    first: the connector's default of 10 s would hold a quiet topic's events back for up to 10 s.
+    fetch_idle_ms (pulsar.source.fetchOneMessageTime): a fetch also ends when no next message came
+    within that long, so at a low rate a message does not wait out max_fetch_time_ms for company
+    (0: the connector's default, waiting for the next message up to the fetch's end)."""
     schema = redelivery_filtering_strings(endpoint)
     builder = (
         PulsarSource.builder()
@@ -129,6 +133,7 @@ def string_source(
             {
                 "pulsar.source.maxFetchTime": str(max_fetch_time_ms),
                 "pulsar.source.maxFetchRecords": str(max_fetch_records),
+                **({"pulsar.source.fetchOneMessageTime": str(fetch_idle_ms)} if fetch_idle_ms else {}),
                 **endpoint.client_settings(),
             }
         )

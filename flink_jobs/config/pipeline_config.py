@@ -294,19 +294,23 @@ class RedisWrites(ServiceCalls):
 
 @dataclass(frozen=True)
 class SourceSection:
-    """The Pulsar source's fetch: records are handed on after max_fetch_records or max_fetch_time_ms.
+    """The Pulsar source's fetch: records are handed on after max_fetch_records or max_fetch_time_ms,
+    or once no next message came within fetch_idle_ms (0: not before the fetch's end).
     `parallelism`: the source's own (and the parse stage's), at most one per topic partition: a
     non-partitioned topic is one split, and with more source subtasks than that the connector
     (4.1.0-1.18, thread mode) was measured to leave the split unassigned and read nothing."""
 
     max_fetch_time_ms: int = 100
     max_fetch_records: int = 500
+    fetch_idle_ms: int = 0
     parallelism: int = 1
 
     def validate(self) -> tuple[str, str] | None:
         for name in ("max_fetch_time_ms", "max_fetch_records", "parallelism"):
             if getattr(self, name) < 1:
                 return name, f"must be at least 1, got {getattr(self, name)}"
+        if not 0 <= self.fetch_idle_ms <= self.max_fetch_time_ms:
+            return "fetch_idle_ms", f"must be in 0..max_fetch_time_ms, got {self.fetch_idle_ms}"
         return None
 
 
@@ -521,6 +525,11 @@ class InferenceJobSection(JobRuntime):
     # Started and not yet emitted, per subtask; the operator takes events (python) or flushes (java)
     # meanwhile. java: left under way between calls, 0 to wait for each (a model scored in process).
     batches_in_flight: int = 2
+    # java: when a batch starts. per_flush: each merged flush is one batch, started by the call
+    # that brings it. coalesced: a flush's rows join the batch not yet started, which the scoring
+    # thread starts as soon as fewer than batches_in_flight are under way (up to max_batch_size
+    # rows): no batch waits for company, and none for a call. bench/README.md compares them.
+    batch_start: Literal["per_flush", "coalesced"] = "per_flush"
     # java: when no other flush followed the last one for this long (a lull, or a low rate), the
     # operator is asked to finish its batches in flight, so their outputs wait no longer than
     # this for the next call; 0: max_wait_ms. bench/README.md measures 3 against max_wait_ms.
@@ -574,6 +583,8 @@ class InferenceJobSection(JobRuntime):
             return "batches_in_flight", (
                 f"must be in {least_in_flight}..64 with batching = {self.batching!r}, got {self.batches_in_flight}"
             )
+        if self.batch_start == "coalesced" and (self.batching != "java" or self.batches_in_flight < 1):
+            return "batch_start", 'coalesced needs batching = "java" and batches_in_flight >= 1'
         # A batch's calls in a row, each with its retries: a shorter bound would cut them short.
         calls_s = self.feast.worst_case_s() + self.triton.worst_case_s()
         if self.batch_timeout_ms / 1000 <= calls_s:

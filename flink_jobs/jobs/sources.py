@@ -29,6 +29,7 @@ def raw_transactions(
         name="transactions",
         max_fetch_time_ms=job.source.max_fetch_time_ms,
         max_fetch_records=job.source.max_fetch_records,
+        fetch_idle_ms=job.source.fetch_idle_ms,
     ).set_parallelism(job.source.parallelism)
 
 

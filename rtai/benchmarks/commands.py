@@ -69,6 +69,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
             "scoring-task",
             "batch-flush",
             "latency",
+            "batch-start",
         ],
         default="batching",
         help="batching: where batches form and where the model runs (default); card-windows: the java design's "
@@ -80,7 +81,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "thread count; scoring-task: the scoring call on the card windows' thread against a task of its own; "
         "batch-flush: "
         "the JVM batcher's flush also when the input is idle against after max_wait_ms only; latency: the "
-        "source's fetch time and the network buffer timeout at 10/5, 2/5 and 2/1 ms",
+        "source's fetch time and the network buffer timeout at 10/5, 2/5 and 2/1 ms; batch-start: a scoring batch "
+        "per flush (2 in flight, 10 ms fetches) against batches coalesced while one is under way (fetches ended "
+        "by 1 ms without a message)",
     )
     text = (
         "a shadow version's cost: the inference job without and with [model.shadow] (a copy of the served model), "
@@ -207,6 +210,8 @@ def _run(args: argparse.Namespace) -> None:
             designs.run(args.pipeline, designs=designs.DRAIN_DESIGNS, kind="drain", **settings)
         elif args.compare == "latency":
             designs.run(args.pipeline, designs=designs.LATENCY_DESIGNS, kind="latency", **settings)
+        elif args.compare == "batch-start":
+            designs.run(args.pipeline, designs=designs.BATCH_START_DESIGNS, kind="batch-start", **settings)
         elif args.compare == "batch-views":
             designs.run(
                 args.pipeline, designs=designs.batch_view_designs(args.pipeline), kind="batch-views", **settings

@@ -83,6 +83,19 @@ LATENCY_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
 }
 
 
+# When a batch starts (java batching): with the flush that brings it, or as soon as the scoring loop
+# has room, holding every row that came meanwhile; and whether the source's fetch ends when the
+# input is idle (1 ms without a next message) or waits out max_fetch_time_ms for company.
+BATCH_START_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
+    "a batch per flush, 2 in flight, fetches of 10 ms": {
+        "inference_job": {"batch_start": "per_flush", "batches_in_flight": 2, "source": {"fetch_idle_ms": 0}}
+    },
+    "coalesced batches, 1 in flight, fetches ended by 1 ms idle": {
+        "inference_job": {"batch_start": "coalesced", "batches_in_flight": 1, "source": {"fetch_idle_ms": 1}}
+    },
+}
+
+
 def batch_view_designs(base: Path) -> dict[str, dict[str, dict[str, object]]]:
     """The pipeline as it is, against its cached views loaded on a miss (no keys_file)."""
     cached = pipeline_config.load(base).inference_job.cached_views

@@ -103,6 +103,14 @@ def test_the_shipped_edge_pipeline_scores_in_process_into_the_replicated_namespa
             "[inference_job]\nbatching = 'java'\nbatches_in_flight = 65",
             "inference_job.batches_in_flight: must be in 0..64 with batching = 'java', got 65",
         ),
+        (
+            "[inference_job]\nbatch_start = 'coalesced'\nbatches_in_flight = 0",
+            'inference_job.batch_start: coalesced needs batching = "java" and batches_in_flight >= 1',
+        ),
+        (
+            "[inference_job.source]\nmax_fetch_time_ms = 10\nfetch_idle_ms = 11",
+            "inference_job.source.fetch_idle_ms: must be in 0..max_fetch_time_ms, got 11",
+        ),
         ("[model\n", "not valid TOML"),
         ("[pulsar]\nadmin_url = 'https://h:8443'", "pulsar.admin_url: is https:// but service_url is plain"),
         ("[inference_job.pulsar_token]\nfile = 'a'\nenv = 'B'", "inference_job.pulsar_token.file: give the"),

@@ -1,9 +1,10 @@
 """A batch's enrichment and scoring off the operator's thread, several batches at once.
 
-One thread runs an asyncio loop for the operator: a batch's Feast request runs in one more
-thread (the Enricher and its cache are used by that thread alone), its Triton requests on the
-loop (grpc.aio). So one batch's Feast request, another's Triton call and the operator taking the
-next events overlap; the operator emits each batch when its Future is done.
+One thread runs an asyncio loop for the operator: a batch's Feast request, when its cached views
+miss, runs in one more thread, its lookups in memory and its Triton requests on the loop
+(grpc.aio). So one batch's Feast request, another's Triton call and the operator taking the next
+events overlap; the operator emits each batch when its Future is done. A batch every view of which
+is in memory makes no thread hop for them.
 
 With an in-stream canary (`[model.canary]`, canary_routing.py) the batch's cards are split
 between the champion and the candidate, both called at once. The candidate gets one attempt: a
@@ -103,11 +104,16 @@ class BatchScoring:
                 log.warning("could not read the loaded versions of %s: %s", self.model, err)
 
     def submit(self, events: list[Transaction], computed: Sequence[dict[str, float]] | None) -> Future[ScoredBatch]:
-        return asyncio.run_coroutine_threadsafe(self._score(events, computed), self.loop)
+        return asyncio.run_coroutine_threadsafe(self.score(events, computed), self.loop)
 
-    async def _score(self, events: list[Transaction], computed: Sequence[dict[str, float]] | None) -> ScoredBatch:
+    async def score(self, events: list[Transaction], computed: Sequence[dict[str, float]] | None) -> ScoredBatch:
+        """The batch enriched and scored, on the loop's thread."""
         started = time.time()
-        enriched = await self.loop.run_in_executor(self.feast_thread, self.enricher.enrich, events, computed)
+        lookup = self.enricher.look_up(events, computed)
+        if lookup.needs_feast:
+            enriched = await self.loop.run_in_executor(self.feast_thread, self.enricher.complete, lookup)
+        else:
+            enriched = self.enricher.complete(lookup)
         enriched_at = time.time()
         inputs = model_inputs(events, enriched)
         cards = [e.card_id for e in events]

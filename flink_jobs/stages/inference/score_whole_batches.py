@@ -10,6 +10,10 @@ in process, where there is no round trip to overlap). An empty list from the JVM
 the end of input, and after a lull) asks for all of them: nothing is in flight across a
 checkpoint, so neither this operator nor the JVM's needs state. A batch not scored within
 batch_timeout_ms fails the job, which restarts from its last checkpoint.
+
+With `batch_start = "coalesced"` a call does not start a batch: its rows join the one not yet
+started, which the scoring loop starts when it has room (coalesced_batches.py); a call returns the
+batches done, waiting only when more than one batch waits beyond those under way.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from flink_jobs.config.pipeline_config import PipelineConfig
 from flink_jobs.events import Transaction
 from flink_jobs.keyed_batches import BatchTimeout
 from flink_jobs.stages.features.card_windows import EVENTS_PER_MINUTE
+from flink_jobs.stages.inference.coalesced_batches import CoalescedBatches
 from flink_jobs.stages.inference.infer import ScoredBatch
 from flink_jobs.stages.inference.scoring_stage import ALERT, DEAD_LETTER, PREDICTION, SHADOW, Output, ScoringStage
 from flink_jobs.state_layout import Entry
@@ -50,15 +55,23 @@ class ScoreWholeBatches(ProcessFunction):
         self.timeout_s = config.inference_job.batch_timeout_ms / 1000
         self.max_in_flight = config.inference_job.batches_in_flight
 
+        self.coalesced = config.inference_job.batch_start == "coalesced"
+        self.max_batch_size = config.inference_job.max_batch_size
+
     def open(self, runtime_context: RuntimeContext) -> None:
         self.stage.open(runtime_context.get_metrics_group())
         self.in_flight: deque[InFlight] = deque()
+        self.batches = CoalescedBatches(
+            self.stage.scoring_loop, self.stage.score, self.max_batch_size, self.max_in_flight
+        )
 
     def close(self) -> None:
         self.stage.close()
 
     def process_element(self, parts: list[str], ctx: ProcessFunction.Context):
-        if parts:
+        if self.coalesced:
+            lines = self._coalesced(parts)
+        elif parts:
             self.in_flight.append(self._started(parts))
             lines = self._finished(must=len(self.in_flight) - self.max_in_flight)
         else:  # the JVM's drain
@@ -66,8 +79,30 @@ class ScoreWholeBatches(ProcessFunction):
         if lines:
             yield "\n".join(lines)
 
+    def _coalesced(self, parts: list[str]) -> list[str]:
+        if parts:
+            self.batches.add(*self._read(parts))
+            wait_for = self.batches.waiting() - self.max_in_flight - 1
+        else:  # the JVM's drain
+            wait_for = self.batches.waiting()
+        try:
+            done = self.batches.take(wait_for, self.timeout_s)
+        except FutureTimeout:
+            raise self._timeout() from None
+        lines: list[str] = []
+        for batch in done:
+            lines.extend(batch.lines)
+            if batch.rows:
+                lines.extend(_lines(self.stage.scored(batch.rows, batch.result.result())))
+        return lines
+
     def _started(self, parts: list[str]) -> InFlight:
         """The merged batch read: dead letters and rate-bound answers at once, the rest submitted."""
+        lines, batch = self._read(parts)
+        return InFlight(lines, batch, self.stage.submit(batch) if batch else None)
+
+    def _read(self, parts: list[str]) -> tuple[list[str], list[Entry]]:
+        """A merged batch's dead letters and rate-bound answers, and its rows to score."""
         lines: list[str] = []
         batch: list[Entry] = []
         for part in parts:
@@ -81,7 +116,7 @@ class ScoreWholeBatches(ProcessFunction):
                 else:
                     rate = features[EVENTS_PER_MINUTE]
                     lines.extend(_lines(self.stage.past_rate_bound(event, rate, received_ms, latest)))
-        return InFlight(lines, batch, self.stage.submit(batch) if batch else None)
+        return lines, batch
 
     def _finished(self, must: int) -> list[str]:
         """The outputs of the oldest batches: the first `must` waited for, then those already done."""
@@ -102,7 +137,11 @@ class ScoreWholeBatches(ProcessFunction):
         try:
             return result.result(timeout=self.timeout_s)
         except FutureTimeout:
-            raise BatchTimeout(
-                f"a batch of {size} was not scored within {self.timeout_s:g} s: failing the job, "
-                "which restarts from its last checkpoint"
-            ) from None
+            raise self._timeout(size) from None
+
+    def _timeout(self, size: int | None = None) -> BatchTimeout:
+        batch = "a batch" if size is None else f"a batch of {size}"
+        return BatchTimeout(
+            f"{batch} was not scored within {self.timeout_s:g} s: failing the job, "
+            "which restarts from its last checkpoint"
+        )

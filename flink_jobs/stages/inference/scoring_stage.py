@@ -15,6 +15,7 @@ bound.
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import Counter, OrderedDict, defaultdict
@@ -124,9 +125,20 @@ class ScoringStage:
 
     def submit(self, batch: list[Entry]) -> Future[ScoredBatch]:
         """Starts the batch's enrichment and scoring off the caller's thread."""
+        return self.scoring.submit(*self._request(batch))
+
+    async def score(self, batch: list[Entry]) -> ScoredBatch:
+        """The batch enriched and scored, on the scoring loop's thread (`scoring_loop`)."""
+        return await self.scoring.score(*self._request(batch))
+
+    @property
+    def scoring_loop(self) -> asyncio.AbstractEventLoop:
+        return self.scoring.loop
+
+    def _request(self, batch: list[Entry]) -> tuple[list[Transaction], list[dict[str, float]] | None]:
         events = [event for event, _, _ in batch]
         computed = [features for _, features, _ in batch] if self.enricher.computed_view else None
-        return self.scoring.submit(events, computed)
+        return events, computed
 
     def scored(self, batch: list[Entry], result: ScoredBatch) -> Iterator[Output]:
         """The outputs of a scored batch, in its order."""
