@@ -335,6 +335,10 @@ class JobRuntime:
     python_bundle_time_ms: int = 100
     python_state_cache_size: int = 50_000
     python_execution_mode: Literal["process", "thread"] = "thread"
+    # Options of a local run's JVM (the embedded MiniCluster, started with PyFlink's JVM_ARGS),
+    # such as its garbage collector. A job submitted to a cluster runs in the TaskManagers' JVMs:
+    # there Flink's env.java.opts.taskmanager sets them.
+    local_jvm_options: str = ""
     source: SourceSection = field(default_factory=SourceSection)
     # The job's Pulsar role: its token (JWT) from a file or an environment variable, for a broker
     # with token authentication (the secure profile; infra/security/pulsar-roles.toml). Unset: none.
@@ -343,6 +347,8 @@ class JobRuntime:
     def validate(self) -> tuple[str, str] | None:
         if self.checkpoint_interval_ms < 100:
             return "checkpoint_interval_ms", f"must be at least 100, got {self.checkpoint_interval_ms}"
+        if any(not option.startswith("-") for option in self.local_jvm_options.split()):
+            return "local_jvm_options", f"must be JVM options, each starting with '-', got {self.local_jvm_options!r}"
         if self.restart_max_failures < 0:
             return "restart_max_failures", f"must be >= 0, got {self.restart_max_failures}"
         if self.restart_delay_ms < 0:

@@ -46,13 +46,13 @@ def _python_path_for_thread_mode() -> None:
     os.environ["PYTHONPATH"] = os.pathsep.join(entry for entry in entries if entry)
 
 
-def _jvm_temp_follows_tmpdir() -> None:
-    """The local JVM's java.io.tmpdir (and so Flink's io.tmp.dirs, the MiniCluster's RPC jar,
-    blob and Python staging folders) where this process's temp files go: TMPDIR when set,
-    which the launcher points into the checkout's .run/tmp. PyFlink passes JVM_ARGS to the JVM
-    it starts; the JVM itself ignores TMPDIR."""
-    option = f"-Djava.io.tmpdir={tempfile.gettempdir()}"
-    os.environ["JVM_ARGS"] = " ".join(part for part in (os.environ.get("JVM_ARGS", ""), option) if part)
+def _local_jvm_options(options: str) -> None:
+    """The local JVM's options (PyFlink passes JVM_ARGS to the JVM it starts; a cluster's client
+    starts none), and its java.io.tmpdir (and so Flink's io.tmp.dirs, the MiniCluster's RPC jar,
+    blob and Python staging folders) where this process's temp files go: TMPDIR when set, which
+    the launcher points into the checkout's .run/tmp; the JVM itself ignores TMPDIR."""
+    parts = (os.environ.get("JVM_ARGS", ""), options, f"-Djava.io.tmpdir={tempfile.gettempdir()}")
+    os.environ["JVM_ARGS"] = " ".join(part for part in parts if part)
 
 
 def create(
@@ -61,13 +61,14 @@ def create(
     parallelism: int,
     checkpoint_interval_ms: int,
     settings: dict[str, str],
+    jvm_options: str = "",
 ) -> StreamExecutionEnvironment:
     """`settings`: Flink configuration keys, as strings (-D on the command line wins), the
-    restart strategy's among them (JobRuntime.flink_settings)."""
+    restart strategy's among them (JobRuntime.flink_settings); `jvm_options`: a local run's JVM's."""
     settings = {**settings, **flink_conf(args.flink_conf)}
     if settings.get("python.execution-mode") == "thread":
         _python_path_for_thread_mode()
-    _jvm_temp_follows_tmpdir()
+    _local_jvm_options(jvm_options)
     env = StreamExecutionEnvironment.get_execution_environment(_configuration(args, settings))
     if not args.connector_from_classpath:
         pulsar_io.add_connector_jars(env, args.connector_jars)
@@ -92,6 +93,7 @@ def run_pipeline_job(
         parallelism=runtime.parallelism,
         checkpoint_interval_ms=runtime.checkpoint_interval_ms,
         settings=runtime.flink_settings(),
+        jvm_options=runtime.local_jvm_options,
     )
     build(env, config)
     job_exit.execute(env, job_name)

@@ -70,6 +70,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
             "batch-flush",
             "latency",
             "batch-start",
+            "jvm-gc",
         ],
         default="batching",
         help="batching: where batches form and where the model runs (default); card-windows: the java design's "
@@ -83,7 +84,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "the JVM batcher's flush also when the input is idle against after max_wait_ms only; latency: the "
         "source's fetch time and the network buffer timeout at 10/5, 2/5 and 2/1 ms; batch-start: a scoring batch "
         "per flush (2 in flight, 10 ms fetches) against batches coalesced while one is under way (fetches ended "
-        "by 1 ms without a message)",
+        "by 1 ms without a message); jvm-gc: the local job JVM's garbage collector, ZGC against G1",
     )
     text = (
         "a shadow version's cost: the inference job without and with [model.shadow] (a copy of the served model), "
@@ -212,6 +213,8 @@ def _run(args: argparse.Namespace) -> None:
             designs.run(args.pipeline, designs=designs.LATENCY_DESIGNS, kind="latency", **settings)
         elif args.compare == "batch-start":
             designs.run(args.pipeline, designs=designs.BATCH_START_DESIGNS, kind="batch-start", **settings)
+        elif args.compare == "jvm-gc":
+            designs.run(args.pipeline, designs=designs.JVM_GC_DESIGNS, kind="jvm-gc", **settings)
         elif args.compare == "batch-views":
             designs.run(
                 args.pipeline, designs=designs.batch_view_designs(args.pipeline), kind="batch-views", **settings

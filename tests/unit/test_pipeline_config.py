@@ -108,6 +108,10 @@ def test_the_shipped_edge_pipeline_scores_in_process_into_the_replicated_namespa
             'inference_job.batch_start: coalesced needs batching = "java" and batches_in_flight >= 1',
         ),
         (
+            "[inference_job]\nlocal_jvm_options = '-XX:+UseZGC Xmx2g'",
+            "inference_job.local_jvm_options: must be JVM options, each starting with '-'",
+        ),
+        (
             "[inference_job.source]\nmax_fetch_time_ms = 10\nfetch_idle_ms = 11",
             "inference_job.source.fetch_idle_ms: must be in 0..max_fetch_time_ms, got 11",
         ),
