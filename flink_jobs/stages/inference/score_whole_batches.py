@@ -54,7 +54,6 @@ class ScoreWholeBatches(ProcessFunction):
         self.stage = ScoringStage(config, job_name)
         self.timeout_s = config.inference_job.batch_timeout_ms / 1000
         self.max_in_flight = config.inference_job.batches_in_flight
-
         self.coalesced = config.inference_job.batch_start == "coalesced"
         self.max_batch_size = config.inference_job.max_batch_size
 
