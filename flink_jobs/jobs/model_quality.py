@@ -14,7 +14,7 @@ from pyflink.datastream import StreamExecutionEnvironment
 
 from flink_jobs.clients import pulsar_io
 from flink_jobs.config import pipeline_config
-from flink_jobs.jobs import execution_environment
+from flink_jobs.jobs import execution_environment, sources
 from flink_jobs.stages.input.parse import DEAD_LETTERS
 from flink_jobs.stages.quality.join_labels import KEYED, JoinLabels, LabelKeys, PredictionKeys
 
@@ -27,16 +27,7 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
     endpoint = pulsar_io.PulsarEndpoint.of_job(config, job)
 
     def source(topic: str, name: str):
-        return pulsar_io.string_source(
-            env,
-            endpoint,
-            topic,
-            job.subscription,
-            start=job.start,
-            name=name,
-            max_fetch_time_ms=job.source.max_fetch_time_ms,
-            max_fetch_records=job.source.max_fetch_records,
-        ).set_parallelism(job.source.parallelism)
+        return sources.topic_strings(env, config, job, topic, name)
 
     predictions = (
         source(config.topics.predictions, "predictions")

@@ -13,24 +13,35 @@ from flink_jobs.stages.input.parse import ParseTransactions
 from flink_jobs.stages.input.parse_batches import ParseBatches
 
 
+def topic_strings(
+    env: StreamExecutionEnvironment,
+    config: pipeline_config.PipelineConfig,
+    job: pipeline_config.FeatureJobSection | pipeline_config.InferenceJobSection | pipeline_config.QualityJobSection,
+    topic: str,
+    name: str,
+) -> DataStream:
+    """A topic's messages as raw strings, read with the job's subscription, start position and
+    fetch bounds ([<job>.source]), at the source's own parallelism."""
+    return pulsar_io.string_source(
+        env,
+        pulsar_io.PulsarEndpoint.of_job(config, job),
+        topic,
+        job.subscription,
+        start=job.start,
+        name=name,
+        max_fetch_time_ms=job.source.max_fetch_time_ms,
+        max_fetch_records=job.source.max_fetch_records,
+        fetch_idle_ms=job.source.fetch_idle_ms,
+    ).set_parallelism(job.source.parallelism)
+
+
 def raw_transactions(
     env: StreamExecutionEnvironment,
     config: pipeline_config.PipelineConfig,
     job: pipeline_config.FeatureJobSection | pipeline_config.InferenceJobSection,
 ) -> DataStream:
-    """The pipeline's transactions topic as raw strings, read with the job's subscription and
-    fetch bounds, at the source's own parallelism."""
-    return pulsar_io.string_source(
-        env,
-        pulsar_io.PulsarEndpoint.of_job(config, job),
-        config.topics.transactions,
-        job.subscription,
-        start=job.start,
-        name="transactions",
-        max_fetch_time_ms=job.source.max_fetch_time_ms,
-        max_fetch_records=job.source.max_fetch_records,
-        fetch_idle_ms=job.source.fetch_idle_ms,
-    ).set_parallelism(job.source.parallelism)
+    """The pipeline's transactions topic as raw strings (topic_strings)."""
+    return topic_strings(env, config, job, config.topics.transactions, "transactions")
 
 
 def key_group_batches(

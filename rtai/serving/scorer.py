@@ -124,13 +124,7 @@ class Scorer:
 
     async def _score_batch(self, batch: list[_Request]) -> list[Scored]:
         events = [r.event for r in batch]
-        lookup = self.enricher.look_up(events, [r.realtime for r in batch])
-        if lookup.needs_feast:
-            enriched = await asyncio.get_running_loop().run_in_executor(
-                self.feast_thread, self.enricher.complete, lookup
-            )
-        else:  # every view from memory: no thread hop
-            enriched = self.enricher.complete(lookup)
+        enriched = await self.enricher.enrich_on_loop(events, [r.realtime for r in batch], self.feast_thread)
         inputs = model_inputs(events, enriched)
         if self.triton is not None:
             inference = await self.triton.infer_rows(inputs, retry=False)

@@ -15,9 +15,11 @@ asked for missing; only the first batch, which learns the FeatureService's layou
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TypeVar
@@ -105,6 +107,16 @@ class Enricher:
     def enrich(self, events: list[Transaction], computed: Sequence[dict[str, float]] | None = None) -> list[Enriched]:
         """`computed`: per event, the computed view's features (when the Enricher has one)."""
         return self.complete(self.look_up(events, computed))
+
+    async def enrich_on_loop(
+        self, events: list[Transaction], computed: Sequence[dict[str, float]] | None, feast_thread: Executor
+    ) -> list[Enriched]:
+        """`enrich` from an event loop: the lookups on the loop, the rest on `feast_thread` only when
+        a view needs Feast (a batch every view of which is in memory makes no thread hop)."""
+        lookup = self.look_up(events, computed)
+        if not lookup.needs_feast:
+            return self.complete(lookup)
+        return await asyncio.get_running_loop().run_in_executor(feast_thread, self.complete, lookup)
 
     def look_up(self, events: list[Transaction], computed: Sequence[dict[str, float]] | None = None) -> Lookup:
         """A batch's cache lookups; `complete` makes its Feast requests (if `needs_feast`) and its rows."""

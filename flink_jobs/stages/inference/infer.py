@@ -109,11 +109,7 @@ class BatchScoring:
     async def score(self, events: list[Transaction], computed: Sequence[dict[str, float]] | None) -> ScoredBatch:
         """The batch enriched and scored, on the loop's thread."""
         started = time.time()
-        lookup = self.enricher.look_up(events, computed)
-        if lookup.needs_feast:
-            enriched = await self.loop.run_in_executor(self.feast_thread, self.enricher.complete, lookup)
-        else:
-            enriched = self.enricher.complete(lookup)
+        enriched = await self.enricher.enrich_on_loop(events, computed, self.feast_thread)
         enriched_at = time.time()
         inputs = model_inputs(events, enriched)
         cards = [e.card_id for e in events]
