@@ -3,26 +3,25 @@ the real-time stage's per-key-group documents into a list), the batch enriched a
 operator's thread, and one string out holding every output as a tagged line (P prediction, A
 alert, D dead letter, S shadow score) that the JVM splits back into records before the sinks.
 
-Up to batches_in_flight batches are left under way between calls: a call starts its batch and
-returns the outputs of those already scored, in their order, so the task does not sit through a
-Feast and Triton round trip per flush (0: each call waits for its own batch, for a model scored
-in process, where there is no round trip to overlap). An empty list from the JVM (before every checkpoint barrier, at
-the end of input, and after a lull) asks for all of them: nothing is in flight across a
-checkpoint, so neither this operator nor the JVM's needs state. A batch not scored within
-batch_timeout_ms fails the job, which restarts from its last checkpoint.
-
+The batches are scored on the scoring loop's thread (scoring_queue.py) and leave in order.
 With `batch_start = "coalesced"` a call does not start a batch: its rows join the one not yet
-started, which the scoring loop starts when it has room (coalesced_batches.py); a call returns the
-batches done, waiting only when more than one batch waits beyond those under way.
+started, which the scoring loop starts when fewer than batches_in_flight are under way; a call
+returns the batches done, waiting only when more than one batch waits beyond those under way.
+With `batch_start = "per_flush"` a call starts its own batch and returns the outputs of those
+already scored, waiting for the oldest while more than batches_in_flight are left under way (0:
+each call waits for its own batch, for a model scored in process, where there is no round trip
+to overlap).
+
+An empty list from the JVM (before every checkpoint barrier, at the end of input, and after a
+lull) asks for all of them: nothing is in flight across a checkpoint, so neither this operator nor
+the JVM's needs state. A batch not scored within batch_timeout_ms fails the job, which restarts
+from its last checkpoint.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Iterable
-from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
-from typing import NamedTuple
 
 import orjson
 from pyflink.datastream import ProcessFunction, RuntimeContext
@@ -31,8 +30,7 @@ from flink_jobs.config.pipeline_config import PipelineConfig
 from flink_jobs.events import Transaction
 from flink_jobs.keyed_batches import BatchTimeout
 from flink_jobs.stages.features.card_windows import EVENTS_PER_MINUTE
-from flink_jobs.stages.inference.coalesced_batches import CoalescedBatches
-from flink_jobs.stages.inference.infer import ScoredBatch
+from flink_jobs.stages.inference.scoring_queue import ScoringQueue
 from flink_jobs.stages.inference.scoring_stage import ALERT, DEAD_LETTER, PREDICTION, SHADOW, Output, ScoringStage
 from flink_jobs.state_layout import Entry
 
@@ -41,12 +39,6 @@ TAGS = {PREDICTION: "P", ALERT: "A", DEAD_LETTER: "D", SHADOW: "S"}
 
 def _lines(outputs: Iterable[Output]) -> list[str]:
     return [TAGS[kind] + text for kind, text in outputs]
-
-
-class InFlight(NamedTuple):
-    lines: list[str]  # outputs ready at once (dead letters, rate-bound answers), emitted in turn
-    batch: list[Entry]
-    result: Future[ScoredBatch] | None
 
 
 class ScoreWholeBatches(ProcessFunction):
@@ -59,46 +51,39 @@ class ScoreWholeBatches(ProcessFunction):
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.stage.open(runtime_context.get_metrics_group())
-        self.in_flight: deque[InFlight] = deque()
-        self.batches = CoalescedBatches(
-            self.stage.scoring_loop, self.stage.score, self.max_batch_size, self.max_in_flight
+        # per_flush: every call's batch starts at once; the calls bound what is under way.
+        self.batches = ScoringQueue(
+            self.stage.scoring_loop,
+            self.stage.score,
+            self.max_batch_size,
+            self.max_in_flight if self.coalesced else None,
+            coalesce=self.coalesced,
         )
 
     def close(self) -> None:
         self.stage.close()
 
     def process_element(self, parts: list[str], ctx: ProcessFunction.Context):
-        if self.coalesced:
-            lines = self._coalesced(parts)
-        elif parts:
-            self.in_flight.append(self._started(parts))
-            lines = self._finished(must=len(self.in_flight) - self.max_in_flight)
-        else:  # the JVM's drain
-            lines = self._finished(must=len(self.in_flight))
-        if lines:
-            yield "\n".join(lines)
-
-    def _coalesced(self, parts: list[str]) -> list[str]:
         if parts:
             self.batches.add(*self._read(parts))
-            wait_for = self.batches.waiting() - self.max_in_flight - 1
+            # Coalesced: one batch may wait, open, beyond those under way.
+            wait_for = self.batches.waiting() - self.max_in_flight - (1 if self.coalesced else 0)
         else:  # the JVM's drain
             wait_for = self.batches.waiting()
         try:
             done = self.batches.take(wait_for, self.timeout_s)
         except FutureTimeout:
-            raise self._timeout() from None
+            raise BatchTimeout(
+                f"a batch was not scored within {self.timeout_s:g} s: failing the job, "
+                "which restarts from its last checkpoint"
+            ) from None
         lines: list[str] = []
         for batch in done:
             lines.extend(batch.lines)
             if batch.rows:
                 lines.extend(_lines(self.stage.scored(batch.rows, batch.result.result())))
-        return lines
-
-    def _started(self, parts: list[str]) -> InFlight:
-        """The merged batch read: dead letters and rate-bound answers at once, the rest submitted."""
-        lines, batch = self._read(parts)
-        return InFlight(lines, batch, self.stage.submit(batch) if batch else None)
+        if lines:
+            yield "\n".join(lines)
 
     def _read(self, parts: list[str]) -> tuple[list[str], list[Entry]]:
         """A merged batch's dead letters and rate-bound answers, and its rows to score."""
@@ -116,31 +101,3 @@ class ScoreWholeBatches(ProcessFunction):
                     rate = features[EVENTS_PER_MINUTE]
                     lines.extend(_lines(self.stage.past_rate_bound(event, rate, received_ms, latest)))
         return lines, batch
-
-    def _finished(self, must: int) -> list[str]:
-        """The outputs of the oldest batches: the first `must` waited for, then those already done."""
-        lines: list[str] = []
-        while self.in_flight:
-            oldest = self.in_flight[0]
-            if must <= 0 and oldest.result is not None and not oldest.result.done():
-                break
-            self.in_flight.popleft()
-            must -= 1
-            lines.extend(oldest.lines)
-            if oldest.result is not None:
-                result = self._result(oldest.result, len(oldest.batch))
-                lines.extend(_lines(self.stage.scored(oldest.batch, result)))
-        return lines
-
-    def _result(self, result: Future[ScoredBatch], size: int) -> ScoredBatch:
-        try:
-            return result.result(timeout=self.timeout_s)
-        except FutureTimeout:
-            raise self._timeout(size) from None
-
-    def _timeout(self, size: int | None = None) -> BatchTimeout:
-        batch = "a batch" if size is None else f"a batch of {size}"
-        return BatchTimeout(
-            f"{batch} was not scored within {self.timeout_s:g} s: failing the job, "
-            "which restarts from its last checkpoint"
-        )

@@ -1,11 +1,14 @@
-"""Batches that start when the scoring loop has room, not when a call brings them
-(`batch_start = "coalesced"`).
+"""The scoring stage's batches between the operator's thread and the scoring loop's: added on
+the first, started and scored on the second, taken back on the first in the order they came.
 
-The operator's thread adds each flush's rows to the batch not yet started (a new one past
-max_rows) and returns; the scoring loop's thread starts that batch as soon as fewer than
-max_in_flight are under way, and the next one when a batch is done. So a batch never waits for
-company (at a low rate each one holds what came while the previous was scored) and never for the
-next call to start it, and under load batches grow to max_rows by themselves.
+`batch_start = "coalesced"` (coalesce, max_in_flight N): a flush's rows join the batch not yet
+started (a new one past max_rows), which the scoring loop starts as soon as fewer than N are
+under way, and the next one when a batch is done. So a batch never waits for company (at a low
+rate each one holds what came while the previous was scored) and never for the next call to start
+it, and under load batches grow to max_rows by themselves.
+
+`batch_start = "per_flush"` (no coalescing, no bound): every flush is a batch of its own, started
+at once; the operator bounds how many are under way by what it waits for when it takes.
 
 A batch's lines ready at once (dead letters, rate-bound answers) leave with it, before its
 scored outputs: the operator takes the batches in order, each once its scores are in.
@@ -42,19 +45,29 @@ class Batch:
         return not self.rows or self.result.done()
 
 
-class CoalescedBatches:
-    def __init__(self, loop: asyncio.AbstractEventLoop, scoring: Scoring, max_rows: int, max_in_flight: int) -> None:
+class ScoringQueue:
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        scoring: Scoring,
+        max_rows: int,
+        max_in_flight: int | None,
+        coalesce: bool = True,
+    ) -> None:
+        """`max_in_flight` None: every batch starts at once; `coalesce` False: every add is a batch."""
         self.loop, self.scoring = loop, scoring
-        self.max_rows, self.max_in_flight = max_rows, max_in_flight
+        self.max_rows, self.max_in_flight, self.coalesce = max_rows, max_in_flight, coalesce
         self.lock = threading.Lock()  # the operator's thread adds and takes, the loop's starts
         self.batches: deque[Batch] = deque()  # the started ones first, the last one open
         self.under_way = 0
 
     def add(self, lines: list[str], rows: list[Entry]) -> None:
-        """On the operator's thread: a flush's ready lines and rows to score, joining the open batch."""
+        """On the operator's thread: a flush's ready lines and rows to score, joining the open batch
+        when coalescing."""
         with self.lock:
             last = self.batches[-1] if self.batches else None
-            if last is None or last.started or (last.rows and len(last.rows) + len(rows) > self.max_rows):
+            full = last is not None and last.rows and len(last.rows) + len(rows) > self.max_rows
+            if last is None or last.started or full or not self.coalesce:
                 last = Batch()
                 self.batches.append(last)
             last.lines.extend(lines)
@@ -88,7 +101,7 @@ class CoalescedBatches:
         starting = []
         with self.lock:
             for batch in self.batches:
-                if self.under_way >= self.max_in_flight:
+                if self.max_in_flight is not None and self.under_way >= self.max_in_flight:
                     break
                 if batch.rows and not batch.started:
                     batch.started = True

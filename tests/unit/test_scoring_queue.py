@@ -1,5 +1,6 @@
-"""Coalesced batches: rows that come while a batch is under way start together as soon as it is
-done, on the scoring loop's own thread, and leave in order with their ready lines."""
+"""The scoring queue. Coalescing: rows that come while a batch is under way start together as
+soon as it is done, on the scoring loop's own thread. Per flush: every add is a batch, started at
+once. Either way batches leave in order with their ready lines."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import time
 
 import pytest
 
-from flink_jobs.stages.inference.coalesced_batches import CoalescedBatches
+from flink_jobs.stages.inference.scoring_queue import ScoringQueue
 
 
 class GatedScoring:
@@ -54,7 +55,7 @@ def until(condition, timeout_s: float = 2.0) -> None:
 
 def test_rows_that_come_while_a_batch_is_under_way_start_together_when_it_is_done(loop):
     scoring = GatedScoring(loop)
-    batches = CoalescedBatches(loop, scoring, max_rows=100, max_in_flight=1)
+    batches = ScoringQueue(loop, scoring, max_rows=100, max_in_flight=1)
     batches.add(["D-first"], [1])
     until(lambda: scoring.started == [[1]])
     batches.add([], [2])
@@ -75,7 +76,7 @@ def test_rows_that_come_while_a_batch_is_under_way_start_together_when_it_is_don
 
 def test_a_batch_holds_at_most_max_rows_and_batches_leave_in_order(loop):
     scoring = GatedScoring(loop)
-    batches = CoalescedBatches(loop, scoring, max_rows=3, max_in_flight=2)
+    batches = ScoringQueue(loop, scoring, max_rows=3, max_in_flight=2)
     batches.add([], [1, 2])
     until(lambda: scoring.started == [[1, 2]])
     batches.add([], [3, 4])
@@ -97,9 +98,25 @@ def test_a_batch_holds_at_most_max_rows_and_batches_leave_in_order(loop):
     assert [b.result.result() for b in done] == [[2, 4], [6, 8], [10, 12], [14, 16]]
 
 
+def test_per_flush_every_add_is_a_batch_started_at_once_and_taken_in_order(loop):
+    scoring = GatedScoring(loop)
+    batches = ScoringQueue(loop, scoring, max_rows=100, max_in_flight=None, coalesce=False)
+    batches.add(["D-first"], [1])
+    batches.add([], [2])
+    batches.add([], [3, 4])
+    until(lambda: scoring.started == [[1], [2], [3, 4]])  # none waits for another to be done
+    scoring.open(2)
+    scoring.open(1)
+    assert batches.take(wait_for=0, timeout_s=1) == []  # the first is not done: order kept
+    scoring.open(0)
+    done = batches.take(wait_for=1, timeout_s=1)
+    assert [(b.lines, b.rows) for b in done] == [(["D-first"], [1]), ([], [2]), ([], [3, 4])]
+    assert [b.result.result() for b in done] == [[2], [4], [6, 8]]
+
+
 def test_lines_without_rows_leave_in_turn_without_a_call(loop):
     scoring = GatedScoring(loop)
-    batches = CoalescedBatches(loop, scoring, max_rows=10, max_in_flight=1)
+    batches = ScoringQueue(loop, scoring, max_rows=10, max_in_flight=1)
     batches.add(["D-a"], [])
     assert [b.lines for b in batches.take(wait_for=0, timeout_s=1)] == [["D-a"]]
     assert scoring.started == []
@@ -107,7 +124,7 @@ def test_lines_without_rows_leave_in_turn_without_a_call(loop):
 
 def test_a_failed_call_and_a_late_one_reach_the_operator(loop):
     scoring = GatedScoring(loop)
-    batches = CoalescedBatches(loop, scoring, max_rows=10, max_in_flight=1)
+    batches = ScoringQueue(loop, scoring, max_rows=10, max_in_flight=1)
     batches.add([], [1])
     with pytest.raises(TimeoutError):
         batches.take(wait_for=1, timeout_s=0.05)
