@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from flink_jobs.config.secret_source import SecretSource
 from flink_jobs.config.topics import full_name
@@ -237,6 +237,10 @@ MAX_PUSHES_IN_FLIGHT = 16  # merged batches' rows held in memory while pushing, 
 MAX_PUSH_LANES = 16  # connections to the feature server, per subtask
 
 
+PushWriter = Literal["feature-server", "redis"]
+PUSH_WRITERS: tuple[str, ...] = get_args(PushWriter)
+
+
 @dataclass(frozen=True)
 class PushSection:
     """The feature job's writes through a Feast PushSource, batched."""
@@ -254,7 +258,7 @@ class PushSection:
     # feature-server: /push to the Feast feature server ([feature_job.feast]). redis (batching =
     # "java", card_windows = "jvm", to = "online"): the JVM writes the rows into Feast's Redis
     # online store itself, in Feast's layout, with no feature server and no Python ([feature_job.redis]).
-    writer: Literal["feature-server", "redis"] = "feature-server"
+    writer: PushWriter = "feature-server"
 
     def validate(self) -> tuple[str, str] | None:
         if not self.push_source:

@@ -31,7 +31,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     features.add_argument(
         "--writer",
         nargs="+",
-        choices=("feature-server", "redis"),
+        choices=pipeline_config.PUSH_WRITERS,
         help="the push writers measured, interleaved (default: the pipeline's [feature_job.push] writer)",
     )
     features.add_argument(

@@ -143,7 +143,7 @@ def run(
     writers = feature_job.measure_writers(
         base,
         folder,
-        feature_job.WRITERS,
+        pipeline_config.PUSH_WRITERS,
         repeats=1,
         rate=FRESHNESS_RATE,
         duration_s=measure_s,

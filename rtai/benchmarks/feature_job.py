@@ -266,7 +266,6 @@ def write_cost_note(cost: dict[str, object]) -> str:
     )
 
 
-WRITERS = ("feature-server", "redis")
 # A drain long enough for a 30 s window (20 to 90 % of the backlog) at each writer's rate here.
 DRAIN_EVENTS = {"feature-server": 250_000, "redis": 1_200_000}
 
