@@ -228,12 +228,17 @@ def _feature_design(result: dict) -> tuple[str, dict]:
     return best, writers[best]
 
 
-def _feature_figures(result: dict, figure: str) -> str:
+def _feature_figures(result: dict, figure: Callable[[dict], object]) -> str:
     """A feature job figure per writer: "redis 14,317 / feature-server 4,767"."""
-    writers = result["feature_job"]["writers"]
-    if figure == "max":
-        return " / ".join(f"{w} {f['max_sustained']['events_per_s']:,}" for w, f in writers.items())
-    return " / ".join(f"{w} {f['freshness']['freshness_ms'].get('p99')}" for w, f in writers.items())
+    return " / ".join(f"{writer} {figure(figures)}" for writer, figures in result["feature_job"]["writers"].items())
+
+
+def _drained(figures: dict) -> str:
+    return f"{figures['max_sustained']['events_per_s']:,}"
+
+
+def _freshness_p99(figures: dict) -> object:
+    return figures["freshness"]["freshness_ms"].get("p99")
 
 
 def targets(result: dict) -> dict[str, object]:
@@ -244,7 +249,7 @@ def targets(result: dict) -> dict[str, object]:
         "p99_ms_at_1000": _latency(result, "inference_job", 1000, "p99"),
         "p99_ms_at_5000": _latency(result, "inference_job", 5000, "p99"),
         "feature_job_max_events_per_s": features["max_sustained"]["events_per_s"],
-        "freshness_p99_ms_at_1000": features["freshness"]["freshness_ms"].get("p99"),
+        "freshness_p99_ms_at_1000": _freshness_p99(features),
         "api_p99_ms_at_500": _api_latency(result, 500, "p99"),
     }
     met = {}
@@ -269,7 +274,7 @@ def summary(result: dict) -> str:
                 f"{lat.get('p99', 0):>8}{lat.get('max', 0):>9}  {row['sustained']}"
             )
     maxima = ", ".join(f"{name} {_max(result, name):,}/s" for name in CONTENDERS)
-    lines.append(f"maximum sustained: {maxima}, feature job by writer {_feature_figures(result, 'max')}/s")
+    lines.append(f"maximum sustained: {maxima}, feature job by writer {_feature_figures(result, _drained)}/s")
     for name in REPEATED:
         drained = result[name]["max_sustained"]["spread"]
         lines.append(
@@ -346,8 +351,8 @@ def append_row(result: dict, path: Path, plot: Path) -> None:
         f"| {_ranged_max(result, 'asyncio_consumer')} "
         f"| {_max(result, 'naive_baseline'):,} | {_pair(result, 'inference_job', 1000)} "
         f"| {_pair(result, 'parse_relay', 1000)} | {p99_5000 if p99_5000 is not None else 'not sustained'} "
-        f"| {_feature_figures(result, 'max')} "
-        f"| {_feature_figures(result, 'freshness')} "
+        f"| {_feature_figures(result, _drained)} "
+        f"| {_feature_figures(result, _freshness_p99)} "
         f"| {_api_latency(result, 500, 'p50')} / {_api_latency(result, 500, 'p99')}, "
         f"{result['scoring_api']['max_sustained_rate']} "
         f"| {used} of {cpu.get('cores_available_s')} "
