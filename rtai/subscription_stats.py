@@ -4,6 +4,7 @@ and removing a subscription or a whole throwaway topic."""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 
@@ -34,6 +35,16 @@ def delete(admin_url: str, topic: str, subscription: str, tls: Tls | None = None
 def delete_topic(admin_url: str, topic: str, tls: Tls | None = None) -> None:
     """Removes a topic and its data, even with producers or subscriptions left; a missing one is fine."""
     _force_delete(admin_url, _admin_path(topic), f"topic {topic}", tls, timeout_s=30)
+
+
+def delete_topics(admin_url: str, namespace: str, prefix: str, tls: Tls | None = None) -> int:
+    """Removes every persistent topic of `namespace` ("tenant/namespace") whose short name starts
+    with `prefix` (throwaway topics, as the tests' "test-"); how many there were."""
+    names = http_json(f"{admin_url}/admin/v2/persistent/{namespace}", tls) or []
+    doomed = [name for name in names if name.rsplit("/", 1)[-1].startswith(prefix)]
+    with ThreadPoolExecutor(max_workers=8) as pool:  # one round trip each, the broker does them at once
+        list(pool.map(lambda topic: delete_topic(admin_url, topic, tls), doomed))
+    return len(doomed)
 
 
 def _force_delete(admin_url: str, path: str, what: str, tls: Tls | None, *, timeout_s: float) -> None:

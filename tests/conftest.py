@@ -4,16 +4,22 @@
 up; stopped at the end only if this session started it. `pytest --stack=containers`: the services
 with an image run from the project's images (`make images`; tests/container_stack.py), for the
 session's stack and every isolated one; the tests of the process stack itself are marked
-`process_stack` and deselected there, and the count is reported.
+`process_stack` and deselected there, and the count is reported. At the end the tests' topics
+(test-...) are deleted from the session's broker.
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
+from flink_jobs.config.topics import DEFAULT_NAMESPACE, DEFAULT_TENANT
+from flink_jobs.errors import UserFacingError
+from rtai import subscription_stats
 from rtai.stack import config as stack_config
 from rtai.stack import manager, registry
 from tests import container_stack
@@ -70,8 +76,18 @@ def stack() -> Iterator[stack_config.StackConfig]:
         result = cli("stack", "up")
         assert result.returncode == 0, f"stack up failed:\n{result.stderr}"
     yield config
+    _delete_test_topics(config)
     if not already_up:
         cli("stack", "down")
+
+
+def _delete_test_topics(config: stack_config.StackConfig) -> None:
+    """The tests' throwaway topics (all named test-...) off the stack's broker, which keeps its data
+    between runs: a developer's broker would otherwise gather hundreds of them."""
+    try:
+        subscription_stats.delete_topics(config.pulsar_admin_url, f"{DEFAULT_TENANT}/{DEFAULT_NAMESPACE}", "test-")
+    except (UserFacingError, httpx.HTTPError) as err:
+        warnings.warn(f"the tests' topics were left on the broker: {err}", stacklevel=1)
 
 
 # Figures a test measures and reports without asserting a bound (record_property), printed at the end.

@@ -54,7 +54,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
     text = (
         "the inference job's designs (python and java batching, the model on Triton or in process) compared: "
         "each drains a backlog and runs at a fixed rate, --repeats times interleaved; medians and spreads in "
-        "bench/results/<date>-<host>-designs.json"
+        "bench/results/<date>-<host>-<kind>.json (the kind --compare names)"
     )
     designs = kinds.add_parser("designs", help=text, description=text)
     designs.add_argument(
@@ -71,6 +71,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
             "latency",
             "batch-start",
             "jvm-gc",
+            "jvm-pauses",
         ],
         default="batching",
         help="batching: where batches form and where the model runs (default); card-windows: the java design's "
@@ -84,7 +85,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "the JVM batcher's flush also when the input is idle against after max_wait_ms only; latency: the "
         "source's fetch time and the network buffer timeout at 10/5, 2/5 and 2/1 ms; batch-start: a scoring batch "
         "per flush (2 in flight, 10 ms fetches) against batches coalesced while one is under way (fetches ended "
-        "by 1 ms without a message); jvm-gc: the local job JVM's garbage collector, ZGC against G1",
+        "by 1 ms without a message); jvm-gc: the local job JVM's garbage collector, ZGC against G1; jvm-pauses: "
+        "G1, G1 with a 10 ms pause goal and Shenandoah",
     )
     text = (
         "a shadow version's cost: the inference job without and with [model.shadow] (a copy of the served model), "
@@ -201,26 +203,12 @@ def _run(args: argparse.Namespace) -> None:
             from rtai.benchmarks import model_layouts
 
             model_layouts.run_threads(args.pipeline, **settings)
-        elif args.compare == "batch-flush":
-            designs.run(args.pipeline, designs=designs.FLUSH_DESIGNS, kind="batch-flush", **settings)
-        elif args.compare == "card-windows":
-            designs.run(args.pipeline, designs=designs.CARD_WINDOW_DESIGNS, kind="card-windows", **settings)
-        elif args.compare == "scoring-task":
-            designs.run(args.pipeline, designs=designs.SCORING_TASK_DESIGNS, kind="scoring-task", **settings)
-        elif args.compare == "drain":
-            designs.run(args.pipeline, designs=designs.DRAIN_DESIGNS, kind="drain", **settings)
-        elif args.compare == "latency":
-            designs.run(args.pipeline, designs=designs.LATENCY_DESIGNS, kind="latency", **settings)
-        elif args.compare == "batch-start":
-            designs.run(args.pipeline, designs=designs.BATCH_START_DESIGNS, kind="batch-start", **settings)
-        elif args.compare == "jvm-gc":
-            designs.run(args.pipeline, designs=designs.JVM_GC_DESIGNS, kind="jvm-gc", **settings)
         elif args.compare == "batch-views":
             designs.run(
                 args.pipeline, designs=designs.batch_view_designs(args.pipeline), kind="batch-views", **settings
             )
         else:
-            designs.run(args.pipeline, **settings)
+            designs.run(args.pipeline, designs=designs.COMPARISONS[args.compare], kind=args.compare, **settings)
         return
     if args.bench_command == "features":
         from rtai.benchmarks import feature_job
