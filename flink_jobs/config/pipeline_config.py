@@ -540,6 +540,11 @@ class InferenceJobSection(JobRuntime):
     # thread starts as soon as fewer than batches_in_flight are under way (up to max_batch_size
     # rows): no batch waits for company, and none for a call. bench/README.md compares them.
     batch_start: Literal["per_flush", "coalesced"] = "per_flush"
+    # How long a Python thread of the job runs before one waiting for the interpreter lock gets
+    # it (sys.setswitchinterval; CPython's default 5 ms). The parse, the scoring operator and the
+    # scoring loop are threads of one interpreter: a Triton answer waits up to this long while
+    # another thread computes. bench/README.md compares values.
+    python_switch_interval_ms: float = 5.0
     # java: when no other flush followed the last one for this long (a lull, or a low rate), the
     # operator is asked to finish its batches in flight, so their outputs wait no longer than
     # this for the next call; 0: max_wait_ms. bench/README.md measures 3 against max_wait_ms.
@@ -593,6 +598,8 @@ class InferenceJobSection(JobRuntime):
             return "batches_in_flight", (
                 f"must be in {least_in_flight}..64 with batching = {self.batching!r}, got {self.batches_in_flight}"
             )
+        if not 0.1 <= self.python_switch_interval_ms <= 100:
+            return "python_switch_interval_ms", f"must be in 0.1..100, got {self.python_switch_interval_ms:g}"
         if self.batch_start == "coalesced" and (self.batching != "java" or self.batches_in_flight < 1):
             return "batch_start", 'coalesced needs batching = "java" and batches_in_flight >= 1'
         # A batch's calls in a row, each with its retries: a shorter bound would cut them short.

@@ -72,6 +72,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
             "batch-start",
             "jvm-gc",
             "jvm-pauses",
+            "switch-interval",
         ],
         default="batching",
         help="batching: where batches form and where the model runs (default); card-windows: the java design's "
@@ -86,7 +87,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "source's fetch time and the network buffer timeout at 10/5, 2/5 and 2/1 ms; batch-start: a scoring batch "
         "per flush (2 in flight, 10 ms fetches) against batches coalesced while one is under way (fetches ended "
         "by 1 ms without a message); jvm-gc: the local job JVM's garbage collector, ZGC against G1; jvm-pauses: "
-        "G1, G1 with a 10 ms pause goal and Shenandoah",
+        "G1, G1 with a 10 ms pause goal and Shenandoah; switch-interval: the job's Python threads handing over "
+        "the interpreter lock after 5 ms (CPython's default) against 1 ms",
     )
     text = (
         "a shadow version's cost: the inference job without and with [model.shadow] (a copy of the served model), "

@@ -113,6 +113,13 @@ JVM_PAUSE_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
     "Shenandoah": {"inference_job": {"local_jvm_options": "-XX:+UseShenandoahGC"}},
 }
 
+# How long a Python thread holds the job's interpreter lock while another waits for it: CPython's
+# 5 ms against 1 ms (the parse, the scoring operator and the scoring loop share one interpreter).
+SWITCH_INTERVAL_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
+    "switch interval 5 ms": {"inference_job": {"python_switch_interval_ms": 5.0}},
+    "switch interval 1 ms": {"inference_job": {"python_switch_interval_ms": 1.0}},
+}
+
 # `rtai bench designs --compare KIND`: the fixed sets of designs, by kind.
 COMPARISONS: dict[str, dict[str, dict[str, dict[str, object]]]] = {
     "batching": DESIGNS,
@@ -124,6 +131,7 @@ COMPARISONS: dict[str, dict[str, dict[str, dict[str, object]]]] = {
     "batch-start": BATCH_START_DESIGNS,
     "jvm-gc": JVM_GC_DESIGNS,
     "jvm-pauses": JVM_PAUSE_DESIGNS,
+    "switch-interval": SWITCH_INTERVAL_DESIGNS,
 }
 
 

@@ -41,6 +41,10 @@ def test_the_shipped_edge_pipeline_scores_in_process_into_the_replicated_namespa
         ("[inference_job]\nscoring_task = 'both'", "inference_job.scoring_task: must be one of 'shared', 'own'"),
         ("[inference_job]\ndelivery = 'twice'", "inference_job.delivery: must be one of"),
         ("[inference_job]\nmax_batch_size = 0", "inference_job.max_batch_size: must be at least 1, got 0"),
+        (
+            "[inference_job]\npython_switch_interval_ms = 0",
+            "inference_job.python_switch_interval_ms: must be in 0.1..100, got 0",
+        ),
         ("[feature_job.push]\nin_flight = -1", "feature_job.push.in_flight: must be in 0..16, got -1"),
         ("[feature_job.push]\nin_flight = 17", "feature_job.push.in_flight: must be in 0..16, got 17"),
         ("[feature_job.push]\nlanes = 0", "feature_job.push.lanes: must be in 1..16, got 0"),

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import sys
 import time
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Iterator
@@ -53,6 +54,7 @@ class ScoringStage:
 
     def open(self, metric_group: MetricGroup) -> None:
         job = self.config.inference_job
+        sys.setswitchinterval(job.python_switch_interval_ms / 1000)  # the process's, for all its threads
         self.feast = FeastClient.from_calls(job.feast)
         computed = self.config.features.realtime_view if job.realtime_features == "job" else None
         breaker = (
