@@ -71,7 +71,6 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
             "latency",
             "batch-start",
             "jvm-gc",
-            "jvm-pauses",
             "switch-interval",
         ],
         default="batching",
@@ -86,9 +85,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "the JVM batcher's flush also when the input is idle against after max_wait_ms only; latency: the "
         "source's fetch time and the network buffer timeout at 10/5, 2/5 and 2/1 ms; batch-start: a scoring batch "
         "per flush (2 in flight, 10 ms fetches) against batches coalesced while one is under way (fetches ended "
-        "by 1 ms without a message); jvm-gc: the local job JVM's garbage collector, ZGC against G1; jvm-pauses: "
-        "G1, G1 with a 10 ms pause goal and Shenandoah; switch-interval: the job's Python threads handing over "
-        "the interpreter lock after 5 ms (CPython's default) against 1 ms",
+        "by 1 ms without a message); jvm-gc: the local job JVM's garbage collector, ZGC against G1; "
+        "switch-interval: the job's Python threads handing over the interpreter lock after 5 ms (CPython's "
+        "default) against 1 ms",
     )
     text = (
         "a shadow version's cost: the inference job without and with [model.shadow] (a copy of the served model), "

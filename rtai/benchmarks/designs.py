@@ -104,15 +104,6 @@ JVM_GC_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
 }
 
 
-# The local job JVM's young pauses under G1 (17-31 ms every 3-4 s at 1,000/s here): G1 as is, G1
-# asked to keep its pauses to 10 ms (it sizes its young generation for that), and Shenandoah
-# (concurrent, pacing allocations rather than stalling them as ZGC did at 5,000/s).
-JVM_PAUSE_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
-    "G1": {"inference_job": {"local_jvm_options": "-XX:+UseG1GC"}},
-    "G1, 10 ms pause goal": {"inference_job": {"local_jvm_options": "-XX:+UseG1GC -XX:MaxGCPauseMillis=10"}},
-    "Shenandoah": {"inference_job": {"local_jvm_options": "-XX:+UseShenandoahGC"}},
-}
-
 # How long a Python thread holds the job's interpreter lock while another waits for it: CPython's
 # 5 ms against 1 ms (the parse, the scoring operator and the scoring loop share one interpreter).
 SWITCH_INTERVAL_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
@@ -130,7 +121,6 @@ COMPARISONS: dict[str, dict[str, dict[str, dict[str, object]]]] = {
     "latency": LATENCY_DESIGNS,
     "batch-start": BATCH_START_DESIGNS,
     "jvm-gc": JVM_GC_DESIGNS,
-    "jvm-pauses": JVM_PAUSE_DESIGNS,
     "switch-interval": SWITCH_INTERVAL_DESIGNS,
 }
 
