@@ -86,7 +86,7 @@ inference-job: up
 		--connector-jars .cache/jars/flink-connectors \
 		--checkpoint-dir .run/checkpoints/inference-job
 
-# Every benchmark in one run (about 55 minutes): the inference job, its floor and the asyncio peer
+# Every benchmark in one run (about an hour): the inference job, its floor and the asyncio peer
 # three times interleaved (medians and spreads), the naive baseline, perf_analyzer and onnxruntime,
 # the feature job with each push writer (Redis for the JVM's), the scoring API. Starts the stack
 # and prepares what is missing.
