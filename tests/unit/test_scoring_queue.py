@@ -100,7 +100,7 @@ def test_a_batch_holds_at_most_max_rows_and_batches_leave_in_order(loop):
 
 def test_per_flush_every_add_is_a_batch_started_at_once_and_taken_in_order(loop):
     scoring = GatedScoring(loop)
-    batches = ScoringQueue(loop, scoring, max_rows=100, max_in_flight=None, coalesce=False)
+    batches = ScoringQueue(loop, scoring, max_rows=100, max_in_flight=None)
     batches.add(["D-first"], [1])
     batches.add([], [2])
     batches.add([], [3, 4])

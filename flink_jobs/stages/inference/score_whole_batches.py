@@ -57,7 +57,6 @@ class ScoreWholeBatches(ProcessFunction):
             self.stage.score,
             self.max_batch_size,
             self.max_in_flight if self.coalesced else None,
-            coalesce=self.coalesced,
         )
 
     def close(self) -> None:

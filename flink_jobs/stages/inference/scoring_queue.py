@@ -1,13 +1,13 @@
 """The scoring stage's batches between the operator's thread and the scoring loop's: added on
 the first, started and scored on the second, taken back on the first in the order they came.
 
-`batch_start = "coalesced"` (coalesce, max_in_flight N): a flush's rows join the batch not yet
+`batch_start = "coalesced"` (max_in_flight N): a flush's rows join the batch not yet
 started (a new one past max_rows), which the scoring loop starts as soon as fewer than N are
 under way, and the next one when a batch is done. So a batch never waits for company (at a low
 rate each one holds what came while the previous was scored) and never for the next call to start
 it, and under load batches grow to max_rows by themselves.
 
-`batch_start = "per_flush"` (no coalescing, no bound): every flush is a batch of its own, started
+`batch_start = "per_flush"` (max_in_flight None): every flush is a batch of its own, started
 at once; the operator bounds how many are under way by what it waits for when it takes.
 
 A batch's lines ready at once (dead letters, rate-bound answers) leave with it, before its
@@ -52,11 +52,10 @@ class ScoringQueue:
         scoring: Scoring,
         max_rows: int,
         max_in_flight: int | None,
-        coalesce: bool = True,
     ) -> None:
-        """`max_in_flight` None: every batch starts at once; `coalesce` False: every add is a batch."""
+        """`max_in_flight` None: per flush, every add a batch of its own, started at once."""
         self.loop, self.scoring = loop, scoring
-        self.max_rows, self.max_in_flight, self.coalesce = max_rows, max_in_flight, coalesce
+        self.max_rows, self.max_in_flight = max_rows, max_in_flight
         self.lock = threading.Lock()  # the operator's thread adds and takes, the loop's starts
         self.batches: deque[Batch] = deque()  # the started ones first, the last one open
         self.under_way = 0
@@ -67,7 +66,7 @@ class ScoringQueue:
         with self.lock:
             last = self.batches[-1] if self.batches else None
             full = last is not None and last.rows and len(last.rows) + len(rows) > self.max_rows
-            if last is None or last.started or full or not self.coalesce:
+            if last is None or last.started or full or self.max_in_flight is None:
                 last = Batch()
                 self.batches.append(last)
             last.lines.extend(lines)
