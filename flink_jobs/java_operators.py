@@ -11,7 +11,7 @@ from pyflink.common import Types
 from pyflink.datastream import DataStream, KeyedStream
 from pyflink.java_gateway import get_gateway
 
-from flink_jobs.config.pipeline_config import RedisWrites
+from flink_jobs.config.pipeline_config import EventsSection, RedisWrites
 from flink_jobs.errors import UserFacingError
 
 PACKAGE = "io.github.pyflinkrealtimeai.batching"
@@ -69,20 +69,55 @@ def fetch_batches(
     return DataStream(batched.uid("batch-fetches").setParallelism(parallelism))
 
 
-def parsed_by_key_group(parsed: DataStream, entity_field: str, max_parallelism: int) -> tuple[KeyedStream, DataStream]:
+def jvm_parsed_fetches(
+    raw: DataStream,
+    max_events: int,
+    max_wait_ms: int,
+    parallelism: int,
+    flush_when_idle: bool,
+    window: EventsSection,
+    seed_text_file: str,
+) -> tuple[DataStream, DataStream]:
+    """Raw transactions parsed in the JVM, chained to the source (JvmParse, with FetchBatcher's
+    flushes): one string of tagged E lines per flush for those the JVM vouches for, each card's
+    seed history (`seed_text_file`, "" for none) with its first; and one list per flush of the
+    others, for the Python parse."""
+    operator = _java_class("JvmParse")
+    parse = operator(
+        max_events, max_wait_ms, flush_when_idle, window.max_ahead_ms, window.max_behind_ms, seed_text_file
+    )
+    parsed = raw._j_data_stream.transform("parse-in-jvm", Types.STRING().get_java_type_info(), parse)
+    parsed.uid("parse-in-jvm").setParallelism(parallelism)
+    return DataStream(parsed), DataStream(parsed.getSideOutput(operator.TO_PYTHON))
+
+
+def parsed_by_key_group(
+    parsed: DataStream, entity_field: str, max_parallelism: int, jvm_parsed: DataStream | None = None
+) -> tuple[KeyedStream, DataStream]:
     """A parse stage's tagged lines (one string per fetch) into batches per key group of their
-    entity, keyed as batches_by_key_group's are, and the dead letters among them (ParsedKeyGroups)."""
-    gateway = get_gateway()
+    entity, keyed as batches_by_key_group's are, and the dead letters among them (ParsedKeyGroups);
+    with `jvm_parsed` (jvm_parsed_fetches' lines), those routed too and keyed with them."""
     operator = _java_class("ParsedKeyGroups")
+    routed, dead_letters = _routed(parsed, operator, entity_field, max_parallelism, "route-by-key-group")
+    if jvm_parsed is not None:
+        also, _ = _routed(jvm_parsed, operator, entity_field, max_parallelism, "route-jvm-parsed-by-key-group")
+        routed = routed.union(also)
+    keyed = routed._j_data_stream.keyBy(
+        get_gateway().jvm.KeyByKeySelector(), Types.ROW([KEY_TYPE]).get_java_type_info()
+    )
+    return KeyedStream(keyed, RAW_BATCH, routed), dead_letters
+
+
+def _routed(
+    parsed: DataStream, operator: JavaClass, entity_field: str, max_parallelism: int, name: str
+) -> tuple[DataStream, DataStream]:
     keyed_rows = Types.ROW([KEY_TYPE, RAW_BATCH])
     j_parsed = parsed._j_data_stream
     routed: JavaObject = j_parsed.transform(
-        "route-by-key-group", keyed_rows.get_java_type_info(), operator(entity_field, max_parallelism)
+        name, keyed_rows.get_java_type_info(), operator(entity_field, max_parallelism)
     )
-    routed.uid("route-by-key-group").setParallelism(j_parsed.getParallelism())
-    keyed = routed.keyBy(gateway.jvm.KeyByKeySelector(), Types.ROW([KEY_TYPE]).get_java_type_info())
-    dead_letters = DataStream(routed.getSideOutput(operator.DEAD_LETTERS))
-    return KeyedStream(keyed, RAW_BATCH, DataStream(routed)), dead_letters
+    routed.uid(name).setParallelism(j_parsed.getParallelism())
+    return DataStream(routed), DataStream(routed.getSideOutput(operator.DEAD_LETTERS))
 
 
 def card_windows(

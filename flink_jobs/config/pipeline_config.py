@@ -529,6 +529,11 @@ class InferenceJobSection(JobRuntime):
     # Python call per key group's batch parses and computes them. The same state either way (a
     # savepoint moves between them). bench/README.md compares them.
     card_windows: Literal["python", "jvm"] = "jvm"
+    # card_windows = "jvm": where transactions are parsed. jvm: in the source's task
+    # (java/.../events/StrictTransactions.java), each one in the schema's everyday form; any
+    # other message goes to the Python parse, which alone writes dead letters. python: one Python
+    # call per fetch parses every message. bench/README.md compares them.
+    parse: Literal["python", "jvm"] = "python"
     # java: a batch also goes out as soon as the source has nothing more to read (not only after
     # max_wait_ms): no event waits for company at a low rate; under load batches still fill.
     flush_when_idle: bool = True
@@ -600,6 +605,11 @@ class InferenceJobSection(JobRuntime):
             )
         if not 0.1 <= self.python_switch_interval_ms <= 100:
             return "python_switch_interval_ms", f"must be in 0.1..100, got {self.python_switch_interval_ms:g}"
+        if self.parse == "jvm" and (self.batching, self.card_windows) != ("java", "jvm"):
+            return "parse", (
+                f'jvm needs batching = "java" and card_windows = "jvm", got batching = {self.batching!r}, '
+                f"card_windows = {self.card_windows!r}"
+            )
         if self.batch_start == "coalesced" and (self.batching != "java" or self.batches_in_flight < 1):
             return "batch_start", 'coalesced needs batching = "java" and batches_in_flight >= 1'
         # A batch's calls in a row, each with its retries: a shorter bound would cut them short.

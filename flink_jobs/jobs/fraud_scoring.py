@@ -49,7 +49,13 @@ def build(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfi
 def build_java_batched(env: StreamExecutionEnvironment, config: pipeline_config.PipelineConfig) -> None:
     job = config.inference_job
     with_features, parse_dead_letters = sources.card_window_documents(
-        env, config, job, JOB_NAME, job.realtime_features == "job", history_seed.INFERENCE_FIELD
+        env,
+        config,
+        job,
+        JOB_NAME,
+        job.realtime_features == "job",
+        history_seed.INFERENCE_FIELD,
+        parse_in_jvm=job.parse == "jvm",
     )
     with_features = with_features.name("card-realtime-features").uid("card-realtime-batch-features")
     drain_after_ms = job.drain_after_ms or job.max_wait_ms

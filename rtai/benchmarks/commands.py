@@ -72,6 +72,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
             "batch-start",
             "jvm-gc",
             "switch-interval",
+            "parse",
         ],
         default="batching",
         help="batching: where batches form and where the model runs (default); card-windows: the java design's "
@@ -87,7 +88,8 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "per flush (2 in flight, 10 ms fetches) against batches coalesced while one is under way (fetches ended "
         "by 1 ms without a message); jvm-gc: the local job JVM's garbage collector, ZGC against G1; "
         "switch-interval: the job's Python threads handing over the interpreter lock after 5 ms (CPython's "
-        "default) against 1 ms",
+        "default) against 1 ms; parse: the transactions parsed in one Python call per fetch against in the JVM "
+        "(the Python parse left only the messages the JVM does not vouch for)",
     )
     text = (
         "a shadow version's cost: the inference job without and with [model.shadow] (a copy of the served model), "

@@ -111,6 +111,15 @@ SWITCH_INTERVAL_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
     "switch interval 1 ms": {"inference_job": {"python_switch_interval_ms": 1.0}},
 }
 
+
+# Where the transactions are parsed (java batching, card windows in the JVM): one Python call
+# per fetch parses each, or the JVM parses those in the schema's everyday form and the Python
+# parse gets only the others (none in these runs: the generator's events are all well formed).
+PARSE_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
+    "parse in Python": {"inference_job": {"parse": "python"}},
+    "parse in the JVM": {"inference_job": {"parse": "jvm"}},
+}
+
 # `rtai bench designs --compare KIND`: the fixed sets of designs, by kind.
 COMPARISONS: dict[str, dict[str, dict[str, dict[str, object]]]] = {
     "batching": DESIGNS,
@@ -122,6 +131,7 @@ COMPARISONS: dict[str, dict[str, dict[str, dict[str, object]]]] = {
     "batch-start": BATCH_START_DESIGNS,
     "jvm-gc": JVM_GC_DESIGNS,
     "switch-interval": SWITCH_INTERVAL_DESIGNS,
+    "parse": PARSE_DESIGNS,
 }
 
 

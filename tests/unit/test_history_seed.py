@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import time
 
 import numpy as np
 import pandas as pd
@@ -87,3 +89,24 @@ def test_no_seed_file_is_a_warning_and_a_file_that_is_not_a_seed_fails_naming_th
     pd.DataFrame({"card_id": [1], "history": ['{"layout": 2}']}).to_parquet(tmp_path / "no-history.parquet")
     with pytest.raises(history_seed.SeedError, match="no card history"):
         history_seed.load(str(tmp_path / "no-history.parquet"), FIELD)
+
+
+def test_the_text_copy_for_the_jvm_holds_every_cards_text_and_follows_a_newer_seed(tmp_path):
+    first, second = CardHistory(), CardHistory()
+    first.add(1_000, 10.0, 1)
+    second.add(2_000, 20.0, 2)
+    path = tmp_path / "seed.parquet"
+    history_seed.write({7: first, 9: second}, path)
+    copy = history_seed.text_copy(str(path), FIELD)
+    seed = history_seed.load(str(path), FIELD)
+    assert [line.split("\t") for line in (tmp_path / "seed.tsv").read_text().splitlines()] == [
+        ["7", seed.text(7)],
+        ["9", seed.text(9)],
+    ]
+    assert copy == str(tmp_path / "seed.tsv")
+
+    history_seed.write({7: second}, path)
+    os.utime(path, (time.time() + 5, time.time() + 5))  # newer than the copy, whatever the clock's grain
+    history_seed.text_copy(str(path), FIELD)
+    assert (tmp_path / "seed.tsv").read_text() == f"7\t{encode_history(second)}\n"
+    assert history_seed.text_copy("", FIELD) == ""

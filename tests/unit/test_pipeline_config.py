@@ -112,6 +112,11 @@ def test_the_shipped_edge_pipeline_scores_in_process_into_the_replicated_namespa
             'inference_job.batch_start: coalesced needs batching = "java" and batches_in_flight >= 1',
         ),
         (
+            "[inference_job]\nparse = 'jvm'\ncard_windows = 'python'",
+            'inference_job.parse: jvm needs batching = "java" and card_windows = "jvm", got batching = \'java\', '
+            "card_windows = 'python'",
+        ),
+        (
             "[inference_job]\nlocal_jvm_options = '-XX:+UseZGC Xmx2g'",
             "inference_job.local_jvm_options: must be JVM options, each starting with '-'",
         ),

@@ -115,6 +115,26 @@ def load(path: str, field: str) -> HistorySeed | None:
     return HistorySeed(cards, histories)
 
 
+def text_copy(path: str, field: str) -> str:
+    """The seed's text copy for the JVM's parse (cards/SeedTexts.java: one `card_id TAB history`
+    line per card, beside the Parquet file, written again when older than it), or "" when the
+    seed is "" or not there. Written where the job is built, from the same working directory as
+    the tasks read it."""
+    seed = load(path, field)
+    if seed is None:
+        return ""
+    parquet = Path(path)
+    copy = parquet.with_suffix(".tsv")
+    if copy.is_file() and copy.stat().st_mtime >= parquet.stat().st_mtime:
+        return str(copy)
+    temporary = copy.with_suffix(".tmp")
+    with temporary.open("w", encoding="utf-8") as out:
+        for card, text in zip(seed.cards.tolist(), seed.histories.to_pylist(), strict=True):
+            out.write(f"{card}\t{text}\n")
+    temporary.replace(copy)
+    return str(copy)
+
+
 def check(path: str, field: str) -> None:
     """Reads the seed where the job is built, so a file that is there but not a seed stops the
     job at its start with one message, not in every task's open and again on each restart."""

@@ -9,6 +9,10 @@ windows (CardWindows.java). The first time this subtask passes on a transaction 
 backfill's seed holds, the line carries the card's seed history: the card windows start a card
 with no state from it (a card whose state exists ignores it). Each card is seeded once per
 subtask and run; a restart sends the seeds again, where they are ignored.
+
+With `parse = "jvm"` the JVM parses the transactions in the schema's everyday form itself
+(batching/JvmParse.java) and this stage gets only the other messages: it alone decides, and
+writes the dead letters with their reasons.
 """
 
 from __future__ import annotations

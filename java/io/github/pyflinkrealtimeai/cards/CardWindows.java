@@ -21,7 +21,7 @@ import org.apache.flink.util.Collector;
 /**
  * The real-time card view in the JVM: one call per key group's batch of parsed transactions
  * ({@code Row(key, [line, ...])}, each line {@code {"card_id": c, "event": {...}, "received_ms":
- * t, "seed": history text | absent}} from the Python parse stage), each card's history read once
+ * t, "seed": history text | absent}} from the parse stage, Python's or the JVM's), each card's history read once
  * from a map state under the key group ({@code card_histories}: card id to its versioned text,
  * {@link HistoryText}), every transaction given its window features as of itself ({@link
  * CardHistory}), the history written once. Out goes one document per batch, the one the Python
@@ -30,7 +30,7 @@ import org.apache.flink.util.Collector;
  * {@code inCardOrder} only). An empty batch, the end of an upstream
  * flush, is answered with an empty string for the merger after this operator.
  *
- * <p>A card with no state starts from the seed the parse stage sent with its first transaction
+ * <p>A card with no state starts from the seed a parse stage sent with its first transaction
  * (the backfill's history), else empty. The latest cards' decoded histories stay in memory: this
  * operator alone writes their state, and a restore starts the memory empty. With {@code
  * computesView} false (the view read from Feast), rows leave with null features and no state.
