@@ -21,6 +21,7 @@ Arrow columns, and decodes a card's text when the card first comes.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -127,7 +128,8 @@ def text_copy(path: str, field: str) -> str:
     copy = parquet.with_suffix(".tsv")
     if copy.is_file() and copy.stat().st_mtime >= parquet.stat().st_mtime:
         return str(copy)
-    temporary = copy.with_suffix(".tmp")
+    # Its own name: two jobs built at once, or the backfill writing the Parquet file's temporary.
+    temporary = copy.with_name(f"{copy.name}.{os.getpid()}.tmp")
     with temporary.open("w", encoding="utf-8") as out:
         for card, text in zip(seed.cards.tolist(), seed.histories.to_pylist(), strict=True):
             out.write(f"{card}\t{text}\n")

@@ -8,6 +8,7 @@ import java.util.Set;
 import io.github.pyflinkrealtimeai.cards.SeedTexts;
 import io.github.pyflinkrealtimeai.events.StrictTransactions;
 
+import org.apache.flink.api.common.typeinfo.Types;
 import org.apache.flink.metrics.Counter;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.node.ObjectNode;
@@ -26,8 +27,7 @@ import org.apache.flink.util.OutputTag;
 public final class JvmParse extends BufferingOperator<String, String> {
     private static final long serialVersionUID = 1L;
     public static final OutputTag<List<String>> TO_PYTHON =
-            new OutputTag<List<String>>("to-python-parse", org.apache.flink.api.common.typeinfo.Types.LIST(
-                    org.apache.flink.api.common.typeinfo.Types.STRING)) {
+            new OutputTag<List<String>>("to-python-parse", Types.LIST(Types.STRING)) {
                 private static final long serialVersionUID = 1L;
             };
     private static final ObjectMapper MAPPER = new ObjectMapper();
