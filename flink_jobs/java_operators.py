@@ -11,6 +11,7 @@ from pyflink.common import Types
 from pyflink.datastream import DataStream, KeyedStream
 from pyflink.java_gateway import get_gateway
 
+from flink_jobs import events
 from flink_jobs.config.pipeline_config import EventsSection, RedisWrites
 from flink_jobs.errors import UserFacingError
 
@@ -83,12 +84,27 @@ def jvm_parsed_fetches(
     seed history (`seed_text_file`, "" for none) with its first; and one list per flush of the
     others, for the Python parse."""
     operator = _java_class("JvmParse")
-    parse = operator(
-        max_events, max_wait_ms, flush_when_idle, window.max_ahead_ms, window.max_behind_ms, seed_text_file
-    )
+    parse = operator(max_events, max_wait_ms, flush_when_idle, strict_transactions(window), seed_text_file)
     parsed = raw._j_data_stream.transform("parse-in-jvm", Types.STRING().get_java_type_info(), parse)
     parsed.uid("parse-in-jvm").setParallelism(parallelism)
     return DataStream(parsed), DataStream(parsed.getSideOutput(operator.TO_PYTHON))
+
+
+def strict_transactions(window: EventsSection) -> JavaObject:
+    """The JVM's parse of the transactions it vouches for (events/StrictTransactions.java), with
+    the schema's bounds and closed sets from flink_jobs/events.py and the pipeline's `window`."""
+    return project_class("io.github.pyflinkrealtimeai.events.StrictTransactions")(
+        events.MAX_EVENT_BYTES,
+        events.MAX_AMOUNT,
+        events.MAX_EVENT_ID_CHARS,
+        events.MAX_FRAUD_PATTERN_CHARS,
+        list(events.MERCHANT_CATEGORIES),
+        list(events.CHANNELS),
+        events.COUNTRY_CODE.pattern,
+        events.CURRENCY_CODE.pattern,
+        window.max_ahead_ms,
+        window.max_behind_ms,
+    )
 
 
 def parsed_by_key_group(

@@ -10,21 +10,18 @@ import random
 
 import pytest
 from pyflink.java_gateway import get_gateway
-from pyflink.util.java_utils import add_jars_to_context_class_loader
 
 from flink_jobs.java_operators import project_class
 from flink_jobs.stages.features.card_windows import CardHistory
 from flink_jobs.state_layout import decode_history, encode_history
-from rtai.bootstrap.java_artifacts import PROJECT_JAR
+from tests import project_jar
 
 CARDS = "io.github.pyflinkrealtimeai.cards"
 
 
 @pytest.fixture(scope="module")
 def jvm():
-    assert PROJECT_JAR.is_file(), f"{PROJECT_JAR} is missing: run `make setup`"
-    get_gateway()
-    add_jars_to_context_class_loader([PROJECT_JAR.as_uri()])
+    project_jar.load()
     return project_class(f"{CARDS}.CardHistory"), project_class(f"{CARDS}.HistoryText")
 
 

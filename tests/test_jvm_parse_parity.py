@@ -12,15 +12,13 @@ from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pytest
-from pyflink.java_gateway import get_gateway
-from pyflink.util.java_utils import add_jars_to_context_class_loader
 
 from flink_jobs.config.pipeline_config import EventsSection
 from flink_jobs.events import InvalidEvent, accepted
-from flink_jobs.java_operators import project_class
+from flink_jobs.java_operators import project_class, strict_transactions
 from flink_jobs.stages.features import history_seed
 from flink_jobs.stages.features.card_windows import CardHistory
-from rtai.bootstrap.java_artifacts import PROJECT_JAR
+from tests import project_jar
 from tests.fuzz_inputs import EDGE_VALUES, good_event, mutated
 
 WINDOW = EventsSection()
@@ -28,12 +26,8 @@ WINDOW = EventsSection()
 
 @pytest.fixture(scope="module")
 def strict():
-    assert PROJECT_JAR.is_file(), f"{PROJECT_JAR} is missing: run `make setup`"
-    get_gateway()
-    add_jars_to_context_class_loader([PROJECT_JAR.as_uri()])
-    return project_class("io.github.pyflinkrealtimeai.events.StrictTransactions")(
-        WINDOW.max_ahead_ms, WINDOW.max_behind_ms
-    )
+    project_jar.load()
+    return strict_transactions(WINDOW)
 
 
 def jvm_fields(strict, raw: str, now_ms: int) -> dict | None:

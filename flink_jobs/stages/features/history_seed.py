@@ -121,13 +121,15 @@ def text_copy(path: str, field: str) -> str:
     line per card, beside the Parquet file, written again when older than it), or "" when the
     seed is "" or not there. Written where the job is built, from the same working directory as
     the tasks read it."""
-    seed = load(path, field)
-    if seed is None:
+    if not path:
         return ""
     parquet = Path(path)
     copy = parquet.with_suffix(".tsv")
-    if copy.is_file() and copy.stat().st_mtime >= parquet.stat().st_mtime:
-        return str(copy)
+    if parquet.is_file() and copy.is_file() and copy.stat().st_mtime >= parquet.stat().st_mtime:
+        return str(copy)  # current: the Parquet file is not read again
+    seed = load(path, field)
+    if seed is None:
+        return ""
     # Its own name: two jobs built at once, or the backfill writing the Parquet file's temporary.
     temporary = copy.with_name(f"{copy.name}.{os.getpid()}.tmp")
     with temporary.open("w", encoding="utf-8") as out:

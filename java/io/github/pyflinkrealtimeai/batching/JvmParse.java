@@ -33,11 +33,9 @@ public final class JvmParse extends BufferingOperator<String, String> {
     private static final ObjectMapper MAPPER = new ObjectMapper();
 
     private final int maxEvents;
-    private final long maxAheadMs;
-    private final long maxBehindMs;
+    private final StrictTransactions strict;
     private final String seedTextFile;
 
-    private transient StrictTransactions strict;
     private transient SeedTexts seed;
     private transient Set<Long> seeded;
     private transient StringBuilder lines;
@@ -47,19 +45,17 @@ public final class JvmParse extends BufferingOperator<String, String> {
     private transient Counter valid;
 
     /** {@code seedTextFile}: the seed's text copy ({@link SeedTexts}), "" for none. */
-    public JvmParse(int maxEvents, long maxWaitMs, boolean flushWhenIdle, long maxAheadMs, long maxBehindMs,
+    public JvmParse(int maxEvents, long maxWaitMs, boolean flushWhenIdle, StrictTransactions strict,
             String seedTextFile) {
         super(maxWaitMs, flushWhenIdle);
         this.maxEvents = maxEvents;
-        this.maxAheadMs = maxAheadMs;
-        this.maxBehindMs = maxBehindMs;
+        this.strict = strict;
         this.seedTextFile = seedTextFile;
     }
 
     @Override
     public void open() throws Exception {
         super.open();
-        strict = new StrictTransactions(maxAheadMs, maxBehindMs);
         seed = SeedTexts.load(seedTextFile);
         seeded = new HashSet<>();
         lines = new StringBuilder();
@@ -82,13 +78,10 @@ public final class JvmParse extends BufferingOperator<String, String> {
             line.put("card_id", card);
             line.set("event", event);
             line.put("received_ms", (double) receivedMs);
-            if (seed.size() > 0 && seeded.add(card)) {
-                String text = seed.text(card);
-                if (text != null) {
-                    line.put("seed", text);
-                } else {
-                    seeded.remove(card);
-                }
+            String text = seeded.contains(card) ? null : seed.text(card);
+            if (text != null) {
+                line.put("seed", text);
+                seeded.add(card);
             }
             if (lines.length() > 0) {
                 lines.append('\n');

@@ -1,9 +1,12 @@
 package io.github.pyflinkrealtimeai.events;
 
+import java.io.Serializable;
 import java.time.DateTimeException;
 import java.time.LocalDateTime;
 import java.time.ZoneOffset;
+import java.util.HashSet;
 import java.util.Iterator;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.regex.Matcher;
@@ -24,35 +27,47 @@ import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.node.Obje
  * alone writes dead letters and their reasons. So the JVM never rejects and never accepts what
  * Python would not: it only takes the everyday case off the interpreter.
  *
- * <p>Left to Python: a message over 4,096 characters, not starting with "{", with duplicate keys,
+ * <p>Left to Python: a message over a quarter of the schema's byte bound in characters, not starting with "{", with duplicate keys,
  * a nested value, a surrogate in any string or key, a number Jackson holds as big or not finite;
  * an event time in another form than {@code YYYY-MM-DDTHH:MM:SS[.mmm](Z|+HH:MM|-HH:MM)}; and
  * every field outside its range, as the schema's checks and the job's event-time window say.
  */
-public final class StrictTransactions {
-    /** Far below MAX_EVENT_BYTES (16 KiB) even at 4 UTF-8 bytes a character. */
-    static final int MAX_CHARS = 4_096;
-    static final long MAX_ID = Long.MAX_VALUE;
-    static final double MAX_AMOUNT = 1e9;
-    static final int MAX_EVENT_ID_CHARS = 128;
-    static final int MAX_FRAUD_PATTERN_CHARS = 64;
-    static final Set<String> MERCHANT_CATEGORIES = Set.of(
-            "grocery", "restaurant", "fuel", "travel", "electronics", "fashion", "entertainment", "health",
-            "digital_goods", "cash_advance");
-    static final Set<String> CHANNELS = Set.of("pos", "ecom");
-    private static final Pattern COUNTRY = Pattern.compile("[A-Z]{2}");
-    private static final Pattern CURRENCY = Pattern.compile("[A-Z]{3}");
+public final class StrictTransactions implements Serializable {
+    private static final long serialVersionUID = 1L;
     private static final Pattern EVENT_TIME = Pattern.compile(
             "(\\d{4})-(\\d{2})-(\\d{2})T(\\d{2}):(\\d{2}):(\\d{2})(?:\\.(\\d{3}))?(Z|[+-]\\d{2}:\\d{2})");
     private static final ObjectMapper MAPPER = new ObjectMapper()
             .enable(JsonParser.Feature.STRICT_DUPLICATE_DETECTION)
             .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
 
+    private final int maxChars;
+    private final double maxAmount;
+    private final int maxEventIdChars;
+    private final int maxFraudPatternChars;
+    private final HashSet<String> merchantCategories;
+    private final HashSet<String> channels;
+    private final Pattern countryCode;
+    private final Pattern currencyCode;
     private final long maxAheadMs;
     private final long maxBehindMs;
 
-    /** The pipeline's [events] window: an event time further from the job's clock is Python's to reject. */
-    public StrictTransactions(long maxAheadMs, long maxBehindMs) {
+    /**
+     * The schema's bounds and closed sets as flink_jobs/events.py defines them (java_operators.py
+     * passes them, so there is one definition), and the pipeline's [events] window: an event time
+     * further from the job's clock is Python's to reject. A message longer than a quarter of
+     * {@code maxEventBytes} in characters is left to Python (it may be over the bound in UTF-8).
+     */
+    public StrictTransactions(int maxEventBytes, double maxAmount, int maxEventIdChars, int maxFraudPatternChars,
+            List<String> merchantCategories, List<String> channels, String countryCode, String currencyCode,
+            long maxAheadMs, long maxBehindMs) {
+        this.maxChars = maxEventBytes / 4;
+        this.maxAmount = maxAmount;
+        this.maxEventIdChars = maxEventIdChars;
+        this.maxFraudPatternChars = maxFraudPatternChars;
+        this.merchantCategories = new HashSet<>(merchantCategories);
+        this.channels = new HashSet<>(channels);
+        this.countryCode = Pattern.compile(countryCode);
+        this.currencyCode = Pattern.compile(currencyCode);
         this.maxAheadMs = maxAheadMs;
         this.maxBehindMs = maxBehindMs;
     }
@@ -63,7 +78,7 @@ public final class StrictTransactions {
      * this message is not one the JVM vouches for.
      */
     public ObjectNode parse(String raw, long nowMs) {
-        if (raw.length() > MAX_CHARS || raw.isEmpty() || raw.charAt(0) != '{') {
+        if (raw.length() > maxChars || raw.isEmpty() || raw.charAt(0) != '{') {
             return null;
         }
         JsonNode payload;
@@ -81,12 +96,12 @@ public final class StrictTransactions {
             return null;
         }
         double value = amount.asDouble();
-        if (!(Double.isFinite(value) && value > 0 && value <= MAX_AMOUNT)) {
+        if (!(Double.isFinite(value) && value > 0 && value <= maxAmount)) {
             return null;
         }
         String eventId = text(payload, "event_id");
         Long eventTimeMs = eventTimeMs(text(payload, "event_time"));
-        if (eventId == null || eventId.isEmpty() || eventId.length() > MAX_EVENT_ID_CHARS || eventTimeMs == null) {
+        if (eventId == null || eventId.isEmpty() || eventId.length() > maxEventIdChars || eventTimeMs == null) {
             return null;
         }
         long offsetMs = eventTimeMs - nowMs;
@@ -102,11 +117,11 @@ public final class StrictTransactions {
             }
             event.put(id, node.asLong());
         }
-        String category = oneOf(payload, "merchant_category", MERCHANT_CATEGORIES);
-        String merchantCountry = matching(payload, "merchant_country", COUNTRY);
-        String cardCountry = matching(payload, "card_country", COUNTRY);
-        String currency = matching(payload, "currency", CURRENCY);
-        String channel = oneOf(payload, "channel", CHANNELS);
+        String category = oneOf(payload, "merchant_category", merchantCategories);
+        String merchantCountry = matching(payload, "merchant_country", countryCode);
+        String cardCountry = matching(payload, "card_country", countryCode);
+        String currency = matching(payload, "currency", currencyCode);
+        String channel = oneOf(payload, "channel", channels);
         if (category == null || merchantCountry == null || cardCountry == null || currency == null || channel == null) {
             return null;
         }
@@ -127,7 +142,7 @@ public final class StrictTransactions {
         JsonNode pattern = payload.get("fraud_pattern");
         if (pattern == null || pattern.isNull()) {
             event.putNull("fraud_pattern");
-        } else if (pattern.isTextual() && pattern.textValue().length() <= MAX_FRAUD_PATTERN_CHARS) {
+        } else if (pattern.isTextual() && pattern.textValue().length() <= maxFraudPatternChars) {
             event.put("fraud_pattern", pattern.textValue());
         } else {
             return null;
