@@ -158,6 +158,17 @@ def merged_batches(parts: DataStream, max_parts: int, drain_after_ms: int, name:
     return DataStream(merged.uid(name))
 
 
+def scoring_gate(parts: DataStream, max_held_parts: int, poll_ms: int, name: str) -> DataStream:
+    """Strings (per-key-group batches) held while the scoring operator after it has no room and
+    handed on as one list when it has (ScoringGate, `batch_start = "held"`); a list of POLL alone
+    asks for the batches done every `poll_ms` while any are not taken, an empty list for all of
+    them (before every checkpoint barrier and at the end of input). The scoring operator and
+    split_tagged_lines must follow it in its chain: they report its room on its thread."""
+    operator = _java_class("ScoringGate")(max_held_parts, poll_ms)
+    gated = parts._j_data_stream.transform(name, Types.LIST(Types.STRING()).get_java_type_info(), operator)
+    return DataStream(gated.uid(name))
+
+
 def redis_online_writes(merged: DataStream, redis: RedisWrites, name: str) -> DataStream:
     """Merged batches of card-window documents written into Feast's Redis online store by the JVM
     (feast/RedisOnlineWriter.java, one pipeline per batch, written before the next); out go the

@@ -1120,6 +1120,48 @@ def test_a_batch_goes_out_when_the_input_is_idle_not_after_its_window(stack, ser
         assert max(waits) >= 2500, waits
 
 
+@pytest.mark.parametrize("batch_start", ["held", "coalesced"])
+def test_a_scored_batch_leaves_without_waiting_for_a_barrier_or_the_next_flush(stack, servers, tmp_path, batch_start):
+    """Events a second apart, no checkpoint in the test's time: each one's prediction is out
+    within a fraction of a second, so a scored batch's outputs are taken when it is done (held:
+    the JVM's gate asks every poll_ms; coalesced: the merger drains after drain_after_ms), not
+    at the next barrier or flush. Then a burst of 2,000 events: each scored once."""
+    isolated, _, _, _ = servers
+    job = {"batch_start": batch_start, "batches_in_flight": 1, "max_batch_size": 256}
+    job |= {"checkpoint_interval_ms": 120_000, "transaction_timeout_ms": 300_000}
+    pipeline, topics = write_pipeline(tmp_path, stack, isolated, job=job)
+    client = pulsar_client.connect(stack.pulsar_service_url)
+    consumer = client.subscribe(topics["predictions"], "test")
+    job_record, _ = start_with_rest(tmp_path / "job.log", "--pipeline", str(pipeline))
+    sent_ms, published_ms = {}, {}
+    burst = [event(100 + i, 1 + i % 300, 7, 20.0) for i in range(2000)]
+    try:
+        producer = client.create_producer(topics["transactions"])
+        producer.send(json.dumps(event(99, 99, 7, 50.0)).encode())  # the job is up once this is scored
+        assert len(receive_all(consumer, 1, 180)) == 1, (tmp_path / "job.log").read_text()[-3000:]
+        for i in range(4):
+            alone = event(i, 1 + i, 7, 50.0)
+            sent_ms[alone["event_id"]] = time.time() * 1000
+            producer.send(json.dumps(alone).encode())
+            message = consumer.receive(timeout_millis=10_000)
+            consumer.acknowledge(message)
+            published_ms[json.loads(message.data())["event_id"]] = message.publish_timestamp()
+            time.sleep(1.0)
+        for e in burst:
+            producer.send_async(json.dumps(e).encode(), None)
+        producer.flush()
+        scored = receive_all(consumer, len(burst), 120)
+        scored += receive_all(consumer, 1, 5)  # any duplicate
+    finally:
+        launcher.stop_local(job_record)
+        client.close()
+
+    waits = [published_ms[k] - sent_ms[k] for k in sent_ms]
+    assert max(waits) < 500, waits
+    ids = [p["event_id"] for p in scored]
+    assert sorted(ids) == sorted(e["event_id"] for e in burst)
+
+
 def test_a_job_failing_faster_than_its_restart_rate_exits_with_status_1_and_says_why(stack, servers, tmp_path):
     """Triton unreachable: every start fails at open; past one failure a minute Flink gives up,
     and the process ends on its own with one line naming the strategy and the root cause."""

@@ -543,8 +543,14 @@ class InferenceJobSection(JobRuntime):
     # java: when a batch starts. per_flush: each merged flush is one batch, started by the call
     # that brings it. coalesced: a flush's rows join the batch not yet started, which the scoring
     # thread starts as soon as fewer than batches_in_flight are under way (up to max_batch_size
-    # rows): no batch waits for company, and none for a call. bench/README.md compares them.
-    batch_start: Literal["per_flush", "coalesced"] = "per_flush"
+    # rows): no batch waits for company, and none for a call. held: coalesced, and the JVM
+    # (ScoringGate) holds the flushes while the scoring loop has no room, handing them on in one
+    # call when it has, and asks for the batches done every poll_ms: no Python call per flush.
+    # bench/README.md compares them.
+    batch_start: Literal["per_flush", "coalesced", "held"] = "per_flush"
+    # batch_start = "held": how often the JVM asks the scoring operator for its batches done
+    # while any are not taken (a scored batch's outputs wait at most this long).
+    poll_ms: int = 1
     # How long a Python thread of the job runs before one waiting for the interpreter lock gets
     # it (sys.setswitchinterval; CPython's default 5 ms). The parse, the scoring operator and the
     # scoring loop are threads of one interpreter: a Triton answer waits up to this long while
@@ -610,8 +616,10 @@ class InferenceJobSection(JobRuntime):
                 f'jvm needs batching = "java" and card_windows = "jvm", got batching = {self.batching!r}, '
                 f"card_windows = {self.card_windows!r}"
             )
-        if self.batch_start == "coalesced" and (self.batching != "java" or self.batches_in_flight < 1):
-            return "batch_start", 'coalesced needs batching = "java" and batches_in_flight >= 1'
+        if self.batch_start != "per_flush" and (self.batching != "java" or self.batches_in_flight < 1):
+            return "batch_start", f'{self.batch_start} needs batching = "java" and batches_in_flight >= 1'
+        if not 1 <= self.poll_ms <= self.batch_timeout_ms:
+            return "poll_ms", f"must be in 1..batch_timeout_ms ({self.batch_timeout_ms}), got {self.poll_ms}"
         # A batch's calls in a row, each with its retries: a shorter bound would cut them short.
         calls_s = self.feast.worst_case_s() + self.triton.worst_case_s()
         if self.batch_timeout_ms / 1000 <= calls_s:

@@ -58,8 +58,11 @@ def build_java_batched(env: StreamExecutionEnvironment, config: pipeline_config.
         parse_in_jvm=job.parse == "jvm",
     )
     with_features = with_features.name("card-realtime-features").uid("card-realtime-batch-features")
-    drain_after_ms = job.drain_after_ms or job.max_wait_ms
-    merged = java_operators.merged_batches(with_features, job.max_parallelism, drain_after_ms, "merge-batches")
+    if job.batch_start == "held":
+        merged = java_operators.scoring_gate(with_features, job.max_batch_size, job.poll_ms, "hold-for-scoring")
+    else:
+        drain_after_ms = job.drain_after_ms or job.max_wait_ms
+        merged = java_operators.merged_batches(with_features, job.max_parallelism, drain_after_ms, "merge-batches")
     if job.scoring_task == "own":
         merged = merged.start_new_chain()
     scored = merged.process(ScoreWholeBatches(config, JOB_NAME), Types.STRING()).name("enrich-and-score")

@@ -73,6 +73,7 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
             "jvm-gc",
             "switch-interval",
             "parse",
+            "held",
         ],
         default="batching",
         help="batching: where batches form and where the model runs (default); card-windows: the java design's "
@@ -89,7 +90,9 @@ def add_subcommand(subparsers: argparse._SubParsersAction) -> None:
         "by 1 ms without a message); jvm-gc: the local job JVM's garbage collector, ZGC against G1; "
         "switch-interval: the job's Python threads handing over the interpreter lock after 5 ms (CPython's "
         "default) against 1 ms; parse: the transactions parsed in one Python call per fetch against in the JVM "
-        "(the Python parse left only the messages the JVM does not vouch for)",
+        "(the Python parse left only the messages the JVM does not vouch for); held: a flush's rows held while the "
+        "scoring loop has no room by the Python scoring operator (a call per flush) against by the JVM (a call "
+        "when there is room, and one every poll_ms for the batches done)",
     )
     text = (
         "a shadow version's cost: the inference job without and with [model.shadow] (a copy of the served model), "

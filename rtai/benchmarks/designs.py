@@ -120,6 +120,14 @@ PARSE_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
     "parse in the JVM": {"inference_job": {"parse": "jvm"}},
 }
 
+# Who holds a flush's rows while the scoring loop has no room (coalesced batches, 1 in flight): the
+# Python operator, called once per flush, or the JVM (ScoringGate), which calls it when it has room
+# and asks it for the batches done every poll_ms.
+HELD_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
+    "rows held in Python": {"inference_job": {"batch_start": "coalesced"}},
+    "rows held in the JVM": {"inference_job": {"batch_start": "held"}},
+}
+
 # `rtai bench designs --compare KIND`: the fixed sets of designs, by kind.
 COMPARISONS: dict[str, dict[str, dict[str, dict[str, object]]]] = {
     "batching": DESIGNS,
@@ -132,6 +140,7 @@ COMPARISONS: dict[str, dict[str, dict[str, dict[str, object]]]] = {
     "jvm-gc": JVM_GC_DESIGNS,
     "switch-interval": SWITCH_INTERVAL_DESIGNS,
     "parse": PARSE_DESIGNS,
+    "held": HELD_DESIGNS,
 }
 
 

@@ -12,6 +12,12 @@ already scored, waiting for the oldest while more than batches_in_flight are lef
 each call waits for its own batch, for a model scored in process, where there is no round trip
 to overlap).
 
+With `batch_start = "held"` the JVM's ScoringGate holds the flushes while there is no room and
+hands them on together when there is: the batches are coalesced as above, and every call ends
+with an R line, the batches not yet taken and whether one more would start at once, which the
+gate reads (the JVM's splitter hands it over). A list holding only POLL adds nothing: it takes the
+batches done, which the gate asks for every poll_ms while any are not taken.
+
 An empty list from the JVM (before every checkpoint barrier, at the end of input, and after a
 lull) asks for all of them: nothing is in flight across a checkpoint, so neither this operator nor
 the JVM's needs state. A batch not scored within batch_timeout_ms fails the job, which restarts
@@ -35,6 +41,8 @@ from flink_jobs.stages.inference.scoring_stage import ALERT, DEAD_LETTER, PREDIC
 from flink_jobs.state_layout import Entry
 
 TAGS = {PREDICTION: "P", ALERT: "A", DEAD_LETTER: "D", SHADOW: "S"}
+POLL = ["?"]  # ScoringGate.POLL alone: the batches done, nothing added
+ROOM = "R"
 
 
 def _lines(outputs: Iterable[Output]) -> list[str]:
@@ -46,7 +54,8 @@ class ScoreWholeBatches(ProcessFunction):
         self.stage = ScoringStage(config, job_name)
         self.timeout_s = config.inference_job.batch_timeout_ms / 1000
         self.max_in_flight = config.inference_job.batches_in_flight
-        self.coalesced = config.inference_job.batch_start == "coalesced"
+        self.coalesced = config.inference_job.batch_start in ("coalesced", "held")
+        self.reports_room = config.inference_job.batch_start == "held"
         self.max_batch_size = config.inference_job.max_batch_size
 
     def open(self, runtime_context: RuntimeContext) -> None:
@@ -63,7 +72,9 @@ class ScoreWholeBatches(ProcessFunction):
         self.stage.close()
 
     def process_element(self, parts: list[str], ctx: ProcessFunction.Context):
-        if parts:
+        if parts == POLL:
+            wait_for = 0
+        elif parts:
             self.batches.add(*self._read(parts))
             # Coalesced: one batch may wait, open, beyond those under way.
             wait_for = self.batches.waiting() - self.max_in_flight - (1 if self.coalesced else 0)
@@ -81,6 +92,8 @@ class ScoreWholeBatches(ProcessFunction):
             lines.extend(batch.lines)
             if batch.rows:
                 lines.extend(_lines(self.stage.scored(batch.rows, batch.result.result())))
+        if self.reports_room:
+            lines.append(f"{ROOM}{self.batches.waiting()} {int(self.batches.has_room())}")
         if lines:
             yield "\n".join(lines)
 

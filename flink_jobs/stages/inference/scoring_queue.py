@@ -78,6 +78,15 @@ class ScoringQueue:
         """Batches not yet taken (under way, waiting or open)."""
         return len(self.batches)
 
+    def has_room(self) -> bool:
+        """Whether rows added now would start at once (coalescing: fewer than max_in_flight under
+        way or about to start)."""
+        if self.max_in_flight is None:
+            return True
+        with self.lock:
+            starting = sum(1 for batch in self.batches if batch.rows and not batch.started)
+            return self.under_way + starting < self.max_in_flight
+
     def take(self, wait_for: int, timeout_s: float) -> list[Batch]:
         """On the operator's thread: the batches done, in order; the first `wait_for` waited for
         (up to timeout_s each; TimeoutError past it)."""

@@ -8,7 +8,8 @@ import org.apache.flink.util.OutputTag;
  * A batch's outputs, one record per line, back into records: a line is a tag character and a
  * JSON document (JSON text never holds a raw newline). {@code P}: the main output (predictions);
  * {@code A}, {@code D} and {@code S}: the side outputs {@code alerts}, {@code dead-letters} and
- * {@code shadow-scores}.
+ * {@code shadow-scores}. {@code R}: the scoring operator's room, for the {@link ScoringGate}
+ * chained before it (never a record).
  */
 public final class TaggedLineSplitter extends ProcessFunction<String, String> {
     private static final long serialVersionUID = 1L;
@@ -37,6 +38,9 @@ public final class TaggedLineSplitter extends ProcessFunction<String, String> {
                     break;
                 case 'S':
                     ctx.output(SHADOW_SCORES, record);
+                    break;
+                case 'R':
+                    ScoringRoom.report(record);
                     break;
                 default:
                     throw new IllegalArgumentException("unknown output tag " + tag);

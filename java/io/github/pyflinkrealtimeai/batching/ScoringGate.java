@@ -1,0 +1,134 @@
+package io.github.pyflinkrealtimeai.batching;
+
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.List;
+
+import org.apache.flink.api.common.operators.ProcessingTimeService.ProcessingTimeCallback;
+import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
+import org.apache.flink.streaming.api.operators.ChainingStrategy;
+import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
+import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
+
+/**
+ * Per-key-group batches (strings, the card windows' documents) held in the JVM while the scoring
+ * operator after it has no room, and handed on as one list when it has: so a scoring call carries
+ * every flush that came while the previous batch was scored, at any rate, and the scoring
+ * operator's Python is not called once per flush.
+ *
+ * <p>The scoring operator answers every call with its room ({@link ScoringRoom}). While it has
+ * batches not yet taken, the gate asks it every {@code pollMs} for those done (a list holding only
+ * {@link #POLL}), so a batch's outputs leave within that of its scores, and hands on what it holds
+ * as soon as there is room. It hands on {@code maxHeldParts} at once without waiting for room (the
+ * scoring operator then blocks: backpressure). Before every checkpoint barrier and at the end of
+ * input it hands on all it holds, then an empty list that asks the scoring operator to finish
+ * every batch: nothing is held or in flight across a checkpoint, so neither operator needs state.
+ */
+public final class ScoringGate extends AbstractStreamOperator<List<String>>
+        implements OneInputStreamOperator<String, List<String>>, ProcessingTimeCallback {
+    private static final long serialVersionUID = 1L;
+
+    /** The only part of a list that asks for the batches done (a document is a JSON object). */
+    public static final String POLL = "?";
+
+    private final int maxHeldParts;
+    private final long pollMs;
+
+    private transient List<String> held;
+    private transient ScoringRoom room;
+    private transient boolean timerSet;
+
+    public ScoringGate(int maxHeldParts, long pollMs) {
+        this.maxHeldParts = maxHeldParts;
+        this.pollMs = pollMs;
+        setChainingStrategy(ChainingStrategy.ALWAYS);
+    }
+
+    @Override
+    public void open() throws Exception {
+        super.open();
+        held = new ArrayList<>();
+        room = ScoringRoom.openOnThisThread();
+    }
+
+    @Override
+    public void close() throws Exception {
+        ScoringRoom.closeOnThisThread();
+        super.close();
+    }
+
+    @Override
+    public void processElement(StreamRecord<String> element) throws Exception {
+        String part = element.getValue();
+        if (!part.isEmpty()) {
+            held.add(part);
+            if (held.size() < maxHeldParts) {
+                return;
+            }
+        }
+        // The end of an upstream flush (an empty string), or as many parts as may be held.
+        if (room.hasRoom() || held.size() >= maxHeldParts) {
+            handOn();
+        }
+        pollWhileTaking();
+    }
+
+    @Override
+    public void onProcessingTime(long time) throws Exception {
+        timerSet = false;
+        if (room.notTaken() > 0) {
+            call(Collections.singletonList(POLL));
+            if (room.hasRoom()) {
+                handOn();
+            }
+        } else if (!held.isEmpty()) {
+            handOn();
+        }
+        pollWhileTaking();
+    }
+
+    private void handOn() {
+        if (held.isEmpty()) {
+            return;
+        }
+        List<String> parts = held;
+        held = new ArrayList<>();
+        call(parts);
+    }
+
+    private void call(List<String> parts) {
+        long before = room.reports();
+        output.collect(new StreamRecord<>(parts));
+        if (room.reports() == before) {
+            throw new IllegalStateException(
+                    "the scoring operator did not report its room on the gate's thread: the gate, "
+                            + "the scoring operator and the line splitter must be chained");
+        }
+    }
+
+    private void pollWhileTaking() {
+        if (!timerSet && (room.notTaken() > 0 || !held.isEmpty())) {
+            long now = getProcessingTimeService().getCurrentProcessingTime();
+            getProcessingTimeService().registerTimer(now + pollMs, this);
+            timerSet = true;
+        }
+    }
+
+    @Override
+    public void prepareSnapshotPreBarrier(long checkpointId) throws Exception {
+        finishAll();
+    }
+
+    @Override
+    public void finish() throws Exception {
+        finishAll();
+        super.finish();
+    }
+
+    private void finishAll() {
+        handOn();
+        if (room.notTaken() > 0) {
+            call(new ArrayList<>());
+        }
+    }
+}
