@@ -217,6 +217,7 @@ def write_pipeline(
             "triton": {"url": isolated.config.triton_grpc_url, "retries": triton_retries, "backoff_ms": 200},
         },
     }
+    table["inference_job"] |= _older_design_keys(batching, (job or {}).get("card_windows", "jvm"))
     table["inference_job"] |= (restart or {}) | (job or {})
     table["inference_job"]["feast"] |= feast or {}
     table["rules"] = [{"name": n, "min_score": s, "min_amount": a} for n, s, a in rules]
@@ -224,6 +225,13 @@ def write_pipeline(
     path = folder / "pipeline.toml"
     path.write_text(tomli_w.dumps(table))
     return path, topics
+
+
+def _older_design_keys(batching: str, card_windows: str) -> dict[str, str]:
+    """What an earlier design needs beside its own keys: the JVM parse (the default) needs the java
+    design's card windows, and coalesced batches (the default) the java design's scoring call."""
+    keys = {} if (batching, card_windows) == ("java", "jvm") else {"parse": "python"}
+    return keys | ({"batch_start": "per_flush"} if batching == "python" else {})
 
 
 def start_with_rest(log: Path, *args: str) -> tuple[processes.PidRecord, JobRest]:
@@ -598,6 +606,8 @@ def test_a_savepoint_of_an_earlier_design_resumes_in_the_default_one_with_every_
     )
     table = tomllib.loads(old.read_text())
     table["inference_job"] |= {"batching": "java", "card_windows": "jvm"}
+    for key in _older_design_keys(batching, windows):  # the default design's own
+        del table["inference_job"][key]
     new = tmp_path / "new.toml"
     new.write_text(tomli_w.dumps(table))
     topics = table["topics"]
@@ -1147,9 +1157,14 @@ def test_a_scored_batch_leaves_without_waiting_for_a_barrier_or_the_next_flush(s
             consumer.acknowledge(message)
             published_ms[json.loads(message.data())["event_id"]] = message.publish_timestamp()
             time.sleep(1.0)
+        bursts = client.create_producer(topics["transactions"], block_if_queue_full=True)
+        failed = []
         for e in burst:
-            producer.send_async(json.dumps(e).encode(), None)
-        producer.flush()
+            bursts.send_async(
+                json.dumps(e).encode(), lambda result, _: failed.append(result) if result != pulsar.Result.Ok else None
+            )
+        bursts.flush()
+        assert failed == []
         scored = receive_all(consumer, len(burst), 120)
         scored += receive_all(consumer, 1, 5)  # any duplicate
     finally:

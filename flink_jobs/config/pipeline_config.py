@@ -533,13 +533,13 @@ class InferenceJobSection(JobRuntime):
     # (java/.../events/StrictTransactions.java), each one in the schema's everyday form; any
     # other message goes to the Python parse, which alone writes dead letters. python: one Python
     # call per fetch parses every message. bench/README.md compares them.
-    parse: Literal["python", "jvm"] = "python"
+    parse: Literal["python", "jvm"] = "jvm"
     # java: a batch also goes out as soon as the source has nothing more to read (not only after
     # max_wait_ms): no event waits for company at a low rate; under load batches still fill.
     flush_when_idle: bool = True
     # Started and not yet emitted, per subtask; the operator takes events (python) or flushes (java)
     # meanwhile. java: left under way between calls, 0 to wait for each (a model scored in process).
-    batches_in_flight: int = 2
+    batches_in_flight: int = 1
     # java: when a batch starts. per_flush: each merged flush is one batch, started by the call
     # that brings it. coalesced: a flush's rows join the batch not yet started, which the scoring
     # thread starts as soon as fewer than batches_in_flight are under way (up to max_batch_size
@@ -547,9 +547,10 @@ class InferenceJobSection(JobRuntime):
     # (ScoringGate) holds the flushes while the scoring loop has no room, handing them on in one
     # call when it has, and asks for the batches done every poll_ms: no Python call per flush.
     # bench/README.md compares them.
-    batch_start: Literal["per_flush", "coalesced", "held"] = "per_flush"
-    # batch_start = "held": how often the JVM asks the scoring operator for its batches done
-    # while any are not taken (a scored batch's outputs wait at most this long).
+    batch_start: Literal["per_flush", "coalesced", "held"] = "coalesced"
+    # batch_start = "held": while batches are not taken, the JVM asks the scoring operator for
+    # those done this long after its last call, and each ask waits up to this long for the
+    # oldest (the thread then takes the next flush).
     poll_ms: int = 1
     # How long a Python thread of the job runs before one waiting for the interpreter lock gets
     # it (sys.setswitchinterval; CPython's default 5 ms). The parse, the scoring operator and the

@@ -24,14 +24,21 @@ from .drain import DRAIN_WINDOW
 from .repeats import spread
 
 DESIGNS: dict[str, dict[str, dict[str, object]]] = {
-    "python batching": {"inference_job": {"batching": "python"}},
+    # The earlier design keeps its own parse and scoring call (the JVM parse and coalesced batches
+    # are the java design's).
+    "python batching": {"inference_job": {"batching": "python", "parse": "python", "batch_start": "per_flush"}},
     "java batching": {"inference_job": {"batching": "java"}},
     # Two flushes' Feast and Triton calls under way at once instead of one.
     "java batching, two in flight": {"inference_job": {"batching": "java", "batches_in_flight": 2}},
     # The model scored by onnxruntime in the scoring task (the file Triton serves): no Triton call,
     # so no round trip to overlap, and each call waits for its own batch (the edge pipeline's setting).
     "java batching, model in process": {
-        "inference_job": {"batching": "java", "serving": "in_process", "batches_in_flight": 0}
+        "inference_job": {
+            "batching": "java",
+            "serving": "in_process",
+            "batches_in_flight": 0,
+            "batch_start": "per_flush",
+        }
     },
 }
 
@@ -40,7 +47,7 @@ DESIGNS: dict[str, dict[str, dict[str, object]]] = {
 # Python parse call per fetch, or in one Python call per key group's batch that parses too.
 CARD_WINDOW_DESIGNS: dict[str, dict[str, dict[str, object]]] = {
     "card windows in the JVM": {"inference_job": {"batching": "java", "card_windows": "jvm"}},
-    "card windows in Python": {"inference_job": {"batching": "java", "card_windows": "python"}},
+    "card windows in Python": {"inference_job": {"batching": "java", "card_windows": "python", "parse": "python"}},
 }
 
 

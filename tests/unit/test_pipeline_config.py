@@ -117,6 +117,14 @@ def test_the_shipped_edge_pipeline_scores_in_process_into_the_replicated_namespa
             "card_windows = 'python'",
         ),
         (
+            "[inference_job]\nbatching = 'python'",
+            'inference_job.parse: jvm needs batching = "java" and card_windows = "jvm", got batching = \'python\'',
+        ),
+        (
+            "[inference_job]\nbatching = 'python'\nparse = 'python'",
+            'inference_job.batch_start: coalesced needs batching = "java" and batches_in_flight >= 1',
+        ),
+        (
             "[inference_job]\nlocal_jvm_options = '-XX:+UseZGC Xmx2g'",
             "inference_job.local_jvm_options: must be JVM options, each starting with '-'",
         ),
@@ -135,7 +143,7 @@ def test_the_shipped_edge_pipeline_scores_in_process_into_the_replicated_namespa
             "inference_job.serving: in_process scores with the champion only",
         ),
         (
-            "[inference_job]\nserving = 'in_process'\nbatching = 'python'",
+            "[inference_job]\nserving = 'in_process'\nbatching = 'python'\nparse = 'python'\nbatch_start = 'per_flush'",
             'inference_job.serving: in_process needs batching = "java"',
         ),
         ("extends = 1", "extends: expected the path of a TOML file"),

@@ -138,3 +138,21 @@ def test_a_failed_call_and_a_late_one_reach_the_operator(loop):
     (failed,) = batches.take(wait_for=1, timeout_s=1)
     with pytest.raises(RuntimeError, match="Triton unavailable"):
         failed.result.result()
+
+
+def test_the_room_and_a_take_that_waits_a_while_for_the_oldest(loop):
+    """held: the room says whether rows added now would start at once; take_within returns once
+    the oldest is done, or empty after its time without failing."""
+    scoring = GatedScoring(loop)
+    batches = ScoringQueue(loop, scoring, max_rows=100, max_in_flight=1)
+    assert batches.has_room()
+    batches.add([], [1])
+    until(lambda: scoring.started == [[1]])
+    assert not batches.has_room()
+    started = time.monotonic()
+    assert batches.take_within(0.05) == []
+    assert time.monotonic() - started >= 0.04
+    threading.Timer(0.02, scoring.open, args=(0,)).start()
+    taken = batches.take_within(2.0)
+    assert [batch.result.result() for batch in taken] == [[2]]
+    assert batches.has_room() and batches.waiting() == 0

@@ -16,7 +16,10 @@ With `batch_start = "held"` the JVM's ScoringGate holds the flushes while there 
 hands them on together when there is: the batches are coalesced as above, and every call ends
 with an R line, the batches not yet taken and whether one more would start at once, which the
 gate reads (the JVM's splitter hands it over). A list holding only POLL adds nothing: it takes the
-batches done, which the gate asks for every poll_ms while any are not taken.
+batches done, waiting up to poll_ms for the oldest, which the gate asks for poll_ms after the last
+call while any are not taken: a batch's outputs leave when it is done (or within poll_ms of it),
+and the operator's thread waits, leaving the interpreter lock to the scoring loop, no longer
+than poll_ms at a time before it takes the next flush.
 
 An empty list from the JVM (before every checkpoint barrier, at the end of input, and after a
 lull) asks for all of them: nothing is in flight across a checkpoint, so neither this operator nor
@@ -26,7 +29,7 @@ from its last checkpoint.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import orjson
@@ -36,7 +39,7 @@ from flink_jobs.config.pipeline_config import PipelineConfig
 from flink_jobs.events import Transaction
 from flink_jobs.keyed_batches import BatchTimeout
 from flink_jobs.stages.features.card_windows import EVENTS_PER_MINUTE
-from flink_jobs.stages.inference.scoring_queue import ScoringQueue
+from flink_jobs.stages.inference.scoring_queue import Batch, ScoringQueue
 from flink_jobs.stages.inference.scoring_stage import ALERT, DEAD_LETTER, PREDICTION, SHADOW, Output, ScoringStage
 from flink_jobs.state_layout import Entry
 
@@ -56,6 +59,7 @@ class ScoreWholeBatches(ProcessFunction):
         self.max_in_flight = config.inference_job.batches_in_flight
         self.coalesced = config.inference_job.batch_start in ("coalesced", "held")
         self.reports_room = config.inference_job.batch_start == "held"
+        self.poll_s = config.inference_job.poll_ms / 1000
         self.max_batch_size = config.inference_job.max_batch_size
 
     def open(self, runtime_context: RuntimeContext) -> None:
@@ -73,8 +77,9 @@ class ScoreWholeBatches(ProcessFunction):
 
     def process_element(self, parts: list[str], ctx: ProcessFunction.Context):
         if parts == POLL:
-            wait_for = 0
-        elif parts:
+            yield from self._emit(self.batches.take_within(self.poll_s))
+            return
+        if parts:
             self.batches.add(*self._read(parts))
             # Coalesced: one batch may wait, open, beyond those under way.
             wait_for = self.batches.waiting() - self.max_in_flight - (1 if self.coalesced else 0)
@@ -87,6 +92,10 @@ class ScoreWholeBatches(ProcessFunction):
                 f"a batch was not scored within {self.timeout_s:g} s: failing the job, "
                 "which restarts from its last checkpoint"
             ) from None
+        yield from self._emit(done)
+
+    def _emit(self, done: list[Batch]) -> Iterator[str]:
+        """The batches' lines as one string, then (held) the room."""
         lines: list[str] = []
         for batch in done:
             lines.extend(batch.lines)

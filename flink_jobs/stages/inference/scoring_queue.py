@@ -20,7 +20,7 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import Callable, Coroutine
-from concurrent.futures import Future
+from concurrent.futures import Future, wait
 from typing import Any
 
 from flink_jobs.stages.inference.infer import ScoredBatch
@@ -103,6 +103,16 @@ class ScoringQueue:
             if wait_for <= 0:
                 return taken
             oldest.result.result(timeout=timeout_s)  # raises the batch's failure, or TimeoutError
+
+    def take_within(self, seconds: float) -> list[Batch]:
+        """On the operator's thread: the batches done, in order, once the oldest is done or
+        `seconds` have passed (then only those done before it: none). The wait leaves the
+        interpreter lock to the scoring loop."""
+        with self.lock:
+            oldest = self.batches[0] if self.batches else None
+        if oldest is not None and not oldest.done:
+            wait([oldest.result], timeout=seconds)
+        return self.take(0, seconds)
 
     def _start_waiting(self) -> None:
         """On the loop's thread: every batch with rows that there is room for, oldest first."""

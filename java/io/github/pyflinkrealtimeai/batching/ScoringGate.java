@@ -17,9 +17,11 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  * operator's Python is not called once per flush.
  *
  * <p>The scoring operator answers every call with its room ({@link ScoringRoom}). While it has
- * batches not yet taken, the gate asks it every {@code pollMs} for those done (a list holding only
- * {@link #POLL}), so a batch's outputs leave within that of its scores, and hands on what it holds
- * as soon as there is room. It hands on {@code maxHeldParts} at once without waiting for room (the
+ * batches not yet taken, the gate asks it for those done (a list holding only {@link #POLL})
+ * {@code pollMs} after its last call; the scoring operator waits up to {@code pollMs} for the
+ * oldest, so a batch's outputs leave when it is done or soon after, and the thread comes back for
+ * the input at least every {@code pollMs}. The gate hands on what it holds as soon as there is
+ * room. It hands on {@code maxHeldParts} at once without waiting for room (the
  * scoring operator then blocks: backpressure). Before every checkpoint barrier and at the end of
  * input it hands on all it holds, then an empty list that asks the scoring operator to finish
  * every batch: nothing is held or in flight across a checkpoint, so neither operator needs state.
