@@ -548,9 +548,9 @@ class InferenceJobSection(JobRuntime):
     # call when it has, and asks for the batches done every poll_ms: no Python call per flush.
     # bench/README.md compares them.
     batch_start: Literal["per_flush", "coalesced", "held"] = "coalesced"
-    # batch_start = "held": while batches are not taken, the JVM asks the scoring operator for
-    # those done this long after its last call, and each ask waits up to this long for the
-    # oldest (the thread then takes the next flush).
+    # batch_start = "held": while batches are not taken, how often the JVM looks for the scoring
+    # loop's signal that one is done (a byte on a pipe: no call into Python); a scored batch's
+    # outputs wait at most this long for it.
     poll_ms: int = 1
     # How long a Python thread of the job runs before one waiting for the interpreter lock gets
     # it (sys.setswitchinterval; CPython's default 5 ms). The parse, the scoring operator and the
@@ -619,6 +619,9 @@ class InferenceJobSection(JobRuntime):
             )
         if self.batch_start != "per_flush" and (self.batching != "java" or self.batches_in_flight < 1):
             return "batch_start", f'{self.batch_start} needs batching = "java" and batches_in_flight >= 1'
+        # The JVM's gate, the scoring operator and the splitter share one thread and one process.
+        if self.batch_start == "held" and self.python_execution_mode != "thread":
+            return "batch_start", f'held needs python_execution_mode = "thread", got {self.python_execution_mode!r}'
         if not 1 <= self.poll_ms <= self.batch_timeout_ms:
             return "poll_ms", f"must be in 1..batch_timeout_ms ({self.batch_timeout_ms}), got {self.poll_ms}"
         # A batch's calls in a row, each with its retries: a shorter bound would cut them short.

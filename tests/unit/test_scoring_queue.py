@@ -140,19 +140,18 @@ def test_a_failed_call_and_a_late_one_reach_the_operator(loop):
         failed.result.result()
 
 
-def test_the_room_and_a_take_that_waits_a_while_for_the_oldest(loop):
-    """held: the room says whether rows added now would start at once; take_within returns once
-    the oldest is done, or empty after its time without failing."""
+def test_the_room_and_a_signal_once_each_batch_is_done(loop):
+    """held: the room says whether rows added now would start at once, and on_done tells the JVM
+    (on the loop's thread) once a batch's result can be taken."""
     scoring = GatedScoring(loop)
-    batches = ScoringQueue(loop, scoring, max_rows=100, max_in_flight=1)
+    done = threading.Semaphore(0)
+    batches = ScoringQueue(loop, scoring, max_rows=100, max_in_flight=1, on_done=done.release)
     assert batches.has_room()
     batches.add([], [1])
     until(lambda: scoring.started == [[1]])
     assert not batches.has_room()
-    started = time.monotonic()
-    assert batches.take_within(0.05) == []
-    assert time.monotonic() - started >= 0.04
-    threading.Timer(0.02, scoring.open, args=(0,)).start()
-    taken = batches.take_within(2.0)
-    assert [batch.result.result() for batch in taken] == [[2]]
+    assert not done.acquire(timeout=0.05)
+    scoring.open(0)
+    assert done.acquire(timeout=2.0)
+    assert [batch.result.result() for batch in batches.take(0, 1.0)] == [[2]]
     assert batches.has_room() and batches.waiting() == 0

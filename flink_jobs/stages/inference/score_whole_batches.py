@@ -15,11 +15,10 @@ to overlap).
 With `batch_start = "held"` the JVM's ScoringGate holds the flushes while there is no room and
 hands them on together when there is: the batches are coalesced as above, and every call ends
 with an R line, the batches not yet taken and whether one more would start at once, which the
-gate reads (the JVM's splitter hands it over). A list holding only POLL adds nothing: it takes the
-batches done, waiting up to poll_ms for the oldest, which the gate asks for poll_ms after the last
-call while any are not taken: a batch's outputs leave when it is done (or within poll_ms of it),
-and the operator's thread waits, leaving the interpreter lock to the scoring loop, no longer
-than poll_ms at a time before it takes the next flush.
+gate reads (the JVM's splitter hands it over), with the pipe on which the scoring loop writes a
+byte whenever a batch is done (done_signal.py). A list holding only POLL adds nothing: it takes
+the batches done, which the gate asks for when it finds a byte there (it looks every poll_ms):
+the operator's thread calls into Python only when rows come or a batch is done.
 
 An empty list from the JVM (before every checkpoint barrier, at the end of input, and after a
 lull) asks for all of them: nothing is in flight across a checkpoint, so neither this operator nor
@@ -29,7 +28,7 @@ from its last checkpoint.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from concurrent.futures import TimeoutError as FutureTimeout
 
 import orjson
@@ -39,7 +38,8 @@ from flink_jobs.config.pipeline_config import PipelineConfig
 from flink_jobs.events import Transaction
 from flink_jobs.keyed_batches import BatchTimeout
 from flink_jobs.stages.features.card_windows import EVENTS_PER_MINUTE
-from flink_jobs.stages.inference.scoring_queue import Batch, ScoringQueue
+from flink_jobs.stages.inference.done_signal import DoneSignal
+from flink_jobs.stages.inference.scoring_queue import ScoringQueue
 from flink_jobs.stages.inference.scoring_stage import ALERT, DEAD_LETTER, PREDICTION, SHADOW, Output, ScoringStage
 from flink_jobs.state_layout import Entry
 
@@ -58,28 +58,30 @@ class ScoreWholeBatches(ProcessFunction):
         self.timeout_s = config.inference_job.batch_timeout_ms / 1000
         self.max_in_flight = config.inference_job.batches_in_flight
         self.coalesced = config.inference_job.batch_start in ("coalesced", "held")
-        self.reports_room = config.inference_job.batch_start == "held"
-        self.poll_s = config.inference_job.poll_ms / 1000
+        self.held = config.inference_job.batch_start == "held"  # the JVM's ScoringGate before it
         self.max_batch_size = config.inference_job.max_batch_size
 
     def open(self, runtime_context: RuntimeContext) -> None:
         self.stage.open(runtime_context.get_metrics_group())
         # per_flush: every call's batch starts at once; the calls bound what is under way.
+        self.done = DoneSignal() if self.held else None
         self.batches = ScoringQueue(
             self.stage.scoring_loop,
             self.stage.score,
             self.max_batch_size,
             self.max_in_flight if self.coalesced else None,
+            self.done.signal if self.done else None,
         )
 
     def close(self) -> None:
-        self.stage.close()
+        self.stage.close()  # its loop stopped first: nothing signals after
+        if self.done is not None:
+            self.done.close()
 
     def process_element(self, parts: list[str], ctx: ProcessFunction.Context):
         if parts == POLL:
-            yield from self._emit(self.batches.take_within(self.poll_s))
-            return
-        if parts:
+            wait_for = 0
+        elif parts:
             self.batches.add(*self._read(parts))
             # Coalesced: one batch may wait, open, beyond those under way.
             wait_for = self.batches.waiting() - self.max_in_flight - (1 if self.coalesced else 0)
@@ -92,17 +94,13 @@ class ScoreWholeBatches(ProcessFunction):
                 f"a batch was not scored within {self.timeout_s:g} s: failing the job, "
                 "which restarts from its last checkpoint"
             ) from None
-        yield from self._emit(done)
-
-    def _emit(self, done: list[Batch]) -> Iterator[str]:
-        """The batches' lines as one string, then (held) the room."""
         lines: list[str] = []
         for batch in done:
             lines.extend(batch.lines)
             if batch.rows:
                 lines.extend(_lines(self.stage.scored(batch.rows, batch.result.result())))
-        if self.reports_room:
-            lines.append(f"{ROOM}{self.batches.waiting()} {int(self.batches.has_room())}")
+        if self.done is not None:
+            lines.append(f"{ROOM}{self.batches.waiting()} {int(self.batches.has_room())} {self.done.read_fd}")
         if lines:
             yield "\n".join(lines)
 

@@ -20,7 +20,7 @@ import asyncio
 import threading
 from collections import deque
 from collections.abc import Callable, Coroutine
-from concurrent.futures import Future, wait
+from concurrent.futures import Future
 from typing import Any
 
 from flink_jobs.stages.inference.infer import ScoredBatch
@@ -52,9 +52,11 @@ class ScoringQueue:
         scoring: Scoring,
         max_rows: int,
         max_in_flight: int | None,
+        on_done: Callable[[], None] | None = None,
     ) -> None:
-        """`max_in_flight` None: per flush, every add a batch of its own, started at once."""
-        self.loop, self.scoring = loop, scoring
+        """`max_in_flight` None: per flush, every add a batch of its own, started at once.
+        `on_done`: called on the loop's thread once a batch's result is set."""
+        self.loop, self.scoring, self.on_done = loop, scoring, on_done
         self.max_rows, self.max_in_flight = max_rows, max_in_flight
         self.lock = threading.Lock()  # the operator's thread adds and takes, the loop's starts
         self.batches: deque[Batch] = deque()  # the started ones first, the last one open
@@ -104,16 +106,6 @@ class ScoringQueue:
                 return taken
             oldest.result.result(timeout=timeout_s)  # raises the batch's failure, or TimeoutError
 
-    def take_within(self, seconds: float) -> list[Batch]:
-        """On the operator's thread: the batches done, in order, once the oldest is done or
-        `seconds` have passed (then only those done before it: none). The wait leaves the
-        interpreter lock to the scoring loop."""
-        with self.lock:
-            oldest = self.batches[0] if self.batches else None
-        if oldest is not None and not oldest.done:
-            wait([oldest.result], timeout=seconds)
-        return self.take(0, seconds)
-
     def _start_waiting(self) -> None:
         """On the loop's thread: every batch with rows that there is room for, oldest first."""
         starting = []
@@ -138,4 +130,6 @@ class ScoringQueue:
             batch.result.set_exception(task.exception())  # type: ignore[arg-type]
         else:
             batch.result.set_result(task.result())
+        if self.on_done is not None:
+            self.on_done()
         self._start_waiting()

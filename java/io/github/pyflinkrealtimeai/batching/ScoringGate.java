@@ -1,5 +1,8 @@
 package io.github.pyflinkrealtimeai.batching;
 
+import java.io.FileInputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
@@ -16,12 +19,13 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  * every flush that came while the previous batch was scored, at any rate, and the scoring
  * operator's Python is not called once per flush.
  *
- * <p>The scoring operator answers every call with its room ({@link ScoringRoom}). While it has
- * batches not yet taken, the gate asks it for those done (a list holding only {@link #POLL})
- * {@code pollMs} after its last call; the scoring operator waits up to {@code pollMs} for the
- * oldest, so a batch's outputs leave when it is done or soon after, and the thread comes back for
- * the input at least every {@code pollMs}. The gate hands on what it holds as soon as there is
- * room. It hands on {@code maxHeldParts} at once without waiting for room (the
+ * <p>The scoring operator answers every call with its room ({@link ScoringRoom}), which names a
+ * pipe its scoring loop writes a byte on whenever a batch is done. While batches are not yet
+ * taken the gate looks at that pipe every {@code pollMs}, without calling into Python, and asks
+ * for the batches done (a list holding only {@link #POLL}) when a byte is there; then it hands
+ * on what it holds if there is room. So the scoring operator's Python runs when rows come or a
+ * batch is done, not on every flush or every poll. In thread mode (which chaining the three
+ * needs) the interpreter runs in this process, so the pipe is {@code /proc/self/fd/<fd>}. It hands on {@code maxHeldParts} at once without waiting for room (the
  * scoring operator then blocks: backpressure). Before every checkpoint barrier and at the end of
  * input it hands on all it holds, then an empty list that asks the scoring operator to finish
  * every batch: nothing is held or in flight across a checkpoint, so neither operator needs state.
@@ -39,6 +43,8 @@ public final class ScoringGate extends AbstractStreamOperator<List<String>>
     private transient List<String> held;
     private transient ScoringRoom room;
     private transient boolean timerSet;
+    private transient FileInputStream doneSignal;
+    private transient byte[] signalBytes;
 
     public ScoringGate(int maxHeldParts, long pollMs) {
         this.maxHeldParts = maxHeldParts;
@@ -51,11 +57,15 @@ public final class ScoringGate extends AbstractStreamOperator<List<String>>
         super.open();
         held = new ArrayList<>();
         room = ScoringRoom.openOnThisThread();
+        signalBytes = new byte[256];
     }
 
     @Override
     public void close() throws Exception {
         ScoringRoom.closeOnThisThread();
+        if (doneSignal != null) {
+            doneSignal.close();
+        }
         super.close();
     }
 
@@ -78,15 +88,32 @@ public final class ScoringGate extends AbstractStreamOperator<List<String>>
     @Override
     public void onProcessingTime(long time) throws Exception {
         timerSet = false;
-        if (room.notTaken() > 0) {
+        if (room.notTaken() > 0 && batchDone()) {
             call(Collections.singletonList(POLL));
-            if (room.hasRoom()) {
-                handOn();
-            }
-        } else if (!held.isEmpty()) {
+        }
+        if (room.hasRoom()) {
             handOn();
         }
         pollWhileTaking();
+    }
+
+    /** Whether the scoring loop signalled a batch done since the last look (the bytes read). */
+    private boolean batchDone() {
+        try {
+            if (doneSignal == null) {
+                doneSignal = new FileInputStream("/proc/self/fd/" + room.doneSignalFd());
+            }
+            int waiting = doneSignal.available();
+            if (waiting == 0) {
+                return false;
+            }
+            while (waiting > 0) {
+                waiting -= doneSignal.read(signalBytes, 0, Math.min(waiting, signalBytes.length));
+            }
+            return true;
+        } catch (IOException e) {
+            throw new UncheckedIOException("the scoring loop's done signal could not be read", e);
+        }
     }
 
     private void handOn() {

@@ -2,8 +2,8 @@ package io.github.pyflinkrealtimeai.batching;
 
 /**
  * What the scoring operator last said about its batches, for the {@link ScoringGate} before it:
- * how many are not yet taken (under way, or scored and not yet emitted) and whether one more would
- * start at once. The scoring operator (Python) reports it as its output's {@code R} line, which
+ * how many are not yet taken (under way, or scored and not yet emitted), whether one more would
+ * start at once, and the pipe on which its scoring loop writes a byte whenever a batch is done. The scoring operator (Python) reports it as its output's {@code R} line, which
  * the {@link TaggedLineSplitter} after it hands here. The gate, the scoring operator and the
  * splitter are one chain, so all three run on one task thread and the report arrives before the
  * gate's call into the scoring operator returns: the room is held per thread.
@@ -13,6 +13,7 @@ final class ScoringRoom {
 
     private int notTaken;
     private boolean hasRoom = true;
+    private int doneSignalFd = -1;
     private long reports;
 
     private ScoringRoom() {}
@@ -28,7 +29,10 @@ final class ScoringRoom {
         ON_THIS_THREAD.remove();
     }
 
-    /** The scoring operator's report: {@code "<batches not taken> <1 if one more starts at once>"}. */
+    /**
+     * The scoring operator's report: {@code "<batches not taken> <1 if one more starts at once>
+     * <the done signal's read end, a file descriptor of this process>"}.
+     */
     static void report(String status) {
         ScoringRoom room = ON_THIS_THREAD.get();
         if (room == null) {
@@ -36,9 +40,10 @@ final class ScoringRoom {
                     "the scoring operator reported its batches on a thread with no scoring gate: the "
                             + "gate, the scoring operator and the line splitter must be chained");
         }
-        int space = status.indexOf(' ');
-        room.notTaken = Integer.parseInt(status.substring(0, space));
-        room.hasRoom = status.charAt(space + 1) == '1';
+        String[] fields = status.split(" ");
+        room.notTaken = Integer.parseInt(fields[0]);
+        room.hasRoom = fields[1].equals("1");
+        room.doneSignalFd = Integer.parseInt(fields[2]);
         room.reports++;
     }
 
@@ -48,6 +53,11 @@ final class ScoringRoom {
 
     boolean hasRoom() {
         return hasRoom;
+    }
+
+    /** -1 before the first report. */
+    int doneSignalFd() {
+        return doneSignalFd;
     }
 
     long reports() {
