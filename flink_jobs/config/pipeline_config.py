@@ -545,7 +545,8 @@ class InferenceJobSection(JobRuntime):
     # thread starts as soon as fewer than batches_in_flight are under way (up to max_batch_size
     # rows): no batch waits for company, and none for a call. held: coalesced, and the JVM
     # (ScoringGate) holds the flushes while the scoring loop has no room, handing them on in one
-    # call when it has, and asks for the batches done every poll_ms: no Python call per flush.
+    # call when it has, and for the batches done when the scoring loop signals one: no Python
+    # call per flush.
     # bench/README.md compares them.
     batch_start: Literal["per_flush", "coalesced", "held"] = "coalesced"
     # batch_start = "held": while batches are not taken, how often the JVM looks for the scoring

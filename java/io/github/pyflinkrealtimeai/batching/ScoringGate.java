@@ -25,10 +25,12 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  * for the batches done (a list holding only {@link #POLL}) when a byte is there; then it hands
  * on what it holds if there is room. So the scoring operator's Python runs when rows come or a
  * batch is done, not on every flush or every poll. In thread mode (which chaining the three
- * needs) the interpreter runs in this process, so the pipe is {@code /proc/self/fd/<fd>}. It hands on {@code maxHeldParts} at once without waiting for room (the
- * scoring operator then blocks: backpressure). Before every checkpoint barrier and at the end of
- * input it hands on all it holds, then an empty list that asks the scoring operator to finish
- * every batch: nothing is held or in flight across a checkpoint, so neither operator needs state.
+ * needs) the interpreter runs in this process, so the pipe is {@code /proc/self/fd/<fd>}.
+ *
+ * <p>It hands on {@code maxHeldParts} at once without waiting for room (the scoring operator then
+ * blocks: backpressure). Before every checkpoint barrier and at the end of input it hands on all
+ * it holds, then an empty list that asks the scoring operator to finish every batch: nothing is
+ * held or in flight across a checkpoint, so neither operator needs state.
  */
 public final class ScoringGate extends AbstractStreamOperator<List<String>>
         implements OneInputStreamOperator<String, List<String>>, ProcessingTimeCallback {
