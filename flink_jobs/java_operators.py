@@ -163,8 +163,8 @@ def scoring_gate(parts: DataStream, max_held_parts: int, poll_ms: int, name: str
     handed on as one list when it has (ScoringGate, `batch_start = "held"`); a list of POLL alone
     asks for the batches done when the scoring loop's done signal, which it looks at every
     `poll_ms`, says one is, an empty list for all of them (before every checkpoint barrier and at
-    the end of input). The scoring operator and
-    split_tagged_lines must follow it in its chain: they report its room on its thread."""
+    the end of input). The scoring operator and split_tagged_lines must follow it in its chain:
+    they report its room on its thread."""
     operator = _java_class("ScoringGate")(max_held_parts, poll_ms)
     gated = parts._j_data_stream.transform(name, Types.LIST(Types.STRING()).get_java_type_info(), operator)
     return DataStream(gated.uid(name))

@@ -171,17 +171,22 @@ def start_service(stack: IsolatedStack, name: str) -> str:
     return result.stdout + result.stderr
 
 
-def receive_all(consumer: pulsar.Consumer, count: int, timeout_s: float) -> list[dict]:
-    """Up to `count` JSON messages, each acknowledged, within timeout_s."""
+def receive_messages(consumer: pulsar.Consumer, count: int, timeout_s: float) -> list[pulsar.Message]:
+    """Up to `count` messages, each acknowledged, within timeout_s."""
     received, deadline = [], time.monotonic() + timeout_s
     while len(received) < count and time.monotonic() < deadline:
         try:
             message = consumer.receive(timeout_millis=1000)
         except pulsar.Timeout:
             continue
-        received.append(json.loads(message.data()))
+        received.append(message)
         consumer.acknowledge(message)
     return received
+
+
+def receive_all(consumer: pulsar.Consumer, count: int, timeout_s: float) -> list[dict]:
+    """Up to `count` JSON messages, each acknowledged, within timeout_s."""
+    return [json.loads(message.data()) for message in receive_messages(consumer, count, timeout_s)]
 
 
 def crash(record: processes.PidRecord) -> None:

@@ -48,6 +48,7 @@ from tests.stack_helpers import (
     isolated_stack,
     isolated_stack_toml,
     receive_all,
+    receive_messages,
     start_service,
     stop_service,
 )
@@ -229,15 +230,8 @@ def write_pipeline(
 
 def published_times(consumer: pulsar.Consumer, count: int, timeout_s: float) -> dict[str, int]:
     """Up to `count` predictions within timeout_s, each acknowledged: the publish time by event id."""
-    published, deadline = {}, time.monotonic() + timeout_s
-    while len(published) < count and time.monotonic() < deadline:
-        try:
-            message = consumer.receive(timeout_millis=1000)
-        except pulsar.Timeout:
-            continue
-        published[json.loads(message.data())["event_id"]] = message.publish_timestamp()
-        consumer.acknowledge(message)
-    return published
+    received = receive_messages(consumer, count, timeout_s)
+    return {json.loads(message.data())["event_id"]: message.publish_timestamp() for message in received}
 
 
 def _older_design_keys(batching: str, card_windows: str) -> dict[str, str]:

@@ -27,10 +27,11 @@ import org.apache.flink.shaded.jackson2.com.fasterxml.jackson.databind.node.Obje
  * alone writes dead letters and their reasons. So the JVM never rejects and never accepts what
  * Python would not: it only takes the everyday case off the interpreter.
  *
- * <p>Left to Python: a message over a quarter of the schema's byte bound in characters, not starting with "{", with duplicate keys,
- * a nested value, a surrogate in any string or key, a number Jackson holds as big or not finite;
- * an event time in another form than {@code YYYY-MM-DDTHH:MM:SS[.mmm](Z|+HH:MM|-HH:MM)}; and
- * every field outside its range, as the schema's checks and the job's event-time window say.
+ * <p>Left to Python: a message over a quarter of the schema's byte bound in characters, not
+ * starting with "{", with duplicate keys, a nested value, a surrogate in any string or key, a
+ * number Jackson holds as big or not finite; an event time in another form than
+ * {@code YYYY-MM-DDTHH:MM:SS[.mmm](Z|+HH:MM|-HH:MM)}; and every field outside its range, as the
+ * schema's checks and the job's event-time window say.
  */
 public final class StrictTransactions implements Serializable {
     private static final long serialVersionUID = 1L;
