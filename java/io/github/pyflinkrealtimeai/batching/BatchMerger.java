@@ -3,7 +3,6 @@ package io.github.pyflinkrealtimeai.batching;
 import java.util.ArrayList;
 import java.util.List;
 
-import org.apache.flink.api.common.operators.ProcessingTimeService.ProcessingTimeCallback;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.ChainingStrategy;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
@@ -23,7 +22,7 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  * no other followed, so the last batch of a lull waits no longer than that.
  */
 public final class BatchMerger extends AbstractStreamOperator<List<String>>
-        implements OneInputStreamOperator<String, List<String>>, ProcessingTimeCallback {
+        implements OneInputStreamOperator<String, List<String>> {
     private static final long serialVersionUID = 1L;
 
     private final int maxParts;
@@ -32,7 +31,7 @@ public final class BatchMerger extends AbstractStreamOperator<List<String>>
     private transient List<String> waiting;
     private transient boolean sentSinceDrain;
     private transient long lastSentMs;
-    private transient boolean timerSet;
+    private transient SingleTimer drainTimer;
 
     public BatchMerger(int maxParts, long drainAfterMs) {
         this.maxParts = maxParts;
@@ -44,6 +43,7 @@ public final class BatchMerger extends AbstractStreamOperator<List<String>>
     public void open() throws Exception {
         super.open();
         waiting = new ArrayList<>();
+        drainTimer = new SingleTimer(getProcessingTimeService(), this::drainIfQuiet);
     }
 
     @Override
@@ -67,14 +67,7 @@ public final class BatchMerger extends AbstractStreamOperator<List<String>>
         waiting = new ArrayList<>();
         sentSinceDrain = true;
         lastSentMs = getProcessingTimeService().getCurrentProcessingTime();
-        drainAt(lastSentMs + drainAfterMs);
-    }
-
-    private void drainAt(long timeMs) {
-        if (!timerSet) {
-            getProcessingTimeService().registerTimer(timeMs, this);
-            timerSet = true;
-        }
+        drainTimer.at(lastSentMs + drainAfterMs);
     }
 
     private void drain() {
@@ -84,9 +77,8 @@ public final class BatchMerger extends AbstractStreamOperator<List<String>>
         }
     }
 
-    @Override
-    public void onProcessingTime(long time) throws Exception {
-        timerSet = false;
+    /** A drain once drainAfterMs passed since the last list, or a timer for then. */
+    private void drainIfQuiet(long time) {
         if (!sentSinceDrain) {
             return;
         }
@@ -94,7 +86,7 @@ public final class BatchMerger extends AbstractStreamOperator<List<String>>
         if (time >= due) {
             drain();
         } else {
-            drainAt(due);
+            drainTimer.at(due);
         }
     }
 

@@ -1,6 +1,5 @@
 package io.github.pyflinkrealtimeai.batching;
 
-import org.apache.flink.api.common.operators.ProcessingTimeService.ProcessingTimeCallback;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.ChainingStrategy;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
@@ -14,12 +13,12 @@ import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
  * task, of its own).
  */
 abstract class BufferingOperator<IN, OUT> extends AbstractStreamOperator<OUT>
-        implements OneInputStreamOperator<IN, OUT>, ProcessingTimeCallback {
+        implements OneInputStreamOperator<IN, OUT> {
     private static final long serialVersionUID = 1L;
 
     private final long maxWaitMs;
     private final boolean flushWhenIdle;
-    private transient boolean timerSet;
+    private transient SingleTimer flushTimer;
 
     BufferingOperator(long maxWaitMs, boolean flushWhenIdle) {
         this.maxWaitMs = maxWaitMs;
@@ -30,6 +29,7 @@ abstract class BufferingOperator<IN, OUT> extends AbstractStreamOperator<OUT>
     @Override
     public void open() throws Exception {
         super.open();
+        flushTimer = new SingleTimer(getProcessingTimeService(), time -> flush());
         if (flushWhenIdle) {
             InputIdle.listen(this::flush);
         }
@@ -46,18 +46,7 @@ abstract class BufferingOperator<IN, OUT> extends AbstractStreamOperator<OUT>
 
     /** A flush maxWaitMs from now, unless one is due already. */
     protected final void flushLater() {
-        if (!timerSet) {
-            ProcessingTimeCallback self = this;
-            getProcessingTimeService()
-                    .registerTimer(getProcessingTimeService().getCurrentProcessingTime() + maxWaitMs, self);
-            timerSet = true;
-        }
-    }
-
-    @Override
-    public final void onProcessingTime(long time) throws Exception {
-        timerSet = false;
-        flush();
+        flushTimer.in(maxWaitMs);
     }
 
     @Override
