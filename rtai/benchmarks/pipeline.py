@@ -165,7 +165,8 @@ def _wait_for_answers(reader: OutputReader, from_ms: int, to_ms: int, sent: int)
     bar = progress_bar("answered", sent, show_rate=False)
     deadline = time.monotonic() + DRAIN_TIMEOUT_S
     while time.monotonic() < deadline:
-        expected = [i for i, at in list(out.published.items()) if from_ms <= at <= to_ms]
+        # A copy in one C call: iterating the reader's dict could see it grow (a collection runs Python code).
+        expected = [i for i, at in dict(out.published).items() if from_ms <= at <= to_ms]
         done = sum(1 for i in expected if i in out.predictions)
         bar.update(done - bar.n)
         if len(expected) >= sent and done >= len(expected):
