@@ -152,11 +152,12 @@ def test_publish_sends_the_stream_paced_and_keyed_by_card(stack):
     # first, however fast the machine; a loaded machine may fall behind, and the report says by how much.
     assert report.seconds >= (count - 1) / rate
     sent_ms = [m.publish_timestamp() for m in received]
-    # Publish times are whole ms and a batch's time is its first message's; the producer batches for 5 ms,
-    # but a busy client thread can close a batch later (CI saw 8 ms short of the pacing). An event that
-    # leaves late (a loaded machine woke the sender 27 ms late on CI) shortens the span by that lag, which
-    # the report gives. Either way the span tells paced sending (998 ms here) from a burst sent at once.
-    assert sent_ms[-1] - sent_ms[0] >= (count - 1) / rate * 1000 - 25 - report.max_lag_ms
+    # The sender's own clock shows the pacing (above); Pulsar's publish times show it reached the
+    # broker paced, not as one burst. They are a batch's, stamped by the client's I/O thread, and
+    # on a loaded machine that thread closed the first batch late: CI saw the span 8 ms short of
+    # the pacing, then 27 ms, then more. Half the paced span (998 ms here) still tells paced
+    # sending from a burst sent at once (a few ms).
+    assert sent_ms[-1] - sent_ms[0] >= (count - 1) / rate * 1000 / 2
     assert report.seconds - (count - 1) / rate <= report.max_lag_ms / 1000 + 1.0
     expected = list(itertools.islice(stream.events(people, 9, report.start_ms, rate), count))
     assert [m.data() for m in received] == [records.to_json(tx) for tx in expected]
