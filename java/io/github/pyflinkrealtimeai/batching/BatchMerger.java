@@ -3,6 +3,7 @@ package io.github.pyflinkrealtimeai.batching;
 import java.util.ArrayList;
 import java.util.List;
 
+import org.apache.flink.api.common.operators.ProcessingTimeService.ProcessingTimeCallback;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.ChainingStrategy;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
@@ -22,7 +23,7 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  * no other followed, so the last batch of a lull waits no longer than that.
  */
 public final class BatchMerger extends AbstractStreamOperator<List<String>>
-        implements OneInputStreamOperator<String, List<String>> {
+        implements OneInputStreamOperator<String, List<String>>, ProcessingTimeCallback {
     private static final long serialVersionUID = 1L;
 
     private final int maxParts;
@@ -31,7 +32,7 @@ public final class BatchMerger extends AbstractStreamOperator<List<String>>
     private transient List<String> waiting;
     private transient boolean sentSinceDrain;
     private transient long lastSentMs;
-    private transient SingleTimer drainTimer;
+    private transient boolean timerSet;
 
     public BatchMerger(int maxParts, long drainAfterMs) {
         this.maxParts = maxParts;
@@ -43,7 +44,6 @@ public final class BatchMerger extends AbstractStreamOperator<List<String>>
     public void open() throws Exception {
         super.open();
         waiting = new ArrayList<>();
-        drainTimer = new SingleTimer(getProcessingTimeService(), this::drainIfQuiet);
     }
 
     @Override
@@ -67,7 +67,14 @@ public final class BatchMerger extends AbstractStreamOperator<List<String>>
         waiting = new ArrayList<>();
         sentSinceDrain = true;
         lastSentMs = getProcessingTimeService().getCurrentProcessingTime();
-        drainTimer.at(lastSentMs + drainAfterMs);
+        drainAt(lastSentMs + drainAfterMs);
+    }
+
+    private void drainAt(long timeMs) {
+        if (!timerSet) {
+            getProcessingTimeService().registerTimer(timeMs, this);
+            timerSet = true;
+        }
     }
 
     private void drain() {
@@ -77,8 +84,9 @@ public final class BatchMerger extends AbstractStreamOperator<List<String>>
         }
     }
 
-    /** A drain once drainAfterMs passed since the last list, or a timer for then. */
-    private void drainIfQuiet(long time) {
+    @Override
+    public void onProcessingTime(long time) throws Exception {
+        timerSet = false;
         if (!sentSinceDrain) {
             return;
         }
@@ -86,7 +94,7 @@ public final class BatchMerger extends AbstractStreamOperator<List<String>>
         if (time >= due) {
             drain();
         } else {
-            drainTimer.at(due);
+            drainAt(due);
         }
     }
 

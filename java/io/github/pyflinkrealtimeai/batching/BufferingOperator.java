@@ -1,5 +1,6 @@
 package io.github.pyflinkrealtimeai.batching;
 
+import org.apache.flink.api.common.operators.ProcessingTimeService.ProcessingTimeCallback;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.ChainingStrategy;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
@@ -13,12 +14,12 @@ import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
  * task, of its own).
  */
 abstract class BufferingOperator<IN, OUT> extends AbstractStreamOperator<OUT>
-        implements OneInputStreamOperator<IN, OUT> {
+        implements OneInputStreamOperator<IN, OUT>, ProcessingTimeCallback {
     private static final long serialVersionUID = 1L;
 
     private final long maxWaitMs;
     private final boolean flushWhenIdle;
-    private transient SingleTimer flushTimer;
+    private transient boolean timerSet;
 
     BufferingOperator(long maxWaitMs, boolean flushWhenIdle) {
         this.maxWaitMs = maxWaitMs;
@@ -29,7 +30,6 @@ abstract class BufferingOperator<IN, OUT> extends AbstractStreamOperator<OUT>
     @Override
     public void open() throws Exception {
         super.open();
-        flushTimer = new SingleTimer(getProcessingTimeService(), time -> flush());
         if (flushWhenIdle) {
             InputIdle.listen(this::flush);
         }
@@ -46,7 +46,18 @@ abstract class BufferingOperator<IN, OUT> extends AbstractStreamOperator<OUT>
 
     /** A flush maxWaitMs from now, unless one is due already. */
     protected final void flushLater() {
-        flushTimer.in(maxWaitMs);
+        if (!timerSet) {
+            ProcessingTimeCallback self = this;
+            getProcessingTimeService()
+                    .registerTimer(getProcessingTimeService().getCurrentProcessingTime() + maxWaitMs, self);
+            timerSet = true;
+        }
+    }
+
+    @Override
+    public final void onProcessingTime(long time) throws Exception {
+        timerSet = false;
+        flush();
     }
 
     @Override

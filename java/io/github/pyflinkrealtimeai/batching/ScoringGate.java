@@ -7,6 +7,7 @@ import java.util.ArrayList;
 import java.util.Collections;
 import java.util.List;
 
+import org.apache.flink.api.common.operators.ProcessingTimeService.ProcessingTimeCallback;
 import org.apache.flink.streaming.api.operators.AbstractStreamOperator;
 import org.apache.flink.streaming.api.operators.ChainingStrategy;
 import org.apache.flink.streaming.api.operators.OneInputStreamOperator;
@@ -32,7 +33,7 @@ import org.apache.flink.streaming.runtime.streamrecord.StreamRecord;
  * held or in flight across a checkpoint, so neither operator needs state.
  */
 public final class ScoringGate extends AbstractStreamOperator<List<String>>
-        implements OneInputStreamOperator<String, List<String>> {
+        implements OneInputStreamOperator<String, List<String>>, ProcessingTimeCallback {
     private static final long serialVersionUID = 1L;
 
     /** The only part of a list that asks for the batches done (a document is a JSON object). */
@@ -43,7 +44,7 @@ public final class ScoringGate extends AbstractStreamOperator<List<String>>
 
     private transient List<String> held;
     private transient ScoringRoom room;
-    private transient SingleTimer pollTimer;
+    private transient boolean timerSet;
     private transient FileInputStream doneSignal;
     private transient byte[] signalBytes;
 
@@ -59,7 +60,6 @@ public final class ScoringGate extends AbstractStreamOperator<List<String>>
         held = new ArrayList<>();
         room = ScoringRoom.openOnThisThread();
         signalBytes = new byte[256];
-        pollTimer = new SingleTimer(getProcessingTimeService(), time -> poll());
     }
 
     @Override
@@ -87,7 +87,9 @@ public final class ScoringGate extends AbstractStreamOperator<List<String>>
         pollWhileTaking();
     }
 
-    private void poll() {
+    @Override
+    public void onProcessingTime(long time) throws Exception {
+        timerSet = false;
         if (room.notTaken() > 0 && batchDone()) {
             call(Collections.singletonList(POLL));
         }
@@ -136,8 +138,10 @@ public final class ScoringGate extends AbstractStreamOperator<List<String>>
     }
 
     private void pollWhileTaking() {
-        if (room.notTaken() > 0 || !held.isEmpty()) {
-            pollTimer.in(pollMs);
+        if (!timerSet && (room.notTaken() > 0 || !held.isEmpty())) {
+            long now = getProcessingTimeService().getCurrentProcessingTime();
+            getProcessingTimeService().registerTimer(now + pollMs, this);
+            timerSet = true;
         }
     }
 
