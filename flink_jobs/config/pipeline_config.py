@@ -259,6 +259,9 @@ class PushSection:
     # "java", card_windows = "jvm", to = "online"): the JVM writes the rows into Feast's Redis
     # online store itself, in Feast's layout, with no feature server and no Python ([feature_job.redis]).
     writer: PushWriter = "feature-server"
+    # batching = "java", to = "online_and_offline": the offline rows go on a writer of their own, one
+    # request at a time with every row queued meanwhile, up to this many (the job waits past them).
+    offline_batch_size: int = 20000
 
     def validate(self) -> tuple[str, str] | None:
         if not self.push_source:
@@ -267,6 +270,8 @@ class PushSection:
             return "batch_size", f"must be at least 1, got {self.batch_size}"
         if self.max_wait_ms < 1:
             return "max_wait_ms", f"must be at least 1, got {self.max_wait_ms}"
+        if self.offline_batch_size < 1:
+            return "offline_batch_size", f"must be at least 1, got {self.offline_batch_size}"
         if not 0 <= self.in_flight <= MAX_PUSHES_IN_FLIGHT:
             return "in_flight", f"must be in 0..{MAX_PUSHES_IN_FLIGHT}, got {self.in_flight}"
         if not 1 <= self.lanes <= MAX_PUSH_LANES:

@@ -12,7 +12,9 @@ writes the last one (0: each call pushes its rows before it returns). An empty l
 (before every checkpoint barrier, at the end of input, and after a lull) waits for every push
 under way: nothing is in flight across a checkpoint, so a checkpoint needs no state here. A push
 that fails past its retries fails the job, which restarts from its last checkpoint and pushes
-the same rows again (a push of the same row is idempotent)."""
+the same rows again (a push of the same row is idempotent). With push.to = "online_and_offline"
+the lanes push online, and the offline rows go to a writer of their own (offline_writes.py), which
+the same empty list waits for."""
 
 from __future__ import annotations
 
@@ -22,12 +24,14 @@ from concurrent.futures import Future, ThreadPoolExecutor
 import orjson
 from pyflink.datastream import ProcessFunction, RuntimeContext
 
+from flink_jobs.clients.call_stats import CallStats
 from flink_jobs.clients.feast_client import FeastClient
 from flink_jobs.config.pipeline_config import FeastCalls, PushSection
 from flink_jobs.events import iso_ms
 from flink_jobs.metrics import PushMetrics, dead_letters
 from flink_jobs.stages.features.batch_dead_letters import tagged_dead_letters
 from flink_jobs.stages.features.feast_push import push_columns
+from flink_jobs.stages.features.offline_writes import OfflineWrites
 
 
 class PushFeatureBatches(ProcessFunction):
@@ -42,12 +46,21 @@ class PushFeatureBatches(ProcessFunction):
         self.clients = [FeastClient.from_calls(self.feast) for _ in lanes]
         self.lanes = [ThreadPoolExecutor(1, thread_name_prefix=f"feast-push-{lane}") for lane in lanes]
         self.in_flight: deque[tuple[int, list[Future[int]]]] = deque()  # (rows, each lane's requests)
+        self.online_to = "online" if self.push.to == "online_and_offline" else self.push.to
+        self.offline = (
+            OfflineWrites(FeastClient.from_calls(self.feast), self.push.push_source, self.push.offline_batch_size)
+            if self.push.to == "online_and_offline"
+            else None
+        )
 
     def close(self) -> None:
         for lane in self.lanes:
             lane.shutdown(wait=True)
         for client in self.clients:
             client.close()
+        if self.offline is not None:
+            self.offline.close()
+            self.offline.client.close()
 
     def process_element(self, parts: list[str], ctx: ProcessFunction.Context):
         dead: list[str] = []
@@ -60,8 +73,17 @@ class PushFeatureBatches(ProcessFunction):
                     {"card_id": event["card_id"], "event_timestamp": iso_ms(event["event_time_ms"]), **features}
                 )
         if rows:
-            self.in_flight.append((len(rows), self._submit(rows)))
+            # The online store keeps a card's latest row only, and a card's rows come in event-time
+            # order: its last row here is all it needs (a hot card's burst, one row per call).
+            latest = list({row["card_id"]: row for row in rows}.values())
+            self.in_flight.append((len(rows), self._submit(latest)))
+            if self.offline is not None:
+                self.offline.add(rows)
         self._finished(len(self.in_flight) - (self.push.in_flight if parts else 0))
+        if self.offline is not None:
+            if not parts:
+                self.offline.wait_until_written()
+            self.metrics.pushes.inc(self.offline.take_requests())
         if dead:
             yield "\n".join(dead)
 
@@ -84,7 +106,7 @@ class PushFeatureBatches(ProcessFunction):
         """On a lane's thread: the rows in requests of at most batch_size; how many requests."""
         size = self.push.batch_size
         for start in range(0, len(rows), size):
-            client.push(self.push.push_source, push_columns(rows[start : start + size]), to=self.push.to)
+            client.push(self.push.push_source, push_columns(rows[start : start + size]), to=self.online_to)
         return -(-len(rows) // size)
 
     def _finished(self, must: int) -> None:
@@ -96,5 +118,8 @@ class PushFeatureBatches(ProcessFunction):
             try:
                 self.metrics.pushes.inc(sum(push.result() for push in pushes))
             finally:
-                self.metrics.feast.report(*(client.stats for client in self.clients))
+                self.metrics.feast.report(*(client.stats for client in self.clients), *self._offline_stats())
             self.metrics.rows_pushed.inc(rows)
+
+    def _offline_stats(self) -> list[CallStats]:
+        return [] if self.offline is None else [self.offline.client.stats]
