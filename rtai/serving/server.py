@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 from collections.abc import AsyncIterator
 from dataclasses import replace
 
@@ -17,19 +16,13 @@ from flink_jobs.clients.served_model import ServedModel
 from flink_jobs.clients.triton_client import TritonClient
 from flink_jobs.config.pipeline_config import PipelineConfig
 from flink_jobs.config.topics import full_name
+from flink_jobs.long_lived_objects import collect_rarely, freeze_what_is_held
 from flink_jobs.stages.enrich.batch_view_loader import BatchViewLoader
 from rtai import pulsar_client
 from rtai.serving.app import create_app
 from rtai.serving.card_states import CardStates, TopicReader, history_start_ms
 from rtai.serving.scorer import Scorer
 from rtai.stack import config as stack_config
-
-# Every card the API meets leaves a history and cached views behind, objects that live on; at
-# the interpreter's default thresholds a full collection then ran every 2 s or so, each holding
-# the event loop 70-140 ms over 100,000-160,000 objects (bench/README.md: the scoring API). Full
-# collections come ten times rarer, and what the API holds once it has read the topic is frozen
-# out of them.
-GC_THRESHOLDS = (700, 10, 100)
 
 
 def _caught_up(reader: TopicReader) -> bool:
@@ -43,13 +36,13 @@ def _caught_up(reader: TopicReader) -> bool:
 
 async def _freeze_once_caught_up(reader: TopicReader) -> None:
     if await asyncio.to_thread(_caught_up, reader):
-        gc.collect()
-        gc.freeze()
+        # What the API holds once it has read the topic (each card's history and cached views) lives on.
+        freeze_what_is_held()
 
 
 def serve(config: PipelineConfig, host: str, port: int) -> None:
     api = config.scoring_api
-    gc.set_threshold(*GC_THRESHOLDS)
+    collect_rarely()
     stack = stack_config.load()
     client = pulsar_client.connect(
         config.pulsar.service_url, tls_trust_certs_file=config.pulsar.tls_trust_certs_file, token=api.pulsar_token

@@ -31,6 +31,7 @@ from flink_jobs.clients.circuit_breaker import CircuitBreaker
 from flink_jobs.clients.feast_client import FeastClient
 from flink_jobs.config.pipeline_config import PipelineConfig
 from flink_jobs.events import Transaction, to_json
+from flink_jobs.long_lived_objects import collect_rarely, freeze_what_is_held
 from flink_jobs.metrics import ScoringMetrics, VersionBatch, reason_kind
 from flink_jobs.stages.enrich.batch_view_loader import BatchViewLoader
 from flink_jobs.stages.enrich.enricher import Enricher, feature_ages_s
@@ -55,6 +56,7 @@ class ScoringStage:
     def open(self, metric_group: MetricGroup) -> None:
         job = self.config.inference_job
         sys.setswitchinterval(job.python_switch_interval_ms / 1000)  # the process's, for all its threads
+        collect_rarely()
         self.feast = FeastClient.from_calls(job.feast)
         computed = self.config.features.realtime_view if job.realtime_features == "job" else None
         breaker = (
@@ -68,6 +70,7 @@ class ScoringStage:
         self.view_loads = FeastClient.from_calls(replace(job.feast, retries=0))
         self.batch_views = BatchViewLoader(self.enricher, job.cached_views, self.view_loads)
         self.batch_views.load()
+        freeze_what_is_held()  # the modules, the clients and the views just loaded
         self.batch_views.start_renewing()
         self.metrics = ScoringMetrics(metric_group, self.enricher.cache_stats())
         self.degraded_reported = 0
