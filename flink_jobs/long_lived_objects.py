@@ -4,9 +4,10 @@ holds the interpreter lock meanwhile. In the inference job one took 181 ms over 
 at 1,000 events/s, and the ~300 events behind it set the run's p99 (bench/README.md: the job's
 tail at 1,000/s); in the scoring API they held the event loop 70-140 ms every 2 s or so.
 With the thresholds below and what the job holds frozen once its views are loaded, its p99 at
-1,000/s was 57 (54-86) ms against 77 (76-81) in three interleaved runs each (bench/README.md).
-Renewed view rows are new objects and reach the oldest generation again, so full collections
-grow back over ttl_s / 2.
+1,000/s was 57 (54-86) ms against 77 (76-81), and 72 (65-73) against 94 (86-106) in a second
+set, three interleaved runs each (bench/README.md); in a 5-minute run the job made one full
+collection after its start-up, of 51 ms. Renewed view rows are new objects and reach the oldest
+generation again, so full collections grow back over time, if more slowly.
 """
 
 from __future__ import annotations
