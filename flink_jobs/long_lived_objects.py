@@ -26,6 +26,7 @@ def collect_rarely() -> None:
 
 def freeze_what_is_held() -> None:
     """Collects once, then moves every object left out of all later collections: call it when a
-    scorer has loaded what it holds for its lifetime, before it serves."""
+    process has loaded what it holds for its lifetime (a scorer's views, a load generator's
+    requests), before it serves or sends."""
     gc.collect()
     gc.freeze()

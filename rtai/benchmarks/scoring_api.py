@@ -14,7 +14,6 @@ start to its answer), which leaves out the HTTP stack, the connection and the ge
 from __future__ import annotations
 
 import asyncio
-import gc
 import itertools
 import os
 import signal
@@ -30,6 +29,7 @@ import numpy as np
 import orjson
 
 from flink_jobs.config import pipeline_config
+from flink_jobs.long_lived_objects import freeze_what_is_held
 from rtai import derived_pipeline, paths, pipeline_assets
 from rtai.console import step
 from rtai.generator import population, records, stream
@@ -168,8 +168,7 @@ def measure(base: Path, *, rates: list[float], measure_s: float) -> dict[str, ob
         host = config.scoring_api.host
         bodies = _bodies(round(max(rates) * (measure_s + WARM_UP_S)) + 1000)
         requests = [http_load.post_request(host, port, "/v1/score", body) for body in bodies]
-        gc.collect()
-        gc.freeze()  # the generator's set-up is not scanned by its collections during the runs
+        freeze_what_is_held()  # the generator's set-up is not scanned by its collections during the runs
         _latencies(min(rates), WARM_UP_S, requests, host, port)
         figures = []
         for rate in rates:
