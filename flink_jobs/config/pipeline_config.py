@@ -235,6 +235,7 @@ class FeastReads(FeastCalls):
 
 MAX_PUSHES_IN_FLIGHT = 16  # merged batches' rows held in memory while pushing, per subtask
 MAX_PUSH_LANES = 16  # connections to the feature server, per subtask
+MAX_OFFLINE_BATCH_SIZE = 100_000  # offline rows held in memory, and in one /push body (~40 MB), per subtask
 
 
 PushWriter = Literal["feature-server", "redis"]
@@ -270,8 +271,8 @@ class PushSection:
             return "batch_size", f"must be at least 1, got {self.batch_size}"
         if self.max_wait_ms < 1:
             return "max_wait_ms", f"must be at least 1, got {self.max_wait_ms}"
-        if self.offline_batch_size < 1:
-            return "offline_batch_size", f"must be at least 1, got {self.offline_batch_size}"
+        if not 1 <= self.offline_batch_size <= MAX_OFFLINE_BATCH_SIZE:
+            return "offline_batch_size", f"must be in 1..{MAX_OFFLINE_BATCH_SIZE}, got {self.offline_batch_size}"
         if not 0 <= self.in_flight <= MAX_PUSHES_IN_FLIGHT:
             return "in_flight", f"must be in 0..{MAX_PUSHES_IN_FLIGHT}, got {self.in_flight}"
         if not 1 <= self.lanes <= MAX_PUSH_LANES:

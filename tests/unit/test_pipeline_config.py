@@ -48,6 +48,14 @@ def test_the_shipped_edge_pipeline_scores_in_process_into_the_replicated_namespa
         ("[feature_job.push]\nin_flight = -1", "feature_job.push.in_flight: must be in 0..16, got -1"),
         ("[feature_job.push]\nin_flight = 17", "feature_job.push.in_flight: must be in 0..16, got 17"),
         ("[feature_job.push]\nlanes = 0", "feature_job.push.lanes: must be in 1..16, got 0"),
+        (
+            "[feature_job.push]\noffline_batch_size = 0",
+            "feature_job.push.offline_batch_size: must be in 1..100000, got 0",
+        ),
+        (
+            "[feature_job.push]\noffline_batch_size = 100001",
+            "feature_job.push.offline_batch_size: must be in 1..100000, got 100001",
+        ),
         ("[feature_job.push]\nwriter = 'kafka'", "feature_job.push.writer: must be one of"),
         (
             "[feature_job]\ncard_windows = 'python'\n[feature_job.push]\nwriter = 'redis'",
